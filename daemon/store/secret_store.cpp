@@ -1,0 +1,537 @@
+// On-disk format of one sealed secret, the file "<name>.secret" in the store directory
+// (mode 0600, written with write_temp_file + commit_temp_file, i.e. temp + fsync + rename +
+// fsync of the folder). All integers are little-endian.
+//
+//   offset  size    field
+//   0       8       magic "CVSECRT1"
+//   8       4       version (u32): 1 on put, +1 per rotate
+//   12      8       created_usec (u64, CLOCK_REALTIME): set by put, kept by rotate
+//   20      8       rotated_usec (u64): equals created_usec until the first rotate
+//   28      24      nonce: random per write (XChaCha20's 192-bit nonce makes random safe)
+//   52      n + 16  crypto_aead_xchacha20poly1305_ietf ciphertext of the n-byte value, tag last
+//
+// Associated data: magic | u64 name length | name | version (u32) | created (u64) | rotated (u64).
+// Binding the name means a file copied over another secret's name does not authenticate;
+// binding version and times means the header cannot be edited (or rolled forward) unnoticed.
+// The key is the Keyring's sub-key (id 1, context "CVsecret"). Rolling a whole file back to an
+// older, authentic version is not detected here (that needs state outside the file).
+#include "daemon/store/secret_store.hpp"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <system_error>
+#include <utility>
+
+#include "common/limits.hpp"
+#include "common/vault_error.hpp"
+#include "daemon/store/state_files.hpp"
+
+namespace codexvault::store {
+namespace {
+
+constexpr std::array<std::uint8_t, 8> kMagic{'C', 'V', 'S', 'E', 'C', 'R', 'T', '1'};
+constexpr std::string_view kSuffix = ".secret";
+constexpr std::size_t kVersionOffset = 8;
+constexpr std::size_t kCreatedOffset = 12;
+constexpr std::size_t kRotatedOffset = 20;
+constexpr std::size_t kNonceOffset = 28;
+constexpr std::size_t kNonceBytes = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+constexpr std::size_t kHeaderBytes = kNonceOffset + kNonceBytes;
+constexpr std::size_t kTagBytes = crypto_aead_xchacha20poly1305_ietf_ABYTES;
+constexpr std::size_t kMaxFileBytes = kHeaderBytes + limits::kMaxSecretBytes + kTagBytes;
+static_assert(kNonceBytes == 24 && kHeaderBytes == 52 && kTagBytes == 16);
+
+using Bytes = std::vector<std::uint8_t>;
+
+[[noreturn]] void throw_errno(int error, const std::string& what)
+{
+    throw std::system_error(error, std::generic_category(), what);
+}
+
+[[noreturn]] void throw_integrity(std::string_view name)
+{
+    throw VaultError(ErrorCode::IntegrityFailure, "secret '" + std::string(name) + "' failed integrity check");
+}
+
+[[noreturn]] void throw_not_found(std::string_view name)
+{
+    throw VaultError(ErrorCode::NotFound, "no secret named '" + std::string(name) + "'");
+}
+
+// The name is not echoed: an invalid one may hold control characters meant for a terminal.
+void require_valid_name(std::string_view name)
+{
+    if (!limits::is_valid_secret_name(name)) {
+        throw VaultError(
+            ErrorCode::InvalidArgument,
+            "invalid secret name: use 1-64 characters from [A-Za-z0-9._-], starting with a letter or digit");
+    }
+}
+
+void require_valid_value(std::span<const std::uint8_t> value)
+{
+    if (value.empty()) {
+        throw VaultError(ErrorCode::InvalidArgument, "secret value is empty");
+    }
+    if (value.size() > limits::kMaxSecretBytes) {
+        throw VaultError(ErrorCode::InvalidArgument,
+                         "secret value exceeds " + std::to_string(limits::kMaxSecretBytes) + " bytes");
+    }
+}
+
+std::string file_name(std::string_view name)
+{
+    return std::string(name) + std::string(kSuffix);
+}
+
+template <typename T>
+void append_le(Bytes& out, T value)
+{
+    for (std::size_t i = 0; i < sizeof(T); ++i) {
+        out.push_back(static_cast<std::uint8_t>(value >> (8 * i)));
+    }
+}
+
+template <typename T>
+T load_le(const std::uint8_t* in)
+{
+    T value = 0;
+    for (std::size_t i = 0; i < sizeof(T); ++i) {
+        value = static_cast<T>(value | static_cast<T>(static_cast<T>(in[i]) << (8 * i)));
+    }
+    return value;
+}
+
+Bytes associated_data(const SecretMetadata& metadata)
+{
+    Bytes aad(kMagic.begin(), kMagic.end());
+    append_le<std::uint64_t>(aad, metadata.name.size());
+    aad.insert(aad.end(), metadata.name.begin(), metadata.name.end());
+    append_le(aad, metadata.version);
+    append_le(aad, metadata.created_usec);
+    append_le(aad, metadata.rotated_usec);
+    return aad;
+}
+
+// What the header of a sealed file says, before anything is authenticated. Fields the file is
+// too short for (or all of them, when the magic is wrong) stay 0.
+struct ParsedFile {
+    SecretMetadata metadata;
+    bool complete = false;  // magic matches and header plus tag are present
+    std::span<const std::uint8_t> nonce;
+    std::span<const std::uint8_t> ciphertext;  // includes the tag
+};
+
+ParsedFile parse(std::string_view name, std::span<const std::uint8_t> file)
+{
+    ParsedFile parsed;
+    parsed.metadata.name = std::string(name);
+    parsed.metadata.integrity_ok = false;
+    if (file.size() < kMagic.size() || !std::equal(kMagic.begin(), kMagic.end(), file.begin())) {
+        return parsed;
+    }
+    if (file.size() >= kCreatedOffset) {
+        parsed.metadata.version = load_le<std::uint32_t>(file.data() + kVersionOffset);
+    }
+    if (file.size() >= kRotatedOffset) {
+        parsed.metadata.created_usec = load_le<std::uint64_t>(file.data() + kCreatedOffset);
+    }
+    if (file.size() >= kNonceOffset) {
+        parsed.metadata.rotated_usec = load_le<std::uint64_t>(file.data() + kRotatedOffset);
+    }
+    if (file.size() >= kHeaderBytes + kTagBytes) {
+        parsed.complete = true;
+        parsed.nonce = file.subspan(kNonceOffset, kNonceBytes);
+        parsed.ciphertext = file.subspan(kHeaderBytes);
+    }
+    return parsed;
+}
+
+// Checks the tag, and decrypts into `plaintext` when it is not null. With a null output
+// libsodium verifies the tag and returns without decrypting (aead_chacha20poly1305.c: "if (m ==
+// NULL) return ret;"), so list() and rotate() never produce plaintext they do not need.
+bool authenticate(const ParsedFile& parsed, std::span<const std::uint8_t> key, std::uint8_t* plaintext)
+{
+    if (!parsed.complete) {
+        return false;
+    }
+    const Bytes aad = associated_data(parsed.metadata);
+    const std::size_t text_bytes = parsed.ciphertext.size() - kTagBytes;
+    return ::crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
+               plaintext, nullptr, parsed.ciphertext.data(), text_bytes, parsed.ciphertext.data() + text_bytes,
+               aad.data(), aad.size(), parsed.nonce.data(), key.data()) == 0;
+}
+
+// The raw (sealed, so not secret) bytes of `name`.secret. A symlink, a non-regular file or an
+// oversized file in the store is not something we wrote: IntegrityFailure.
+Bytes read_sealed_file(int dir_fd, std::string_view name)
+{
+    const std::string file = file_name(name);
+    UniqueFd fd(::openat(dir_fd, file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK));
+    if (!fd) {
+        if (errno == ENOENT) {
+            throw_not_found(name);
+        }
+        if (errno == ELOOP) {
+            throw_integrity(name);
+        }
+        throw_errno(errno, "cannot open " + file);
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) {
+        throw_errno(errno, "cannot inspect " + file);
+    }
+    if (!S_ISREG(st.st_mode) || static_cast<std::uint64_t>(st.st_size) > kMaxFileBytes) {
+        throw_integrity(name);
+    }
+    Bytes bytes(kMaxFileBytes + 1);
+    std::size_t got = 0;
+    while (got < bytes.size()) {
+        const ssize_t n = ::read(fd.get(), bytes.data() + got, bytes.size() - got);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            throw_errno(errno, "cannot read " + file);
+        }
+        if (n == 0) {
+            break;
+        }
+        got += static_cast<std::size_t>(n);
+    }
+    if (got > kMaxFileBytes) {
+        throw_integrity(name);  // grew after fstat
+    }
+    bytes.resize(got);
+    return bytes;
+}
+
+// Reads and authenticates the file; returns its metadata. Throws NotFound / IntegrityFailure.
+SecretMetadata verified_metadata(int dir_fd, std::string_view name, std::span<const std::uint8_t> key)
+{
+    const Bytes file = read_sealed_file(dir_fd, name);
+    ParsedFile parsed = parse(name, file);
+    if (!authenticate(parsed, key, nullptr)) {
+        throw_integrity(name);
+    }
+    parsed.metadata.integrity_ok = true;
+    return parsed.metadata;
+}
+
+// list()'s view of one file: never throws for a damaged file, reports what it could read.
+std::optional<SecretMetadata> inspect(int dir_fd, std::string_view name, std::span<const std::uint8_t> key)
+{
+    Bytes file;
+    try {
+        file = read_sealed_file(dir_fd, name);
+    } catch (const VaultError& error) {
+        if (error.code() == ErrorCode::NotFound) {
+            return std::nullopt;  // removed while we were listing
+        }
+        file.clear();  // not a regular file we can read: report it as damaged
+    } catch (const std::system_error&) {
+        file.clear();
+    }
+    ParsedFile parsed = parse(name, file);
+    parsed.metadata.integrity_ok = authenticate(parsed, key, nullptr);
+    return parsed.metadata;
+}
+
+bool file_exists(int dir_fd, const std::string& file)
+{
+    struct stat st {};
+    if (::fstatat(dir_fd, file.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        return true;
+    }
+    if (errno == ENOENT) {
+        return false;
+    }
+    throw_errno(errno, "cannot inspect " + file);
+}
+
+const char* describe_type(mode_t mode)
+{
+    if (S_ISDIR(mode)) {
+        return "a directory";
+    }
+    if (S_ISSOCK(mode)) {
+        return "a socket";
+    }
+    if (S_ISCHR(mode)) {
+        return "a character device";
+    }
+    if (S_ISBLK(mode)) {
+        return "a block device";
+    }
+    if (S_ISLNK(mode)) {
+        return "a symbolic link";
+    }
+    return "not a regular file or pipe";
+}
+
+}  // namespace
+
+// --- PendingWrite ---------------------------------------------------------------------------
+
+PendingWrite::PendingWrite(int dir_fd, std::string temp_name, std::string final_name, SecretMetadata metadata)
+    : dir_fd_(dir_fd),
+      temp_name_(std::move(temp_name)),
+      final_name_(std::move(final_name)),
+      metadata_(std::move(metadata))
+{
+}
+
+PendingWrite::PendingWrite(PendingWrite&& other) noexcept
+    : dir_fd_(std::exchange(other.dir_fd_, -1)),
+      temp_name_(std::exchange(other.temp_name_, {})),
+      final_name_(std::move(other.final_name_)),
+      metadata_(std::move(other.metadata_)),
+      replace_(other.replace_)
+{
+}
+
+PendingWrite& PendingWrite::operator=(PendingWrite&& other) noexcept
+{
+    if (this != &other) {
+        discard();
+        dir_fd_ = std::exchange(other.dir_fd_, -1);
+        temp_name_ = std::exchange(other.temp_name_, {});
+        final_name_ = std::move(other.final_name_);
+        metadata_ = std::move(other.metadata_);
+        replace_ = other.replace_;
+    }
+    return *this;
+}
+
+PendingWrite::~PendingWrite()
+{
+    discard();
+}
+
+void PendingWrite::discard() noexcept
+{
+    if (dir_fd_ >= 0 && !temp_name_.empty()) {
+        (void)::unlinkat(dir_fd_, temp_name_.c_str(), 0);
+    }
+    temp_name_.clear();
+}
+
+// --- SecretStore ----------------------------------------------------------------------------
+
+SecretStore::SecretStore(const std::filesystem::path& directory, std::span<const std::uint8_t> sealing_key)
+    : key_(sealing_key)
+{
+    if (key_.size() != crypto_aead_xchacha20poly1305_ietf_KEYBYTES) {
+        throw std::invalid_argument("secret sealing key must be " +
+                                    std::to_string(crypto_aead_xchacha20poly1305_ietf_KEYBYTES) + " bytes");
+    }
+    ensure_sodium_initialized();
+    ensure_private_directory(directory);
+    dir_ = open_directory(directory);
+    // Left by a crash between prepare() and commit(): sealed, but never meant to be kept.
+    remove_stale_temp_files(dir_.get());
+}
+
+SecretMetadata SecretStore::put(std::string_view name, std::span<const std::uint8_t> value, std::uint64_t now_usec)
+{
+    require_valid_name(name);
+    require_valid_value(value);
+    if (file_exists(dir_.get(), file_name(name))) {
+        throw VaultError(ErrorCode::InvalidArgument, "secret '" + std::string(name) + "' already exists; use rotate");
+    }
+    SecretMetadata metadata{std::string(name), 1, now_usec, now_usec, true};
+    PendingWrite pending = prepare(name, value, metadata);
+    pending.replace_ = false;
+    return commit(std::move(pending));
+}
+
+SecretMetadata SecretStore::rotate(std::string_view name, std::span<const std::uint8_t> value, std::uint64_t now_usec)
+{
+    require_valid_name(name);
+    require_valid_value(value);
+    // The old file must authenticate: its version and created time carry over, and rotating a
+    // tampered file would launder the tampering into a freshly sealed one.
+    const SecretMetadata old = verified_metadata(dir_.get(), name, key_);
+    if (old.version == std::numeric_limits<std::uint32_t>::max()) {
+        throw VaultError(ErrorCode::InvalidArgument, "secret '" + std::string(name) + "' cannot be rotated again");
+    }
+    SecretMetadata metadata{std::string(name), old.version + 1, old.created_usec, now_usec, true};
+    return commit(prepare(name, value, metadata));
+}
+
+void SecretStore::remove(std::string_view name)
+{
+    require_valid_name(name);
+    const std::string file = file_name(name);
+    // No authentication first: a damaged secret must still be removable.
+    if (::unlinkat(dir_.get(), file.c_str(), 0) != 0) {
+        if (errno == ENOENT) {
+            throw_not_found(name);
+        }
+        throw_errno(errno, "cannot remove " + file);
+    }
+    sync_directory(dir_.get(), "after removing " + file);
+}
+
+std::vector<SecretMetadata> SecretStore::list() const
+{
+    std::vector<SecretMetadata> entries;
+    for (const auto& file : list_directory(dir_.get())) {
+        if (file.size() <= kSuffix.size() || !file.ends_with(kSuffix)) {
+            continue;
+        }
+        const std::string_view stem = std::string_view(file).substr(0, file.size() - kSuffix.size());
+        if (!limits::is_valid_secret_name(stem)) {
+            continue;  // not a file this store wrote (temp files start with '.', so land here)
+        }
+        if (auto entry = inspect(dir_.get(), stem, key_)) {
+            entries.push_back(std::move(*entry));
+        }
+    }
+    std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+    return entries;
+}
+
+bool SecretStore::contains(std::string_view name) const
+{
+    return limits::is_valid_secret_name(name) && file_exists(dir_.get(), file_name(name));
+}
+
+SecureBuffer SecretStore::open(std::string_view name) const
+{
+    require_valid_name(name);
+    const Bytes file = read_sealed_file(dir_.get(), name);
+    const ParsedFile parsed = parse(name, file);
+    if (!parsed.complete) {
+        throw_integrity(name);
+    }
+    SecureBuffer plaintext = SecureBuffer::allocate_guarded(parsed.ciphertext.size() - kTagBytes);
+    if (!authenticate(parsed, key_, plaintext.data())) {
+        throw_integrity(name);
+    }
+    return plaintext;
+}
+
+PendingWrite SecretStore::prepare(std::string_view name, std::span<const std::uint8_t> value,
+                                  const SecretMetadata& metadata)
+{
+    require_valid_name(name);
+    require_valid_value(value);
+    SecretMetadata sealed = metadata;
+    sealed.name = std::string(name);
+    sealed.integrity_ok = true;
+
+    Bytes file(kMagic.begin(), kMagic.end());
+    file.reserve(kHeaderBytes + value.size() + kTagBytes);
+    append_le(file, sealed.version);
+    append_le(file, sealed.created_usec);
+    append_le(file, sealed.rotated_usec);
+    file.resize(kHeaderBytes + value.size() + kTagBytes);
+    ::randombytes_buf(file.data() + kNonceOffset, kNonceBytes);
+
+    const Bytes aad = associated_data(sealed);
+    unsigned long long sealed_bytes = 0;
+    if (::crypto_aead_xchacha20poly1305_ietf_encrypt(file.data() + kHeaderBytes, &sealed_bytes, value.data(),
+                                                     value.size(), aad.data(), aad.size(), nullptr,
+                                                     file.data() + kNonceOffset, key_.data()) != 0 ||
+        sealed_bytes != value.size() + kTagBytes) {
+        throw std::runtime_error("sealing secret '" + sealed.name + "' failed");
+    }
+    const std::string final_name = file_name(name);
+    std::string temp_name = write_temp_file(dir_.get(), final_name, file, 0600);
+    return PendingWrite(dir_.get(), std::move(temp_name), final_name, std::move(sealed));
+}
+
+SecretMetadata SecretStore::commit(PendingWrite&& pending)
+{
+    // Taken over here, so the temp file is unlinked on every failure path below.
+    PendingWrite owned(std::move(pending));
+    if (owned.temp_name_.empty()) {
+        throw std::logic_error("commit of a PendingWrite that was already committed or discarded");
+    }
+    if (owned.dir_fd_ != dir_.get()) {
+        throw std::logic_error("commit of a PendingWrite prepared by another SecretStore");
+    }
+    try {
+        commit_temp_file(dir_.get(), owned.temp_name_, owned.final_name_, owned.replace_);
+    } catch (const std::system_error& error) {
+        if (!owned.replace_ && error.code() == std::errc::file_exists) {
+            throw VaultError(ErrorCode::InvalidArgument,
+                             "secret '" + owned.metadata_.name + "' already exists; use rotate");
+        }
+        throw;
+    }
+    owned.temp_name_.clear();  // renamed: nothing left to unlink
+    return owned.metadata_;
+}
+
+// --- read_secret_value ------------------------------------------------------------------------
+
+SecureBuffer read_secret_value(int fd)
+{
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        throw VaultError(ErrorCode::InvalidArgument,
+                         std::string("cannot inspect value descriptor: ") + std::strerror(errno));
+    }
+    if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode)) {
+        throw VaultError(ErrorCode::InvalidArgument, std::string("value descriptor is ") + describe_type(st.st_mode) +
+                                                         "; pass a pipe or regular file");
+    }
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (flags < 0) {
+        throw VaultError(ErrorCode::InvalidArgument,
+                         std::string("cannot inspect value descriptor: ") + std::strerror(errno));
+    }
+    if ((flags & O_PATH) != 0 || (flags & O_ACCMODE) == O_WRONLY) {
+        throw VaultError(ErrorCode::InvalidArgument, "value descriptor is not readable");
+    }
+    // A pipe whose writer is still open could block the single-threaded daemon forever; the
+    // sender must have written everything and closed its end before the call.
+    if (S_ISFIFO(st.st_mode) && (flags & O_NONBLOCK) == 0 && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+        throw VaultError(ErrorCode::InvalidArgument,
+                         std::string("cannot make value pipe non-blocking: ") + std::strerror(errno));
+    }
+
+    // One byte more than allowed, to tell "exactly the limit" from "over it".
+    SecureBuffer value = SecureBuffer::allocate_guarded(limits::kMaxSecretBytes + 1);
+    std::size_t got = 0;
+    while (got < value.size()) {
+        const ssize_t n = ::read(fd, value.data() + got, value.size() - got);
+        if (n > 0) {
+            got += static_cast<std::size_t>(n);
+            continue;
+        }
+        if (n == 0) {
+            break;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            throw VaultError(ErrorCode::InvalidArgument,
+                             "value pipe still open for writing; close the write end before sending");
+        }
+        throw VaultError(ErrorCode::InvalidArgument, std::string("cannot read secret value: ") + std::strerror(errno));
+    }
+    if (got == 0) {
+        throw VaultError(ErrorCode::InvalidArgument, "secret value is empty");
+    }
+    if (got > limits::kMaxSecretBytes) {
+        throw VaultError(ErrorCode::InvalidArgument,
+                         "secret value exceeds " + std::to_string(limits::kMaxSecretBytes) + " bytes");
+    }
+    value.truncate(got);
+    return value;
+}
+
+}  // namespace codexvault::store
