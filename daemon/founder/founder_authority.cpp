@@ -1,0 +1,141 @@
+// Founder proof rules. Pure: the only library calls are libsodium's signature check and its
+// constant-time compare; clocks and randomness arrive as parameters from the daemon shell.
+#include "daemon/founder/founder_authority.hpp"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <limits>
+
+namespace codexvault::founder {
+
+namespace {
+
+// A monotonic clock never runs backwards; if the shell ever reports that it did, treat every
+// nonce as stale (fail closed) instead of computing a wrapped, huge-but-"young" age.
+bool nonce_expired(std::uint64_t issued, std::uint64_t now) noexcept
+{
+    return now < issued || now - issued > NonceRegistry::kNonceLifetimeUsec;
+}
+
+ProofVerdict check_proof(NonceRegistry& nonces, const PublicKey& key, std::string_view operation,
+                         std::span<const std::string> arguments, const FounderProof& proof,
+                         std::uint64_t now_realtime_usec, std::uint64_t now_monotonic_usec)
+{
+    // Shape first and without touching the registry: a truncated message must not burn a
+    // nonce the founder's next, well-formed attempt may still be carrying.
+    if (proof.nonce.size() != limits::kNonceBytes || proof.signature.size() != crypto_sign_BYTES) {
+        return ProofVerdict::Malformed;
+    }
+
+    // From here on the nonce is spent whatever the outcome, so a wrong guess at a signature
+    // cannot be retried against the same nonce.
+    switch (nonces.consume(proof.nonce, now_monotonic_usec)) {
+    case NonceRegistry::Consumed::Ok:
+        break;
+    case NonceRegistry::Consumed::Unknown:
+        return ProofVerdict::UnknownNonce;
+    case NonceRegistry::Consumed::Expired:
+        return ProofVerdict::NonceExpired;
+    }
+
+    if (proof.expires_realtime_usec <= now_realtime_usec) {
+        return ProofVerdict::ProofExpired;
+    }
+    // Written as a difference so a `now` near UINT64_MAX cannot overflow the bound.
+    if (proof.expires_realtime_usec - now_realtime_usec > limits::kMaxFounderProofLifetimeUsec) {
+        return ProofVerdict::ExpiryTooFar;
+    }
+
+    const std::vector<std::uint8_t> payload =
+        founder_signing_payload(operation, arguments, proof.nonce, proof.expires_realtime_usec);
+    if (crypto_sign_verify_detached(proof.signature.data(), payload.data(), payload.size(), key.data()) != 0) {
+        return ProofVerdict::BadSignature;
+    }
+    return ProofVerdict::Ok;
+}
+
+}  // namespace
+
+const char* describe(ProofVerdict verdict) noexcept
+{
+    switch (verdict) {
+    case ProofVerdict::Ok:
+        return "founder proof accepted";
+    case ProofVerdict::NotEnrolled:
+        return "no founder key is enrolled";
+    case ProofVerdict::Malformed:
+        return "founder proof is malformed (nonce or signature has the wrong length)";
+    case ProofVerdict::UnknownNonce:
+        return "nonce unknown or already used";
+    case ProofVerdict::NonceExpired:
+        return "nonce expired; request a new one";
+    case ProofVerdict::ProofExpired:
+        return "founder proof has expired";
+    case ProofVerdict::ExpiryTooFar:
+        return "founder proof expiry is more than 60 seconds ahead";
+    case ProofVerdict::BadSignature:
+        return "founder proof signature does not verify";
+    }
+    return "founder proof rejected";
+}
+
+void NonceRegistry::add(const Nonce& nonce, std::uint64_t now_monotonic_usec)
+{
+    std::erase_if(entries_, [&](const Entry& e) { return nonce_expired(e.issued_monotonic_usec, now_monotonic_usec); });
+    entries_.push_back(Entry{nonce, now_monotonic_usec});
+    while (entries_.size() > kMaxOutstanding) {
+        entries_.pop_front();
+    }
+}
+
+NonceRegistry::Consumed NonceRegistry::consume(std::span<const std::uint8_t> nonce, std::uint64_t now_monotonic_usec)
+{
+    if (nonce.size() != limits::kNonceBytes) {
+        return Consumed::Unknown;
+    }
+
+    // Compare against every entry in constant time per entry and without stopping at the
+    // first match, so response timing says nothing about how much of a guess was right.
+    std::size_t found = std::numeric_limits<std::size_t>::max();
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+        if (sodium_memcmp(entries_[i].nonce.data(), nonce.data(), nonce.size()) == 0) {
+            found = i;
+        }
+    }
+
+    Consumed result = Consumed::Unknown;
+    if (found != std::numeric_limits<std::size_t>::max()) {
+        // Single use: a found nonce is removed whether it is still fresh or not.
+        const std::uint64_t issued = entries_[found].issued_monotonic_usec;
+        entries_.erase(entries_.begin() + static_cast<std::ptrdiff_t>(found));
+        result = nonce_expired(issued, now_monotonic_usec) ? Consumed::Expired : Consumed::Ok;
+    }
+    std::erase_if(entries_, [&](const Entry& e) { return nonce_expired(e.issued_monotonic_usec, now_monotonic_usec); });
+    return result;
+}
+
+Nonce FounderAuthority::issue_nonce(const Nonce& random, std::uint64_t now_monotonic_usec)
+{
+    nonces_.add(random, now_monotonic_usec);
+    return random;
+}
+
+ProofVerdict FounderAuthority::verify(std::string_view operation, std::span<const std::string> arguments,
+                                      const FounderProof& proof, std::uint64_t now_realtime_usec,
+                                      std::uint64_t now_monotonic_usec)
+{
+    if (!key_) {
+        return ProofVerdict::NotEnrolled;
+    }
+    return check_proof(nonces_, *key_, operation, arguments, proof, now_realtime_usec, now_monotonic_usec);
+}
+
+ProofVerdict FounderAuthority::verify_with_key(const PublicKey& key, std::string_view operation,
+                                               std::span<const std::string> arguments, const FounderProof& proof,
+                                               std::uint64_t now_realtime_usec, std::uint64_t now_monotonic_usec)
+{
+    return check_proof(nonces_, key, operation, arguments, proof, now_realtime_usec, now_monotonic_usec);
+}
+
+}  // namespace codexvault::founder
