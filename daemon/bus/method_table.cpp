@@ -1,0 +1,60 @@
+#include "daemon/bus/method_table.hpp"
+
+#include <array>
+#include <string_view>
+
+#include "common/bus_contract.hpp"
+#include "daemon/methods/methods.hpp"
+
+namespace codexvault::daemon {
+namespace {
+
+using namespace codexvault::bus::method;
+
+// clang-format off
+const std::array<MethodSpec, 8> kMethods{{
+    // name           in            out         argument names (in, then out)               action            access               locked  founder sensitive decode
+    {kStatus,        "",           "a{sv}",    "status\0",                                 "status.read",    Access::Anyone,      true,   false,  false,    &methods::decode_status},
+    {kWhoAmI,        "",           "a{sv}aa{sv}", "subject\0grants\0",                     "identity.read",  Access::Anyone,      true,   false,  false,    &methods::decode_who_am_i},
+    {kGetNonce,      "",           "ay",       "nonce\0",                                  "founder.nonce",  Access::FounderUid,  true,   false,  false,    &methods::decode_get_nonce},
+    {kEnroll,        "ay(aytay)",  "",         "public_key\0proof\0",                      "founder.enroll", Access::Enrollment,  false,  false,  false,    &methods::decode_enroll},
+    {kPutSecret,     "sh(aytay)",  "u",        "name\0value\0proof\0version\0",            "secret.put",     Access::Founder,     false,  true,   true,     &methods::decode_put_secret},
+    {kRotateSecret,  "sh(aytay)",  "u",        "name\0value\0proof\0version\0",            "secret.rotate",  Access::Founder,     false,  true,   true,     &methods::decode_rotate_secret},
+    {kDeleteSecret,  "s(aytay)",   "",         "name\0proof\0",                            "secret.delete",  Access::Founder,     false,  true,   false,    &methods::decode_delete_secret},
+    {kListSecrets,   "(aytay)",    "a(suttb)", "proof\0secrets\0",                         "secret.list",    Access::Founder,     false,  true,   false,    &methods::decode_list_secrets},
+}};
+// clang-format on
+
+}  // namespace
+
+const char* to_string(Access access) noexcept
+{
+    switch (access) {
+    case Access::Anyone:
+        return "anyone";
+    case Access::FounderUid:
+        return "founder-uid";
+    case Access::Founder:
+        return "founder";
+    case Access::Enrollment:
+        return "enrollment";
+    }
+    return "founder";
+}
+
+std::span<const MethodSpec> method_table() noexcept
+{
+    return kMethods;
+}
+
+const MethodSpec* find_method(std::string_view name) noexcept
+{
+    for (const auto& spec : kMethods) {
+        if (name == spec.name) {
+            return &spec;
+        }
+    }
+    return nullptr;
+}
+
+}  // namespace codexvault::daemon

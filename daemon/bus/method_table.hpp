@@ -1,0 +1,63 @@
+// The one dispatch table. Every bus method is declared here with the action it performs and
+// who may call it; the pipeline (vault_object.cpp) runs identity -> state -> decode ->
+// authorize -> audit -> act -> audit for each, so no method body can skip a step.
+#pragma once
+
+#include <systemd/sd-bus.h>
+
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/founder_proof.hpp"
+#include "daemon/founder/founder_authority.hpp"
+#include "daemon/identity/subject.hpp"
+
+namespace codexvault::daemon {
+
+class VaultService;
+
+enum class Access {
+    Anyone,      // informational; authorization is "any identified local process"
+    FounderUid,  // the configured founder uid, no proof (only GetNonce: proofs need a nonce first)
+    Founder,     // founder uid AND a valid founder proof over the call's arguments
+    Enrollment,  // founder uid AND a proof made with the key being enrolled; only when uninitialized
+};
+
+const char* to_string(Access access) noexcept;
+
+struct RequestContext {
+    VaultService& vault;
+    const identity::Subject& subject;
+};
+
+// What decoding a call yields: the arguments the proof must cover, and the action to run
+// once (and only if) the pipeline has authorized and audited the call.
+struct PreparedCall {
+    std::string object;
+    std::vector<std::string> signed_arguments;
+    std::optional<FounderProof> proof;
+    std::optional<founder::PublicKey> enrolling_key;
+    std::function<void(RequestContext&, sd_bus_message* reply)> act;
+};
+
+struct MethodSpec {
+    const char* name;
+    const char* in_signature;
+    const char* out_signature;
+    // NUL-separated argument names, inputs then outputs, for introspection.
+    const char* argument_names;
+    const char* action;
+    Access access;
+    bool allowed_when_locked;
+    bool requires_enrolled_founder;
+    bool sensitive;  // carries secret material: SD_BUS_VTABLE_SENSITIVE
+    PreparedCall (*decode)(sd_bus_message* message);
+};
+
+std::span<const MethodSpec> method_table() noexcept;
+const MethodSpec* find_method(std::string_view name) noexcept;
+
+}  // namespace codexvault::daemon

@@ -1,0 +1,66 @@
+// Resolves the sender of a bus message to a Subject, pinned by a pidfd.
+//
+// The bus driver's peer credentials (uid, pid, groups; ProcessFD where the bus offers it) are
+// fixed for a connection's life, so they are fetched once per unique name and cached until the
+// name disappears. Everything that can change under a live pid (uid after setuid, exe after
+// execve, cgroup) is re-read through the pinned /proc entry on every call.
+#pragma once
+
+#include <systemd/sd-bus.h>
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+
+#include "common/unique_fd.hpp"
+#include "daemon/bus/sd_ptr.hpp"
+#include "daemon/identity/proc_entry.hpp"
+#include "daemon/identity/subject.hpp"
+
+namespace codexvault::identity {
+
+// The caller cannot be identified or pinned; the request must be denied.
+class IdentityError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+class IdentityResolver {
+public:
+    static constexpr std::size_t kMaxCachedPeers = 1024;
+
+    // Subscribes to NameOwnerChanged on `bus` to drop departed peers.
+    explicit IdentityResolver(sd_bus* bus);
+    IdentityResolver(const IdentityResolver&) = delete;
+    IdentityResolver& operator=(const IdentityResolver&) = delete;
+
+    // `dispatch_boottime_ticks`: CLOCK_BOOTTIME in clock ticks, taken when dispatch of this
+    // message began; a process that started later cannot have sent it (pid reuse).
+    Subject resolve(sd_bus_message* message, std::uint64_t dispatch_boottime_ticks);
+
+    void forget(const std::string& unique_name) { peers_.erase(unique_name); }
+    [[nodiscard]] std::size_t cached_peers() const noexcept { return peers_.size(); }
+
+private:
+    struct Peer {
+        uid_t bus_uid = 0;
+        pid_t pid = 0;
+        UniqueFd pidfd;
+        std::unique_ptr<ProcEntry> proc;
+        std::uint64_t start_time_ticks = 0;
+    };
+
+    Peer pin_peer(const std::string& unique_name, std::uint64_t dispatch_boottime_ticks);
+    static int on_name_owner_changed(sd_bus_message* message, void* userdata, sd_bus_error* error) noexcept;
+
+    sd_bus* bus_;
+    bus::SlotPtr name_owner_changed_;
+    std::unordered_map<std::string, Peer> peers_;
+};
+
+// CLOCK_BOOTTIME in the clock ticks /proc/PID/stat uses.
+std::uint64_t boottime_ticks_now();
+
+}  // namespace codexvault::identity

@@ -1,0 +1,135 @@
+// codex-vaultd start-up, in the order DESIGN.md fixes: configuration -> state and keys ->
+// bus connection and name -> hardening -> READY. Any failure stops start-up with the step named.
+#include <signal.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
+#include "common/bus_contract.hpp"
+#include "daemon/audit/audit_hook.hpp"
+#include "daemon/bus/sd_ptr.hpp"
+#include "daemon/bus/vault_object.hpp"
+#include "daemon/daemon_config.hpp"
+#include "daemon/harden/process_limits.hpp"
+#include "daemon/vault_service.hpp"
+#include "daemon/version.hpp"
+
+namespace codexvault::daemon {
+namespace {
+
+void check(int r, const std::string& step)
+{
+    if (r < 0) {
+        throw std::system_error(-r, std::generic_category(), step);
+    }
+}
+
+bus::BusPtr connect_bus(const DaemonConfig& config)
+{
+    sd_bus* raw = nullptr;
+    if (!config.bus_address) {
+        check(sd_bus_open_system(&raw), "connect to the system bus");
+        return bus::BusPtr(raw);
+    }
+    check(sd_bus_new(&raw), "create bus connection");
+    bus::BusPtr bus(raw);
+    check(sd_bus_set_address(bus.get(), config.bus_address->c_str()), "set bus address " + *config.bus_address);
+    check(sd_bus_set_bus_client(bus.get(), 1), "set bus client mode");
+    check(sd_bus_negotiate_fds(bus.get(), 1), "enable descriptor passing");
+    check(sd_bus_start(bus.get()), "connect to bus " + *config.bus_address);
+    return bus;
+}
+
+int on_stop_signal(sd_event_source* source, const struct signalfd_siginfo* /*info*/, void* /*userdata*/) noexcept
+{
+    (void)sd_notify(0, "STOPPING=1\nSTATUS=Stopping");
+    return sd_event_exit(sd_event_source_get_event(source), 0);
+}
+
+int on_reload_signal(sd_event_source* /*source*/, const struct signalfd_siginfo* /*info*/,
+                     void* /*userdata*/) noexcept
+{
+    // Nothing is reloadable yet; the policy engine (issue 3) hooks in here.
+    std::fputs("reload requested: no reloadable configuration yet\n", stderr);
+    return 0;
+}
+
+void status_line(VaultService& vault, const std::string& bus_description)
+{
+    const std::string status = std::string("STATUS=") + to_string(vault.state()) + " on " + bus_description;
+    (void)sd_notify(0, status.c_str());
+}
+
+int run(int argc, char** argv)
+{
+    DaemonConfig config = parse_command_line(argc, argv);
+    load_config_file(config);
+
+    std::unique_ptr<VaultService> vault;
+    try {
+        vault = VaultService::open(config);
+    } catch (const std::exception& e) {
+        throw std::runtime_error(std::string("opening state: ") + e.what());
+    }
+
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
+    if (sigprocmask(SIG_BLOCK, &signals, nullptr) != 0) {
+        throw std::system_error(errno, std::generic_category(), "block signals");
+    }
+    // A client that goes away mid-reply must not kill the daemon.
+    signal(SIGPIPE, SIG_IGN);
+
+    sd_event* raw_event = nullptr;
+    check(sd_event_default(&raw_event), "create event loop");
+    bus::EventPtr event(raw_event);
+    check(sd_event_add_signal(event.get(), nullptr, SIGTERM, &on_stop_signal, nullptr), "watch SIGTERM");
+    check(sd_event_add_signal(event.get(), nullptr, SIGINT, &on_stop_signal, nullptr), "watch SIGINT");
+    check(sd_event_add_signal(event.get(), nullptr, SIGHUP, &on_reload_signal, nullptr), "watch SIGHUP");
+    check(sd_event_set_watchdog(event.get(), 1), "enable watchdog");
+
+    bus::BusPtr bus = connect_bus(config);
+    check(sd_bus_attach_event(bus.get(), event.get(), SD_EVENT_PRIORITY_NORMAL), "attach bus to event loop");
+    audit::StderrAuditHook audit;
+    VaultObject object(bus.get(), *vault, audit);
+    check(sd_bus_request_name(bus.get(), bus::kBusName, 0), std::string("take the bus name ") + bus::kBusName);
+
+    harden::apply_process_limits();
+
+    const std::string bus_description = config.bus_address ? *config.bus_address : "the system bus";
+    std::fprintf(stderr, "codex-vaultd %s: %s, serving %s on %s (keys in %s)\n", kVersion, to_string(vault->state()),
+                 bus::kBusName, bus_description.c_str(), store::to_string(vault->keyring().memory_kind()));
+    (void)sd_notify(0, "READY=1");
+    status_line(*vault, bus_description);
+
+    check(sd_event_loop(event.get()), "event loop");
+    std::fputs("codex-vaultd: stopped\n", stderr);
+    return 0;
+}
+
+}  // namespace
+}  // namespace codexvault::daemon
+
+int main(int argc, char** argv)
+{
+    try {
+        return codexvault::daemon::run(argc, argv);
+    } catch (const codexvault::daemon::CommandLineExit& e) {
+        return e.exit_code;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "codex-vaultd: %s\n", e.what());
+        const std::string status = std::string("STATUS=Failed: ") + e.what();
+        (void)sd_notify(0, status.c_str());
+        return 1;
+    }
+}

@@ -1,0 +1,42 @@
+// Reading arguments from and writing replies to sd-bus messages, with every sd-bus error
+// turned into a typed error: malformed input is InvalidArgument, a failed append is internal.
+#pragma once
+
+#include <systemd/sd-bus.h>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/founder_proof.hpp"
+#include "common/unique_fd.hpp"
+
+namespace codexvault::daemon::io {
+
+std::string read_string(sd_bus_message* message);
+std::vector<std::uint8_t> read_bytes(sd_bus_message* message);
+// Duplicates the descriptor: the message keeps its own, the caller owns the copy.
+UniqueFd read_fd(sd_bus_message* message);
+FounderProof read_founder_proof(sd_bus_message* message);
+
+// Throws std::system_error naming `what` when an sd-bus call fails.
+void check(int r, const char* what);
+
+// a{sv} dictionary building.
+class Dictionary {
+public:
+    explicit Dictionary(sd_bus_message* message);
+    void add(const char* key, const std::string& value);
+    void add(const char* key, const char* value);
+    void add(const char* key, bool value);
+    void add(const char* key, std::uint32_t value);
+    void add(const char* key, std::uint64_t value);
+    void add_uint32_array(const char* key, std::span<const std::uint32_t> values);
+    void close();
+
+private:
+    sd_bus_message* message_;
+};
+
+}  // namespace codexvault::daemon::io

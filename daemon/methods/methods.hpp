@@ -1,0 +1,18 @@
+// Decoders for every bus method. Each reads and validates its arguments and returns the
+// action to run; only the pipeline runs it, after authorization and audit.
+#pragma once
+
+#include "daemon/bus/method_table.hpp"
+
+namespace codexvault::daemon::methods {
+
+PreparedCall decode_status(sd_bus_message* message);
+PreparedCall decode_who_am_i(sd_bus_message* message);
+PreparedCall decode_get_nonce(sd_bus_message* message);
+PreparedCall decode_enroll(sd_bus_message* message);
+PreparedCall decode_put_secret(sd_bus_message* message);
+PreparedCall decode_rotate_secret(sd_bus_message* message);
+PreparedCall decode_delete_secret(sd_bus_message* message);
+PreparedCall decode_list_secrets(sd_bus_message* message);
+
+}  // namespace codexvault::daemon::methods

@@ -1,0 +1,54 @@
+// The vault's state and the operations the bus methods perform, without any bus code: the
+// state machine, the keyring, the secret store and the founder authority live here.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/unique_fd.hpp"
+#include "daemon/daemon_config.hpp"
+#include "daemon/founder/founder_authority.hpp"
+#include "daemon/store/keyring.hpp"
+#include "daemon/store/secret_store.hpp"
+
+namespace codexvault::daemon {
+
+enum class VaultState { Uninitialized, Ready, Locked };
+const char* to_string(VaultState state) noexcept;
+
+class VaultService {
+public:
+    // Opens (creating on first start) the state folder, loads the master key and the store,
+    // and the enrolled founder key if there is one. Throws with the offending path named.
+    static std::unique_ptr<VaultService> open(const DaemonConfig& config);
+
+    [[nodiscard]] VaultState state() const noexcept;
+    [[nodiscard]] const std::string& lock_reason() const noexcept { return lock_reason_; }
+    [[nodiscard]] uid_t founder_uid() const noexcept { return founder_uid_; }
+    [[nodiscard]] const store::Keyring& keyring() const noexcept { return keyring_; }
+    [[nodiscard]] founder::FounderAuthority& founder() noexcept { return founder_; }
+    [[nodiscard]] store::SecretStore& secrets() noexcept { return *secrets_; }
+
+    // Persists the founder's public key (atomically) and moves the vault to `ready`.
+    void enroll_founder(const founder::PublicKey& key);
+
+private:
+    VaultService(const DaemonConfig& config, UniqueFd state_dir, store::Keyring keyring);
+
+    uid_t founder_uid_;
+    UniqueFd state_dir_;
+    store::Keyring keyring_;
+    std::unique_ptr<store::SecretStore> secrets_;
+    founder::FounderAuthority founder_;
+    bool locked_ = false;
+    std::string lock_reason_;
+};
+
+std::string to_hex(std::span<const std::uint8_t> bytes);
+std::optional<std::vector<std::uint8_t>> from_hex(std::string_view text);
+
+}  // namespace codexvault::daemon
