@@ -1,0 +1,192 @@
+#include "cli/vault_client.hpp"
+
+#include <time.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+#include "common/bus_contract.hpp"
+
+namespace codexvault::cli {
+namespace {
+
+constexpr std::uint64_t kProofLifetimeUsec = 30ULL * 1000 * 1000;
+
+std::uint64_t realtime_usec()
+{
+    struct timespec ts {};
+    ::clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1000000ULL + static_cast<std::uint64_t>(ts.tv_nsec) / 1000ULL;
+}
+
+CallError error_from_reply(const sd_bus_error& error, int r)
+{
+    if (error.name == nullptr) {
+        return CallError(std::nullopt, 1, std::string("bus call failed: ") + std::strerror(-r));
+    }
+    const std::string message = error.message != nullptr ? error.message : "";
+    if (auto code = error_from_bus_name(error.name)) {
+        return CallError(code, error_info(*code).exit_code, message);
+    }
+    const std::string_view name(error.name);
+    if (name == "org.freedesktop.DBus.Error.InvalidArgs") {
+        return CallError(ErrorCode::InvalidArgument, error_info(ErrorCode::InvalidArgument).exit_code, message);
+    }
+    if (name == "org.freedesktop.DBus.Error.ServiceUnknown" || name == "org.freedesktop.DBus.Error.NameHasNoOwner") {
+        return CallError(ErrorCode::Unavailable, error_info(ErrorCode::Unavailable).exit_code,
+                         "codex-vaultd is not running on this bus (" + message + ")");
+    }
+    return CallError(std::nullopt, 1, std::string(error.name) + ": " + message);
+}
+
+}  // namespace
+
+void check_local(int r, const char* what)
+{
+    if (r < 0) {
+        throw CallError(std::nullopt, 1, std::string(what) + ": " + std::strerror(-r));
+    }
+}
+
+void append_proof(sd_bus_message* message, const FounderProof& proof)
+{
+    check_local(sd_bus_message_open_container(message, 'r', "aytay"), "append proof");
+    check_local(sd_bus_message_append_array(message, 'y', proof.nonce.data(), proof.nonce.size()), "append nonce");
+    check_local(sd_bus_message_append(message, "t", proof.expires_realtime_usec), "append expiry");
+    check_local(sd_bus_message_append_array(message, 'y', proof.signature.data(), proof.signature.size()),
+                "append signature");
+    check_local(sd_bus_message_close_container(message), "append proof");
+}
+
+VaultClient::VaultClient(const std::string& address)
+{
+    std::string chosen = address;
+    if (chosen.empty()) {
+        if (const char* env = std::getenv(bus::kBusAddressEnv); env != nullptr) {
+            chosen = env;
+        }
+    }
+    sd_bus* raw = nullptr;
+    if (chosen.empty()) {
+        const int r = sd_bus_open_system(&raw);
+        bus_.reset(raw);
+        if (r < 0) {
+            throw CallError(std::nullopt, 1, std::string("cannot connect to the system bus: ") + std::strerror(-r));
+        }
+        return;
+    }
+    check_local(sd_bus_new(&raw), "create bus connection");
+    bus_.reset(raw);
+    check_local(sd_bus_set_address(raw, chosen.c_str()), "set bus address");
+    check_local(sd_bus_set_bus_client(raw, 1), "set bus client mode");
+    check_local(sd_bus_negotiate_fds(raw, 1), "enable descriptor passing");
+    const int r = sd_bus_start(raw);
+    if (r < 0) {
+        throw CallError(std::nullopt, 1, "cannot connect to bus " + chosen + ": " + std::strerror(-r));
+    }
+}
+
+Message VaultClient::call(const char* method, const std::function<void(sd_bus_message*)>& append)
+{
+    sd_bus_message* raw = nullptr;
+    check_local(sd_bus_message_new_method_call(bus_.get(), &raw, bus::kBusName, bus::kObjectPath, bus::kInterface, method),
+                "create method call");
+    Message request(raw);
+    if (append) {
+        append(request.get());
+    }
+    sd_bus_error error = SD_BUS_ERROR_NULL;
+    sd_bus_message* raw_reply = nullptr;
+    const int r = sd_bus_call(bus_.get(), request.get(), 0, &error, &raw_reply);
+    Message reply(raw_reply);
+    if (r < 0) {
+        CallError failure = error_from_reply(error, r);
+        sd_bus_error_free(&error);
+        throw failure;
+    }
+    sd_bus_error_free(&error);
+    return reply;
+}
+
+std::vector<std::uint8_t> VaultClient::get_nonce()
+{
+    Message reply = call(bus::method::kGetNonce);
+    const void* data = nullptr;
+    std::size_t size = 0;
+    check_local(sd_bus_message_read_array(reply.get(), 'y', &data, &size), "read nonce");
+    const auto* bytes = static_cast<const std::uint8_t*>(data);
+    return {bytes, bytes + size};
+}
+
+FounderProof VaultClient::prove(const FounderKeyPair& key, const char* method, const std::vector<std::string>& arguments)
+{
+    FounderProof proof;
+    proof.nonce = get_nonce();
+    proof.expires_realtime_usec = realtime_usec() + kProofLifetimeUsec;
+    const auto payload = founder_signing_payload(method, arguments, proof.nonce, proof.expires_realtime_usec);
+    proof.signature = sign_detached(key, payload);
+    return proof;
+}
+
+void VaultClient::enroll(const FounderKeyPair& key)
+{
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string hex;
+    for (const auto byte : key.public_key) {
+        hex += kDigits[byte >> 4];
+        hex += kDigits[byte & 0xf];
+    }
+    const FounderProof proof = prove(key, bus::method::kEnroll, {hex});
+    call(bus::method::kEnroll, [&](sd_bus_message* m) {
+        check_local(sd_bus_message_append_array(m, 'y', key.public_key.data(), key.public_key.size()), "append key");
+        append_proof(m, proof);
+    });
+}
+
+std::uint32_t VaultClient::put_secret(const FounderKeyPair& key, const std::string& name, int value_fd, bool rotate)
+{
+    const char* method = rotate ? bus::method::kRotateSecret : bus::method::kPutSecret;
+    const FounderProof proof = prove(key, method, {name});
+    Message reply = call(method, [&](sd_bus_message* m) {
+        check_local(sd_bus_message_append(m, "sh", name.c_str(), value_fd), "append arguments");
+        append_proof(m, proof);
+    });
+    std::uint32_t version = 0;
+    check_local(sd_bus_message_read(reply.get(), "u", &version), "read version");
+    return version;
+}
+
+void VaultClient::delete_secret(const FounderKeyPair& key, const std::string& name)
+{
+    const FounderProof proof = prove(key, bus::method::kDeleteSecret, {name});
+    call(bus::method::kDeleteSecret, [&](sd_bus_message* m) {
+        check_local(sd_bus_message_append(m, "s", name.c_str()), "append name");
+        append_proof(m, proof);
+    });
+}
+
+std::vector<SecretInfo> VaultClient::list_secrets(const FounderKeyPair& key)
+{
+    const FounderProof proof = prove(key, bus::method::kListSecrets, {});
+    Message reply = call(bus::method::kListSecrets, [&](sd_bus_message* m) { append_proof(m, proof); });
+    std::vector<SecretInfo> out;
+    check_local(sd_bus_message_enter_container(reply.get(), 'a', "(suttb)"), "read list");
+    for (;;) {
+        const char* name = nullptr;
+        SecretInfo info;
+        int ok = 0;
+        const int r = sd_bus_message_read(reply.get(), "(suttb)", &name, &info.version, &info.created_usec,
+                                          &info.rotated_usec, &ok);
+        check_local(r, "read list entry");
+        if (r == 0) {
+            break;
+        }
+        info.name = name;
+        info.integrity_ok = ok != 0;
+        out.push_back(std::move(info));
+    }
+    return out;
+}
+
+}  // namespace codexvault::cli

@@ -1,0 +1,77 @@
+// The client side of the bus contract: connects, calls methods, signs founder operations, and
+// turns D-Bus errors into typed errors with vaultctl's exit codes.
+#pragma once
+
+#include <systemd/sd-bus.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "cli/founder_key.hpp"
+#include "common/founder_proof.hpp"
+#include "common/vault_error.hpp"
+
+namespace codexvault::cli {
+
+// A failed call: `code` is set for the vault's own errors; `exit_code` is what vaultctl exits with.
+class CallError : public std::runtime_error {
+public:
+    CallError(std::optional<ErrorCode> code, int exit_code, const std::string& message)
+        : std::runtime_error(message), code_(code), exit_code_(exit_code)
+    {
+    }
+    [[nodiscard]] std::optional<ErrorCode> code() const noexcept { return code_; }
+    [[nodiscard]] int exit_code() const noexcept { return exit_code_; }
+
+private:
+    std::optional<ErrorCode> code_;
+    int exit_code_;
+};
+
+struct MessageDeleter {
+    void operator()(sd_bus_message* message) const noexcept { sd_bus_message_unref(message); }
+};
+using Message = std::unique_ptr<sd_bus_message, MessageDeleter>;
+
+struct SecretInfo {
+    std::string name;
+    std::uint32_t version = 0;
+    std::uint64_t created_usec = 0;
+    std::uint64_t rotated_usec = 0;
+    bool integrity_ok = true;
+};
+
+class VaultClient {
+public:
+    // `address` empty: $CODEX_VAULT_BUS if set, else the system bus.
+    explicit VaultClient(const std::string& address);
+
+    // Calls `method`; `append` adds the arguments. Throws CallError on an error reply.
+    Message call(const char* method, const std::function<void(sd_bus_message*)>& append = {});
+
+    std::vector<std::uint8_t> get_nonce();
+    // A proof over (method, arguments) with a fresh nonce and a 30 s expiry.
+    FounderProof prove(const FounderKeyPair& key, const char* method, const std::vector<std::string>& arguments);
+
+    void enroll(const FounderKeyPair& key);
+    std::uint32_t put_secret(const FounderKeyPair& key, const std::string& name, int value_fd, bool rotate);
+    void delete_secret(const FounderKeyPair& key, const std::string& name);
+    std::vector<SecretInfo> list_secrets(const FounderKeyPair& key);
+
+private:
+    struct BusDeleter {
+        void operator()(sd_bus* bus) const noexcept { sd_bus_flush_close_unref(bus); }
+    };
+    std::unique_ptr<sd_bus, BusDeleter> bus_;
+};
+
+void append_proof(sd_bus_message* message, const FounderProof& proof);
+// Throws CallError(exit 1) naming `what` when an sd-bus call fails locally.
+void check_local(int r, const char* what);
+
+}  // namespace codexvault::cli
