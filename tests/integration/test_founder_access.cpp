@@ -1,0 +1,179 @@
+// Founder methods against the real daemon: who may call them, and which proofs are refused.
+#include <sodium.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include <memory>
+
+#include "common/vault_error.hpp"
+#include "tests/support/founder_calls.hpp"
+#include "tests/support/harness.hpp"
+
+using namespace codexvault;
+using namespace codexvault::test;
+
+namespace {
+
+std::unique_ptr<VaultEnv> env;
+const int kDenied = error_info(ErrorCode::PermissionDenied).exit_code;
+const int kExpired = error_info(ErrorCode::Expired).exit_code;
+const std::string kSecret = "access-test";
+
+void setup()
+{
+    env = std::make_unique<VaultEnv>();
+}
+void teardown()
+{
+    env.reset();
+}
+
+void require_root()
+{
+    if (::geteuid() != 0) {
+        cr_skip_test("needs root to run callers as uid 65534");
+    }
+}
+
+// A freshly generated key the daemon has never seen (for Enroll and wrong-key proofs).
+cli::FounderKeyPair stranger_key()
+{
+    cli::FounderKeyPair key;
+    crypto_sign_keypair(key.public_key.data(), key.secret_key.data());
+    key.secret_key.resize(64);
+    return key;
+}
+
+}  // namespace
+
+TestSuite(founder_access, .init = setup, .fini = teardown, .timeout = 120);
+
+Test(founder_access, every_founder_method_is_denied_to_an_unprivileged_uid_even_with_a_valid_proof)
+{
+    require_root();
+    env->init_founder();
+    const auto founder = env->load_founder();
+    cli::VaultClient client(env->bus_address());
+    // The secret exists so Rotate/Delete would succeed for the founder.
+    call_method(client, "PutSecret", make_proof(client, founder, "PutSecret", {kSecret}), founder.public_key, kSecret);
+
+    for (const auto& method : kMethodCoverage) {
+        if (method.is_public) {
+            continue;
+        }
+        // A genuine founder proof, made by root, presented by uid 65534: the uid check must refuse it.
+        std::optional<FounderProof> proof;
+        if (std::string(method.name) != "GetNonce") {
+            proof = make_proof(client, founder, method.name,
+                               signed_arguments(method.name, founder.public_key, kSecret));
+        }
+        const int code = run_as(kNobody, [&] {
+            cli::VaultClient as_nobody(env->bus_address());
+            return exit_code_of([&] { call_method(as_nobody, method.name, proof, founder.public_key, kSecret); });
+        });
+        cr_expect_eq(code, kDenied, "%s as uid 65534: expected PermissionDenied (exit %d), got %d", method.name,
+                     kDenied, code);
+    }
+    // Nothing changed: the secret is still there at version 1.
+    const auto listed = client.list_secrets(founder);
+    cr_assert_eq(listed.size(), 1u);
+    cr_expect_eq(listed[0].version, 1u);
+}
+
+Test(founder_access, vaultctl_as_unprivileged_user_is_denied)
+{
+    require_root();
+    env->init_founder();
+    const auto result = env->vaultctl({"secret", "ls"}, {.stdin_data = "", .passphrase = kPassphrase, .as_uid = kNobody});
+    // uid 65534 cannot read root's key file, or, given one, is refused by the daemon.
+    cr_expect_neq(result.exit_code, 0);
+    const int code = run_as(kNobody, [&] {
+        cli::VaultClient as_nobody(env->bus_address());
+        return exit_code_of([&] { (void)as_nobody.get_nonce(); });
+    });
+    cr_expect_eq(code, kDenied);
+}
+
+Test(founder_access, enroll_is_denied_to_an_unprivileged_uid_before_init)
+{
+    require_root();
+    const int code = run_as(kNobody, [&] {
+        cli::VaultClient as_nobody(env->bus_address());
+        const auto key = stranger_key();
+        return exit_code_of([&] { as_nobody.enroll(key); });
+    });
+    cr_expect_eq(code, kDenied);
+    const auto status = env->vaultctl({"status"});
+    cr_expect(status.out.find("state: uninitialized") != std::string::npos, "%s", status.out.c_str());
+}
+
+Test(founder_access, founder_methods_as_root_without_the_founder_key_are_denied)
+{
+    env->init_founder();
+    const auto founder = env->load_founder();
+    const auto stranger = stranger_key();
+    cli::VaultClient client(env->bus_address());
+    call_method(client, "PutSecret", make_proof(client, founder, "PutSecret", {kSecret}), founder.public_key, kSecret);
+
+    for (const auto& method : kMethodCoverage) {
+        if (method.is_public || std::string(method.name) == "GetNonce") {
+            continue;  // GetNonce is open to the founder uid by design: a nonce grants nothing alone
+        }
+        const auto arguments = signed_arguments(method.name, stranger.public_key, kSecret);
+        // Unsigned: no proof at all.
+        cr_expect_eq(exit_code_of([&] { call_method(client, method.name, std::nullopt, stranger.public_key, kSecret); }),
+                     kDenied, "%s unsigned", method.name);
+        // Signed by a key that is not the founder's.
+        const auto wrong = make_proof(client, stranger, method.name, arguments);
+        cr_expect_eq(exit_code_of([&] { call_method(client, method.name, wrong, stranger.public_key, kSecret); }),
+                     kDenied, "%s signed by another key", method.name);
+        // The founder's signature, but over different arguments than the ones sent.
+        if (!arguments.empty() && std::string(method.name) != "Enroll") {
+            const auto other = make_proof(client, founder, method.name, {"another-secret"});
+            cr_expect_eq(exit_code_of([&] { call_method(client, method.name, other, founder.public_key, kSecret); }),
+                         kDenied, "%s signed for other arguments", method.name);
+        }
+    }
+    cr_expect_eq(client.list_secrets(founder).size(), 1u);
+}
+
+Test(founder_access, a_replayed_signed_call_is_denied)
+{
+    env->init_founder();
+    const auto founder = env->load_founder();
+    cli::VaultClient client(env->bus_address());
+    const auto proof = make_proof(client, founder, "PutSecret", {kSecret});
+    call_method(client, "PutSecret", proof, founder.public_key, kSecret);
+    call_method(client, "DeleteSecret", make_proof(client, founder, "DeleteSecret", {kSecret}), founder.public_key,
+                kSecret);
+    // The same signed call again, byte for byte: the nonce was consumed.
+    cr_expect_eq(exit_code_of([&] { call_method(client, "PutSecret", proof, founder.public_key, kSecret); }), kDenied);
+    cr_expect_eq(client.list_secrets(founder).size(), 0u);
+}
+
+Test(founder_access, expired_and_overlong_proofs_are_denied)
+{
+    env->init_founder();
+    const auto founder = env->load_founder();
+    cli::VaultClient client(env->bus_address());
+    const std::vector<std::string> arguments{kSecret};
+    const auto expired = make_proof(client, founder, "PutSecret", arguments, -1'000'000);
+    cr_expect_eq(exit_code_of([&] { call_method(client, "PutSecret", expired, founder.public_key, kSecret); }),
+                 kExpired);
+    const auto too_far = make_proof(client, founder, "PutSecret", arguments, 120'000'000);
+    cr_expect_eq(exit_code_of([&] { call_method(client, "PutSecret", too_far, founder.public_key, kSecret); }),
+                 kDenied);
+    cr_expect_eq(client.list_secrets(founder).size(), 0u);
+}
+
+Test(founder_access, a_second_enrollment_is_denied)
+{
+    env->init_founder();
+    cli::VaultClient client(env->bus_address());
+    const auto stranger = stranger_key();
+    cr_expect_eq(exit_code_of([&] { client.enroll(stranger); }), kDenied);
+    // The original founder still works.
+    const auto founder = env->load_founder();
+    cr_expect_eq(client.list_secrets(founder).size(), 0u);
+}

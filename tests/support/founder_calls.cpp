@@ -1,0 +1,85 @@
+#include "tests/support/founder_calls.hpp"
+
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/unique_fd.hpp"
+
+namespace codexvault::test {
+
+std::string hex(const std::array<std::uint8_t, 32>& bytes)
+{
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string out;
+    for (const auto byte : bytes) {
+        out += kDigits[byte >> 4];
+        out += kDigits[byte & 0xf];
+    }
+    return out;
+}
+
+std::vector<std::string> signed_arguments(const std::string& method, const std::array<std::uint8_t, 32>& enroll_key,
+                                          const std::string& secret_name)
+{
+    if (method == "Enroll") {
+        return {hex(enroll_key)};
+    }
+    if (method == "PutSecret" || method == "RotateSecret" || method == "DeleteSecret") {
+        return {secret_name};
+    }
+    return {};
+}
+
+FounderProof make_proof(cli::VaultClient& client, const cli::FounderKeyPair& key, const std::string& method,
+                        const std::vector<std::string>& arguments, std::int64_t expires_in_usec)
+{
+    struct timespec ts {};
+    ::clock_gettime(CLOCK_REALTIME, &ts);
+    const auto now = static_cast<std::int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+    FounderProof proof;
+    proof.nonce = client.get_nonce();
+    proof.expires_realtime_usec = static_cast<std::uint64_t>(now + expires_in_usec);
+    proof.signature =
+        cli::sign_detached(key, founder_signing_payload(method, arguments, proof.nonce, proof.expires_realtime_usec));
+    return proof;
+}
+
+int pipe_holding(const std::string& value)
+{
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) {
+        return -1;
+    }
+    UniqueFd write_end(fds[1]);
+    if (!value.empty() && ::write(write_end.get(), value.data(), value.size()) != static_cast<ssize_t>(value.size())) {
+        UniqueFd(fds[0]).reset();
+        return -1;
+    }
+    return fds[0];
+}
+
+void call_method(cli::VaultClient& client, const std::string& method, const std::optional<FounderProof>& proof,
+                 const std::array<std::uint8_t, 32>& enroll_key, const std::string& secret_name, int value_fd)
+{
+    const FounderProof empty{};
+    const FounderProof& p = proof ? *proof : empty;
+    client.call(method.c_str(), [&](sd_bus_message* m) {
+        if (method == "Enroll") {
+            cli::check_local(sd_bus_message_append_array(m, 'y', enroll_key.data(), enroll_key.size()), "key");
+            cli::append_proof(m, p);
+        } else if (method == "PutSecret" || method == "RotateSecret") {
+            UniqueFd own(value_fd < 0 ? pipe_holding("value") : -1);
+            cli::check_local(sd_bus_message_append(m, "sh", secret_name.c_str(), value_fd < 0 ? own.get() : value_fd),
+                             "args");
+            cli::append_proof(m, p);
+        } else if (method == "DeleteSecret") {
+            cli::check_local(sd_bus_message_append(m, "s", secret_name.c_str()), "args");
+            cli::append_proof(m, p);
+        } else if (method == "ListSecrets") {
+            cli::append_proof(m, p);
+        }
+    });
+}
+
+}  // namespace codexvault::test

@@ -1,0 +1,322 @@
+#include "tests/support/harness.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "common/unique_fd.hpp"
+
+namespace codexvault::test {
+namespace fs = std::filesystem;
+namespace {
+
+std::string build_dir()
+{
+    const char* dir = std::getenv("CODEX_VAULT_BUILD");
+    cr_assert(dir != nullptr, "CODEX_VAULT_BUILD must point at the build folder (make integration-test sets it)");
+    return dir;
+}
+
+std::string repo_dir()
+{
+    return fs::path(build_dir()).parent_path().string();
+}
+
+void write_all(int fd, const std::string& data)
+{
+    std::size_t done = 0;
+    while (done < data.size()) {
+        const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return;  // the reader went away; the command's exit status tells the story
+        }
+        done += static_cast<std::size_t>(n);
+    }
+}
+
+// Copies a binary into the test folder so an unprivileged uid can run it even when the
+// checkout lives in a private folder (a fresh clone in mktemp -d is 0700).
+std::string stage_binary(const std::string& root, const std::string& name)
+{
+    const std::string target = root + "/bin/" + name;
+    fs::create_directories(root + "/bin");
+    fs::copy_file(build_dir() + "/" + name, target, fs::copy_options::overwrite_existing);
+    ::chmod(target.c_str(), 0755);
+    return target;
+}
+
+bool wait_for_name(const std::string& bus_address, pid_t daemon_pid)
+{
+    for (int attempt = 0; attempt < 200; ++attempt) {
+        int status = 0;
+        if (::waitpid(daemon_pid, &status, WNOHANG) == daemon_pid) {
+            return false;
+        }
+        const auto result = run_command({"busctl", "--address=" + bus_address, "status", "org.codexvault.Vault1"});
+        if (result.exit_code == 0) {
+            return true;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    return false;
+}
+
+}  // namespace
+
+CommandResult run_command(const std::vector<std::string>& argv, const CommandOptions& options)
+{
+    std::vector<std::string> full;
+    if (options.as_uid) {
+        const std::string id = std::to_string(*options.as_uid);
+        full = {"setpriv", "--reuid=" + id, "--regid=" + id, "--clear-groups", "--inh-caps=-all", "--"};
+    }
+    full.insert(full.end(), argv.begin(), argv.end());
+
+    int in_pipe[2], out_pipe[2], err_pipe[2], pass_pipe[2] = {-1, -1};
+    cr_assert(::pipe2(in_pipe, O_CLOEXEC) == 0 && ::pipe2(out_pipe, O_CLOEXEC) == 0 && ::pipe2(err_pipe, O_CLOEXEC) == 0);
+    if (options.passphrase) {
+        cr_assert(::pipe2(pass_pipe, O_CLOEXEC) == 0);
+    }
+    const pid_t pid = ::fork();
+    cr_assert(pid >= 0, "fork: %s", std::strerror(errno));
+    if (pid == 0) {
+        ::dup2(in_pipe[0], 0);
+        ::dup2(out_pipe[1], 1);
+        ::dup2(err_pipe[1], 2);
+        if (options.passphrase) {
+            ::dup2(pass_pipe[0], 3);
+        }
+        std::vector<char*> args;
+        for (auto& a : full) {
+            args.push_back(a.data());
+        }
+        args.push_back(nullptr);
+        ::execvp(args[0], args.data());
+        _exit(127);
+    }
+    UniqueFd in_write(in_pipe[1]), out_read(out_pipe[0]), err_read(err_pipe[0]);
+    UniqueFd(in_pipe[0]).reset();
+    UniqueFd(out_pipe[1]).reset();
+    UniqueFd(err_pipe[1]).reset();
+    if (options.passphrase) {
+        UniqueFd pass_write(pass_pipe[1]);
+        UniqueFd(pass_pipe[0]).reset();
+        write_all(pass_write.get(), *options.passphrase + "\n");
+    }
+    ::signal(SIGPIPE, SIG_IGN);
+    write_all(in_write.get(), options.stdin_data);
+    in_write.reset();
+
+    CommandResult result;
+    std::array<pollfd, 2> fds{{{out_read.get(), POLLIN, 0}, {err_read.get(), POLLIN, 0}}};
+    std::array<std::string*, 2> sinks{&result.out, &result.err};
+    int open_streams = 2;
+    while (open_streams > 0) {
+        if (::poll(fds.data(), fds.size(), 30000) <= 0) {
+            break;
+        }
+        for (std::size_t i = 0; i < fds.size(); ++i) {
+            if (fds[i].fd >= 0 && (fds[i].revents & (POLLIN | POLLHUP)) != 0) {
+                char buffer[4096];
+                const ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
+                if (n <= 0) {
+                    fds[i].fd = -1;
+                    --open_streams;
+                } else {
+                    sinks[i]->append(buffer, static_cast<std::size_t>(n));
+                }
+            }
+        }
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return result;
+}
+
+int run_as(uid_t uid, const std::function<int()>& body)
+{
+    const pid_t pid = ::fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        const gid_t gid = uid;
+        if (::setgroups(0, nullptr) != 0 || ::setresgid(gid, gid, gid) != 0 || ::setresuid(uid, uid, uid) != 0) {
+            _exit(126);
+        }
+        int code = 125;
+        try {
+            code = body();
+        } catch (...) {
+            code = 124;
+        }
+        _exit(code);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int exit_code_of(const std::function<void()>& body)
+{
+    try {
+        body();
+    } catch (const cli::CallError& e) {
+        return e.exit_code();
+    }
+    return 0;
+}
+
+VaultEnv::VaultEnv()
+{
+    char templ[] = "/tmp/codex-vault-test.XXXXXX";
+    cr_assert(::mkdtemp(templ) != nullptr, "mkdtemp: %s", std::strerror(errno));
+    root_ = templ;
+    ::chmod(root_.c_str(), 0755);
+    state_dir_ = root_ + "/state";
+    log_path_ = root_ + "/daemon.log";
+    const std::string socket_dir = root_ + "/bus";
+    fs::create_directory(socket_dir);
+    ::chmod(socket_dir.c_str(), 0755);
+    bus_address_ = "unix:path=" + socket_dir + "/socket";
+    stage_binary(root_, "vaultctl");
+    stage_binary(root_, "codex-vaultd");
+
+    bus_pid_ = ::fork();
+    cr_assert(bus_pid_ >= 0);
+    if (bus_pid_ == 0) {
+        // dbus-daemon's own warnings (e.g. it cannot raise its fd limit in a container) are kept
+        // beside the test's files rather than mixed into the test report.
+        const std::string bus_log = root_ + "/bus.log";
+        const int log = ::open(bus_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        ::dup2(log, 1);
+        ::dup2(log, 2);
+        const std::string config = "--config-file=" + repo_dir() + "/units/dev-bus.conf";
+        const std::string address = "--address=" + bus_address_;
+        ::execlp("dbus-daemon", "dbus-daemon", config.c_str(), address.c_str(), "--nofork", "--nopidfile",
+                 static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    for (int attempt = 0; attempt < 200 && !fs::exists(socket_dir + "/socket"); ++attempt) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    cr_assert(fs::exists(socket_dir + "/socket"), "private dbus-daemon did not start");
+    start_daemon();
+}
+
+VaultEnv::~VaultEnv()
+{
+    if (daemon_pid_ > 0) {
+        ::kill(daemon_pid_, SIGKILL);
+        ::waitpid(daemon_pid_, nullptr, 0);
+    }
+    if (bus_pid_ > 0) {
+        ::kill(bus_pid_, SIGTERM);
+        ::waitpid(bus_pid_, nullptr, 0);
+    }
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+}
+
+void VaultEnv::start_daemon()
+{
+    daemon_pid_ = ::fork();
+    cr_assert(daemon_pid_ >= 0);
+    if (daemon_pid_ == 0) {
+        const int log = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        ::dup2(log, 1);
+        ::dup2(log, 2);
+        const std::string binary = root_ + "/bin/codex-vaultd";
+        ::execl(binary.c_str(), binary.c_str(), "--bus", bus_address_.c_str(), "--state-dir", state_dir_.c_str(),
+                "--config", "/dev/null", static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    cr_assert(wait_for_name(bus_address_, daemon_pid_), "codex-vaultd did not take its name; log:\n%s",
+              daemon_log().c_str());
+}
+
+void VaultEnv::stop_daemon()
+{
+    cr_assert(daemon_pid_ > 0);
+    ::kill(daemon_pid_, SIGTERM);
+    int status = 0;
+    ::waitpid(daemon_pid_, &status, 0);
+    daemon_pid_ = -1;
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "codex-vaultd did not stop cleanly (status %d)", status);
+}
+
+std::string VaultEnv::daemon_log() const
+{
+    std::ifstream in(log_path_);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+CommandResult VaultEnv::vaultctl(const std::vector<std::string>& args, const CommandOptions& options) const
+{
+    std::vector<std::string> argv{root_ + "/bin/vaultctl", "--bus", bus_address_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_command(argv, options);
+}
+
+void VaultEnv::init_founder() const
+{
+    CommandOptions options;
+    options.passphrase = kPassphrase;
+    const auto result = vaultctl({"init", "--founder-key", founder_key(), "--passphrase-fd", "3"}, options);
+    cr_assert_eq(result.exit_code, 0, "vaultctl init failed: %s", result.err.c_str());
+}
+
+cli::FounderKeyPair VaultEnv::load_founder() const
+{
+    const std::string passphrase = kPassphrase;
+    return cli::load_founder_key_file(founder_key(),
+                                      std::span(reinterpret_cast<const std::uint8_t*>(passphrase.data()), passphrase.size()));
+}
+
+std::string read_tree(const std::string& dir)
+{
+    std::string all;
+    std::error_code ec;
+    for (const auto& entry : fs::recursive_directory_iterator(dir, ec)) {
+        if (entry.is_regular_file()) {
+            std::ifstream in(entry.path(), std::ios::binary);
+            std::stringstream text;
+            text << in.rdbuf();
+            all += text.str();
+        }
+    }
+    return all;
+}
+
+std::string random_canary()
+{
+    static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    std::string canary = "sk-canary-";
+    for (int i = 0; i < 32; ++i) {
+        canary += kAlphabet[randombytes_uniform(sizeof kAlphabet - 1)];
+    }
+    return canary;
+}
+
+}  // namespace codexvault::test

@@ -1,0 +1,77 @@
+// Integration-test harness: a private dbus-daemon, the real codex-vaultd and vaultctl binaries,
+// all in a per-test temporary folder. Nothing here imitates a component we ship.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/vault_client.hpp"
+
+namespace codexvault::test {
+
+inline constexpr uid_t kNobody = 65534;
+inline constexpr const char* kPassphrase = "correct horse battery staple";
+
+struct CommandResult {
+    int exit_code = -1;
+    std::string out;
+    std::string err;
+};
+
+struct CommandOptions {
+    std::string stdin_data;
+    std::optional<std::string> passphrase;  // written to fd 3 (use --passphrase-fd 3)
+    std::optional<uid_t> as_uid;            // run through setpriv with this uid/gid
+};
+
+class VaultEnv {
+public:
+    VaultEnv();  // creates the folder (0755), starts the bus and the daemon
+    ~VaultEnv();
+    VaultEnv(const VaultEnv&) = delete;
+    VaultEnv& operator=(const VaultEnv&) = delete;
+
+    [[nodiscard]] const std::string& bus_address() const { return bus_address_; }
+    [[nodiscard]] const std::string& state_dir() const { return state_dir_; }
+    [[nodiscard]] const std::string& root() const { return root_; }
+    [[nodiscard]] std::string founder_key() const { return root_ + "/founder.key"; }
+    [[nodiscard]] pid_t daemon_pid() const { return daemon_pid_; }
+
+    void start_daemon();
+    void stop_daemon();  // SIGTERM and wait; asserts a clean exit
+    [[nodiscard]] std::string daemon_log() const;
+
+    // vaultctl with --bus set; `args` follow the program name.
+    CommandResult vaultctl(const std::vector<std::string>& args, const CommandOptions& options = {}) const;
+    // init with the standard passphrase; asserts success.
+    void init_founder() const;
+    [[nodiscard]] cli::FounderKeyPair load_founder() const;
+
+private:
+    std::string root_;
+    std::string bus_address_;
+    std::string state_dir_;
+    std::string log_path_;
+    pid_t bus_pid_ = -1;
+    pid_t daemon_pid_ = -1;
+};
+
+CommandResult run_command(const std::vector<std::string>& argv, const CommandOptions& options = {});
+
+// Runs `body` in a child process whose uid, gid and groups are `uid` (no capabilities), and
+// returns its exit status. `body` returns the status (e.g. a CallError's exit code).
+int run_as(uid_t uid, const std::function<int()>& body);
+
+// Calls `body` and returns the CallError exit code it threw, or 0 when it threw nothing.
+int exit_code_of(const std::function<void()>& body);
+
+// All regular files below `dir`, concatenated (for canary searches).
+std::string read_tree(const std::string& dir);
+std::string random_canary();
+
+}  // namespace codexvault::test
