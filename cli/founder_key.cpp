@@ -106,8 +106,8 @@ SensitiveBytes derive_kek(std::span<const std::uint8_t> passphrase, const std::u
                           std::uint64_t memlimit)
 {
     SensitiveBytes kek(kKekBytes);
-    if (crypto_pwhash(kek.data(), kek.size(), reinterpret_cast<const char*>(passphrase.data()), passphrase.size(),
-                      salt, opslimit, static_cast<std::size_t>(memlimit), crypto_pwhash_ALG_ARGON2ID13) != 0) {
+    if (crypto_pwhash(kek.data(), kek.size(), reinterpret_cast<const char*>(passphrase.data()), passphrase.size(), salt,
+                      opslimit, static_cast<std::size_t>(memlimit), crypto_pwhash_ALG_ARGON2ID13) != 0) {
         // The only runtime failure of crypto_pwhash is an allocation failure.
         throw FounderKeyError(FounderKeyError::Kind::Io,
                               "passphrase key derivation failed (not enough memory for Argon2id)");
@@ -189,8 +189,8 @@ std::vector<std::uint8_t> read_key_file(const std::filesystem::path& path)
     if (!fd) {
         const int error = errno;
         if (error == ENOENT) {
-            throw FounderKeyError(FounderKeyError::Kind::Io,
-                                  "founder key file " + quoted(path) + " does not exist (create it with vaultctl init)");
+            throw FounderKeyError(FounderKeyError::Kind::Io, "founder key file " + quoted(path) +
+                                                                 " does not exist (create it with vaultctl init)");
         }
         if (error == ELOOP) {
             throw FounderKeyError(FounderKeyError::Kind::Io,
@@ -198,7 +198,7 @@ std::vector<std::uint8_t> read_key_file(const std::filesystem::path& path)
         }
         throw_io("cannot open founder key file " + quoted(path), error);
     }
-    struct stat info{};
+    struct stat info {};
     if (::fstat(fd.get(), &info) != 0) {
         throw_io("cannot stat founder key file " + quoted(path), errno);
     }
@@ -318,9 +318,9 @@ FounderKeyPair create_founder_key_file(const std::filesystem::path& path, std::s
     const SensitiveBytes kek = derive_kek(passphrase, file.data() + kSaltOffset, crypto_pwhash_OPSLIMIT_INTERACTIVE,
                                           crypto_pwhash_MEMLIMIT_INTERACTIVE);
     unsigned long long ciphertext_len = 0;
-    crypto_aead_xchacha20poly1305_ietf_encrypt(file.data() + kCiphertextOffset, &ciphertext_len,
-                                               pair.secret_key.data(), pair.secret_key.size(), file.data(), kAadBytes,
-                                               nullptr, file.data() + kNonceOffset, kek.data());
+    crypto_aead_xchacha20poly1305_ietf_encrypt(file.data() + kCiphertextOffset, &ciphertext_len, pair.secret_key.data(),
+                                               pair.secret_key.size(), file.data(), kAadBytes, nullptr,
+                                               file.data() + kNonceOffset, kek.data());
     if (ciphertext_len != kCiphertextBytes) {
         throw FounderKeyError(FounderKeyError::Kind::Io, "sealing the founder key produced an unexpected length");
     }

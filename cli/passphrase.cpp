@@ -113,7 +113,7 @@ public:
     SignalGuard()
     {
         g_caught_signal = 0;
-        struct sigaction action{};
+        struct sigaction action {};
         action.sa_handler = record_signal;
         sigemptyset(&action.sa_mask);
         action.sa_flags = 0;

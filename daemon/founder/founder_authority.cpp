@@ -11,8 +11,9 @@ namespace codexvault::founder {
 
 namespace {
 
-// A monotonic clock never runs backwards; if the shell ever reports that it did, treat every
-// nonce as stale (fail closed) instead of computing a wrapped, huge-but-"young" age.
+// A monotonic clock never runs backwards; if the shell ever reports that it did, every nonce
+// issued "later" counts as stale (fail closed). Stated outright rather than left to the
+// unsigned wrap-around of now - issued, which happens to give the same answer.
 bool nonce_expired(std::uint64_t issued, std::uint64_t now) noexcept
 {
     return now < issued || now - issued > NonceRegistry::kNonceLifetimeUsec;

@@ -22,11 +22,11 @@ using Nonce = std::array<std::uint8_t, limits::kNonceBytes>;
 enum class ProofVerdict {
     Ok,
     NotEnrolled,
-    Malformed,      // wrong nonce or signature length
-    UnknownNonce,   // never issued, already used, or evicted
-    NonceExpired,   // issued too long ago
-    ProofExpired,   // expiry is in the past
-    ExpiryTooFar,   // expiry more than 60 s ahead
+    Malformed,     // wrong nonce or signature length
+    UnknownNonce,  // never issued, already used, or evicted
+    NonceExpired,  // issued too long ago
+    ProofExpired,  // expiry is in the past
+    ExpiryTooFar,  // expiry more than 60 s ahead
     BadSignature,
 };
 
@@ -66,9 +66,8 @@ public:
 
     // Checks, in order: enrolment, shape, nonce (consuming it), expiry window, signature over
     // founder_signing_payload(operation, arguments, nonce, expiry) with the enrolled key.
-    ProofVerdict verify(std::string_view operation, std::span<const std::string> arguments,
-                        const FounderProof& proof, std::uint64_t now_realtime_usec,
-                        std::uint64_t now_monotonic_usec);
+    ProofVerdict verify(std::string_view operation, std::span<const std::string> arguments, const FounderProof& proof,
+                        std::uint64_t now_realtime_usec, std::uint64_t now_monotonic_usec);
 
     // Same checks against a candidate key (enrolment proves possession of the new key).
     ProofVerdict verify_with_key(const PublicKey& key, std::string_view operation,

@@ -1,7 +1,8 @@
 // FounderAuthority and NonceRegistry: every rule a founder proof must pass, each shown to
 // deny when the rule is broken, with real Ed25519 signatures built here.
-#include <criterion/criterion.h>
 #include <sodium.h>
+
+#include <criterion/criterion.h>
 
 #include <array>
 #include <cstdint>
@@ -11,8 +12,8 @@
 #include "common/founder_proof.hpp"
 #include "daemon/founder/founder_authority.hpp"
 
-using codexvault::FounderProof;
 using codexvault::founder_signing_payload;
+using codexvault::FounderProof;
 using codexvault::founder::FounderAuthority;
 using codexvault::founder::Nonce;
 using codexvault::founder::NonceRegistry;
@@ -229,9 +230,9 @@ Test(founder_authority, signature_binds_operation_arguments_order_and_expiry)
 
     const Nonce n5 = authority.issue_nonce(nonce_from(21), kNowMonotonic);
     const std::vector<std::string> joined{"openaiagent-7"};
-    cr_assert_eq(authority.verify("PutSecret", joined, sign(keys, "PutSecret", kArgs, n5, kExpiry), kNowRealtime,
-                                  kNowMonotonic),
-                 ProofVerdict::BadSignature, "arguments concatenated differently");
+    cr_assert_eq(
+        authority.verify("PutSecret", joined, sign(keys, "PutSecret", kArgs, n5, kExpiry), kNowRealtime, kNowMonotonic),
+        ProofVerdict::BadSignature, "arguments concatenated differently");
 }
 
 Test(founder_authority, malformed_sizes_are_denied_without_consuming_the_nonce)

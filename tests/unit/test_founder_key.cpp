@@ -1,15 +1,16 @@
 // The founder key file (sealing, loading, tamper and misuse handling) and the passphrase
 // readers. Each Argon2id derivation costs ~64 MiB and a fraction of a second, so this file
-// keeps the total to 14: flips and malformed files that are refused before derivation are free.
-#include <criterion/criterion.h>
+// keeps the total to 14: files refused before any derivation are hand-made under a random key.
 #include <fcntl.h>
+#include <poll.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
-#include <poll.h>
+
+#include <criterion/criterion.h>
 
 #include <algorithm>
 #include <array>
@@ -18,6 +19,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -143,7 +145,107 @@ void put_u64_le(std::vector<std::uint8_t>& file, std::size_t offset, std::uint64
     }
 }
 
+void create_with(const std::filesystem::path& path, std::span<const std::uint8_t> bytes)
+{
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    cr_assert(fd.valid(), "create %s: %s", path.c_str(), std::strerror(errno));
+    cr_assert_eq(::write(fd.get(), bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+}
+
+using Key32 = std::array<std::uint8_t, 32>;
+
+struct CraftSpec {
+    Key32 seed{};
+    std::array<std::uint8_t, crypto_pwhash_SALTBYTES> salt{};
+    std::uint64_t opslimit = crypto_pwhash_OPSLIMIT_INTERACTIVE;
+    std::uint64_t memlimit = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+    std::optional<Key32> stored_public;       // the clear public key; default: the seed's
+    std::optional<Key32> sealed_public_half;  // second half of the sealed secret key; default: the seed's
+};
+
+// Builds a key file straight from the format documented in cli/founder_key.cpp, without its
+// code, so a test can pin the format and produce files create_founder_key_file() never would.
+std::vector<std::uint8_t> craft_key_file(const CraftSpec& spec, const Key32& kek)
+{
+    Key32 public_key{};
+    std::array<std::uint8_t, crypto_sign_SECRETKEYBYTES> secret_key{};
+    crypto_sign_seed_keypair(public_key.data(), secret_key.data(), spec.seed.data());
+    if (spec.sealed_public_half) {
+        std::copy(spec.sealed_public_half->begin(), spec.sealed_public_half->end(), secret_key.begin() + 32);
+    }
+    const Key32 stored = spec.stored_public.value_or(public_key);
+
+    std::vector<std::uint8_t> file(kFileBytes);
+    std::memcpy(file.data(), "CVFKEY01", 8);
+    put_u64_le(file, kOpsOffset, spec.opslimit);
+    put_u64_le(file, kMemOffset, spec.memlimit);
+    std::copy(spec.salt.begin(), spec.salt.end(), file.begin() + kSaltOffset);
+    std::copy(stored.begin(), stored.end(), file.begin() + kPublicKeyOffset);
+    randombytes_buf(file.data() + kNonceOffset, kCiphertextOffset - kNonceOffset);
+    unsigned long long sealed_len = 0;
+    crypto_aead_xchacha20poly1305_ietf_encrypt(file.data() + kCiphertextOffset, &sealed_len, secret_key.data(),
+                                               secret_key.size(), file.data(), kNonceOffset, nullptr,
+                                               file.data() + kNonceOffset, kek.data());
+    cr_assert_eq(sealed_len, kFileBytes - kCiphertextOffset);
+    sodium_memzero(secret_key.data(), secret_key.size());
+    return file;
+}
+
+// A well-formed file under a random KEK: nobody's passphrase opens it, which is fine for checks
+// that must refuse a file before any key derivation (and costs no Argon2id run to make).
+std::vector<std::uint8_t> craft_unopenable_key_file()
+{
+    cr_assert_geq(sodium_init(), 0);
+    CraftSpec spec;
+    randombytes_buf(spec.seed.data(), spec.seed.size());
+    randombytes_buf(spec.salt.data(), spec.salt.size());
+    Key32 kek{};
+    randombytes_buf(kek.data(), kek.size());
+    return craft_key_file(spec, kek);
+}
+
 }  // namespace
+
+Test(founder_key, documented_format_loads_and_mismatched_public_key_is_corrupt)
+{
+    cr_assert_geq(sodium_init(), 0);
+    const TempDir dir;
+    CraftSpec spec;
+    randombytes_buf(spec.seed.data(), spec.seed.size());
+    randombytes_buf(spec.salt.data(), spec.salt.size());
+    Key32 kek{};
+    cr_assert_eq(crypto_pwhash(kek.data(), kek.size(), kPassphrase.data(), kPassphrase.size(), spec.salt.data(),
+                               crypto_pwhash_OPSLIMIT_INTERACTIVE, crypto_pwhash_MEMLIMIT_INTERACTIVE,
+                               crypto_pwhash_ALG_ARGON2ID13),
+                 0);
+
+    const auto good_path = dir.path() / "good.key";
+    create_with(good_path, craft_key_file(spec, kek));
+    const FounderKeyPair loaded = load_founder_key_file(good_path, bytes_of(kPassphrase));
+    Key32 expected_public{};
+    std::array<std::uint8_t, crypto_sign_SECRETKEYBYTES> expected_secret{};
+    crypto_sign_seed_keypair(expected_public.data(), expected_secret.data(), spec.seed.data());
+    cr_assert(loaded.public_key == expected_public);
+    cr_assert(std::equal(expected_secret.begin(), expected_secret.end(), loaded.secret_key.data()));
+
+    // Authentic files (sealed under the right KEK, the clear key inside the AAD) whose public
+    // key is not the one the secret key implies: only the loader's consistency check stops them.
+    Key32 other_public{};
+    std::array<std::uint8_t, crypto_sign_SECRETKEYBYTES> other_secret{};
+    crypto_sign_keypair(other_public.data(), other_secret.data());
+
+    CraftSpec clear_key_swapped = spec;
+    clear_key_swapped.stored_public = other_public;
+    const auto swapped_path = dir.path() / "swapped.key";
+    create_with(swapped_path, craft_key_file(clear_key_swapped, kek));
+    (void)expect_error(Kind::Corrupt, [&] { (void)load_founder_key_file(swapped_path, bytes_of(kPassphrase)); });
+
+    CraftSpec both_halves_swapped = clear_key_swapped;  // secret key = our seed || their public key
+    both_halves_swapped.sealed_public_half = other_public;
+    const auto halves_path = dir.path() / "halves.key";
+    create_with(halves_path, craft_key_file(both_halves_swapped, kek));
+    (void)expect_error(Kind::Corrupt, [&] { (void)load_founder_key_file(halves_path, bytes_of(kPassphrase)); });
+}
 
 Test(founder_key, round_trip_signs_verifiably_and_stores_no_plaintext_key)
 {
@@ -152,7 +254,7 @@ Test(founder_key, round_trip_signs_verifiably_and_stores_no_plaintext_key)
     const FounderKeyPair created = create_founder_key_file(path, bytes_of(kPassphrase));
     cr_assert_eq(created.secret_key.size(), static_cast<std::size_t>(crypto_sign_SECRETKEYBYTES));
 
-    struct stat info{};
+    struct stat info {};
     cr_assert_eq(::lstat(path.c_str(), &info), 0);
     cr_assert(S_ISREG(info.st_mode));
     cr_assert_eq(info.st_mode & 07777, 0600u, "mode is %o", info.st_mode & 07777);
@@ -186,9 +288,8 @@ Test(founder_key, wrong_passphrase_is_reported_as_such)
     const TempDir dir;
     const auto path = dir.path() / "founder.key";
     (void)create_founder_key_file(path, bytes_of(kPassphrase));
-    const std::string message = expect_error(Kind::WrongPassphrase, [&] {
-        (void)load_founder_key_file(path, bytes_of("correct horse battery stapler"));
-    });
+    const std::string message = expect_error(
+        Kind::WrongPassphrase, [&] { (void)load_founder_key_file(path, bytes_of("correct horse battery stapler")); });
     cr_assert(message.find("wrong passphrase") != std::string::npos, "%s", message.c_str());
     cr_assert(message.find(path.string()) != std::string::npos, "the message names the file: %s", message.c_str());
 }
@@ -205,12 +306,13 @@ Test(founder_key, a_flipped_byte_anywhere_is_never_accepted)
         std::uint8_t mask;
         const char* field;
     };
-    // One byte in every field. The opslimit flip lands out of range (refused before any
-    // derivation); the memlimit flip stays in range, so only the AAD can catch it.
+    // One byte in every field. The cost flips land out of range and are refused before any
+    // derivation (an in-range change would derive a different KEK and fail like a wrong
+    // passphrase); every other flip has to be caught by the AEAD.
     const Flip flips[] = {
         {0, 0x01, "magic"},
         {kOpsOffset + 7, 0x80, "opslimit"},
-        {kMemOffset, 0x01, "memlimit"},
+        {kMemOffset + 4, 0x01, "memlimit"},
         {kSaltOffset + 3, 0x01, "salt"},
         {kPublicKeyOffset + 5, 0x01, "public key"},
         {kNonceOffset + 11, 0x01, "nonce"},
@@ -235,11 +337,11 @@ Test(founder_key, truncated_or_extended_file_is_corrupt)
 {
     const TempDir dir;
     const auto path = dir.path() / "founder.key";
-    (void)create_founder_key_file(path, bytes_of(kPassphrase));
-    const std::vector<std::uint8_t> original = read_all(path);
+    const std::vector<std::uint8_t> original = craft_unopenable_key_file();
+    create_with(path, original);
 
-    for (const std::size_t length : {kFileBytes - 1, kCiphertextOffset, kNonceOffset, std::size_t{8}, std::size_t{3},
-                                     std::size_t{0}}) {
+    for (const std::size_t length :
+         {kFileBytes - 1, kCiphertextOffset, kNonceOffset, std::size_t{8}, std::size_t{3}, std::size_t{0}}) {
         write_all(path, std::span(original).first(length));
         (void)expect_error(Kind::Corrupt, [&] { (void)load_founder_key_file(path, bytes_of(kPassphrase)); });
     }
@@ -259,8 +361,8 @@ Test(founder_key, crafted_costs_are_refused_before_derivation)
 {
     const TempDir dir;
     const auto path = dir.path() / "founder.key";
-    (void)create_founder_key_file(path, bytes_of(kPassphrase));
-    const std::vector<std::uint8_t> original = read_all(path);
+    const std::vector<std::uint8_t> original = craft_unopenable_key_file();
+    create_with(path, original);
 
     const auto refused = [&](std::size_t offset, std::uint64_t value) {
         std::vector<std::uint8_t> crafted = original;
@@ -270,7 +372,7 @@ Test(founder_key, crafted_costs_are_refused_before_derivation)
         // and then failed authentication): the bound is checked before any derivation.
         (void)expect_error(Kind::Corrupt, [&] { (void)load_founder_key_file(path, bytes_of(kPassphrase)); });
     };
-    refused(kMemOffset, std::uint64_t{1} << 40);                               // 1 TiB
+    refused(kMemOffset, std::uint64_t{1} << 40);                              // 1 TiB
     refused(kMemOffset, std::uint64_t{crypto_pwhash_MEMLIMIT_MODERATE} + 1);  // just past the bound
     refused(kMemOffset, crypto_pwhash_MEMLIMIT_MIN);                          // below what we write
     refused(kOpsOffset, UINT64_MAX);
@@ -281,11 +383,11 @@ Test(founder_key, existing_file_is_never_overwritten)
 {
     const TempDir dir;
     const auto path = dir.path() / "founder.key";
-    (void)create_founder_key_file(path, bytes_of(kPassphrase));
-    const std::vector<std::uint8_t> original = read_all(path);
+    const std::vector<std::uint8_t> original = craft_unopenable_key_file();
+    create_with(path, original);
 
-    const std::string message = expect_error(
-        Kind::AlreadyExists, [&] { (void)create_founder_key_file(path, bytes_of("another passphrase")); });
+    const std::string message =
+        expect_error(Kind::AlreadyExists, [&] { (void)create_founder_key_file(path, bytes_of("another passphrase")); });
     cr_assert(message.find(path.string()) != std::string::npos, "%s", message.c_str());
     cr_assert(read_all(path) == original, "the existing file is untouched");
 
@@ -317,7 +419,9 @@ Test(founder_key, load_refuses_missing_symlinked_and_special_files)
     cr_assert(message.find(missing.string()) != std::string::npos, "%s", message.c_str());
 
     const auto real = dir.path() / "real";
-    { UniqueFd fd(::open(real.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600)); }
+    {
+        UniqueFd fd(::open(real.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+    }
     const auto link = dir.path() / "link.key";
     cr_assert_eq(::symlink(real.c_str(), link.c_str()), 0);
     (void)expect_error(Kind::Io, [&] { (void)load_founder_key_file(link, bytes_of(kPassphrase)); });
@@ -431,6 +535,10 @@ pid_t spawn_on_pty(const Pty& pty, const std::function<int()>& body)
     cr_assert_neq(pid, -1);
     if (pid == 0) {
         int code = 100;
+        // A failed assertion in the parent ends it without reaping us: never outlive it for
+        // long, and do not hold the master open (its last close hangs the terminal up).
+        ::alarm(10);
+        ::close(pty.master.get());
         try {
             ::signal(SIGINT, SIG_DFL);
             if (::setsid() < 0) {
