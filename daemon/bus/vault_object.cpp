@@ -115,11 +115,15 @@ int VaultObject::dispatch(const MethodSpec& spec, sd_bus_message* message, sd_bu
     const std::string sender = sender_name != nullptr ? sender_name : "";
     audit::AuditRecord record{
         .event = "decision", .action = spec.action, .object = "", .subject = nullptr, .sender = sender,
-        .decision = audit::Decision::Deny, .reason = ""};
+        .decision = audit::Decision::Deny, .reason = "", .informational = spec.access == Access::Anyone};
 
     identity::Subject subject;
     try {
-        subject = resolver_.resolve(message, dispatch_ticks);
+        // Public methods grant nothing, so they are answered from the subject confirmed when the
+        // caller was pinned; every method that authorizes re-reads it.
+        subject = resolver_.resolve(message, dispatch_ticks,
+                                    spec.access == Access::Anyone ? identity::IdentityResolver::Freshness::Pinned
+                                                                  : identity::IdentityResolver::Freshness::Reread);
     } catch (const identity::IdentityError& e) {
         const std::string reason = std::string("caller could not be identified: ") + e.what();
         record.reason = reason;
@@ -150,7 +154,10 @@ int VaultObject::dispatch(const MethodSpec& spec, sd_bus_message* message, sd_bu
     }
     record.decision = audit::Decision::Allow;
     record.reason = "authorized";
-    audit_.record(record);
+    // An informational call's decision and outcome are one record: nothing happens between them.
+    if (!record.informational) {
+        audit_.record(record);
+    }
 
     record.event = "outcome";
     sd_bus_message* raw_reply = nullptr;

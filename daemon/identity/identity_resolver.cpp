@@ -97,6 +97,16 @@ bool process_alive(int pidfd)
     }
 }
 
+// The bus recorded the uid at connect time; a process whose effective uid differs now is no
+// longer the peer the bus vouched for.
+void require_bus_uid(const ProcStatus& status, uid_t bus_uid, pid_t pid)
+{
+    if (status.effective_uid != bus_uid) {
+        throw IdentityError("caller pid " + std::to_string(pid) + " runs as uid " +
+                            std::to_string(status.effective_uid) + " but connected as uid " + std::to_string(bus_uid));
+    }
+}
+
 }  // namespace
 
 std::uint64_t boottime_ticks_now()
@@ -137,12 +147,37 @@ int IdentityResolver::on_name_owner_changed(sd_bus_message* message, void* userd
     return 0;
 }
 
+void IdentityResolver::reread(Peer& peer)
+{
+    Subject& subject = peer.subject;
+    const ProcStatus status = peer.proc->status();
+    require_bus_uid(status, peer.bus_uid, peer.pid);
+    subject.uid = status.effective_uid;
+    subject.gid = status.effective_gid;
+    subject.groups = status.groups;
+    if (auto exe = peer.proc->exe()) {
+        subject.exe = std::move(exe->path);
+        subject.exe_known = true;
+        subject.exe_device = exe->device;
+        subject.exe_inode = exe->inode;
+    } else {
+        subject.exe.clear();
+        subject.exe_known = false;
+        subject.exe_device = 0;
+        subject.exe_inode = 0;
+    }
+    subject.cgroup = peer.proc->cgroup();
+    subject.unit = unit_from_cgroup(subject.cgroup);
+}
+
 IdentityResolver::Peer IdentityResolver::pin_peer(const std::string& unique_name, std::uint64_t dispatch_boottime_ticks)
 {
     BusCredentials creds = query_bus_credentials(bus_, unique_name);
     Peer peer;
     peer.bus_uid = creds.uid;
     peer.pid = creds.pid;
+    peer.subject.bus_name = unique_name;
+    peer.subject.pid = creds.pid;
     if (creds.process_fd) {
         peer.pidfd = std::move(creds.process_fd);
     } else {
@@ -153,7 +188,10 @@ IdentityResolver::Peer IdentityResolver::pin_peer(const std::string& unique_name
     }
     try {
         peer.proc = std::make_unique<ProcEntry>(creds.pid);
-        peer.start_time_ticks = peer.proc->start_time();
+        peer.subject.start_time_ticks = peer.proc->start_time();
+        reread(peer);
+    } catch (const IdentityError&) {
+        throw;
     } catch (const std::exception& e) {
         throw IdentityError("cannot read caller pid " + std::to_string(creds.pid) + ": " + e.what());
     }
@@ -162,62 +200,46 @@ IdentityResolver::Peer IdentityResolver::pin_peer(const std::string& unique_name
     if (!process_alive(peer.pidfd.get())) {
         throw IdentityError("caller pid " + std::to_string(creds.pid) + " exited before it could be pinned");
     }
-    if (peer.start_time_ticks > dispatch_boottime_ticks) {
+    if (peer.subject.start_time_ticks > dispatch_boottime_ticks) {
         throw IdentityError("caller pid " + std::to_string(creds.pid) + " was reused by a newer process");
     }
     return peer;
 }
 
-Subject IdentityResolver::resolve(sd_bus_message* message, std::uint64_t dispatch_boottime_ticks)
+Subject IdentityResolver::resolve(sd_bus_message* message, std::uint64_t dispatch_boottime_ticks, Freshness freshness)
 {
     const char* sender = sd_bus_message_get_sender(message);
     if (sender == nullptr || sender[0] != ':') {
         throw IdentityError("message carries no unique sender name");
     }
     auto it = peers_.find(sender);
-    if (it == peers_.end()) {
+    const bool pinned_now = it == peers_.end();
+    if (pinned_now) {
         if (peers_.size() >= kMaxCachedPeers) {
             peers_.erase(peers_.begin());  // cheap to rebuild; bounded so connection floods cannot grow it
         }
         it = peers_.emplace(sender, pin_peer(sender, dispatch_boottime_ticks)).first;
     }
     Peer& peer = it->second;
-
-    Subject subject;
-    subject.bus_name = sender;
-    subject.pid = peer.pid;
-    subject.start_time_ticks = peer.start_time_ticks;
     try {
-        const ProcStatus status = peer.proc->status();
-        // The bus recorded the uid at connect time; a process that changed uid since then is
-        // no longer the peer the bus vouched for.
-        if (status.effective_uid != peer.bus_uid) {
-            throw IdentityError("caller pid " + std::to_string(peer.pid) + " changed uid since it connected");
+        if (freshness == Freshness::Reread && !pinned_now) {
+            reread(peer);
         }
-        subject.uid = status.effective_uid;
-        subject.gid = status.effective_gid;
-        subject.groups = status.groups;
-        if (auto exe = peer.proc->exe()) {
-            subject.exe = std::move(exe->path);
-            subject.exe_known = true;
-            subject.exe_device = exe->device;
-            subject.exe_inode = exe->inode;
-        }
-        subject.cgroup = peer.proc->cgroup();
-        subject.unit = unit_from_cgroup(subject.cgroup);
     } catch (const IdentityError&) {
         peers_.erase(it);
         throw;
     } catch (const std::exception& e) {
+        const pid_t pid = peer.pid;
         peers_.erase(it);
-        throw IdentityError("cannot read caller pid " + std::to_string(subject.pid) + ": " + e.what());
+        throw IdentityError("cannot read caller pid " + std::to_string(pid) + ": " + e.what());
     }
     // Checked after the reads: every value above belongs to a process that was alive throughout.
     if (!process_alive(peer.pidfd.get())) {
+        const pid_t pid = peer.pid;
         peers_.erase(it);
-        throw IdentityError("caller pid " + std::to_string(subject.pid) + " has exited");
+        throw IdentityError("caller pid " + std::to_string(pid) + " has exited");
     }
-    return subject;
+    return peer.subject;
 }
 
 }  // namespace codexvault::identity

@@ -1,9 +1,13 @@
 // Resolves the sender of a bus message to a Subject, pinned by a pidfd.
 //
-// The bus driver's peer credentials (uid, pid, groups; ProcessFD where the bus offers it) are
-// fixed for a connection's life, so they are fetched once per unique name and cached until the
-// name disappears. Everything that can change under a live pid (uid after setuid, exe after
-// execve, cgroup) is re-read through the pinned /proc entry on every call.
+// The bus driver's peer credentials (uid, pid; ProcessFD where the bus offers it) are fixed for
+// a connection's life, so they are fetched once per unique name, confirmed against /proc when
+// the pid is pinned, and cached with the rest of the subject until the name disappears.
+//
+// Every call checks that the pinned process is still alive. A call that authorizes on identity
+// (Freshness::Reread) re-reads uid, exe and cgroup through the pinned /proc entry, so a process
+// that changed uid since it connected is refused and exe/unit are current. Public informational
+// calls, which grant nothing, are answered from the subject confirmed at pin time.
 #pragma once
 
 #include <systemd/sd-bus.h>
@@ -38,7 +42,8 @@ public:
 
     // `dispatch_boottime_ticks`: CLOCK_BOOTTIME in clock ticks, taken when dispatch of this
     // message began; a process that started later cannot have sent it (pid reuse).
-    Subject resolve(sd_bus_message* message, std::uint64_t dispatch_boottime_ticks);
+    enum class Freshness { Pinned, Reread };
+    Subject resolve(sd_bus_message* message, std::uint64_t dispatch_boottime_ticks, Freshness freshness);
 
     void forget(const std::string& unique_name) { peers_.erase(unique_name); }
     [[nodiscard]] std::size_t cached_peers() const noexcept { return peers_.size(); }
@@ -49,8 +54,11 @@ private:
         pid_t pid = 0;
         UniqueFd pidfd;
         std::unique_ptr<ProcEntry> proc;
-        std::uint64_t start_time_ticks = 0;
+        Subject subject;  // as confirmed at pin time or by the last re-read
     };
+
+    // Reads uid (which must still be the bus's), gid, groups, exe and cgroup into peer.subject.
+    static void reread(Peer& peer);
 
     Peer pin_peer(const std::string& unique_name, std::uint64_t dispatch_boottime_ticks);
     static int on_name_owner_changed(sd_bus_message* message, void* userdata, sd_bus_error* error) noexcept;

@@ -7,7 +7,6 @@
 #include <array>
 #include <cerrno>
 #include <charconv>
-#include <sstream>
 #include <string_view>
 #include <system_error>
 
@@ -29,11 +28,11 @@ std::vector<std::string_view> split_whitespace(std::string_view text)
     std::vector<std::string_view> fields;
     std::size_t pos = 0;
     while (pos < text.size()) {
-        while (pos < text.size() && (text[pos] == ' ' || text[pos] == '\t')) {
+        while (pos < text.size() && (text[pos] == ' ' || text[pos] == '\t' || text[pos] == '\n')) {
             ++pos;
         }
         const std::size_t start = pos;
-        while (pos < text.size() && text[pos] != ' ' && text[pos] != '\t') {
+        while (pos < text.size() && text[pos] != ' ' && text[pos] != '\t' && text[pos] != '\n') {
             ++pos;
         }
         if (pos > start) {
@@ -50,16 +49,20 @@ std::optional<ProcStatus> parse_proc_status(const std::string& text)
     ProcStatus status;
     bool have_uid = false;
     bool have_gid = false;
-    std::istringstream lines(text);
-    std::string line;
-    while (std::getline(lines, line)) {
-        const std::string_view view(line);
-        const auto colon = view.find(':');
+    std::string_view rest(text);
+    while (!rest.empty()) {
+        const auto newline = rest.find('\n');
+        const auto line = rest.substr(0, newline);
+        rest = newline == std::string_view::npos ? std::string_view() : rest.substr(newline + 1);
+        const auto colon = line.find(':');
         if (colon == std::string_view::npos) {
             continue;
         }
-        const auto key = view.substr(0, colon);
-        const auto fields = split_whitespace(view.substr(colon + 1));
+        const auto key = line.substr(0, colon);
+        if (key != "Uid" && key != "Gid" && key != "Groups") {
+            continue;
+        }
+        const auto fields = split_whitespace(line.substr(colon + 1));
         if (key == "Uid") {
             if (fields.size() < 2 || !parse_number(fields[0], status.real_uid) ||
                 !parse_number(fields[1], status.effective_uid)) {
@@ -71,7 +74,7 @@ std::optional<ProcStatus> parse_proc_status(const std::string& text)
                 return std::nullopt;
             }
             have_gid = true;
-        } else if (key == "Groups") {
+        } else {
             for (auto field : fields) {
                 gid_t group = 0;
                 if (!parse_number(field, group)) {
@@ -113,12 +116,14 @@ std::optional<std::uint64_t> parse_start_time(const std::string& stat_text)
 
 std::string parse_unified_cgroup(const std::string& cgroup_text)
 {
-    std::istringstream lines(cgroup_text);
-    std::string line;
-    while (std::getline(lines, line)) {
-        if (line.rfind("0::", 0) == 0) {
-            return line.substr(3);
+    std::string_view rest(cgroup_text);
+    while (!rest.empty()) {
+        const auto newline = rest.find('\n');
+        const auto line = rest.substr(0, newline);
+        if (line.substr(0, 3) == "0::") {
+            return std::string(line.substr(3));
         }
+        rest = newline == std::string_view::npos ? std::string_view() : rest.substr(newline + 1);
     }
     return {};
 }

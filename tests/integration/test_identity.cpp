@@ -1,4 +1,5 @@
 // Caller identity: a caller that cannot be pinned is denied.
+#include <grp.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <thread>
 
 #include "common/bus_contract.hpp"
+#include "common/vault_error.hpp"
 #include "tests/support/harness.hpp"
 
 using namespace codexvault;
@@ -69,4 +71,33 @@ Test(identity, a_caller_that_exited_before_dispatch_is_denied)
     // And the daemon keeps serving.
     const auto r = env->vaultctl({"status"});
     cr_expect_eq(r.exit_code, 0, "%s", r.err.c_str());
+}
+
+Test(identity, a_process_that_changed_uid_since_it_connected_is_denied)
+{
+    if (::geteuid() != 0) {
+        cr_skip_test("needs root to connect as root and then switch to uid 65534");
+    }
+    for (const bool pinned_before_drop : {true, false}) {
+        const pid_t child = ::fork();
+        cr_assert(child >= 0);
+        if (child == 0) {
+            cli::VaultClient client(env->bus_address());  // connects as root: the bus records uid 0
+            if (pinned_before_drop && exit_code_of([&] { (void)client.call(bus::method::kStatus); }) != 0) {
+                _exit(20);
+            }
+            if (::setgroups(0, nullptr) != 0 || ::setresgid(kNobody, kNobody, kNobody) != 0 ||
+                ::setresuid(kNobody, kNobody, kNobody) != 0) {
+                _exit(21);
+            }
+            // Root's connection, now driven by uid 65534: founder-level calls must be refused.
+            _exit(exit_code_of([&] { (void)client.get_nonce(); }));
+        }
+        int status = 0;
+        ::waitpid(child, &status, 0);
+        cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == error_info(ErrorCode::PermissionDenied).exit_code,
+                  "pinned before drop=%d: status %d", pinned_before_drop, status);
+    }
+    const std::string log = env->daemon_log();
+    cr_expect(log.find("but connected as uid 0") != std::string::npos, "%s", log.c_str());
 }
