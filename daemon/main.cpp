@@ -1,6 +1,7 @@
 // codex-vaultd start-up, in the order DESIGN.md fixes: configuration -> state and keys ->
 // bus connection and name -> hardening -> READY. Any failure stops start-up with the step named.
 #include <signal.h>
+#include <sodium.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
@@ -71,6 +72,9 @@ int run(int argc, char** argv)
 {
     DaemonConfig config = parse_command_line(argc, argv);
     load_config_file(config);
+    if (sodium_init() < 0) {
+        throw std::runtime_error("libsodium could not initialize (no entropy source?)");
+    }
 
     std::unique_ptr<VaultService> vault;
     try {
@@ -100,7 +104,7 @@ int run(int argc, char** argv)
 
     bus::BusPtr bus = connect_bus(config);
     check(sd_bus_attach_event(bus.get(), event.get(), SD_EVENT_PRIORITY_NORMAL), "attach bus to event loop");
-    audit::StderrAuditHook audit;
+    audit::StderrAuditHook audit(event.get());
     VaultObject object(bus.get(), *vault, audit);
     check(sd_bus_request_name(bus.get(), bus::kBusName, 0), std::string("take the bus name ") + bus::kBusName);
 
