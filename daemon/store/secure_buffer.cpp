@@ -108,6 +108,13 @@ SecureBuffer SecureBuffer::allocate(std::size_t size)
     // memfd goes out of scope here: the mapping alone keeps the pages, and no descriptor is
     // left that a forked child or a descriptor leak could hand to someone else.
     exclude_from_core_dumps(data, mapped);
+    // A forked worker (the ingest scanner) must not inherit key material: the mapping is absent
+    // in children, so a compromised worker has nothing of it to read.
+    if (::madvise(data, mapped, MADV_DONTFORK) != 0) {
+        const int error = errno;
+        ::munmap(data, mapped);
+        throw_errno(error, "madvise(MADV_DONTFORK)");
+    }
 
     SecureBuffer buffer;
     buffer.data_ = static_cast<std::uint8_t*>(data);

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -202,4 +203,24 @@ Test(secure_buffer, kind_names_match_status_vocabulary)
 {
     cr_assert_str_eq(codexvault::store::to_string(SecureMemoryKind::MemfdSecret), "memfd_secret");
     cr_assert_str_eq(codexvault::store::to_string(SecureMemoryKind::SodiumMalloc), "sodium_malloc");
+}
+
+Test(secure_buffer, key_pages_are_absent_from_forked_children)
+{
+    auto buffer = codexvault::store::SecureBuffer::allocate(32);
+    if (buffer.kind() != codexvault::store::SecureMemoryKind::MemfdSecret) {
+        cr_skip_test("memfd_secret is not available on this kernel");
+    }
+    buffer.data()[0] = 0x5a;
+    const pid_t child = ::fork();
+    cr_assert(child >= 0);
+    if (child == 0) {
+        // With MADV_DONTFORK the page is not mapped here: touching it must fault.
+        volatile std::uint8_t value = buffer.data()[0];
+        (void)value;
+        _exit(0);
+    }
+    int status = 0;
+    cr_assert_eq(::waitpid(child, &status, 0), child);
+    cr_expect(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV, "child read key memory (status %d)", status);
 }
