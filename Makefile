@@ -88,13 +88,13 @@ integration-test: $(INTEGRATION_TESTS) $(DAEMON_BIN) $(CLI_BIN)
 
 run: deps
 	@$(MAKE) --no-print-directory all
-	@scripts/run-dev.sh "$(abspath $(BUILD))"
+	@scripts/run-dev.sh "$(abspath $(BUILD))" $(RUN_ARGS)
 
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_BINS)
 	@scripts/run-bench.sh "$(abspath $(BUILD))"
 
-LINT_SRCS = $(shell git ls-files '*.cpp' '*.hpp' 2>/dev/null)
+LINT_SRCS = $(shell { git ls-files '*.cpp' '*.hpp'; git ls-files --others --exclude-standard '*.cpp' '*.hpp'; } 2>/dev/null | sort -u)
 
 lint: deps
 	@scripts/lint.sh $(BUILD)
