@@ -90,8 +90,9 @@ VaultClient::VaultClient(const std::string& address)
 Message VaultClient::call(const char* method, const std::function<void(sd_bus_message*)>& append)
 {
     sd_bus_message* raw = nullptr;
-    check_local(sd_bus_message_new_method_call(bus_.get(), &raw, bus::kBusName, bus::kObjectPath, bus::kInterface, method),
-                "create method call");
+    check_local(
+        sd_bus_message_new_method_call(bus_.get(), &raw, bus::kBusName, bus::kObjectPath, bus::kInterface, method),
+        "create method call");
     Message request(raw);
     if (append) {
         append(request.get());
@@ -119,7 +120,8 @@ std::vector<std::uint8_t> VaultClient::get_nonce()
     return {bytes, bytes + size};
 }
 
-FounderProof VaultClient::prove(const FounderKeyPair& key, const char* method, const std::vector<std::string>& arguments)
+FounderProof VaultClient::prove(const FounderKeyPair& key, const char* method,
+                                const std::vector<std::string>& arguments)
 {
     FounderProof proof;
     proof.nonce = get_nonce();

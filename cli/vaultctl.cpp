@@ -1,9 +1,8 @@
 // vaultctl: the founder's and the operator's command line for codex-vaultd.
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <CLI/CLI.hpp>
+#include <fcntl.h>
 #include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -145,7 +144,8 @@ UniqueFd value_pipe_from_stdin()
                 continue;
             }
             if (n < 0) {
-                throw CallError(std::nullopt, kExitLocalError, std::string("read secret from stdin: ") + std::strerror(errno));
+                throw CallError(std::nullopt, kExitLocalError,
+                                std::string("read secret from stdin: ") + std::strerror(errno));
             }
             if (n == 0) {
                 break;
@@ -223,8 +223,9 @@ int cmd_init(const GlobalOptions& options)
 int cmd_secret_write(const GlobalOptions& options, const std::string& name, bool rotate)
 {
     if (!limits::is_valid_secret_name(name)) {
-        throw CallError(ErrorCode::InvalidArgument, error_info(ErrorCode::InvalidArgument).exit_code,
-                        "invalid secret name: use 1-64 characters from [A-Za-z0-9._-], starting with a letter or digit");
+        throw CallError(
+            ErrorCode::InvalidArgument, error_info(ErrorCode::InvalidArgument).exit_code,
+            "invalid secret name: use 1-64 characters from [A-Za-z0-9._-], starting with a letter or digit");
     }
     UniqueFd value = value_pipe_from_stdin();
     VaultClient client(options.bus);

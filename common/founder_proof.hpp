@@ -11,7 +11,7 @@
 namespace codexvault {
 
 struct FounderProof {
-    std::vector<std::uint8_t> nonce;       // issued by the daemon's GetNonce, single-use
+    std::vector<std::uint8_t> nonce;        // issued by the daemon's GetNonce, single-use
     std::uint64_t expires_realtime_usec{};  // CLOCK_REALTIME; at most 60 s after signing
     std::vector<std::uint8_t> signature;    // Ed25519 (detached) over founder_signing_payload()
 };

@@ -52,8 +52,8 @@ void load_config_file(DaemonConfig& config)
         table = toml::parse_file(config.config_file.string());
     } catch (const toml::parse_error& e) {
         std::ostringstream message;
-        message << config.config_file.string() << ":" << e.source().begin.line << ":" << e.source().begin.column
-                << ": " << e.description();
+        message << config.config_file.string() << ":" << e.source().begin.line << ":" << e.source().begin.column << ": "
+                << e.description();
         throw std::runtime_error(message.str());
     }
     for (const auto& [key, node] : table) {

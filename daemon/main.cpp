@@ -54,8 +54,7 @@ int on_stop_signal(sd_event_source* source, const struct signalfd_siginfo* /*inf
     return sd_event_exit(sd_event_source_get_event(source), 0);
 }
 
-int on_reload_signal(sd_event_source* /*source*/, const struct signalfd_siginfo* /*info*/,
-                     void* /*userdata*/) noexcept
+int on_reload_signal(sd_event_source* /*source*/, const struct signalfd_siginfo* /*info*/, void* /*userdata*/) noexcept
 {
     // Nothing is reloadable yet; the policy engine (issue 3) hooks in here.
     std::fputs("reload requested: no reloadable configuration yet\n", stderr);

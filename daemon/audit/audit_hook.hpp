@@ -18,9 +18,9 @@ namespace codexvault::audit {
 enum class Decision { Allow, Deny };
 
 struct AuditRecord {
-    std::string_view event;   // "decision" or "outcome" or a lifecycle event
-    std::string_view action;  // the dispatch table's action
-    std::string_view object;  // e.g. a secret name; never a value
+    std::string_view event;                      // "decision" or "outcome" or a lifecycle event
+    std::string_view action;                     // the dispatch table's action
+    std::string_view object;                     // e.g. a secret name; never a value
     const identity::Subject* subject = nullptr;  // null when the caller could not be identified
     std::string_view sender;                     // unique bus name, always known
     Decision decision = Decision::Deny;

@@ -41,13 +41,13 @@ VaultObject::VaultObject(sd_bus* bus, VaultService& vault, audit::AuditHook& aud
         // Authorization is the pipeline's job, so sd-bus must not filter on its own notion of
         // privilege (UNPRIVILEGED); secret-carrying methods are kept out of sd-bus's debug dumps.
         sd_bus_vtable entry =
-            spec.sensitive ? sd_bus_vtable SD_BUS_METHOD_WITH_NAMES_OFFSET(
-                                 spec.name, spec.in_signature, "", spec.out_signature, "", &VaultObject::on_method_call,
-                                 0, SD_BUS_VTABLE_UNPRIVILEGED | SD_BUS_VTABLE_SENSITIVE)
-                           : sd_bus_vtable SD_BUS_METHOD_WITH_NAMES_OFFSET(spec.name, spec.in_signature, "",
-                                                                          spec.out_signature, "",
-                                                                          &VaultObject::on_method_call, 0,
-                                                                          SD_BUS_VTABLE_UNPRIVILEGED);
+            spec.sensitive
+                ? sd_bus_vtable SD_BUS_METHOD_WITH_NAMES_OFFSET(spec.name, spec.in_signature, "", spec.out_signature,
+                                                                "", &VaultObject::on_method_call, 0,
+                                                                SD_BUS_VTABLE_UNPRIVILEGED | SD_BUS_VTABLE_SENSITIVE)
+                : sd_bus_vtable SD_BUS_METHOD_WITH_NAMES_OFFSET(spec.name, spec.in_signature, "", spec.out_signature,
+                                                                "", &VaultObject::on_method_call, 0,
+                                                                SD_BUS_VTABLE_UNPRIVILEGED);
         entry.x.method.names = spec.argument_names;
         vtable_.push_back(entry);
     }
@@ -113,9 +113,14 @@ int VaultObject::dispatch(const MethodSpec& spec, sd_bus_message* message, sd_bu
     const std::uint64_t dispatch_ticks = identity::boottime_ticks_now();
     const char* sender_name = sd_bus_message_get_sender(message);
     const std::string sender = sender_name != nullptr ? sender_name : "";
-    audit::AuditRecord record{
-        .event = "decision", .action = spec.action, .object = "", .subject = nullptr, .sender = sender,
-        .decision = audit::Decision::Deny, .reason = "", .informational = spec.access == Access::Anyone};
+    audit::AuditRecord record{.event = "decision",
+                              .action = spec.action,
+                              .object = "",
+                              .subject = nullptr,
+                              .sender = sender,
+                              .decision = audit::Decision::Deny,
+                              .reason = "",
+                              .informational = spec.access == Access::Anyone};
 
     identity::Subject subject;
     try {

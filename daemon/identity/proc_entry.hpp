@@ -36,9 +36,9 @@ public:
     // Throws std::system_error when /proc/PID cannot be opened.
     explicit ProcEntry(pid_t pid);
 
-    [[nodiscard]] ProcStatus status() const;        // throws when unreadable or malformed
+    [[nodiscard]] ProcStatus status() const;         // throws when unreadable or malformed
     [[nodiscard]] std::uint64_t start_time() const;  // throws when unreadable or malformed
-    [[nodiscard]] std::string cgroup() const;       // empty when unreadable
+    [[nodiscard]] std::string cgroup() const;        // empty when unreadable
     // nullopt when the daemon may not read the link (another user's process and no ptrace
     // access): callers treat the exe as unknown and exe-based rules fail closed.
     [[nodiscard]] std::optional<ProcExe> exe() const;

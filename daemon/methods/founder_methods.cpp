@@ -34,7 +34,9 @@ PreparedCall decode_enroll(sd_bus_message* message)
     call.enrolling_key = key;
     call.signed_arguments = {to_hex(key)};
     call.object = "founder";
-    call.act = [key](RequestContext& context, sd_bus_message* /*reply*/) { context.vault.enroll_founder(key); };
+    call.act = [key](RequestContext& context, sd_bus_message* /*reply*/) {
+        context.vault.enroll_founder(key);
+    };
     return call;
 }
 

@@ -16,8 +16,9 @@ std::string read_secret_name(sd_bus_message* message)
     if (!limits::is_valid_secret_name(name)) {
         // The name is echoed only when it is short and printable, so the error cannot be
         // used to smuggle control characters into a terminal or log.
-        throw VaultError(ErrorCode::InvalidArgument,
-                         "invalid secret name: use 1-64 characters from [A-Za-z0-9._-], starting with a letter or digit");
+        throw VaultError(
+            ErrorCode::InvalidArgument,
+            "invalid secret name: use 1-64 characters from [A-Za-z0-9._-], starting with a letter or digit");
     }
     return name;
 }
@@ -62,7 +63,9 @@ PreparedCall decode_delete_secret(sd_bus_message* message)
     call.proof = io::read_founder_proof(message);
     call.signed_arguments = {name};
     call.object = name;
-    call.act = [name](RequestContext& context, sd_bus_message* /*reply*/) { context.vault.secrets().remove(name); };
+    call.act = [name](RequestContext& context, sd_bus_message* /*reply*/) {
+        context.vault.secrets().remove(name);
+    };
     return call;
 }
 

@@ -179,7 +179,7 @@ UniqueFd open_directory(const std::filesystem::path& path)
 std::string write_temp_file(int dir_fd, const std::string& name, std::span<const std::uint8_t> bytes, unsigned mode)
 {
     require_plain_name(name);
-    const std::string temp_name = std::string(kTempPrefix) + name + "." + random_suffix();
+    std::string temp_name = std::string(kTempPrefix) + name + "." + random_suffix();
     UniqueFd fd(::openat(dir_fd, temp_name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
                          static_cast<mode_t>(mode)));
     if (!fd) {
@@ -220,7 +220,7 @@ void commit_temp_file(int dir_fd, const std::string& temp_name, const std::strin
 
 void write_file_atomically(int dir_fd, const std::string& name, std::span<const std::uint8_t> bytes, unsigned mode)
 {
-    const std::string temp_name = write_temp_file(dir_fd, name, bytes, mode);
+    std::string temp_name = write_temp_file(dir_fd, name, bytes, mode);
     TempFileGuard guard(dir_fd, temp_name);
     commit_temp_file(dir_fd, temp_name, name);
     guard.disarm();

@@ -55,7 +55,7 @@ Test(bad_input, invalid_names_are_refused)
     const auto key = env->load_founder();
     cli::VaultClient client(env->bus_address());
     for (const std::string& name : {std::string(65, 'a'), std::string("../escape"), std::string("with space"),
-                                   std::string("new\nline"), std::string(".hidden"), std::string("")}) {
+                                    std::string("new\nline"), std::string(".hidden"), std::string("")}) {
         const int fd = pipe_holding("value");
         cr_expect_eq(put_with_fd(client, key, name, fd), kInvalid, "name '%s'", name.c_str());
         UniqueFd(fd).reset();
@@ -87,8 +87,9 @@ Test(bad_input, empty_and_oversized_values_are_refused)
     cr_expect_eq(put_with_fd(client, key, "max", max.get()), 0, "exactly 64 KiB is allowed");
 
     // vaultctl refuses the same before sending anything.
-    const auto r = env->vaultctl({"secret", "put", "big2", "--founder-key", env->founder_key(), "--passphrase-fd", "3"},
-                                 {.stdin_data = std::string(64 * 1024 + 1, 'z'), .passphrase = kPassphrase, .as_uid = std::nullopt});
+    const auto r = env->vaultctl(
+        {"secret", "put", "big2", "--founder-key", env->founder_key(), "--passphrase-fd", "3"},
+        {.stdin_data = std::string(64 * 1024 + 1, 'z'), .passphrase = kPassphrase, .as_uid = std::nullopt});
     cr_expect_eq(r.exit_code, kInvalid, "%s", r.err.c_str());
     expect_still_serving(client, key, 1);
 }
@@ -124,11 +125,13 @@ Test(bad_input, a_wrong_dbus_signature_is_refused)
     const auto key = env->load_founder();
     cli::VaultClient client(env->bus_address());
     const int code = exit_code_of([&] {
-        client.call("PutSecret", [](sd_bus_message* m) { cli::check_local(sd_bus_message_append(m, "s", "x"), "arg"); });
+        client.call("PutSecret",
+                    [](sd_bus_message* m) { cli::check_local(sd_bus_message_append(m, "s", "x"), "arg"); });
     });
     cr_expect_eq(code, kInvalid);
     const int code2 = exit_code_of([&] {
-        client.call("ListSecrets", [](sd_bus_message* m) { cli::check_local(sd_bus_message_append(m, "u", 7u), "arg"); });
+        client.call("ListSecrets",
+                    [](sd_bus_message* m) { cli::check_local(sd_bus_message_append(m, "u", 7u), "arg"); });
     });
     cr_expect_eq(code2, kInvalid);
     expect_still_serving(client, key, 0);
@@ -163,12 +166,14 @@ Test(bad_input, a_tampered_secret_file_is_an_integrity_failure_not_a_crash)
     for (const std::string name : {"flipped", "truncated"}) {
         const int fd = pipe_holding("new");
         const int code = exit_code_of([&] {
-            call_method(client, "RotateSecret", make_proof(client, key, "RotateSecret", {name}), key.public_key, name, fd);
+            call_method(client, "RotateSecret", make_proof(client, key, "RotateSecret", {name}), key.public_key, name,
+                        fd);
         });
         UniqueFd(fd).reset();
         cr_expect_eq(code, kIntegrity, "rotate %s", name.c_str());
     }
     // The founder can still remove a damaged entry; the intact one is untouched.
-    call_method(client, "DeleteSecret", make_proof(client, key, "DeleteSecret", {"flipped"}), key.public_key, "flipped");
+    call_method(client, "DeleteSecret", make_proof(client, key, "DeleteSecret", {"flipped"}), key.public_key,
+                "flipped");
     expect_still_serving(client, key, 2);
 }

@@ -35,7 +35,8 @@ std::set<std::string> introspected_methods()
     const std::string section = r.out.substr(start, end - start);
     std::set<std::string> methods;
     const std::regex method_re("<method name=\"([A-Za-z0-9_]+)\">");
-    for (auto it = std::sregex_iterator(section.begin(), section.end(), method_re); it != std::sregex_iterator(); ++it) {
+    for (auto it = std::sregex_iterator(section.begin(), section.end(), method_re); it != std::sregex_iterator();
+         ++it) {
         methods.insert((*it)[1]);
     }
     return methods;

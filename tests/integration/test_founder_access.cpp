@@ -65,8 +65,8 @@ Test(founder_access, every_founder_method_is_denied_to_an_unprivileged_uid_even_
         // A genuine founder proof, made by root, presented by uid 65534: the uid check must refuse it.
         std::optional<FounderProof> proof;
         if (std::string(method.name) != "GetNonce") {
-            proof = make_proof(client, founder, method.name,
-                               signed_arguments(method.name, founder.public_key, kSecret));
+            proof =
+                make_proof(client, founder, method.name, signed_arguments(method.name, founder.public_key, kSecret));
         }
         const int code = run_as(kNobody, [&] {
             cli::VaultClient as_nobody(env->bus_address());
@@ -85,7 +85,8 @@ Test(founder_access, vaultctl_as_unprivileged_user_is_denied)
 {
     require_root();
     env->init_founder();
-    const auto result = env->vaultctl({"secret", "ls"}, {.stdin_data = "", .passphrase = kPassphrase, .as_uid = kNobody});
+    const auto result =
+        env->vaultctl({"secret", "ls"}, {.stdin_data = "", .passphrase = kPassphrase, .as_uid = kNobody});
     // uid 65534 cannot read root's key file, or, given one, is refused by the daemon.
     cr_expect_neq(result.exit_code, 0);
     const int code = run_as(kNobody, [&] {
@@ -122,8 +123,9 @@ Test(founder_access, founder_methods_as_root_without_the_founder_key_are_denied)
         }
         const auto arguments = signed_arguments(method.name, stranger.public_key, kSecret);
         // Unsigned: no proof at all.
-        cr_expect_eq(exit_code_of([&] { call_method(client, method.name, std::nullopt, stranger.public_key, kSecret); }),
-                     kDenied, "%s unsigned", method.name);
+        cr_expect_eq(
+            exit_code_of([&] { call_method(client, method.name, std::nullopt, stranger.public_key, kSecret); }),
+            kDenied, "%s unsigned", method.name);
         // Signed by a key that is not the founder's.
         const auto wrong = make_proof(client, stranger, method.name, arguments);
         cr_expect_eq(exit_code_of([&] { call_method(client, method.name, wrong, stranger.public_key, kSecret); }),

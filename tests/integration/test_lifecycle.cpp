@@ -118,7 +118,8 @@ Test(lifecycle, whoami_reports_the_subject_the_daemon_resolved)
     cr_expect(contains(r.out, env->root() + "/bin/vaultctl"), "exe should be the staged vaultctl: %s", r.out.c_str());
     cr_expect(contains(r.out, "\"exe_known\": true"), "%s", r.out.c_str());
     if (::geteuid() == 0) {
-        const auto nobody = env->vaultctl({"whoami", "--json"}, {.stdin_data = "", .passphrase = std::nullopt, .as_uid = kNobody});
+        const auto nobody =
+            env->vaultctl({"whoami", "--json"}, {.stdin_data = "", .passphrase = std::nullopt, .as_uid = kNobody});
         cr_assert_eq(nobody.exit_code, 0, "%s", nobody.err.c_str());
         cr_expect(contains(nobody.out, "\"uid\": 65534"), "%s", nobody.out.c_str());
         cr_expect(contains(nobody.out, "\"is_founder_uid\": false"), "%s", nobody.out.c_str());

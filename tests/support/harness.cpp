@@ -93,7 +93,8 @@ CommandResult run_command(const std::vector<std::string>& argv, const CommandOpt
     full.insert(full.end(), argv.begin(), argv.end());
 
     int in_pipe[2], out_pipe[2], err_pipe[2], pass_pipe[2] = {-1, -1};
-    cr_assert(::pipe2(in_pipe, O_CLOEXEC) == 0 && ::pipe2(out_pipe, O_CLOEXEC) == 0 && ::pipe2(err_pipe, O_CLOEXEC) == 0);
+    cr_assert(::pipe2(in_pipe, O_CLOEXEC) == 0 && ::pipe2(out_pipe, O_CLOEXEC) == 0 &&
+              ::pipe2(err_pipe, O_CLOEXEC) == 0);
     if (options.passphrase) {
         cr_assert(::pipe2(pass_pipe, O_CLOEXEC) == 0);
     }
@@ -290,8 +291,8 @@ void VaultEnv::init_founder() const
 cli::FounderKeyPair VaultEnv::load_founder() const
 {
     const std::string passphrase = kPassphrase;
-    return cli::load_founder_key_file(founder_key(),
-                                      std::span(reinterpret_cast<const std::uint8_t*>(passphrase.data()), passphrase.size()));
+    return cli::load_founder_key_file(
+        founder_key(), std::span(reinterpret_cast<const std::uint8_t*>(passphrase.data()), passphrase.size()));
 }
 
 std::string read_tree(const std::string& dir)

@@ -13,7 +13,6 @@
 
 using namespace codexvault;
 
-
 namespace {
 // Holds the value: Criterion's string macros would otherwise keep a dangling c_str().
 void expect_text(const std::string& actual, const std::string& expected)

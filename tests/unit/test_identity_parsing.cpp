@@ -8,7 +8,6 @@
 
 using namespace codexvault::identity;
 
-
 namespace {
 // Holds the value: Criterion's string macros would otherwise keep a dangling c_str().
 void expect_text(const std::string& actual, const std::string& expected)
@@ -60,7 +59,8 @@ Test(proc_parsing, unified_cgroup_line)
 Test(subject, unit_from_cgroup)
 {
     expect_text(unit_from_cgroup("/system.slice/agent.service"), "agent.service");
-    expect_text(unit_from_cgroup("/user.slice/user-1000.slice/user@1000.service/app.slice/tool.service"), "tool.service");
+    expect_text(unit_from_cgroup("/user.slice/user-1000.slice/user@1000.service/app.slice/tool.service"),
+                "tool.service");
     expect_text(unit_from_cgroup("/user.slice/user-1000.slice/session-4.scope"), "session-4.scope");
     expect_text(unit_from_cgroup("/"), "");
     expect_text(unit_from_cgroup("/init.scope"), "init.scope");
