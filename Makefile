@@ -6,6 +6,7 @@ DESTDIR ?=
 BINDIR ?= $(PREFIX)/bin
 SBINDIR ?= $(PREFIX)/sbin
 BUILD ?= build
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 CXX ?= g++
 CXXSTD := -std=c++20
@@ -75,7 +76,7 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o
 CRITERION_FLAGS ?= --jobs=2
 
 check: deps
-	@$(MAKE) --no-print-directory all $(UNIT_TESTS) $(INTEGRATION_TESTS)
+	@$(MAKE) --no-print-directory -j$(JOBS) all $(UNIT_TESTS) $(INTEGRATION_TESTS)
 	@$(MAKE) --no-print-directory test
 
 test: unit-test integration-test
@@ -87,11 +88,11 @@ integration-test: $(INTEGRATION_TESTS) $(DAEMON_BIN) $(CLI_BIN)
 	CODEX_VAULT_BUILD=$(abspath $(BUILD)) $(INTEGRATION_TESTS) $(CRITERION_FLAGS)
 
 run: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(JOBS) all
 	@scripts/run-dev.sh "$(abspath $(BUILD))" $(RUN_ARGS)
 
 bench: deps
-	@$(MAKE) --no-print-directory all $(BENCH_BINS)
+	@$(MAKE) --no-print-directory -j$(JOBS) all $(BENCH_BINS)
 	@scripts/run-bench.sh "$(abspath $(BUILD))"
 
 LINT_SRCS = $(shell { git ls-files '*.cpp' '*.hpp'; git ls-files --others --exclude-standard '*.cpp' '*.hpp'; } 2>/dev/null | sort -u)
