@@ -9,6 +9,9 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 CXX ?= g++
+# Quiet by default so warnings stand out; `make V=1` shows the full commands.
+V ?= 0
+Q := $(if $(filter 1,$(V)),,@)
 CXXSTD := -std=c++20
 WARNINGS := -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion -Werror=return-type
 HARDENING := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE -fstack-clash-protection -fcf-protection
@@ -52,25 +55,31 @@ deps:
 
 $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
-	$(CXX) $(ALL_CXXFLAGS) $(call pkg_cflags,$(DAEMON_PKGS) $(TEST_PKGS)) -c $< -o $@
+	@$(if $(Q),echo "  CXX     $<")
+	$(Q)$(CXX) $(ALL_CXXFLAGS) $(call pkg_cflags,$(DAEMON_PKGS) $(TEST_PKGS)) -c $< -o $@
 
 $(DAEMON_BIN): $(call obj,daemon/main.cpp $(DAEMON_LIB_SRCS) $(POLICY_SRCS))
-	$(CXX) $(LDHARDENING) -o $@ $^ $(DAEMON_LIBS)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CXX) $(LDHARDENING) -o $@ $^ $(DAEMON_LIBS)
 
 $(CLI_BIN): $(call obj,cli/vaultctl.cpp $(CLI_LIB_SRCS))
-	$(CXX) $(LDHARDENING) -o $@ $^ $(CLI_LIBS)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CXX) $(LDHARDENING) -o $@ $^ $(CLI_LIBS)
 
 $(UNIT_TESTS): $(call obj,$(UNIT_TEST_SRCS) $(DAEMON_LIB_SRCS) $(POLICY_SRCS) $(CLI_LIB_SRCS))
 	@mkdir -p $(dir $@)
-	$(CXX) $(LDHARDENING) -o $@ $^ $(DAEMON_LIBS) $(CLI_LIBS) $(TEST_LIBS)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CXX) $(LDHARDENING) -o $@ $^ $(DAEMON_LIBS) $(CLI_LIBS) $(TEST_LIBS)
 
 $(INTEGRATION_TESTS): $(call obj,$(INTEGRATION_TEST_SRCS) $(CLI_LIB_SRCS))
 	@mkdir -p $(dir $@)
-	$(CXX) $(LDHARDENING) -o $@ $^ $(CLI_LIBS) $(TEST_LIBS)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CXX) $(LDHARDENING) -o $@ $^ $(CLI_LIBS) $(TEST_LIBS)
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o
 	@mkdir -p $(dir $@)
-	$(CXX) $(LDHARDENING) -o $@ $^ $(CLI_LIBS) -lpthread
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CXX) $(LDHARDENING) -o $@ $^ $(CLI_LIBS) -lpthread
 
 # Criterion runs each test in its own process; -j2 matches the CI machine's two cores.
 CRITERION_FLAGS ?= --jobs=2
