@@ -194,20 +194,7 @@ Bytes read_sealed_file(int dir_fd, std::string_view name)
         throw_integrity(name);
     }
     Bytes bytes(kMaxFileBytes + 1);
-    std::size_t got = 0;
-    while (got < bytes.size()) {
-        const ssize_t n = ::read(fd.get(), bytes.data() + got, bytes.size() - got);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            throw_errno(errno, "cannot read " + file);
-        }
-        if (n == 0) {
-            break;
-        }
-        got += static_cast<std::size_t>(n);
-    }
+    const std::size_t got = read_until_eof(fd.get(), bytes.data(), bytes.size(), file);
     if (got > kMaxFileBytes) {
         throw_integrity(name);  // grew after fstat
     }

@@ -281,6 +281,26 @@ void remove_stale_temp_files(int dir_fd)
     }
 }
 
+std::size_t read_until_eof(int fd, void* data, std::size_t capacity, const std::string& what)
+{
+    auto* bytes = static_cast<std::uint8_t*>(data);
+    std::size_t got = 0;
+    while (got < capacity) {
+        const ssize_t n = ::read(fd, bytes + got, capacity - got);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            throw_errno(errno, "cannot read " + what);
+        }
+        if (n == 0) {
+            break;
+        }
+        got += static_cast<std::size_t>(n);
+    }
+    return got;
+}
+
 std::string read_small_file(int dir_fd, const std::string& name, std::size_t max_bytes)
 {
     UniqueFd fd(::openat(dir_fd, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY));
@@ -295,20 +315,7 @@ std::string read_small_file(int dir_fd, const std::string& name, std::size_t max
         throw std::runtime_error(name + " is not a regular file");
     }
     std::string text(max_bytes + 1, '\0');  // one spare byte tells "exactly max" from "too big"
-    std::size_t got = 0;
-    while (got < text.size()) {
-        const ssize_t n = ::read(fd.get(), text.data() + got, text.size() - got);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            throw_errno(errno, "cannot read " + name);
-        }
-        if (n == 0) {
-            break;
-        }
-        got += static_cast<std::size_t>(n);
-    }
+    const std::size_t got = read_until_eof(fd.get(), text.data(), text.size(), name);
     if (got > max_bytes) {
         throw std::runtime_error(name + " is larger than " + std::to_string(max_bytes) + " bytes");
     }

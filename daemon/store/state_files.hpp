@@ -50,6 +50,10 @@ void sync_directory(int dir_fd, const std::string& what);
 // Names of the entries of the directory (without "." and ".."), unsorted.
 std::vector<std::string> list_directory(int dir_fd);
 
+// Reads from fd until end of file or until `capacity` bytes are in `data`, retrying on EINTR;
+// returns the byte count. Throws std::system_error naming `what` on a read error.
+std::size_t read_until_eof(int fd, void* data, std::size_t capacity, const std::string& what);
+
 // Reads a whole regular file relative to dir_fd (O_NOFOLLOW), at most max_bytes.
 std::string read_small_file(int dir_fd, const std::string& name, std::size_t max_bytes);
 

@@ -18,20 +18,8 @@ using namespace codexvault;
 using namespace codexvault::test;
 
 namespace {
-
-std::unique_ptr<VaultEnv> env;
 const int kInvalid = error_info(ErrorCode::InvalidArgument).exit_code;
 const int kIntegrity = error_info(ErrorCode::IntegrityFailure).exit_code;
-
-void setup()
-{
-    env = std::make_unique<VaultEnv>();
-    env->init_founder();
-}
-void teardown()
-{
-    env.reset();
-}
 
 int put_with_fd(cli::VaultClient& client, const cli::FounderKeyPair& key, const std::string& name, int fd)
 {
@@ -48,7 +36,7 @@ void expect_still_serving(cli::VaultClient& client, const cli::FounderKeyPair& k
 
 }  // namespace
 
-TestSuite(bad_input, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(bad_input, .init = start_env_with_founder, .fini = stop_env, .timeout = 120);
 
 Test(bad_input, invalid_names_are_refused)
 {

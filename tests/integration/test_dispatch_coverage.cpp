@@ -14,15 +14,6 @@ using namespace codexvault;
 using namespace codexvault::test;
 
 namespace {
-std::unique_ptr<VaultEnv> env;
-void setup()
-{
-    env = std::make_unique<VaultEnv>();
-}
-void teardown()
-{
-    env.reset();
-}
 
 std::set<std::string> introspected_methods()
 {
@@ -43,7 +34,7 @@ std::set<std::string> introspected_methods()
 }
 }  // namespace
 
-TestSuite(dispatch_coverage, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(dispatch_coverage, .init = start_env, .fini = stop_env, .timeout = 60);
 
 Test(dispatch_coverage, every_introspected_method_has_a_coverage_entry_and_vice_versa)
 {

@@ -14,20 +14,9 @@ using namespace codexvault;
 using namespace codexvault::test;
 
 namespace {
-
-std::unique_ptr<VaultEnv> env;
 const int kDenied = error_info(ErrorCode::PermissionDenied).exit_code;
 const int kExpired = error_info(ErrorCode::Expired).exit_code;
 const std::string kSecret = "access-test";
-
-void setup()
-{
-    env = std::make_unique<VaultEnv>();
-}
-void teardown()
-{
-    env.reset();
-}
 
 void require_root()
 {
@@ -36,18 +25,9 @@ void require_root()
     }
 }
 
-// A freshly generated key the daemon has never seen (for Enroll and wrong-key proofs).
-cli::FounderKeyPair stranger_key()
-{
-    cli::FounderKeyPair key;
-    crypto_sign_keypair(key.public_key.data(), key.secret_key.data());
-    key.secret_key.resize(64);
-    return key;
-}
-
 }  // namespace
 
-TestSuite(founder_access, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(founder_access, .init = start_env, .fini = stop_env, .timeout = 120);
 
 Test(founder_access, every_founder_method_is_denied_to_an_unprivileged_uid_even_with_a_valid_proof)
 {

@@ -17,19 +17,7 @@
 using namespace codexvault;
 using namespace codexvault::test;
 
-namespace {
-std::unique_ptr<VaultEnv> env;
-void setup()
-{
-    env = std::make_unique<VaultEnv>();
-}
-void teardown()
-{
-    env.reset();
-}
-}  // namespace
-
-TestSuite(identity, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(identity, .init = start_env, .fini = stop_env, .timeout = 60);
 
 Test(identity, a_caller_that_exited_before_dispatch_is_denied)
 {

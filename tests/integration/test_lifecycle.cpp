@@ -8,22 +8,13 @@
 #include <memory>
 
 #include "common/vault_error.hpp"
+#include "tests/support/founder_calls.hpp"
 #include "tests/support/harness.hpp"
 
 using namespace codexvault;
 using namespace codexvault::test;
 
 namespace {
-
-std::unique_ptr<VaultEnv> env;
-void setup()
-{
-    env = std::make_unique<VaultEnv>();
-}
-void teardown()
-{
-    env.reset();
-}
 
 CommandResult founder_cmd(const std::vector<std::string>& args, const std::string& stdin_data = "")
 {
@@ -39,7 +30,7 @@ bool contains(const std::string& haystack, const std::string& needle)
 
 }  // namespace
 
-TestSuite(lifecycle, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(lifecycle, .init = start_env, .fini = stop_env, .timeout = 120);
 
 Test(lifecycle, init_put_ls_rotate_rm)
 {
@@ -49,9 +40,7 @@ Test(lifecycle, init_put_ls_rotate_rm)
 
     // Before init, founder methods are Unavailable whatever key signs them.
     {
-        cli::FounderKeyPair stranger;
-        crypto_sign_keypair(stranger.public_key.data(), stranger.secret_key.data());
-        stranger.secret_key.resize(64);
+        const cli::FounderKeyPair stranger = stranger_key();
         cli::VaultClient client(env->bus_address());
         const int code = exit_code_of([&] { (void)client.list_secrets(stranger); });
         cr_expect_eq(code, error_info(ErrorCode::Unavailable).exit_code, "ls before init");

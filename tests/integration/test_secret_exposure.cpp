@@ -9,19 +9,7 @@
 using namespace codexvault;
 using namespace codexvault::test;
 
-namespace {
-std::unique_ptr<VaultEnv> env;
-void setup()
-{
-    env = std::make_unique<VaultEnv>();
-}
-void teardown()
-{
-    env.reset();
-}
-}  // namespace
-
-TestSuite(secret_exposure, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(secret_exposure, .init = start_env, .fini = stop_env, .timeout = 120);
 
 Test(secret_exposure, canary_never_appears_in_replies_logs_or_state)
 {

@@ -1,6 +1,7 @@
 #include "tests/support/founder_calls.hpp"
 
 #include <fcntl.h>
+#include <sodium.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,6 +44,13 @@ FounderProof make_proof(cli::VaultClient& client, const cli::FounderKeyPair& key
     proof.signature =
         cli::sign_detached(key, founder_signing_payload(method, arguments, proof.nonce, proof.expires_realtime_usec));
     return proof;
+}
+
+cli::FounderKeyPair stranger_key()
+{
+    cli::FounderKeyPair key;
+    crypto_sign_keypair(key.public_key.data(), key.secret_key.data());
+    return key;
 }
 
 int pipe_holding(const std::string& value)

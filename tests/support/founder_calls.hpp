@@ -37,6 +37,9 @@ FounderProof make_proof(cli::VaultClient& client, const cli::FounderKeyPair& key
 void call_method(cli::VaultClient& client, const std::string& method, const std::optional<FounderProof>& proof,
                  const std::array<std::uint8_t, 32>& enroll_key, const std::string& secret_name, int value_fd = -1);
 
+// A freshly generated key pair the daemon has never seen (for Enroll and wrong-key proofs).
+cli::FounderKeyPair stranger_key();
+
 // A pipe whose write end is closed after writing `value`.
 int pipe_holding(const std::string& value);
 

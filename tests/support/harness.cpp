@@ -83,6 +83,24 @@ bool wait_for_name(const std::string& bus_address, pid_t daemon_pid)
 
 }  // namespace
 
+std::unique_ptr<VaultEnv> env;
+
+void start_env()
+{
+    env = std::make_unique<VaultEnv>();
+}
+
+void start_env_with_founder()
+{
+    start_env();
+    env->init_founder();
+}
+
+void stop_env()
+{
+    env.reset();
+}
+
 CommandResult run_command(const std::vector<std::string>& argv, const CommandOptions& options)
 {
     std::vector<std::string> full;

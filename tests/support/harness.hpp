@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -60,6 +61,13 @@ private:
     pid_t bus_pid_ = -1;
     pid_t daemon_pid_ = -1;
 };
+
+// The suite fixture: one VaultEnv per test (Criterion runs each test in its own process).
+// Use `TestSuite(name, .init = start_env, .fini = stop_env)`.
+extern std::unique_ptr<VaultEnv> env;
+void start_env();
+void start_env_with_founder();  // start_env() then init_founder()
+void stop_env();
 
 CommandResult run_command(const std::vector<std::string>& argv, const CommandOptions& options = {});
 
