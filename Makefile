@@ -81,8 +81,9 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CXX) $(LDHARDENING) -o $@ $^ $(CLI_LIBS) -lpthread
 
-# Criterion runs each test in its own process; -j2 matches the CI machine's two cores.
-CRITERION_FLAGS ?= --jobs=2
+# Criterion runs each test in its own process; --jobs=2 matches the CI machine's two cores.
+# --verbose lists every test, and every skipped test with its reason, in the log.
+CRITERION_FLAGS ?= --jobs=2 --verbose
 
 check: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all $(UNIT_TESTS) $(INTEGRATION_TESTS)

@@ -134,14 +134,14 @@ Test(lifecycle, daemon_refuses_a_group_readable_state_folder_naming_it)
     const std::string state = env->state_dir();
     cr_assert_eq(::chmod(state.c_str(), 0750), 0);
     const auto r = run_command({env->root() + "/bin/codex-vaultd", "--bus", env->bus_address(), "--state-dir", state,
-                                "--config", "/dev/null"});
+                                "--config", env->root() + "/codex-vaultd.toml"});
     cr_expect_neq(r.exit_code, 0);
     cr_expect(contains(r.err, state), "error should name the folder: %s", r.err.c_str());
     cr_assert_eq(::chmod(state.c_str(), 0700), 0);
     const std::string key = state + "/keys/master.key";
     cr_assert_eq(::chmod(key.c_str(), 0644), 0);
     const auto k = run_command({env->root() + "/bin/codex-vaultd", "--bus", env->bus_address(), "--state-dir", state,
-                                "--config", "/dev/null"});
+                                "--config", env->root() + "/codex-vaultd.toml"});
     cr_expect_neq(k.exit_code, 0);
     cr_expect(contains(k.err, key), "error should name the key file: %s", k.err.c_str());
 }

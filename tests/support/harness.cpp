@@ -219,6 +219,9 @@ VaultEnv::VaultEnv()
     bus_address_ = "unix:path=" + socket_dir + "/socket";
     stage_binary(root_, "vaultctl");
     stage_binary(root_, "codex-vaultd");
+    // The founder is whoever runs the tests (root in CI), so a developer's own run works too.
+    config_path_ = root_ + "/codex-vaultd.toml";
+    std::ofstream(config_path_) << "founder_uid = " << ::geteuid() << "\n";
 
     bus_pid_ = ::fork();
     cr_assert(bus_pid_ >= 0);
@@ -266,7 +269,7 @@ void VaultEnv::start_daemon()
         ::dup2(log, 2);
         const std::string binary = root_ + "/bin/codex-vaultd";
         ::execl(binary.c_str(), binary.c_str(), "--bus", bus_address_.c_str(), "--state-dir", state_dir_.c_str(),
-                "--config", "/dev/null", static_cast<char*>(nullptr));
+                "--config", config_path_.c_str(), static_cast<char*>(nullptr));
         _exit(127);
     }
     cr_assert(wait_for_name(bus_address_, daemon_pid_), "codex-vaultd did not take its name; log:\n%s",

@@ -58,6 +58,7 @@ private:
     std::string bus_address_;
     std::string state_dir_;
     std::string log_path_;
+    std::string config_path_;
     pid_t bus_pid_ = -1;
     pid_t daemon_pid_ = -1;
 };
