@@ -81,6 +81,9 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CXX) $(LDHARDENING) -o $@ $^ $(CLI_LIBS) -lpthread
 
+# Benchmarks of pure-core modules link those modules' objects.
+$(BUILD)/bench/audit_verify_bench: $(call obj,daemon/audit/record.cpp daemon/audit/chain.cpp daemon/audit/checkpoint.cpp daemon/audit/verifier.cpp)
+
 # Criterion runs each test in its own process; --jobs=2 matches the CI machine's two cores.
 # --verbose lists every test, and every skipped test with its reason, in the log.
 CRITERION_FLAGS ?= --jobs=2 --verbose
@@ -104,6 +107,7 @@ run: deps
 bench: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all $(BENCH_BINS)
 	@scripts/run-bench.sh "$(abspath $(BUILD))"
+	@for bench in $(filter-out %/bus_bench %/noop_server,$(BENCH_BINS)); do echo; "$$bench" || exit 1; done
 
 LINT_SRCS = $(shell { git ls-files '*.cpp' '*.hpp'; git ls-files --others --exclude-standard '*.cpp' '*.hpp'; } 2>/dev/null | sort -u)
 
