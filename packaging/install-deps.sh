@@ -20,7 +20,7 @@ PACKAGES=(
     # lint
     clang-format clang-tidy cppcheck
     # packaging and e2e
-    debhelper rpm lintian systemd-container debootstrap git
+    debhelper rpm rpmlint lintian systemd-container debootstrap git
 )
 
 usage()

@@ -1,0 +1,564 @@
+#!/usr/bin/env bash
+# End-to-end test on a real systemd with a real system bus (the body of `make e2e`; also the last
+# step of `make check`).
+#
+#   scripts/e2e.sh
+#
+# 1. Builds the .deb with scripts/package-deb.sh (into build/packages), unless E2E_DEB names one.
+# 2. Boots a Debian 12 root file system with systemd-nspawn --ephemeral -b (changes vanish with
+#    the container). The root is made once with debootstrap --variant=minbase from the mirror apt
+#    already uses, and cached under E2E_CACHE keyed by a hash of its package list (systemd, dbus,
+#    and the .deb's runtime Depends, since apt cannot fetch anything inside).
+# 3. Inside, as root: installs the .deb, then exercises the unit, the bus policy, activation, the
+#    founder flow, a denied caller, reload/restart, the journal's audit lines, the sandbox as the
+#    kernel reports it, the credential, stop, and purge (which must keep the state).
+# Each step prints PASS or FAIL; the first FAIL ends the run (later steps depend on earlier ones)
+# and the script exits 1. The container is powered off (killed if it hangs) on every exit path.
+#
+# Needs root, systemd-nspawn (systemd-container), debootstrap, nsenter (util-linux) and dpkg-dev.
+# Without systemd-nspawn or debootstrap it says so and exits 1, or 0 when E2E_OPTIONAL=1.
+#
+# Environment:
+#   E2E_OPTIONAL=1     missing tools (or not root) skip the test instead of failing it
+#   E2E_DEB=PATH       test this .deb instead of building one
+#   E2E_CACHE=DIR      root file system cache (default /var/cache/codex-vault-e2e)
+#   E2E_MIRROR=URL     Debian mirror for debootstrap (default: the one in apt's sources)
+#   E2E_KEEP=1         keep the work folder (logs, console output) even when everything passes
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SUITE=bookworm
+CACHE=${E2E_CACHE:-/var/cache/codex-vault-e2e}
+# The packages the brief asks for, then whatever the .deb depends on (added below).
+BASE_PACKAGES=(systemd systemd-sysv dbus libsodium23 libseccomp2 libcap2)
+START=$SECONDS
+
+say()
+{
+    printf 'e2e: %s\n' "$*"
+}
+
+skip_or_fail()
+{
+    if [[ ${E2E_OPTIONAL:-0} == 1 ]]; then
+        say "SKIP: $* (E2E_OPTIONAL=1)"
+        exit 0
+    fi
+    say "FAIL: $* (set E2E_OPTIONAL=1 to skip instead)"
+    exit 1
+}
+
+# --- preconditions -------------------------------------------------------------------------------
+((EUID == 0)) || skip_or_fail "needs root (systemd-nspawn, debootstrap)"
+command -v systemd-nspawn >/dev/null || skip_or_fail "systemd-nspawn is missing (apt-get install systemd-container)"
+command -v debootstrap >/dev/null || skip_or_fail "debootstrap is missing (apt-get install debootstrap)"
+command -v nsenter >/dev/null || skip_or_fail "nsenter is missing (apt-get install util-linux)"
+command -v dpkg-deb >/dev/null || skip_or_fail "dpkg-deb is missing"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/codex-vault-e2e.XXXXXX")
+NSPAWN_PID=
+MACHINE=
+CPID=
+failed=0
+
+teardown()
+{
+    local rc=$?
+    set +e
+    if [[ -n $NSPAWN_PID ]] && kill -0 "$NSPAWN_PID" 2>/dev/null; then
+        # SIGTERM makes nspawn ask the container's systemd to power off.
+        kill -TERM "$NSPAWN_PID" 2>/dev/null
+        for _ in $(seq 1 100); do
+            kill -0 "$NSPAWN_PID" 2>/dev/null || break
+            sleep 0.2
+        done
+        if kill -0 "$NSPAWN_PID" 2>/dev/null; then
+            say "container did not power off within 20 s; killing it"
+            kill -KILL "$NSPAWN_PID" 2>/dev/null
+            wait "$NSPAWN_PID" 2>/dev/null
+        fi
+        wait "$NSPAWN_PID" 2>/dev/null
+    fi
+    # A killed nspawn leaves its ephemeral copy and its propagation folder behind.
+    if [[ -n $MACHINE ]]; then
+        rm -rf "/run/systemd/nspawn/propagate/$MACHINE" 2>/dev/null
+    fi
+    if [[ -n ${ROOTFS:-} ]]; then
+        find "$(dirname "$ROOTFS")" -maxdepth 1 -name ".#machine.$(basename "$ROOTFS")*" \
+            -exec rm -rf {} + 2>/dev/null
+    fi
+    if ((rc != 0 || failed)) || [[ ${E2E_KEEP:-0} == 1 ]]; then
+        say "logs kept in $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+    exit "$rc"
+}
+trap teardown EXIT
+trap 'exit 130' INT TERM
+
+# --- the package -----------------------------------------------------------------------------------
+if [[ -n ${E2E_DEB:-} ]]; then
+    [[ -f $E2E_DEB ]] || {
+        say "FAIL: E2E_DEB=$E2E_DEB does not exist"
+        exit 1
+    }
+    DEB=$(cd "$(dirname "$E2E_DEB")" && pwd)/$(basename "$E2E_DEB")
+else
+    say "building the .deb (scripts/package-deb.sh; lintian is left to 'make deb')"
+    LINTIAN=0 "$ROOT/scripts/package-deb.sh" >"$WORK/package-deb.log" 2>&1 || {
+        tail -n 40 "$WORK/package-deb.log" >&2
+        say "FAIL: package build (log: $WORK/package-deb.log)"
+        exit 1
+    }
+    version=$(sed -n 's/.*kVersion = "\([^"]*\)".*/\1/p' "$ROOT/daemon/version.hpp")
+    DEB=$ROOT/build/packages/codex-vault_${version}_$(dpkg-architecture -qDEB_HOST_ARCH).deb
+fi
+say "package: $DEB ($((SECONDS - START)) s)"
+
+# Runtime dependencies of the .deb: the first alternative of each, without versions.
+mapfile -t DEB_DEPENDS < <(dpkg-deb -f "$DEB" Depends | tr ',' '\n' | sed -e 's/|.*//' -e 's/(.*)//' \
+    -e 's/:any//' -e 's/[[:space:]]//g' | grep -v '^$')
+mapfile -t PACKAGES < <(printf '%s\n' "${BASE_PACKAGES[@]}" "${DEB_DEPENDS[@]}" | sort -u)
+
+# --- the cached root file system -------------------------------------------------------------------
+apt_mirror()
+{
+    # deb822 sources first (Debian 12's default), then one-line sources.list entries.
+    local f uri
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [[ -f $f ]] || continue
+        uri=$(awk -v suite="$SUITE" '
+            BEGIN { RS = ""; FS = "\n" }
+            {
+                uris = ""; ok = 0; enabled = 1
+                for (i = 1; i <= NF; i++) {
+                    if ($i ~ /^URIs:/) { uris = $i; sub(/^URIs:[ \t]*/, "", uris) }
+                    if ($i ~ /^Suites:/) { s = " " $i " "; if (s ~ (" " suite " ")) ok = 1 }
+                    if ($i ~ /^Enabled:[ \t]*no/) enabled = 0
+                }
+                if (ok && enabled && uris != "") { split(uris, u, /[ \t]+/); print u[1]; exit }
+            }' "$f")
+        [[ -n $uri ]] && {
+            echo "$uri"
+            return
+        }
+    done
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+        [[ -f $f ]] || continue
+        uri=$(awk -v suite="$SUITE" '$1 == "deb" {
+                i = 2; if ($i ~ /^\[/) { while ($i !~ /\]$/) i++; i++ }
+                if ($(i + 1) == suite) { print $i; exit }
+            }' "$f")
+        [[ -n $uri ]] && {
+            echo "$uri"
+            return
+        }
+    done
+    echo "http://deb.debian.org/debian"
+}
+
+MIRROR=${E2E_MIRROR:-$(apt_mirror)}
+KEY=$(printf '%s\n' "format 1" "$SUITE" minbase "${PACKAGES[@]}" | sha256sum | cut -c1-16)
+ROOTFS=$CACHE/rootfs-$SUITE-$KEY
+mkdir -p "$CACHE"
+chmod 0700 "$CACHE"
+# One e2e run at a time: they share the cache, and the cleanup of a killed container's leftovers
+# must not remove another run's live copy.
+exec {LOCK_FD}>"$CACHE/lock"
+flock -w 900 "$LOCK_FD" || {
+    say "FAIL: another e2e run holds $CACHE/lock"
+    exit 1
+}
+
+if [[ ! -f $ROOTFS/.codex-vault-e2e-complete ]]; then
+    say "debootstrap $SUITE (minbase + ${PACKAGES[*]}) from $MIRROR into $ROOTFS"
+    rm -rf "$ROOTFS" "$ROOTFS.tmp"
+    include=$(
+        IFS=,
+        echo "${PACKAGES[*]}"
+    )
+    if ! debootstrap --variant=minbase --include="$include" "$SUITE" "$ROOTFS.tmp" "$MIRROR" \
+        >"$WORK/debootstrap.log" 2>&1; then
+        tail -n 30 "$WORK/debootstrap.log" >&2
+        rm -rf "$ROOTFS.tmp"
+        say "FAIL: debootstrap (log: $WORK/debootstrap.log)"
+        exit 1
+    fi
+    rm -f "$ROOTFS.tmp"/var/cache/apt/archives/*.deb
+    # No machine-id: each ephemeral boot makes its own. No first-boot questions.
+    : >"$ROOTFS.tmp/etc/machine-id"
+    printf '%s\n' "${PACKAGES[@]}" >"$ROOTFS.tmp/.codex-vault-e2e-packages"
+    touch "$ROOTFS.tmp/.codex-vault-e2e-complete"
+    mv "$ROOTFS.tmp" "$ROOTFS"
+    say "root file system cached ($((SECONDS - START)) s)"
+else
+    say "cached root file system $ROOTFS"
+fi
+# Leftovers of a container that was killed (the lock says no other run is using them).
+find "$CACHE" -maxdepth 1 -name '.#machine.*' -exec rm -rf {} + 2>/dev/null || true
+
+# --- boot ------------------------------------------------------------------------------------------
+MACHINE=cv-e2e-$$-$RANDOM
+nspawn_args=(-D "$ROOTFS" --ephemeral -b --register=no --machine="$MACHINE" --console=read-only
+    # nspawn's own seccomp filter refuses memfd_secret(2) (systemd 252); let the daemon use it
+    # where the host kernel has it.
+    --system-call-filter=memfd_secret)
+# Without systemd as the host's init there is no manager to create a scope: stay in our cgroup.
+[[ -d /run/systemd/system ]] || nspawn_args+=(--keep-unit)
+say "booting $MACHINE"
+systemd-nspawn "${nspawn_args[@]}" -- systemd.firstboot=off </dev/null >"$WORK/console.log" 2>&1 &
+NSPAWN_PID=$!
+
+# The container's PID 1 is the nspawn process' child once it runs systemd.
+for _ in $(seq 1 300); do
+    kill -0 "$NSPAWN_PID" 2>/dev/null || break
+    for child in $(pgrep -P "$NSPAWN_PID" || true); do
+        if [[ $(cat "/proc/$child/comm" 2>/dev/null) == systemd ]]; then
+            CPID=$child
+        fi
+    done
+    [[ -n $CPID ]] && break
+    sleep 0.1
+done
+if [[ -z $CPID ]]; then
+    tail -n 30 "$WORK/console.log" >&2
+    say "FAIL: the container's systemd did not start (console: $WORK/console.log)"
+    exit 1
+fi
+
+# Runs a command inside the container, as root, with a clean environment (nothing of ours, such
+# as CODEX_VAULT_BUS, leaks in), and gives up on it after 90 s.
+in_ct()
+{
+    timeout 90 nsenter -t "$CPID" -a -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"
+}
+sh_ct()
+{
+    in_ct /bin/sh -c "$1"
+}
+
+# Right after PID 1 starts, systemctl cannot reach it yet and fails at once: retry until it
+# answers, then --wait for the boot to finish.
+state=
+for _ in $(seq 1 240); do
+    state=$(timeout 120 nsenter -t "$CPID" -a -- systemctl is-system-running --wait 2>/dev/null || true)
+    [[ $state == running || $state == degraded ]] && break
+    kill -0 "$NSPAWN_PID" 2>/dev/null || break
+    sleep 0.5
+done
+case $state in
+running) say "container systemd: running ($((SECONDS - START)) s)" ;;
+degraded)
+    say "container systemd: degraded (failed units below; not ours, carrying on)"
+    in_ct systemctl --failed --no-legend --plain || true
+    ;;
+*)
+    tail -n 30 "$WORK/console.log" >&2
+    say "FAIL: the container's systemd is '$state' (console: $WORK/console.log)"
+    exit 1
+    ;;
+esac
+
+# --- steps -----------------------------------------------------------------------------------------
+step_no=0
+# step NAME FUNCTION: runs the function with its output in the log; PASS or FAIL with the time.
+# The function runs as a background job and is waited for: in a `fn || rc=$?` list bash would
+# ignore set -e inside it, and every command in a step is meant to be fatal when it fails.
+step()
+{
+    local name=$1 fn=$2 t0=$SECONDS out rc=0 job
+    step_no=$((step_no + 1))
+    out=$WORK/step-$step_no.log
+    "$fn" >"$out" 2>&1 </dev/null &
+    job=$!
+    wait "$job" || rc=$?
+    if ((rc == 0)); then
+        printf 'e2e: PASS %2d %-58s %3ds\n' "$step_no" "$name" $((SECONDS - t0))
+    else
+        printf 'e2e: FAIL %2d %-58s %3ds\n' "$step_no" "$name" $((SECONDS - t0))
+        sed 's/^/    | /' "$out" | tail -n 40
+        failed=1
+        say "journal of codex-vaultd (last 20 lines):"
+        in_ct journalctl -u codex-vaultd --no-pager -n 20 -o short-monotonic 2>&1 | sed 's/^/    | /' || true
+        say "FAILED after $((SECONDS - START)) s (logs: $WORK)"
+        exit 1
+    fi
+}
+
+# ct_output_has REGEX COMMAND...: runs the command inside, shows its output, and succeeds when
+# a whole line matches REGEX. (Not `in_ct ... | grep -q`: with pipefail, grep -q exiting at the
+# first match can fail the pipeline through SIGPIPE.)
+ct_output_has()
+{
+    local regex=$1 out
+    shift
+    out=$(in_ct "$@")
+    printf '%s\n' "$out"
+    grep -qxE -- "$regex" <<<"$out"
+}
+
+# Fails the step with a message.
+fail()
+{
+    echo "FAIL: $*"
+    return 1
+}
+
+# Waits up to $2 seconds (default 20) for the unit to be active.
+wait_active()
+{
+    local _
+    for _ in $(seq 1 $((${2:-20} * 5))); do
+        [[ $(in_ct systemctl is-active "$1" 2>/dev/null) == active ]] && return 0
+        sleep 0.2
+    done
+    in_ct systemctl status "$1" --no-pager || true
+    return 1
+}
+
+# The steps start and stop the unit more often than systemd's default start limit (5 in 10 s)
+# allows; clear the counter first, as an administrator would never need to.
+restart_ct()
+{
+    in_ct systemctl reset-failed codex-vaultd 2>/dev/null || true
+    in_ct systemctl restart codex-vaultd
+}
+
+FOUNDER_ARGS='--founder-key /root/founder.key --passphrase-fd 3 3</root/passphrase'
+CANARY=e2e-canary-$RANDOM$RANDOM-value
+
+t_install()
+{
+    cp "$DEB" "/proc/$CPID/root/root/codex-vault.deb"
+    in_ct dpkg -i /root/codex-vault.deb
+    in_ct getent passwd codex-vault
+    [[ $(in_ct stat -c '%a %U %G' /var/lib/codex-vault) == "700 codex-vault codex-vault" ]] ||
+        fail "/var/lib/codex-vault is $(in_ct stat -c '%a %U %G' /var/lib/codex-vault)"
+    in_ct test -d /etc/codex-vault/policy.d || fail "/etc/codex-vault/policy.d is missing"
+    [[ $(in_ct systemctl is-enabled codex-vaultd) == enabled ]] || fail "codex-vaultd.service is not enabled"
+    # postinst starts it, and at the first attempt: no restart after a refused bus name.
+    wait_active codex-vaultd.service 20 || fail "the package did not start codex-vaultd.service"
+    local restarts
+    restarts=$(in_ct systemctl show codex-vaultd -p NRestarts --value)
+    [[ $restarts == 0 ]] || {
+        in_ct journalctl -u codex-vaultd --no-pager -o short-monotonic
+        fail "codex-vaultd needed $restarts restart(s) after installation"
+    }
+}
+
+t_start()
+{
+    in_ct systemctl start codex-vaultd
+    wait_active codex-vaultd.service 20 || fail "codex-vaultd.service is not active"
+    in_ct systemctl show codex-vaultd -p ActiveState -p SubState -p StatusText -p MainPID -p NRestarts
+    in_ct journalctl -u codex-vaultd --no-pager -o short-monotonic
+}
+
+t_status()
+{
+    local out
+    out=$(in_ct vaultctl status)
+    echo "$out"
+    grep -qx 'state: uninitialized' <<<"$out" || fail "state is not uninitialized"
+    # memfd_secret when the host kernel has it (probed from the host: nsenter'd processes are
+    # outside nspawn's seccomp filter).
+    if perl -e 'exit(syscall(447, 0x80000) >= 0 ? 0 : 1)' 2>/dev/null; then
+        grep -qx 'key_storage: memfd_secret' <<<"$out" || fail "the kernel has memfd_secret but the daemon does not use it"
+    fi
+}
+
+t_sandbox()
+{
+    local pid status
+    in_ct systemctl show codex-vaultd -p User -p NoNewPrivileges -p CapabilityBoundingSet \
+        -p AmbientCapabilities -p ProtectSystem -p ProtectHome -p PrivateTmp -p PrivateDevices \
+        -p PrivateNetwork -p RestrictAddressFamilies -p SystemCallArchitectures -p UMask \
+        -p LimitCORE -p LimitMEMLOCK -p ProcSubset -p ProtectProc
+    pid=$(in_ct systemctl show codex-vaultd -p MainPID --value)
+    [[ $pid =~ ^[0-9]+$ && $pid != 0 ]] || fail "no MainPID"
+    status=$(in_ct cat "/proc/$pid/status")
+    grep -E '^(Uid|Gid|Groups|NoNewPrivs|Seccomp|Cap(Inh|Prm|Eff|Bnd|Amb)):' <<<"$status"
+    local uid
+    uid=$(in_ct id -u codex-vault)
+    grep -qE "^Uid:[[:space:]]+${uid}[[:space:]]+${uid}[[:space:]]+${uid}[[:space:]]+${uid}\$" <<<"$status" ||
+        fail "the daemon does not run as codex-vault ($uid)"
+    grep -qE '^NoNewPrivs:[[:space:]]+1$' <<<"$status" || fail "NoNewPrivs is not 1"
+    grep -qE '^Seccomp:[[:space:]]+2$' <<<"$status" || fail "no seccomp filter (Seccomp is not 2)"
+    local cap
+    for cap in CapInh CapPrm CapEff CapBnd CapAmb; do
+        grep -qE "^$cap:[[:space:]]+0+\$" <<<"$status" || fail "$cap is not 0"
+    done
+    [[ $(in_ct cat "/proc/$pid/limits" | awk '/^Max core file size/ { print $5 }') == 0 ]] ||
+        fail "core dumps are not disabled"
+}
+
+t_bus_policy()
+{
+    local rc=0 out
+    # Only codex-vault may own the name: root and nobody are refused by the bus itself.
+    out=$(in_ct busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus RequestName \
+        su org.codexvault.Vault1 4 2>&1) && rc=0 || rc=$?
+    echo "root: $out"
+    if ((rc == 0)) || ! grep -q 'Access denied' <<<"$out"; then
+        fail "root could ask for org.codexvault.Vault1"
+    fi
+    out=$(in_ct setpriv --reuid=65534 --regid=65534 --clear-groups busctl call org.freedesktop.DBus \
+        /org/freedesktop/DBus org.freedesktop.DBus RequestName su org.codexvault.Vault1 4 2>&1) && rc=0 || rc=$?
+    echo "nobody: $out"
+    if ((rc == 0)) || ! grep -q 'Access denied' <<<"$out"; then
+        fail "nobody could ask for org.codexvault.Vault1"
+    fi
+    # ... and anyone may call it (the daemon decides).
+    ct_output_has 'uid: 65534' setpriv --reuid=65534 --regid=65534 --clear-groups vaultctl whoami ||
+        fail "nobody could not call WhoAmI"
+}
+
+t_init()
+{
+    sh_ct 'umask 077 && printf "%s\n" "e2e passphrase $$" > /root/passphrase'
+    sh_ct "vaultctl init $FOUNDER_ARGS"
+    ct_output_has 'state: ready' vaultctl status || fail "state is not ready after init"
+}
+
+t_put()
+{
+    sh_ct "printf %s '$CANARY' | vaultctl secret put e2e $FOUNDER_ARGS"
+}
+
+t_ls()
+{
+    local out
+    out=$(sh_ct "vaultctl secret ls $FOUNDER_ARGS")
+    echo "$out"
+    grep -qE '^e2e[[:space:]]+1[[:space:]].*[[:space:]]ok$' <<<"$out" || fail "e2e (version 1, integrity ok) is not listed"
+}
+
+t_denied()
+{
+    local rc=0
+    # Even holding the founder key and its passphrase, uid 65534 is not the founder uid.
+    sh_ct 'install -m 0644 /root/founder.key /tmp/nobody-founder.key && install -m 0644 /root/passphrase /tmp/nobody-passphrase'
+    sh_ct 'setpriv --reuid=65534 --regid=65534 --clear-groups vaultctl secret ls --founder-key /tmp/nobody-founder.key --passphrase-fd 3 3</tmp/nobody-passphrase' || rc=$?
+    sh_ct 'rm -f /tmp/nobody-founder.key /tmp/nobody-passphrase'
+    echo "exit status: $rc"
+    ((rc == 3)) || fail "expected exit status 3 (permission denied), got $rc"
+}
+
+t_reload()
+{
+    local before after
+    before=$(in_ct systemctl show codex-vaultd -p MainPID --value)
+    in_ct systemctl reload codex-vaultd
+    sleep 0.5
+    after=$(in_ct systemctl show codex-vaultd -p MainPID --value)
+    [[ $before == "$after" ]] || fail "reload replaced the process ($before -> $after)"
+    wait_active codex-vaultd.service 5 || fail "not active after reload"
+    ct_output_has '.*reload requested.*' journalctl -u codex-vaultd --no-pager -o cat >/dev/null ||
+        fail "the daemon did not log the reload"
+}
+
+t_restart()
+{
+    local before after
+    before=$(in_ct systemctl show codex-vaultd -p MainPID --value)
+    restart_ct
+    wait_active codex-vaultd.service 20 || fail "not active after restart"
+    after=$(in_ct systemctl show codex-vaultd -p MainPID --value)
+    [[ $before != "$after" ]] || fail "restart kept the same process"
+    t_ls
+}
+
+t_audit()
+{
+    local journal
+    journal=$(in_ct journalctl -u codex-vaultd --no-pager -o cat)
+    grep '^audit ' <<<"$journal" | tail -n 12
+    grep -q '^audit .*action="secret.put" .*decision=allow' <<<"$journal" || fail "no audit line allowing secret.put"
+    grep -q '^audit .*uid=65534 .*decision=deny' <<<"$journal" || fail "no audit line denying uid 65534"
+    # The value never reaches the journal or the state folder in clear.
+    ! grep -q "$CANARY" <<<"$journal" || fail "the secret value is in the journal"
+    ! in_ct grep -rqF "$CANARY" /var/lib/codex-vault || fail "the secret value is in /var/lib/codex-vault in clear"
+}
+
+t_activation()
+{
+    in_ct systemctl reset-failed codex-vaultd 2>/dev/null || true
+    in_ct systemctl stop codex-vaultd
+    [[ $(in_ct systemctl is-active codex-vaultd) != active ]] || fail "still active after stop"
+    # A call to the name makes dbus-daemon start the unit (org.codexvault.Vault1.service).
+    ct_output_has 'state: ready' vaultctl status || fail "status after activation"
+    wait_active codex-vaultd.service 10 || fail "not active after D-Bus activation"
+}
+
+t_credential()
+{
+    # The migration in codex-vaultd(8): the existing master key, as an encrypted credential.
+    sh_ct 'install -d -m 0700 /etc/credstore.encrypted &&
+        systemd-creds encrypt --name=codex-vault.key /var/lib/codex-vault/keys/master.key /etc/credstore.encrypted/codex-vault.key &&
+        mv /var/lib/codex-vault/keys/master.key /root/master.key.backup'
+    restart_ct
+    wait_active codex-vaultd.service 20 || fail "not active with the credential"
+    ct_output_has 'key_source: credential' vaultctl status || fail "key_source is not credential"
+    t_ls
+    # The mandatory drop-in: a missing credential must fail the start, not fall back.
+    sh_ct 'mv /etc/credstore.encrypted/codex-vault.key /etc/codex-vault/codex-vault.key.cred &&
+        install -D -m 0644 /usr/share/doc/codex-vault/examples/credential.conf /etc/systemd/system/codex-vaultd.service.d/credential.conf &&
+        systemctl daemon-reload'
+    restart_ct
+    wait_active codex-vaultd.service 20 || fail "not active with the pinned credential"
+    ct_output_has 'key_source: credential' vaultctl status || fail "key_source is not credential (drop-in)"
+    sh_ct 'mv /etc/codex-vault/codex-vault.key.cred /root/cred.away'
+    if restart_ct; then
+        fail "started although the pinned credential is missing"
+    fi
+    echo "without the credential: $(in_ct systemctl show codex-vaultd -p Result --value)" \
+        "(status $(in_ct systemctl show codex-vaultd -p ExecMainStatus --value))"
+    [[ $(in_ct systemctl show codex-vaultd -p ExecMainStatus --value) == 243 ]] ||
+        fail "expected exit status 243/CREDENTIALS"
+    # Back to the key file.
+    sh_ct 'rm -f /etc/systemd/system/codex-vaultd.service.d/credential.conf && systemctl daemon-reload &&
+        install -m 0600 -o codex-vault -g codex-vault /root/master.key.backup /var/lib/codex-vault/keys/master.key &&
+        systemctl reset-failed codex-vaultd'
+    restart_ct
+    wait_active codex-vaultd.service 20 || fail "not active back on the key file"
+    ct_output_has 'key_source: key-file' vaultctl status || fail "key_source is not key-file"
+    t_ls
+}
+
+t_stop()
+{
+    in_ct systemctl stop codex-vaultd
+    local st
+    st=$(in_ct systemctl is-active codex-vaultd || true)
+    [[ $st == inactive ]] || fail "state after stop: $st"
+    ct_output_has 'codex-vaultd: stopped' journalctl -u codex-vaultd --no-pager -o cat >/dev/null ||
+        fail "no clean stop in the journal"
+}
+
+t_purge()
+{
+    in_ct dpkg --purge codex-vault
+    in_ct test ! -e /usr/sbin/codex-vaultd || fail "the binary is still there"
+    in_ct test -d /var/lib/codex-vault/secrets || fail "purge removed /var/lib/codex-vault"
+    in_ct ls -la /var/lib/codex-vault
+}
+
+step "install the .deb (user, folders, enabled, started)" t_install
+step "systemctl start codex-vaultd" t_start
+step "vaultctl status over the system bus" t_status
+step "sandbox: uid, NoNewPrivs 1, Seccomp 2, no capabilities" t_sandbox
+step "bus policy: only codex-vault owns the name" t_bus_policy
+step "vaultctl init (founder key, passphrase on fd 3)" t_init
+step "vaultctl secret put e2e" t_put
+step "vaultctl secret ls shows e2e" t_ls
+step "uid 65534 is refused (exit 3)" t_denied
+step "systemctl reload (SIGHUP, same process)" t_reload
+step "systemctl restart: e2e still listed" t_restart
+step "journal: audit lines, no secret value anywhere" t_audit
+step "D-Bus activation after stop" t_activation
+step "master key as an encrypted credential" t_credential
+step "systemctl stop" t_stop
+step "dpkg --purge keeps /var/lib/codex-vault" t_purge
+
+say "PASS: all $step_no steps in $((SECONDS - START)) s"
