@@ -46,7 +46,7 @@ DAEMON_LIBS := $(call pkg_libs,$(DAEMON_PKGS))
 CLI_LIBS := $(call pkg_libs,$(CLI_PKGS))
 TEST_LIBS := $(call pkg_libs,$(TEST_PKGS))
 
-.PHONY: all deps check test unit-test integration-test run bench lint format install clean deb rpm unit-check e2e
+.PHONY: all deps check test unit-test integration-test fuzz-replay fuzz run bench lint format install clean deb rpm unit-check e2e
 
 all: $(DAEMON_BIN) $(CLI_BIN)
 
@@ -79,10 +79,34 @@ $(INTEGRATION_TESTS): $(call obj,$(INTEGRATION_TEST_SRCS) $(CLI_LIB_SRCS))
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CXX) $(LDHARDENING) -o $@ $^ $(CLI_LIBS) -lpthread
+	$(Q)$(CXX) $(LDHARDENING) -o $@ $^ $(CLI_LIBS) $(BENCH_LIBS) -lpthread
 
 # Benchmarks of pure-core modules link those modules' objects.
 $(BUILD)/bench/audit_verify_bench: $(call obj,daemon/audit/record.cpp daemon/audit/chain.cpp daemon/audit/checkpoint.cpp daemon/audit/verifier.cpp)
+$(BUILD)/bench/policy_decision_bench: $(call obj,$(POLICY_SRCS))
+$(BUILD)/bench/policy_decision_bench: BENCH_LIBS := $(call pkg_libs,tomlplusplus)
+
+# The policy parser's fuzz corpus, replayed with g++ (no libFuzzer needed) by `make check`;
+# `make fuzz` runs libFuzzer with sanitizers for FUZZ_SECONDS (new inputs go to build/fuzz/corpus).
+FUZZ_REPLAY := $(BUILD)/tests/policy-fuzz-replay
+FUZZ_CORPUS := tests/fuzz/corpus/policy_parser
+$(FUZZ_REPLAY): $(call obj,tests/fuzz/policy_parser_fuzz.cpp tests/fuzz/replay_main.cpp $(POLICY_SRCS))
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CXX) $(LDHARDENING) -o $@ $^ $(call pkg_libs,tomlplusplus)
+
+fuzz-replay: $(FUZZ_REPLAY)
+	$(FUZZ_REPLAY) $(FUZZ_CORPUS)
+
+FUZZ_CXX ?= clang++
+FUZZ_SECONDS ?= 60
+$(BUILD)/fuzz/policy_parser_fuzz: $(POLICY_SRCS) tests/fuzz/policy_parser_fuzz.cpp
+	@mkdir -p $(dir $@) $(BUILD)/fuzz/corpus
+	$(FUZZ_CXX) $(CXXSTD) -g -O1 -fsanitize=fuzzer,address,undefined -I. $(call pkg_cflags,tomlplusplus) $^ $(call pkg_libs,tomlplusplus) -o $@
+
+fuzz: deps $(BUILD)/fuzz/policy_parser_fuzz
+	UBSAN_OPTIONS=halt_on_error=1 $(BUILD)/fuzz/policy_parser_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+		-rss_limit_mb=2048 $(BUILD)/fuzz/corpus $(FUZZ_CORPUS) policy/examples
 
 # Criterion runs each test in its own process; --jobs=2 matches the CI machine's two cores.
 # --verbose lists every test, and every skipped test with its reason, in the log.
@@ -90,11 +114,11 @@ CRITERION_FLAGS ?= --jobs=2 --verbose
 
 # The end-to-end run in a real systemd comes last: it needs the .deb the earlier steps vouch for.
 check: deps
-	@$(MAKE) --no-print-directory -j$(JOBS) all $(UNIT_TESTS) $(INTEGRATION_TESTS)
+	@$(MAKE) --no-print-directory -j$(JOBS) all $(UNIT_TESTS) $(INTEGRATION_TESTS) $(FUZZ_REPLAY)
 	@$(MAKE) --no-print-directory test
 	@scripts/e2e.sh
 
-test: unit-test integration-test
+test: unit-test fuzz-replay integration-test
 
 unit-test: $(UNIT_TESTS)
 	$(UNIT_TESTS) $(CRITERION_FLAGS)

@@ -15,6 +15,8 @@ PACKAGES=(
     libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libcurl4-openssl-dev libvectorscan-dev
     # eBPF programs (bpf/)
     libbpf-dev bpftool clang llvm
+    # libFuzzer for `make fuzz` (clang only recommends it)
+    libclang-rt-14-dev
     # tests, `make run`, benchmarks
     libcriterion-dev dbus-daemon dbus util-linux openssl
     # lint
