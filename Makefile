@@ -62,9 +62,10 @@ $(DAEMON_BIN): $(call obj,daemon/main.cpp $(DAEMON_LIB_SRCS) $(POLICY_SRCS))
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CXX) $(LDHARDENING) -o $@ $^ $(DAEMON_LIBS)
 
-$(CLI_BIN): $(call obj,cli/vaultctl.cpp $(CLI_LIB_SRCS))
+# vaultctl links the pure policy library for `policy check` (validation without the daemon).
+$(CLI_BIN): $(call obj,cli/vaultctl.cpp $(CLI_LIB_SRCS) $(POLICY_SRCS))
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CXX) $(LDHARDENING) -o $@ $^ $(CLI_LIBS)
+	$(Q)$(CXX) $(LDHARDENING) -o $@ $^ $(CLI_LIBS) $(call pkg_libs,tomlplusplus)
 
 $(UNIT_TESTS): $(call obj,$(UNIT_TEST_SRCS) $(DAEMON_LIB_SRCS) $(POLICY_SRCS) $(CLI_LIB_SRCS))
 	@mkdir -p $(dir $@)

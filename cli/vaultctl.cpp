@@ -4,12 +4,16 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 
 #include "cli/founder_key.hpp"
@@ -17,6 +21,7 @@
 #include "common/bus_contract.hpp"
 #include "common/limits.hpp"
 #include "common/unique_fd.hpp"
+#include "policy/policy_parser.hpp"
 
 namespace codexvault::cli {
 namespace {
@@ -277,6 +282,66 @@ int cmd_secret_ls(const GlobalOptions& options)
     return 0;
 }
 
+// Validates policy files without the daemon: the same parser, the same all-or-nothing rule.
+int cmd_policy_check(const GlobalOptions& options, const std::vector<std::string>& paths)
+{
+    std::vector<std::string> names;
+    for (const auto& path : paths) {
+        if (std::filesystem::is_directory(path)) {
+            std::vector<std::string> found;
+            for (const auto& entry : std::filesystem::directory_iterator(path)) {
+                const std::string file = entry.path().filename().string();
+                if (file.size() > 5 && file.compare(file.size() - 5, 5, ".toml") == 0 && file[0] != '.') {
+                    found.push_back(entry.path().string());
+                }
+            }
+            std::sort(found.begin(), found.end());
+            names.insert(names.end(), found.begin(), found.end());
+        } else {
+            names.push_back(path);
+        }
+    }
+    std::vector<std::string> contents;
+    for (const auto& name : names) {
+        std::ifstream in(name, std::ios::binary);
+        if (!in) {
+            throw CallError(std::nullopt, kExitLocalError, "cannot read " + name);
+        }
+        std::ostringstream text;
+        text << in.rdbuf();
+        contents.push_back(text.str());
+    }
+    std::vector<policy::PolicyDocument> documents;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        documents.push_back({names[i], contents[i]});
+    }
+    const policy::LoadResult result = policy::load_policy(documents);
+    if (options.json) {
+        nlohmann::json errors = nlohmann::json::array();
+        for (const auto& error : result.errors) {
+            errors.push_back(error.to_string());
+        }
+        std::cout << nlohmann::json{{"ok", result.ok()}, {"files", names}, {"errors", errors}}.dump(2) << '\n';
+    } else if (result.ok()) {
+        std::cout << "policy OK: " << names.size() << " file(s)\n";
+    } else {
+        std::cerr << result.error_text() << '\n';
+    }
+    return result.ok() ? 0 : error_info(ErrorCode::InvalidArgument).exit_code;
+}
+
+int cmd_policy_reload(const GlobalOptions& options)
+{
+    VaultClient client(options.bus);
+    const FounderKeyPair key = load_founder_key(options);
+    const FounderProof proof = client.prove(key, bus::method::kReloadPolicy, {});
+    Message reply = client.call(bus::method::kReloadPolicy, [&](sd_bus_message* m) { append_proof(m, proof); });
+    const char* status = nullptr;
+    check_local(sd_bus_message_read(reply.get(), "s", &status), "read policy status");
+    std::cout << "policy " << status << '\n';
+    return 0;
+}
+
 void add_global_options(CLI::App& app, GlobalOptions& options)
 {
     app.add_option("--bus", options.bus, "D-Bus address (default: $CODEX_VAULT_BUS, else the system bus)");
@@ -308,6 +373,12 @@ int run(int argc, char** argv)
     for (auto* sub : {put, rotate, rm}) {
         sub->add_option("NAME", name, "Secret name")->required();
     }
+    auto* policy_cmd = app.add_subcommand("policy", "Check and reload the policy files");
+    policy_cmd->require_subcommand(1);
+    auto* policy_check = policy_cmd->add_subcommand("check", "Validate policy files (no daemon needed)");
+    std::vector<std::string> policy_paths;
+    policy_check->add_option("PATH", policy_paths, "Policy files or folders")->required();
+    auto* policy_reload = policy_cmd->add_subcommand("reload", "Make the daemon re-read its policy folder (founder)");
 
     try {
         app.parse(argc, argv);
@@ -336,6 +407,12 @@ int run(int argc, char** argv)
     }
     if (*ls) {
         return cmd_secret_ls(options);
+    }
+    if (*policy_check) {
+        return cmd_policy_check(options, policy_paths);
+    }
+    if (*policy_reload) {
+        return cmd_policy_reload(options);
     }
     return kExitUsage;
 }

@@ -20,6 +20,7 @@ inline constexpr const char* kPutSecret = "PutSecret";
 inline constexpr const char* kRotateSecret = "RotateSecret";
 inline constexpr const char* kDeleteSecret = "DeleteSecret";
 inline constexpr const char* kListSecrets = "ListSecrets";
+inline constexpr const char* kReloadPolicy = "ReloadPolicy";
 }  // namespace method
 
 // D-Bus signature of the founder proof that every founder-signed method takes last:

@@ -17,7 +17,9 @@ DaemonConfig parse_command_line(int argc, char** argv)
     std::string bus;
     std::string state_dir = config.state_dir;
     std::string config_file;
+    std::string policy_dir;
     app.add_option("--bus", bus, "D-Bus address to serve on (default: the system bus)");
+    app.add_option("--policy-dir", policy_dir, "Policy folder (default: /etc/codex-vault/policy.d)");
     app.add_option("--state-dir", state_dir, "State folder (default: /var/lib/codex-vault)");
     app.add_option("--config", config_file, "Configuration file (default: /etc/codex-vault/codex-vaultd.toml)");
     app.set_version_flag("--version", kVersion);
@@ -34,6 +36,9 @@ DaemonConfig parse_command_line(int argc, char** argv)
     if (!config_file.empty()) {
         config.config_file = config_file;
         config.config_file_explicit = true;
+    }
+    if (!policy_dir.empty()) {
+        config.policy_dir = policy_dir;
     }
     return config;
 }

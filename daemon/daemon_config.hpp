@@ -17,6 +17,7 @@ struct DaemonConfig {
     std::filesystem::path state_dir = kDefaultStateDir;
     std::filesystem::path config_file = kDefaultConfigFile;
     bool config_file_explicit = false;  // an explicit --config must exist; the default may not
+    std::filesystem::path policy_dir = "/etc/codex-vault/policy.d";
     uid_t founder_uid = 0;
 };
 

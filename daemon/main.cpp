@@ -54,10 +54,30 @@ int on_stop_signal(sd_event_source* source, const struct signalfd_siginfo* /*inf
     return sd_event_exit(sd_event_source_get_event(source), 0);
 }
 
-int on_reload_signal(sd_event_source* /*source*/, const struct signalfd_siginfo* /*info*/, void* /*userdata*/) noexcept
+struct ReloadContext {
+    VaultService* vault;
+    audit::AuditHook* audit;
+};
+
+// SIGHUP (systemctl reload): re-read the policy folder; audited like every reload.
+int on_reload_signal(sd_event_source* /*source*/, const struct signalfd_siginfo* /*info*/, void* userdata) noexcept
 {
-    // Nothing is reloadable yet; the policy engine (issue 3) hooks in here.
-    std::fputs("reload requested: no reloadable configuration yet\n", stderr);
+    auto* context = static_cast<ReloadContext*>(userdata);
+    try {
+        (void)sd_notify(0, "RELOADING=1");
+        const bool loaded = context->vault->reload_policy();
+        context->audit->record(audit::AuditRecord{.event = "reload",
+                                                  .action = "policy.reload",
+                                                  .object = "policy",
+                                                  .subject = nullptr,
+                                                  .sender = "signal:SIGHUP",
+                                                  .decision = loaded ? audit::Decision::Allow : audit::Decision::Deny,
+                                                  .reason = context->vault->policy_status(),
+                                                  .informational = false});
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "reload failed: %s\n", e.what());
+    }
+    (void)sd_notify(0, "READY=1");
     return 0;
 }
 
@@ -98,12 +118,13 @@ int run(int argc, char** argv)
     bus::EventPtr event(raw_event);
     check(sd_event_add_signal(event.get(), nullptr, SIGTERM, &on_stop_signal, nullptr), "watch SIGTERM");
     check(sd_event_add_signal(event.get(), nullptr, SIGINT, &on_stop_signal, nullptr), "watch SIGINT");
-    check(sd_event_add_signal(event.get(), nullptr, SIGHUP, &on_reload_signal, nullptr), "watch SIGHUP");
+    audit::StderrAuditHook audit(event.get());
+    ReloadContext reload_context{vault.get(), &audit};
+    check(sd_event_add_signal(event.get(), nullptr, SIGHUP, &on_reload_signal, &reload_context), "watch SIGHUP");
     check(sd_event_set_watchdog(event.get(), 1), "enable watchdog");
 
     bus::BusPtr bus = connect_bus(config);
     check(sd_bus_attach_event(bus.get(), event.get(), SD_EVENT_PRIORITY_NORMAL), "attach bus to event loop");
-    audit::StderrAuditHook audit(event.get());
     VaultObject object(bus.get(), *vault, audit);
     check(sd_bus_request_name(bus.get(), bus::kBusName, 0), std::string("take the bus name ") + bus::kBusName);
 

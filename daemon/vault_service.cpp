@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "daemon/policy_files.hpp"
 #include "daemon/store/state_files.hpp"
 
 namespace codexvault::daemon {
@@ -101,6 +102,9 @@ std::unique_ptr<VaultService> VaultService::open(const DaemonConfig& config)
     if (auto key = load_founder_key(service->state_dir_.get(), config.state_dir)) {
         service->founder_.enroll(*key);
     }
+    // An unusable policy does not stop start-up: founder operations still work, grant-based use
+    // is denied, and Status says why.
+    service->reload_policy();
     return service;
 }
 
@@ -108,8 +112,17 @@ VaultService::VaultService(const DaemonConfig& config, UniqueFd state_dir, store
     : founder_uid_(config.founder_uid),
       state_dir_(std::move(state_dir)),
       keyring_(std::move(keyring)),
-      secrets_(std::make_unique<store::SecretStore>(config.state_dir / "secrets", keyring_.secret_sealing_key()))
+      secrets_(std::make_unique<store::SecretStore>(config.state_dir / "secrets", keyring_.secret_sealing_key())),
+      policy_dir_(config.policy_dir)
 {
+}
+
+bool VaultService::reload_policy()
+{
+    PolicyLoad load = load_policy_directory(policy_dir_);
+    policy_status_ = std::move(load.summary);
+    engine_.set_policy(load.result.policy);
+    return load.result.ok();
 }
 
 VaultState VaultService::state() const noexcept

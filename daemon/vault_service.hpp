@@ -14,6 +14,7 @@
 #include "daemon/founder/founder_authority.hpp"
 #include "daemon/store/keyring.hpp"
 #include "daemon/store/secret_store.hpp"
+#include "policy/engine.hpp"
 
 namespace codexvault::daemon {
 
@@ -36,6 +37,13 @@ public:
     // Persists the founder's public key (atomically) and moves the vault to `ready`.
     void enroll_founder(const founder::PublicKey& key);
 
+    // Re-reads the policy folder. On failure the engine gets no policy, so every grant-based
+    // use is denied until a good policy loads; it never keeps serving the previous one.
+    // Returns whether a policy is now loaded.
+    bool reload_policy();
+    [[nodiscard]] const std::string& policy_status() const noexcept { return policy_status_; }
+    [[nodiscard]] policy::Engine& engine() noexcept { return engine_; }
+
 private:
     VaultService(const DaemonConfig& config, UniqueFd state_dir, store::Keyring keyring);
 
@@ -44,6 +52,9 @@ private:
     store::Keyring keyring_;
     std::unique_ptr<store::SecretStore> secrets_;
     founder::FounderAuthority founder_;
+    std::filesystem::path policy_dir_;
+    policy::Engine engine_;
+    std::string policy_status_;
     bool locked_ = false;
     std::string lock_reason_;
 };

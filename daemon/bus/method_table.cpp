@@ -12,7 +12,7 @@ namespace {
 using namespace codexvault::bus::method;
 
 // clang-format off
-const std::array<MethodSpec, 8> kMethods{{
+const std::array<MethodSpec, 9> kMethods{{
     // name           in            out         argument names (in, then out)               action            access               locked  founder sensitive decode
     {kStatus,        "",           "a{sv}",    "status\0",                                 "status.read",    Access::Anyone,      true,   false,  false,    &methods::decode_status},
     {kWhoAmI,        "",           "a{sv}aa{sv}", "subject\0grants\0",                     "identity.read",  Access::Anyone,      true,   false,  false,    &methods::decode_who_am_i},
@@ -22,6 +22,7 @@ const std::array<MethodSpec, 8> kMethods{{
     {kRotateSecret,  "sh(aytay)",  "u",        "name\0value\0proof\0version\0",            "secret.rotate",  Access::Founder,     false,  true,   true,     &methods::decode_rotate_secret},
     {kDeleteSecret,  "s(aytay)",   "",         "name\0proof\0",                            "secret.delete",  Access::Founder,     false,  true,   false,    &methods::decode_delete_secret},
     {kListSecrets,   "(aytay)",    "a(suttb)", "proof\0secrets\0",                         "secret.list",    Access::Founder,     false,  true,   false,    &methods::decode_list_secrets},
+    {kReloadPolicy,  "(aytay)",    "s",        "proof\0status\0",                          "policy.reload",  Access::Founder,     false,  true,   false,    &methods::decode_reload_policy},
 }};
 // clang-format on
 

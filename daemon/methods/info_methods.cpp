@@ -23,7 +23,8 @@ PreparedCall decode_status(sd_bus_message* /*message*/)
         dict.add("key_source", vault.keyring().source());
         // Said plainly until those parts exist, so nobody mistakes absence for health.
         dict.add("monitor", "not available: the eBPF monitor is not built yet; injection is disabled");
-        dict.add("policy", "not available: no policy engine yet; only founder operations are served");
+        // Grant-based use (Check, grants, approvals) reaches the bus with issue 3's next part.
+        dict.add("policy", vault.policy_status());
         dict.add("audit", "stderr: structured decision lines (tamper-evident log not built yet)");
         dict.close();
     };

@@ -14,5 +14,6 @@ PreparedCall decode_put_secret(sd_bus_message* message);
 PreparedCall decode_rotate_secret(sd_bus_message* message);
 PreparedCall decode_delete_secret(sd_bus_message* message);
 PreparedCall decode_list_secrets(sd_bus_message* message);
+PreparedCall decode_reload_policy(sd_bus_message* message);
 
 }  // namespace codexvault::daemon::methods

@@ -84,7 +84,7 @@ void call_method(cli::VaultClient& client, const std::string& method, const std:
         } else if (method == "DeleteSecret") {
             cli::check_local(sd_bus_message_append(m, "s", secret_name.c_str()), "args");
             cli::append_proof(m, p);
-        } else if (method == "ListSecrets") {
+        } else if (method == "ListSecrets" || method == "ReloadPolicy") {
             cli::append_proof(m, p);
         }
     });

@@ -21,8 +21,9 @@ struct CoveredMethod {
     bool is_public;
 };
 inline const std::vector<CoveredMethod> kMethodCoverage = {
-    {"Status", true},     {"WhoAmI", true},        {"GetNonce", false},     {"Enroll", false},
-    {"PutSecret", false}, {"RotateSecret", false}, {"DeleteSecret", false}, {"ListSecrets", false},
+    {"Status", true},        {"WhoAmI", true},       {"GetNonce", false},
+    {"Enroll", false},       {"PutSecret", false},   {"RotateSecret", false},
+    {"DeleteSecret", false}, {"ListSecrets", false}, {"ReloadPolicy", false},
 };
 
 // The arguments a proof for `method` covers, for the fixed test object.

@@ -220,6 +220,8 @@ VaultEnv::VaultEnv()
     stage_binary(root_, "vaultctl");
     stage_binary(root_, "codex-vaultd");
     // The founder is whoever runs the tests (root in CI), so a developer's own run works too.
+    fs::create_directory(policy_dir());
+    ::chmod(policy_dir().c_str(), 0755);
     config_path_ = root_ + "/codex-vaultd.toml";
     std::ofstream(config_path_) << "founder_uid = " << ::geteuid() << "\n";
 
@@ -269,7 +271,7 @@ void VaultEnv::start_daemon()
         ::dup2(log, 2);
         const std::string binary = root_ + "/bin/codex-vaultd";
         ::execl(binary.c_str(), binary.c_str(), "--bus", bus_address_.c_str(), "--state-dir", state_dir_.c_str(),
-                "--config", config_path_.c_str(), static_cast<char*>(nullptr));
+                "--config", config_path_.c_str(), "--policy-dir", policy_dir().c_str(), static_cast<char*>(nullptr));
         _exit(127);
     }
     cr_assert(wait_for_name(bus_address_, daemon_pid_), "codex-vaultd did not take its name; log:\n%s",

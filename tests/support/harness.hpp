@@ -41,6 +41,7 @@ public:
     [[nodiscard]] const std::string& state_dir() const { return state_dir_; }
     [[nodiscard]] const std::string& root() const { return root_; }
     [[nodiscard]] std::string founder_key() const { return root_ + "/founder.key"; }
+    [[nodiscard]] std::string policy_dir() const { return root_ + "/policy.d"; }
     [[nodiscard]] pid_t daemon_pid() const { return daemon_pid_; }
 
     void start_daemon();
