@@ -18,7 +18,7 @@
 #include "daemon/bus/sd_ptr.hpp"
 #include "daemon/bus/vault_object.hpp"
 #include "daemon/daemon_config.hpp"
-#include "daemon/harden/process_limits.hpp"
+#include "daemon/harden/hardening.hpp"
 #include "daemon/vault_service.hpp"
 #include "daemon/version.hpp"
 
@@ -128,7 +128,7 @@ int run(int argc, char** argv)
     VaultObject object(bus.get(), *vault, audit);
     check(sd_bus_request_name(bus.get(), bus::kBusName, 0), std::string("take the bus name ") + bus::kBusName);
 
-    harden::apply_process_limits();
+    harden::apply_runtime_hardening();
 
     const std::string bus_description = config.bus_address ? *config.bus_address : "the system bus";
     std::fprintf(stderr, "codex-vaultd %s: %s, serving %s on %s (keys in %s)\n", kVersion, to_string(vault->state()),

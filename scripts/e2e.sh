@@ -455,7 +455,7 @@ t_reload()
     after=$(in_ct systemctl show codex-vaultd -p MainPID --value)
     [[ $before == "$after" ]] || fail "reload replaced the process ($before -> $after)"
     wait_active codex-vaultd.service 5 || fail "not active after reload"
-    ct_output_has '.*reload requested.*' journalctl -u codex-vaultd --no-pager -o cat >/dev/null ||
+    ct_output_has '.*event=reload action="policy.reload".*' journalctl -u codex-vaultd --no-pager -o cat >/dev/null ||
         fail "the daemon did not log the reload"
 }
 

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sodium.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -79,6 +80,14 @@ bool wait_for_name(const std::string& bus_address, pid_t daemon_pid)
         std::this_thread::sleep_for(std::chrono::milliseconds(25));
     }
     return false;
+}
+
+// A test that aborts mid-way (a failed cr_assert) must not leave its bus and daemon running.
+void die_with_parent()
+{
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) {
+        _exit(126);
+    }
 }
 
 }  // namespace
@@ -228,6 +237,7 @@ VaultEnv::VaultEnv()
     bus_pid_ = ::fork();
     cr_assert(bus_pid_ >= 0);
     if (bus_pid_ == 0) {
+        die_with_parent();
         // dbus-daemon's own warnings (e.g. it cannot raise its fd limit in a container) are kept
         // beside the test's files rather than mixed into the test report.
         const std::string bus_log = root_ + "/bus.log";
@@ -266,6 +276,7 @@ void VaultEnv::start_daemon()
     daemon_pid_ = ::fork();
     cr_assert(daemon_pid_ >= 0);
     if (daemon_pid_ == 0) {
+        die_with_parent();
         const int log = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         ::dup2(log, 1);
         ::dup2(log, 2);

@@ -1,0 +1,166 @@
+#include "daemon/harden/syscall_filter.hpp"
+
+#include <errno.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace codexvault::harden {
+namespace {
+
+using namespace std::string_view_literals;
+
+constexpr std::uint64_t kAllBits = ~std::uint64_t{0};
+// A 32-bit int argument (domain, type, level, flags) compared on its low 32 bits only.
+constexpr std::uint64_t kInt = 0xffffffffU;
+
+// Argument checks. "own pid" in tgkill is filled in at install time (see install_syscall_filter).
+constexpr std::array kNoExec{ArgCheck{2, PROT_EXEC, 0}};
+constexpr std::array kNotifySocket{ArgCheck{0, kInt, AF_UNIX}, ArgCheck{1, kInt, SOCK_DGRAM | SOCK_CLOEXEC},
+                                   ArgCheck{2, kInt, 0}};
+constexpr std::array kSocketLevel{ArgCheck{1, kInt, SOL_SOCKET}};
+constexpr std::array kNoFlags{ArgCheck{1, kInt, 0}};
+constexpr std::uint64_t kOwnPid = kAllBits;  // placeholder value, replaced by getpid()
+constexpr std::array kAbortSelf{ArgCheck{0, kInt, kOwnPid}, ArgCheck{2, kInt, SIGABRT}};
+
+// ---------------------------------------------------------------------------------------------
+// The allowlist. Derived by running the real daemon under strace through the whole integration
+// suite and a manual session (init, put, rotate, rm, ls, whoami, status, SIGHUP, SIGTERM) with
+// NOTIFY_SOCKET and WATCHDOG_USEC set, keeping only calls made after start-up is over. Calls
+// made only during start-up (execve, memfd_secret, ftruncate, socket(AF_UNIX, SOCK_STREAM),
+// connect, epoll_create1, mkdir, prlimit64, prctl, capget/capset, seccomp, rt_sigaction, ...)
+// are not here. Everything not listed kills the process.
+// ---------------------------------------------------------------------------------------------
+constexpr std::array kEventLoop{"epoll_wait"sv,     "epoll_ctl"sv,       "poll"sv,     "ppoll"sv,
+                                "timerfd_create"sv, "timerfd_settime"sv, "signalfd4"sv};
+constexpr std::array kBus{"recvmsg"sv, "sendmsg"sv};
+constexpr std::array kNotifySocketCalls{"socket"sv};
+constexpr std::array kNotifySockopt{"getsockopt"sv, "setsockopt"sv};
+constexpr std::array kFiles{"openat"sv,     "read"sv,       "write"sv,      "writev"sv, "close"sv,
+                            "newfstatat"sv, "readlinkat"sv, "getdents64"sv, "fcntl"sv};
+constexpr std::array kStateWrites{"fchmod"sv, "fsync"sv, "renameat"sv, "renameat2"sv, "linkat"sv, "unlinkat"sv};
+constexpr std::array kPidfd{"pidfd_open"sv};
+constexpr std::array kIds{"getpid"sv, "gettid"sv, "getuid"sv, "geteuid"sv, "getgid"sv, "getegid"sv};
+constexpr std::array kMemory{"brk"sv, "munmap"sv, "mremap"sv, "madvise"sv, "mlock"sv, "munlock"sv};
+constexpr std::array kMemoryProt{"mmap"sv, "mprotect"sv};
+constexpr std::array kTimeEntropy{"getrandom"sv, "clock_gettime"sv, "gettimeofday"sv};
+constexpr std::array kRuntime{"futex"sv, "rt_sigprocmask"sv, "rt_sigreturn"sv, "restart_syscall"sv};
+constexpr std::array kExit{"exit_group"sv, "exit"sv};
+constexpr std::array kAbort{"tgkill"sv};
+constexpr std::array kTerminalProbe{"ioctl"sv};
+
+constexpr std::array<ArgCheck, 0> kAlways{};
+
+constexpr std::array kAllowlist{
+    SyscallGroup{"event loop", kEventLoop, kAlways, FilterAction::Allow, 0,
+                 "sd-event waits, re-arms timers (watchdog, bus timeouts, audit folding; a clock's timerfd is "
+                 "created lazily), updates its signalfd as sources go away; sd-bus polls its socket"},
+    SyscallGroup{"bus traffic", kBus, kAlways, FilterAction::Allow, 0,
+                 "D-Bus messages on the connected socket, with descriptors (secret values arrive as a pipe, "
+                 "the caller's pidfd from the bus)"},
+    SyscallGroup{"sd_notify socket", kNotifySocketCalls, kNotifySocket, FilterAction::Allow, 0,
+                 "sd_notify() opens a fresh AF_UNIX datagram socket per message (READY, STATUS, WATCHDOG=1 every "
+                 "WatchdogSec/2, STOPPING); no other kind of socket, and no connect/bind/listen"},
+    SyscallGroup{"sd_notify send buffer", kNotifySockopt, kSocketLevel, FilterAction::Allow, 0,
+                 "sd_notify() enlarges that socket's send buffer (SOL_SOCKET options only)"},
+    SyscallGroup{"files", kFiles, kAlways, FilterAction::Allow, 0,
+                 "the state folder (secrets, founder key), the policy folder, /proc/PID/{status,stat,cgroup,exe} of "
+                 "each caller, log lines on stderr (writev: glibc's fatal-error messages)"},
+    SyscallGroup{"state writes", kStateWrites, kAlways, FilterAction::Allow, 0,
+                 "temp file -> fchmod 0600 -> fsync -> rename (RENAME_NOREPLACE; linkat is its fallback) -> fsync of "
+                 "the folder; unlinkat for rm and failed writes"},
+    SyscallGroup{"caller pidfd", kPidfd, kNoFlags, FilterAction::Allow, 0,
+                 "pins a caller whose bus did not hand over a pidfd (flags 0 only)"},
+    SyscallGroup{"own ids", kIds, kAlways, FilterAction::Allow, 0,
+                 "sd-bus and sd_notify compare pids and uids/gids (read-only, no effect)"},
+    SyscallGroup{"memory", kMemory, kAlways, FilterAction::Allow, 0,
+                 "malloc and sodium_malloc/sodium_free (mlock + MADV_DONTDUMP around guarded key buffers)"},
+    SyscallGroup{"memory protection", kMemoryProt, kNoExec, FilterAction::Allow, 0,
+                 "allocations and sodium's guard pages (PROT_NONE/PROT_READ); never PROT_EXEC"},
+    SyscallGroup{"time and entropy", kTimeEntropy, kAlways, FilterAction::Allow, 0,
+                 "nonces and sealing (getrandom); clocks are read through the vDSO, the syscalls are its fallback "
+                 "on clock sources without one"},
+    SyscallGroup{"runtime", kRuntime, kAlways, FilterAction::Allow, 0,
+                 "glibc locks (futex), signal-mask bookkeeping, return from signal handlers, restarted calls"},
+    SyscallGroup{"exit", kExit, kAlways, FilterAction::Allow, 0, "a clean stop (SIGTERM) ends with exit_group(0)"},
+    SyscallGroup{"abort", kAbort, kAbortSelf, FilterAction::Allow, 0,
+                 "abort() (std::terminate, a failed check in a library) still ends in SIGABRT to this process, "
+                 "not in a misleading seccomp kill; no other signal and no other process"},
+    SyscallGroup{"terminal probe", kTerminalProbe, kAlways, FilterAction::Errno, ENOTTY,
+                 "isatty()/window-size probes by stdio get \"not a terminal\" without reaching any driver; the "
+                 "daemon itself issues no ioctl"},
+};
+
+[[noreturn]] void fail(int negative_errno, const std::string& what)
+{
+    throw std::system_error(-negative_errno, std::generic_category(), "hardening: install seccomp filter: " + what);
+}
+
+struct ReleaseFilter {
+    void operator()(void* ctx) const noexcept { ::seccomp_release(ctx); }
+};
+
+}  // namespace
+
+std::span<const SyscallGroup> syscall_allowlist()
+{
+    return kAllowlist;
+}
+
+void install_syscall_filter()
+{
+    // Native architecture only: seccomp_init() adds no other, and the filter's first check
+    // compares the architecture (plus, on x86_64, the x32 bit) against it.
+    std::unique_ptr<void, ReleaseFilter> ctx(::seccomp_init(SCMP_ACT_KILL_PROCESS));
+    if (!ctx) {
+        fail(-ENOMEM, "seccomp_init");
+    }
+    int r = ::seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+    if (r < 0) {
+        fail(r, "set the bad-architecture action");
+    }
+    // Every thread gets the filter (the daemon has one thread; a stray one must not escape it).
+    r = ::seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_TSYNC, 1);
+    if (r < 0) {
+        fail(r, "enable thread synchronisation");
+    }
+
+    const auto own_pid = static_cast<std::uint64_t>(::getpid());
+    for (const SyscallGroup& group : kAllowlist) {
+        const std::uint32_t action = group.action == FilterAction::Allow
+                                         ? SCMP_ACT_ALLOW
+                                         : SCMP_ACT_ERRNO(static_cast<std::uint32_t>(group.error));
+        std::vector<scmp_arg_cmp> checks;
+        for (const ArgCheck& check : group.only_if) {
+            const std::uint64_t value = check.value == kOwnPid ? own_pid : check.value;
+            checks.push_back(scmp_arg_cmp{check.index, SCMP_CMP_MASKED_EQ, check.mask, value});
+        }
+        for (const std::string_view name : group.syscalls) {
+            const std::string syscall_name(name);
+            const int nr = ::seccomp_syscall_resolve_name(syscall_name.c_str());
+            if (nr == __NR_SCMP_ERROR) {
+                fail(-EINVAL, "unknown system call " + syscall_name + " (group " + std::string(group.group) + ")");
+            }
+            r = ::seccomp_rule_add_exact_array(ctx.get(), action, nr, static_cast<unsigned>(checks.size()),
+                                               checks.empty() ? nullptr : checks.data());
+            if (r < 0) {
+                fail(r, "rule for " + syscall_name);
+            }
+        }
+    }
+
+    r = ::seccomp_load(ctx.get());
+    if (r < 0) {
+        fail(r, "seccomp_load");
+    }
+}
+
+}  // namespace codexvault::harden

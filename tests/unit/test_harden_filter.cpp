@@ -1,0 +1,291 @@
+// The daemon's seccomp allowlist (daemon/harden/syscall_filter.cpp), applied for real: a call
+// off the list kills the process with SIGSYS, the calls the daemon makes after start-up still
+// work, and the argument checks (socket kind, PROT_EXEC, tgkill) hold. Criterion runs each test
+// in its own process; the filter cannot be removed, so every test that installs it either dies
+// by design (.signal = SIGSYS) or installs it in a forked child.
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <set>
+#include <string>
+
+#include "daemon/harden/syscall_filter.hpp"
+
+using codexvault::harden::install_syscall_filter;
+using codexvault::harden::syscall_allowlist;
+
+namespace {
+
+// Skips the test when this process may not install a seccomp filter at all (kernel without
+// seccomp, or a sandbox that forbids it); probed in a child with an allow-all filter.
+void require_seccomp()
+{
+    if (::prctl(PR_GET_SECCOMP, 0, 0, 0, 0) < 0 && errno == EINVAL) {
+        cr_skip_test("the kernel has no seccomp support (PR_GET_SECCOMP: EINVAL)");
+    }
+    const pid_t child = ::fork();
+    cr_assert(child >= 0, "fork: %s", std::strerror(errno));
+    if (child == 0) {
+        if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+            _exit(errno);
+        }
+        scmp_filter_ctx ctx = ::seccomp_init(SCMP_ACT_ALLOW);
+        const int r = ctx == nullptr ? -ENOMEM : ::seccomp_load(ctx);
+        _exit(r < 0 ? -r : 0);
+    }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        cr_skip_test("this process may not install a seccomp filter (%s)",
+                     WIFEXITED(status) ? std::strerror(WEXITSTATUS(status)) : "probe crashed");
+    }
+}
+
+// Installs the daemon's filter in this process, as the daemon does (no_new_privs first).
+void apply_daemon_filter()
+{
+    cr_assert_eq(::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0, "PR_SET_NO_NEW_PRIVS: %s", std::strerror(errno));
+    try {
+        install_syscall_filter();
+    } catch (const std::exception& e) {
+        cr_assert_fail("install_syscall_filter: %s", e.what());
+    }
+}
+
+struct ChildOutcome {
+    int status = 0;
+    std::string marks;  // what the child wrote to the pipe before it ended
+};
+
+// Runs `body` in a forked child under the daemon's filter. The child writes 'F' once the filter
+// is in place and hands `body` the pipe for further marks; it ends with _exit(body()).
+ChildOutcome run_filtered(const std::function<int(int mark_fd)>& body)
+{
+    int fds[2];
+    cr_assert_eq(::pipe2(fds, O_CLOEXEC), 0);
+    const pid_t child = ::fork();
+    cr_assert(child >= 0, "fork: %s", std::strerror(errno));
+    if (child == 0) {
+        ::close(fds[0]);
+        if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+            _exit(100);
+        }
+        try {
+            install_syscall_filter();
+        } catch (...) {
+            _exit(101);
+        }
+        (void)!::write(fds[1], "F", 1);
+        _exit(body(fds[1]));
+    }
+    ::close(fds[1]);
+    ChildOutcome outcome;
+    char buffer[64];
+    ssize_t n = 0;
+    while ((n = ::read(fds[0], buffer, sizeof buffer)) > 0) {
+        outcome.marks.append(buffer, static_cast<std::size_t>(n));
+    }
+    ::close(fds[0]);
+    ::waitpid(child, &outcome.status, 0);
+    return outcome;
+}
+
+// The child marks 'C' just before `call` and 'S' if it survives it: a SIGSYS must come from
+// that very call, not from anything earlier.
+void expect_killed_by(const char* what, const std::function<void()>& call)
+{
+    const ChildOutcome outcome = run_filtered([&](int mark_fd) {
+        (void)!::write(mark_fd, "C", 1);
+        call();
+        (void)!::write(mark_fd, "S", 1);
+        return 0;
+    });
+    cr_expect_eq(outcome.marks, "FC", "%s: the child got to '%s' (F = filter on, C = calling, S = survived)", what,
+                 outcome.marks.c_str());
+    cr_expect(WIFSIGNALED(outcome.status) && WTERMSIG(outcome.status) == SIGSYS,
+              "%s: the child must be killed by SIGSYS (status 0x%x)", what, static_cast<unsigned>(outcome.status));
+}
+
+}  // namespace
+
+// --- the calls of the brief, killing the test process itself ------------------------------------
+
+Test(harden_filter, ptrace_is_killed, .signal = SIGSYS)
+{
+    require_seccomp();
+    apply_daemon_filter();
+    (void)::syscall(SYS_ptrace, PTRACE_TRACEME, 0, 0, 0);
+    cr_assert_fail("ptrace returned under the filter");
+}
+
+Test(harden_filter, mount_is_killed, .signal = SIGSYS)
+{
+    require_seccomp();
+    apply_daemon_filter();
+    (void)::syscall(SYS_mount, "none", "/tmp", "tmpfs", 0UL, nullptr);
+    cr_assert_fail("mount returned under the filter");
+}
+
+Test(harden_filter, execve_is_killed, .signal = SIGSYS)
+{
+    require_seccomp();
+    apply_daemon_filter();
+    const char* argv[] = {"/bin/true", nullptr};
+    const char* envp[] = {nullptr};
+    (void)::syscall(SYS_execve, "/bin/true", argv, envp);
+    cr_assert_fail("execve returned under the filter");
+}
+
+// --- the same and more, each proven to be the call that kills ------------------------------------
+
+Test(harden_filter, the_forbidden_call_itself_is_what_kills)
+{
+    require_seccomp();
+    expect_killed_by("ptrace", [] { (void)::syscall(SYS_ptrace, PTRACE_TRACEME, 0, 0, 0); });
+    expect_killed_by("mount", [] { (void)::syscall(SYS_mount, "none", "/tmp", "tmpfs", 0UL, nullptr); });
+    expect_killed_by("execve", [] {
+        const char* argv[] = {"/bin/true", nullptr};
+        const char* envp[] = {nullptr};
+        (void)::syscall(SYS_execve, "/bin/true", argv, envp);
+    });
+    expect_killed_by("clone (fork)", [] { (void)::syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0); });
+    expect_killed_by("memfd_secret (start-up only)", [] { (void)::syscall(SYS_memfd_secret, O_CLOEXEC); });
+    expect_killed_by("connect (start-up only)", [] { (void)::syscall(SYS_connect, -1, nullptr, 0); });
+    expect_killed_by("personality", [] { (void)::syscall(SYS_personality, 0xffffffffUL); });
+    expect_killed_by("capset", [] { (void)::syscall(SYS_capset, nullptr, nullptr); });
+}
+
+Test(harden_filter, argument_checks_kill_the_rest)
+{
+    require_seccomp();
+    expect_killed_by("socket(AF_INET)", [] { (void)::syscall(SYS_socket, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0); });
+    expect_killed_by("socket(AF_UNIX, SOCK_STREAM)",
+                     [] { (void)::syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0); });
+    expect_killed_by("socket(AF_UNIX, SOCK_DGRAM) without CLOEXEC",
+                     [] { (void)::syscall(SYS_socket, AF_UNIX, SOCK_DGRAM, 0); });
+    expect_killed_by("setsockopt(SOL_IP)", [] { (void)::syscall(SYS_setsockopt, -1, 0 /* SOL_IP */, 1, nullptr, 0); });
+    expect_killed_by("mmap(PROT_EXEC)", [] {
+        (void)::syscall(SYS_mmap, nullptr, 4096UL, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0L);
+    });
+    expect_killed_by("mprotect(PROT_EXEC)", [] {
+        void* page = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        (void)::syscall(SYS_mprotect, page, 4096UL, PROT_READ | PROT_EXEC);
+    });
+    expect_killed_by("pidfd_open with flags", [] { (void)::syscall(SYS_pidfd_open, ::getpid(), 1U); });
+    expect_killed_by("tgkill(SIGUSR1)", [] { (void)::syscall(SYS_tgkill, ::getpid(), ::gettid(), SIGUSR1); });
+    expect_killed_by("tgkill(parent, SIGABRT)", [] { (void)::syscall(SYS_tgkill, ::getppid(), ::getppid(), SIGABRT); });
+}
+
+// abort() is allowed to end the way it always does: SIGABRT, not a seccomp kill.
+Test(harden_filter, abort_still_ends_in_sigabrt)
+{
+    require_seccomp();
+    const ChildOutcome outcome = run_filtered([](int) -> int { std::abort(); });
+    cr_expect(WIFSIGNALED(outcome.status) && WTERMSIG(outcome.status) == SIGABRT, "status 0x%x",
+              static_cast<unsigned>(outcome.status));
+}
+
+// The calls the daemon makes after start-up, exercised for real under the filter. The child
+// exits with the number of the first check that failed (0: all passed).
+Test(harden_filter, listed_calls_survive)
+{
+    require_seccomp();
+    const ChildOutcome outcome = run_filtered([](int) -> int {
+        char buffer[4096];
+        const int status = ::openat(AT_FDCWD, "/proc/self/status", O_RDONLY | O_CLOEXEC);
+        if (status < 0 || ::read(status, buffer, sizeof buffer) <= 0 || ::close(status) != 0) {
+            return 1;
+        }
+        const int dir = ::openat(AT_FDCWD, "/proc/self", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir < 0 || ::readlinkat(dir, "exe", buffer, sizeof buffer) <= 0) {
+            return 2;
+        }
+        struct stat st {};
+        if (::fstatat(dir, "stat", &st, 0) != 0 || ::syscall(SYS_getdents64, dir, buffer, sizeof buffer) <= 0) {
+            return 3;
+        }
+        ::close(dir);
+        struct timespec ts {};
+        if (::clock_gettime(CLOCK_BOOTTIME, &ts) != 0 || ::syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts) != 0) {
+            return 4;
+        }
+        if (::getrandom(buffer, 32, 0) != 32) {
+            return 5;
+        }
+        const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0));
+        if (pidfd < 0) {
+            return 6;
+        }
+        struct pollfd pfd {
+            pidfd, POLLIN, 0
+        };
+        if (::poll(&pfd, 1, 0) != 0 || ::close(pidfd) != 0) {
+            return 7;  // our own process has not exited: not readable
+        }
+        // sd_notify's socket, exactly as libsystemd opens it.
+        const int notify = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        int size = 0;
+        socklen_t len = sizeof size;
+        if (notify < 0 || ::getsockopt(notify, SOL_SOCKET, SO_SNDBUF, &size, &len) != 0 || ::close(notify) != 0) {
+            return 8;
+        }
+        void* page = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (page == MAP_FAILED || ::mprotect(page, 4096, PROT_NONE) != 0 || ::munmap(page, 4096) != 0) {
+            return 9;
+        }
+        void* heap = std::malloc(1 << 20);  // large: mmap'ed by malloc
+        std::free(heap);
+        // A terminal probe answers "not a terminal" instead of reaching a driver.
+        struct winsize ws {};
+        if (::ioctl(0, TIOCGWINSZ, &ws) != -1 || errno != ENOTTY) {
+            return 10;
+        }
+        return 0;
+    });
+    cr_expect_eq(outcome.marks, "F", "the filter was not installed in the child (marks '%s')", outcome.marks.c_str());
+    cr_expect(WIFEXITED(outcome.status), "the child was killed (signal %d) by a call the daemon needs",
+              WIFSIGNALED(outcome.status) ? WTERMSIG(outcome.status) : 0);
+    cr_expect_eq(WEXITSTATUS(outcome.status), 0, "check %d failed under the filter", WEXITSTATUS(outcome.status));
+}
+
+// The table itself: every row has a reason, every name is known here and appears only once.
+Test(harden_filter, the_table_is_well_formed)
+{
+    std::set<std::string> seen;
+    for (const auto& group : syscall_allowlist()) {
+        cr_expect(!group.reason.empty(), "group %.*s has no reason", static_cast<int>(group.group.size()),
+                  group.group.data());
+        for (const auto name : group.syscalls) {
+            const std::string text(name);
+            cr_expect(::seccomp_syscall_resolve_name(text.c_str()) != __NR_SCMP_ERROR, "%s is unknown", text.c_str());
+            cr_expect(seen.insert(text).second, "%s is listed twice", text.c_str());
+        }
+    }
+    for (const char* never : {"execve", "execveat", "clone", "clone3", "fork", "vfork", "ptrace", "mount", "bpf",
+                              "capset", "setuid", "memfd_secret", "connect", "bind", "listen", "seccomp", "prctl"}) {
+        cr_expect(seen.count(never) == 0, "%s must not be on the allowlist", never);
+    }
+}
