@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "common/bus_contract.hpp"
+#include "common/bytes.hpp"
 
 namespace codexvault::cli {
 namespace {
@@ -133,13 +134,8 @@ FounderProof VaultClient::prove(const FounderKeyPair& key, const char* method,
 
 void VaultClient::enroll(const FounderKeyPair& key)
 {
-    static constexpr char kDigits[] = "0123456789abcdef";
-    std::string hex;
-    for (const auto byte : key.public_key) {
-        hex += kDigits[byte >> 4];
-        hex += kDigits[byte & 0xf];
-    }
-    const FounderProof proof = prove(key, bus::method::kEnroll, {hex});
+    // The daemon checks the signature over the key in exactly this form (common/bytes.hpp).
+    const FounderProof proof = prove(key, bus::method::kEnroll, {bytes::to_hex(key.public_key)});
     call(bus::method::kEnroll, [&](sd_bus_message* m) {
         check_local(sd_bus_message_append_array(m, 'y', key.public_key.data(), key.public_key.size()), "append key");
         append_proof(m, proof);

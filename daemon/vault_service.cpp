@@ -47,48 +47,6 @@ const char* to_string(VaultState state) noexcept
     return "locked";
 }
 
-std::string to_hex(std::span<const std::uint8_t> bytes)
-{
-    static constexpr char kDigits[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(bytes.size() * 2);
-    for (const auto byte : bytes) {
-        out += kDigits[byte >> 4];
-        out += kDigits[byte & 0xf];
-    }
-    return out;
-}
-
-std::optional<std::vector<std::uint8_t>> from_hex(std::string_view text)
-{
-    if (text.size() % 2 != 0) {
-        return std::nullopt;
-    }
-    auto nibble = [](char c) -> int {
-        if (c >= '0' && c <= '9') {
-            return c - '0';
-        }
-        if (c >= 'a' && c <= 'f') {
-            return c - 'a' + 10;
-        }
-        if (c >= 'A' && c <= 'F') {
-            return c - 'A' + 10;
-        }
-        return -1;
-    };
-    std::vector<std::uint8_t> out;
-    out.reserve(text.size() / 2);
-    for (std::size_t i = 0; i < text.size(); i += 2) {
-        const int high = nibble(text[i]);
-        const int low = nibble(text[i + 1]);
-        if (high < 0 || low < 0) {
-            return std::nullopt;
-        }
-        out.push_back(static_cast<std::uint8_t>((high << 4) | low));
-    }
-    return out;
-}
-
 std::unique_ptr<VaultService> VaultService::open(const DaemonConfig& config)
 {
     store::ensure_private_directory(config.state_dir);

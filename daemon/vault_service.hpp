@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/bytes.hpp"
 #include "common/unique_fd.hpp"
 #include "daemon/daemon_config.hpp"
 #include "daemon/founder/founder_authority.hpp"
@@ -59,7 +60,7 @@ private:
     std::string lock_reason_;
 };
 
-std::string to_hex(std::span<const std::uint8_t> bytes);
-std::optional<std::vector<std::uint8_t>> from_hex(std::string_view text);
+using bytes::from_hex;
+using bytes::to_hex;
 
 }  // namespace codexvault::daemon

@@ -5,27 +5,13 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "common/bytes.hpp"
+
 namespace codexvault::audit {
 namespace {
 
 constexpr std::array<std::uint8_t, 8> kSegmentMagic{'C', 'V', 'A', 'U', 'D', 'S', 'E', 'G'};
 constexpr std::size_t kHeaderHashedBytes = 64;
-
-void put_u64(std::uint8_t* p, std::uint64_t v) noexcept
-{
-    for (int i = 0; i < 8; ++i) {
-        p[i] = static_cast<std::uint8_t>(v >> (8 * i));
-    }
-}
-
-std::uint64_t get_u64(const std::uint8_t* p) noexcept
-{
-    std::uint64_t v = 0;
-    for (int i = 7; i >= 0; --i) {
-        v = (v << 8) | p[i];
-    }
-    return v;
-}
 
 }  // namespace
 
@@ -37,8 +23,8 @@ SegmentHeaderBytes encode_segment_header(std::uint64_t segment, std::uint64_t fi
     out[9] = static_cast<std::uint8_t>(kFormatVersion >> 8);
     out[10] = static_cast<std::uint8_t>(kSegmentHeaderBytes & 0xff);
     out[11] = static_cast<std::uint8_t>(kSegmentHeaderBytes >> 8);
-    put_u64(out.data() + 16, segment);
-    put_u64(out.data() + 24, first_seq);
+    bytes::put_u64_le(out.data() + 16, segment);
+    bytes::put_u64_le(out.data() + 24, first_seq);
     std::memcpy(out.data() + 32, prev_hash.data(), prev_hash.size());
     crypto_generichash(out.data() + kHeaderHashedBytes, 32, out.data(), kHeaderHashedBytes, nullptr, 0);
     return out;
@@ -65,8 +51,8 @@ std::optional<SegmentHeader> parse_segment_header(std::span<const std::uint8_t> 
         return std::nullopt;
     }
     SegmentHeader header;
-    header.segment = get_u64(p + 16);
-    header.first_seq = get_u64(p + 24);
+    header.segment = bytes::get_u64_le(p + 16);
+    header.first_seq = bytes::get_u64_le(p + 24);
     std::memcpy(header.prev_hash.data(), p + 32, 32);
     header.hash = computed;
     if (header.segment == 0 || header.first_seq == 0) {

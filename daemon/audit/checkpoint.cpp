@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "common/bytes.hpp"
+
 namespace codexvault::audit {
 namespace {
 
@@ -24,22 +26,6 @@ constexpr DomainTag kCheckpointTag = make_tag("codex-vault/audit/checkpoint/v1")
 constexpr DomainTag kHeadTag = make_tag("codex-vault/audit/head/v1");
 constexpr std::array<std::uint8_t, 8> kHeadMagic{'C', 'V', 'A', 'U', 'D', 'H', 'E', 'D'};
 constexpr std::size_t kHeadSignedBytes = 80;
-
-void put_u64(std::uint8_t* p, std::uint64_t v) noexcept
-{
-    for (int i = 0; i < 8; ++i) {
-        p[i] = static_cast<std::uint8_t>(v >> (8 * i));
-    }
-}
-
-std::uint64_t get_u64(const std::uint8_t* p) noexcept
-{
-    std::uint64_t v = 0;
-    for (int i = 7; i >= 0; --i) {
-        v = (v << 8) | p[i];
-    }
-    return v;
-}
 
 std::array<std::uint8_t, 32 + kHeadSignedBytes> head_message(const std::uint8_t* head_bytes) noexcept
 {
@@ -118,10 +104,10 @@ HeadBytes encode_head(const Head& head, const CheckpointSigner& signer) noexcept
     std::memcpy(out.data(), kHeadMagic.data(), kHeadMagic.size());
     out[8] = static_cast<std::uint8_t>(kFormatVersion & 0xff);
     out[9] = static_cast<std::uint8_t>(kFormatVersion >> 8);
-    put_u64(out.data() + 16, head.segment);
-    put_u64(out.data() + 24, head.seq);
+    bytes::put_u64_le(out.data() + 16, head.segment);
+    bytes::put_u64_le(out.data() + 24, head.seq);
     std::memcpy(out.data() + 32, head.checkpoint_hash.data(), 32);
-    put_u64(out.data() + 64, head.realtime_usec);
+    bytes::put_u64_le(out.data() + 64, head.realtime_usec);
     std::memcpy(out.data() + 72, signer.key_id().data(), signer.key_id().size());
     const auto message = head_message(out.data());
     const Signature sig = signer.sign(message);
@@ -161,10 +147,10 @@ HeadParse parse_head(std::span<const std::uint8_t> bytes, const PublicKey& key) 
         return result;
     }
     Head head;
-    head.segment = get_u64(p + 16);
-    head.seq = get_u64(p + 24);
+    head.segment = bytes::get_u64_le(p + 16);
+    head.seq = bytes::get_u64_le(p + 24);
     std::memcpy(head.checkpoint_hash.data(), p + 32, 32);
-    head.realtime_usec = get_u64(p + 64);
+    head.realtime_usec = bytes::get_u64_le(p + 64);
     std::memcpy(head.key_id.data(), p + 72, head.key_id.size());
     if (head.segment == 0 || head.seq == 0) {
         return result;

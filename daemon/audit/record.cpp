@@ -54,13 +54,6 @@ inline void put_u32(std::uint8_t* p, std::uint32_t v) noexcept
     }
 }
 
-inline void put_u64(std::uint8_t* p, std::uint64_t v) noexcept
-{
-    for (int i = 0; i < 8; ++i) {
-        p[i] = static_cast<std::uint8_t>(v >> (8 * i));
-    }
-}
-
 inline std::uint16_t get_u16(const std::uint8_t* p) noexcept
 {
     return static_cast<std::uint16_t>(p[0] | (p[1] << 8));
@@ -70,15 +63,6 @@ inline std::uint32_t get_u32(const std::uint8_t* p) noexcept
 {
     std::uint32_t v = 0;
     for (int i = 3; i >= 0; --i) {
-        v = (v << 8) | p[i];
-    }
-    return v;
-}
-
-inline std::uint64_t get_u64(const std::uint8_t* p) noexcept
-{
-    std::uint64_t v = 0;
-    for (int i = 7; i >= 0; --i) {
         v = (v << 8) | p[i];
     }
     return v;
@@ -112,7 +96,7 @@ public:
         if (left_ < 8) {
             return false;
         }
-        v = get_u64(p_);
+        v = bytes::get_u64_le(p_);
         advance(8);
         return true;
     }
@@ -352,27 +336,27 @@ std::uint8_t write_payload(const RecordView& r, std::span<std::uint8_t> dst) noe
     p[0] = static_cast<std::uint8_t>(r.type);
     p[1] = static_cast<std::uint8_t>(r.decision);
     put_u16(p + 2, flags);
-    put_u64(p + 4, r.seq);
-    put_u64(p + 12, r.realtime_usec);
-    put_u64(p + 20, r.monotonic_usec);
+    bytes::put_u64_le(p + 4, r.seq);
+    bytes::put_u64_le(p + 12, r.realtime_usec);
+    bytes::put_u64_le(p + 20, r.monotonic_usec);
     std::memcpy(p + 28, r.prev_hash.data(), r.prev_hash.size());
     put_u32(p + 60, r.subject_known ? r.uid : 0);
     put_u32(p + 64, r.subject_known ? static_cast<std::uint32_t>(r.pid) : 0);
-    put_u64(p + 68, r.repeat_count);
+    bytes::put_u64_le(p + 68, r.repeat_count);
     if (r.type == EventType::Checkpoint) {
         const CheckpointBody& c = r.checkpoint;
-        put_u64(s, c.segment);
-        put_u64(s + 8, c.segment_first_seq);
-        put_u64(s + 16, c.prev_checkpoint_seq);
+        bytes::put_u64_le(s, c.segment);
+        bytes::put_u64_le(s + 8, c.segment_first_seq);
+        bytes::put_u64_le(s + 16, c.prev_checkpoint_seq);
         std::memcpy(s + 24, c.prev_checkpoint_hash.data(), 32);
         std::memcpy(s + 56, c.chain_hash.data(), 32);
         s[88] = c.sealed ? kCheckpointFlagSealed : 0;
         std::memcpy(s + 89, c.key_id.data(), c.key_id.size());
         std::memcpy(s + 97, c.signature.data(), c.signature.size());
     } else if (r.type == EventType::TornTailRecovered) {
-        put_u64(s, r.torn.segment);
-        put_u64(s + 8, r.torn.offset);
-        put_u64(s + 16, r.torn.bytes);
+        bytes::put_u64_le(s, r.torn.segment);
+        bytes::put_u64_le(s + 8, r.torn.offset);
+        bytes::put_u64_le(s + 16, r.torn.bytes);
     }
     return truncated;
 }
@@ -462,7 +446,7 @@ FrameInfo finish_frame(std::vector<std::uint8_t>& out, std::size_t frame_start)
     FrameInfo info;
     info.offset = frame_start;
     info.size = body + 32;
-    info.seq = get_u64(out.data() + frame_start + kFrameHeaderBytes + 4);
+    info.seq = bytes::get_u64_le(out.data() + frame_start + kFrameHeaderBytes + 4);
     crypto_generichash(info.hash.data(), info.hash.size(), out.data() + frame_start, body, nullptr, 0);
     out.insert(out.end(), info.hash.begin(), info.hash.end());
     return info;
@@ -527,47 +511,6 @@ FrameRead read_frame(std::span<const std::uint8_t> bytes, std::size_t offset) no
 }
 
 // ---- readers -------------------------------------------------------------------------------------
-
-std::string to_hex(std::span<const std::uint8_t> bytes)
-{
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(bytes.size() * 2);
-    for (const std::uint8_t b : bytes) {
-        out += kHex[b >> 4];
-        out += kHex[b & 0xf];
-    }
-    return out;
-}
-
-std::optional<std::vector<std::uint8_t>> from_hex(std::string_view hex)
-{
-    if (hex.size() % 2 != 0) {
-        return std::nullopt;
-    }
-    const auto nibble = [](char c) -> int {
-        if (c >= '0' && c <= '9') {
-            return c - '0';
-        }
-        if (c >= 'a' && c <= 'f') {
-            return c - 'a' + 10;
-        }
-        if (c >= 'A' && c <= 'F') {
-            return c - 'A' + 10;
-        }
-        return -1;
-    };
-    std::vector<std::uint8_t> out(hex.size() / 2);
-    for (std::size_t i = 0; i < out.size(); ++i) {
-        const int hi = nibble(hex[2 * i]);
-        const int lo = nibble(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            return std::nullopt;
-        }
-        out[i] = static_cast<std::uint8_t>((hi << 4) | lo);
-    }
-    return out;
-}
 
 std::string format_realtime_utc(std::uint64_t realtime_usec)
 {

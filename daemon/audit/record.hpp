@@ -18,6 +18,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/bytes.hpp"
+
 namespace codexvault::audit {
 
 inline constexpr std::uint16_t kFormatVersion = 1;
@@ -211,8 +213,8 @@ FrameRead peek_frame(std::span<const std::uint8_t> bytes, std::size_t offset) no
 
 // ---- readers -------------------------------------------------------------------------------------
 
-std::string to_hex(std::span<const std::uint8_t> bytes);
-std::optional<std::vector<std::uint8_t>> from_hex(std::string_view hex);
+using bytes::from_hex;
+using bytes::to_hex;
 // "2024-05-01T12:00:00.000000Z"
 std::string format_realtime_utc(std::uint64_t realtime_usec);
 

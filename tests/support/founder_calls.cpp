@@ -5,19 +5,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/bytes.hpp"
 #include "common/unique_fd.hpp"
 
 namespace codexvault::test {
 
-std::string hex(const std::array<std::uint8_t, 32>& bytes)
+std::string hex(const std::array<std::uint8_t, 32>& key)
 {
-    static constexpr char kDigits[] = "0123456789abcdef";
-    std::string out;
-    for (const auto byte : bytes) {
-        out += kDigits[byte >> 4];
-        out += kDigits[byte & 0xf];
-    }
-    return out;
+    return bytes::to_hex(key);
 }
 
 std::vector<std::string> signed_arguments(const std::string& method, const std::array<std::uint8_t, 32>& enroll_key,
