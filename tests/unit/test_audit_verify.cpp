@@ -20,8 +20,10 @@
 #include "daemon/audit/checkpoint.hpp"
 #include "daemon/audit/record.hpp"
 #include "daemon/audit/verifier.hpp"
+#include "tests/support/audit_test_key.hpp"
 
 using namespace codexvault::audit;
+using codexvault::audit::test::TestKey;
 
 namespace {
 
@@ -31,19 +33,6 @@ void setup()
 {
     cr_assert_geq(sodium_init(), 0);
 }
-
-struct TestKey {
-    std::array<std::uint8_t, kAuditSecretKeyBytes> secret{};
-    PublicKey pub{};
-
-    explicit TestKey(std::uint8_t seed_byte)
-    {
-        std::array<std::uint8_t, kAuditSeedBytes> seed{};
-        seed.fill(seed_byte);
-        derive_audit_keypair(seed, pub, secret);
-    }
-    [[nodiscard]] CheckpointSigner signer() const { return CheckpointSigner(secret); }
-};
 
 struct FrameLoc {
     std::size_t offset = 0;
