@@ -63,6 +63,9 @@ public:
     void delete_secret(const FounderKeyPair& key, const std::string& name);
     std::vector<SecretInfo> list_secrets(const FounderKeyPair& key);
 
+    // The connection, for signal matches (`approvals watch`).
+    [[nodiscard]] sd_bus* bus() const noexcept { return bus_.get(); }
+
 private:
     struct BusDeleter {
         void operator()(sd_bus* bus) const noexcept { sd_bus_flush_close_unref(bus); }

@@ -21,7 +21,24 @@ inline constexpr const char* kRotateSecret = "RotateSecret";
 inline constexpr const char* kDeleteSecret = "DeleteSecret";
 inline constexpr const char* kListSecrets = "ListSecrets";
 inline constexpr const char* kReloadPolicy = "ReloadPolicy";
+inline constexpr const char* kCheck = "Check";
+inline constexpr const char* kUse = "Use";
+inline constexpr const char* kExplain = "Explain";
+inline constexpr const char* kIssueGrant = "IssueGrant";
+inline constexpr const char* kListGrants = "ListGrants";
+inline constexpr const char* kRevokeGrant = "RevokeGrant";
+inline constexpr const char* kRevokeAllGrants = "RevokeAllGrants";
+inline constexpr const char* kListApprovals = "ListApprovals";
+inline constexpr const char* kApprove = "Approve";
+inline constexpr const char* kDeny = "Deny";
 }  // namespace method
+
+namespace signal {
+// (approval id, capability, expiry in CLOCK_REALTIME microseconds). Deliberately no subject or
+// request details: anyone on the bus can receive it; the founder reads those with ListApprovals.
+inline constexpr const char* kApprovalRequested = "ApprovalRequested";
+inline constexpr const char* kApprovalRequestedSignature = "sst";
+}  // namespace signal
 
 // D-Bus signature of the founder proof that every founder-signed method takes last:
 // (nonce issued by GetNonce, expiry in CLOCK_REALTIME microseconds, Ed25519 signature).

@@ -69,6 +69,12 @@ void load_config_file(DaemonConfig& config)
                 throw std::runtime_error(where + ": founder_uid must be a uid (integer)");
             }
             config.founder_uid = static_cast<uid_t>(*value);
+        } else if (key == "approval_ttl") {
+            const auto value = node.value<std::int64_t>();
+            if (!value || *value < 10 || *value > 86400) {
+                throw std::runtime_error(where + ": approval_ttl must be a number of seconds from 10 to 86400");
+            }
+            config.approval_ttl_usec = static_cast<std::uint64_t>(*value) * 1000 * 1000;
         } else {
             throw std::runtime_error(where + ": unknown setting '" + std::string(key.str()) + "'");
         }

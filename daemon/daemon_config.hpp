@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -19,6 +20,8 @@ struct DaemonConfig {
     bool config_file_explicit = false;  // an explicit --config must exist; the default may not
     std::filesystem::path policy_dir = "/etc/codex-vault/policy.d";
     uid_t founder_uid = 0;
+    // How long an approval stays valid after it was requested (approval_ttl, in seconds).
+    std::uint64_t approval_ttl_usec = 120ULL * 1000 * 1000;
 };
 
 // Throws std::runtime_error with a message fit for stderr; `exit_code` set for --help/--version.

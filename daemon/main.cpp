@@ -73,6 +73,7 @@ int on_reload_signal(sd_event_source* /*source*/, const struct signalfd_siginfo*
                                                   .sender = "signal:SIGHUP",
                                                   .decision = loaded ? audit::Decision::Allow : audit::Decision::Deny,
                                                   .reason = context->vault->policy_status(),
+                                                  .grant = {},
                                                   .informational = false});
     } catch (const std::exception& e) {
         std::fprintf(stderr, "reload failed: %s\n", e.what());

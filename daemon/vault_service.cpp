@@ -2,13 +2,28 @@
 
 #include <stdexcept>
 
+#include "daemon/monotonic_clock.hpp"
 #include "daemon/policy_files.hpp"
 #include "daemon/store/state_files.hpp"
+#include "policy/persistence.hpp"
 
 namespace codexvault::daemon {
 namespace {
 
 constexpr const char* kFounderKeyFile = "founder.pub";
+constexpr const char* kPolicyStateFile = "policy-state.json";
+constexpr std::size_t kMaxPolicyStateBytes = 64ULL * 1024 * 1024;
+// Finished runtime grants (revoked, expired, used up) are listed for a day, then forgotten;
+// revocations of policy grants are kept for ever.
+constexpr std::uint64_t kKeepFinishedGrantsUsec = 24ULL * 3600 * 1000 * 1000;
+constexpr std::uint64_t kPruneIntervalUsec = 60ULL * 1000 * 1000;
+
+policy::EngineOptions engine_options(const DaemonConfig& config)
+{
+    policy::EngineOptions options;
+    options.approvals.ttl_usec = config.approval_ttl_usec;
+    return options;
+}
 
 std::optional<founder::PublicKey> load_founder_key(int state_dir, const std::filesystem::path& state_path)
 {
@@ -63,6 +78,7 @@ std::unique_ptr<VaultService> VaultService::open(const DaemonConfig& config)
     // An unusable policy does not stop start-up: founder operations still work, grant-based use
     // is denied, and Status says why.
     service->reload_policy();
+    service->load_policy_state();
     return service;
 }
 
@@ -71,8 +87,55 @@ VaultService::VaultService(const DaemonConfig& config, UniqueFd state_dir, store
       state_dir_(std::move(state_dir)),
       keyring_(std::move(keyring)),
       secrets_(std::make_unique<store::SecretStore>(config.state_dir / "secrets", keyring_.secret_sealing_key())),
-      policy_dir_(config.policy_dir)
+      policy_dir_(config.policy_dir),
+      engine_(engine_options(config))
 {
+}
+
+void VaultService::load_policy_state()
+{
+    std::string text;
+    try {
+        text = store::read_small_file(state_dir_.get(), kPolicyStateFile, kMaxPolicyStateBytes);
+    } catch (const std::system_error& e) {
+        if (e.code() == std::errc::no_such_file_or_directory) {
+            return;  // first start: no runtime grants yet
+        }
+        throw;
+    }
+    auto decoded = policy::decode_state(text, engine_.approvals().options());
+    if (!decoded) {
+        // Serving grants from a state we cannot read could bring revoked grants back: lock.
+        engine_.set_policy(nullptr);
+        lock("grant state file " + std::string(kPolicyStateFile) + " is unreadable: " + decoded.message());
+        return;
+    }
+    auto state = std::move(decoded).value();
+    engine_.replace_state(std::move(state.grants), std::move(state.approvals));
+}
+
+void VaultService::save_policy_state_if_dirty()
+{
+    if (!policy_state_dirty_) {
+        return;
+    }
+    const auto now = clock::realtime_usec();
+    // Pruning rebuilds the grant index, so it runs at most once a minute, not on every use.
+    if (now - last_prune_usec_ >= kPruneIntervalUsec) {
+        engine_.grants().prune(engine_.policy().get(), now, kKeepFinishedGrantsUsec);
+        engine_.approvals().prune(now);
+        last_prune_usec_ = now;
+    }
+    const std::string text = policy::encode_state(engine_.grants(), engine_.approvals());
+    store::write_file_atomically(state_dir_.get(), kPolicyStateFile,
+                                 std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
+    policy_state_dirty_ = false;
+}
+
+void VaultService::lock(std::string reason)
+{
+    locked_ = true;
+    lock_reason_ = std::move(reason);
 }
 
 bool VaultService::reload_policy()

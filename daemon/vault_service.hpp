@@ -45,8 +45,18 @@ public:
     [[nodiscard]] const std::string& policy_status() const noexcept { return policy_status_; }
     [[nodiscard]] policy::Engine& engine() noexcept { return engine_; }
 
+    // Grant state (runtime grants, uses, revocations, approvals) persists in STATE/policy-state.json.
+    // Operations that change it mark it dirty; the pipeline saves it once before replying, so a
+    // reply never reports a change that a crash could undo. Throws when it cannot be written.
+    void mark_policy_state_dirty() noexcept { policy_state_dirty_ = true; }
+    void save_policy_state_if_dirty();
+
+    // Locks the vault (in memory: every call but the recovery set is refused).
+    void lock(std::string reason);
+
 private:
     VaultService(const DaemonConfig& config, UniqueFd state_dir, store::Keyring keyring);
+    void load_policy_state();
 
     uid_t founder_uid_;
     UniqueFd state_dir_;
@@ -56,6 +66,8 @@ private:
     std::filesystem::path policy_dir_;
     policy::Engine engine_;
     std::string policy_status_;
+    bool policy_state_dirty_ = false;
+    std::uint64_t last_prune_usec_ = 0;
     bool locked_ = false;
     std::string lock_reason_;
 };

@@ -35,6 +35,9 @@ std::string format_prefix(const AuditRecord& record)
     }
     line += record.decision == Decision::Allow ? " decision=allow" : " decision=deny";
     line += " reason=" + logfmt_quote(record.reason);
+    if (!record.grant.empty()) {
+        line += " grant=" + logfmt_quote(record.grant);
+    }
     return line;
 }
 

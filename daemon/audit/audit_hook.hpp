@@ -25,6 +25,7 @@ struct AuditRecord {
     std::string_view sender;                     // unique bus name, always known
     Decision decision = Decision::Deny;
     std::string_view reason;
+    std::string grant;           // grant id and/or approval id the decision concerns; empty if none
     bool informational = false;  // Status/WhoAmI: may be folded when repeated
 };
 

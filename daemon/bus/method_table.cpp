@@ -12,7 +12,7 @@ namespace {
 using namespace codexvault::bus::method;
 
 // clang-format off
-const std::array<MethodSpec, 9> kMethods{{
+const std::array<MethodSpec, 19> kMethods{{
     // name           in            out         argument names (in, then out)               action            access               locked  founder sensitive decode
     {kStatus,        "",           "a{sv}",    "status\0",                                 "status.read",    Access::Anyone,      true,   false,  false,    &methods::decode_status},
     {kWhoAmI,        "",           "a{sv}aa{sv}", "subject\0grants\0",                     "identity.read",  Access::Anyone,      true,   false,  false,    &methods::decode_who_am_i},
@@ -23,6 +23,16 @@ const std::array<MethodSpec, 9> kMethods{{
     {kDeleteSecret,  "s(aytay)",   "",         "name\0proof\0",                            "secret.delete",  Access::Founder,     false,  true,   false,    &methods::decode_delete_secret},
     {kListSecrets,   "(aytay)",    "a(suttb)", "proof\0secrets\0",                         "secret.list",    Access::Founder,     false,  true,   false,    &methods::decode_list_secrets},
     {kReloadPolicy,  "(aytay)",    "s",        "proof\0status\0",                          "policy.reload",  Access::Founder,     false,  true,   false,    &methods::decode_reload_policy},
+    {kCheck,         "sa{sv}",     "bsss",     "capability\0request\0allowed\0verdict\0reason\0grant_id\0", "grant.check", Access::Anyone,   false,  false,  false,    &methods::decode_check},
+    {kUse,           "sa{sv}",     "ss",       "capability\0request\0grant_id\0approval_id\0", "grant.use",     Access::Grant,       false,  false,  false,    &methods::decode_use},
+    {kExplain,       "sa{sv}(aytay)", "ss",    "capability\0subject\0proof\0verdict\0explanation\0", "policy.explain", Access::Founder, false, true, false,  &methods::decode_explain},
+    {kIssueGrant,    "ssstssass(aytay)", "s",  "principal\0capability\0ttl\0max_uses\0rate\0approval\0requests\0description\0proof\0grant_id\0", "grant.issue", Access::Founder, false, true, false, &methods::decode_issue_grant},
+    {kListGrants,    "(aytay)",    "aa{sv}",   "proof\0grants\0",                          "grant.list",     Access::Founder,     false,  true,   false,    &methods::decode_list_grants},
+    {kRevokeGrant,   "s(aytay)",   "",         "grant_id\0proof\0",                        "grant.revoke",   Access::Founder,     false,  true,   false,    &methods::decode_revoke_grant},
+    {kRevokeAllGrants, "(aytay)",  "u",        "proof\0revoked\0",                         "grant.revoke-all", Access::Founder,   false,  true,   false,    &methods::decode_revoke_all_grants},
+    {kListApprovals, "(aytay)",    "aa{sv}",   "proof\0approvals\0",                       "approval.list",  Access::Founder,     false,  true,   false,    &methods::decode_list_approvals},
+    {kApprove,       "s(aytay)",   "",         "approval_id\0proof\0",                     "approval.approve", Access::Founder,   false,  true,   false,    &methods::decode_approve},
+    {kDeny,          "s(aytay)",   "",         "approval_id\0proof\0",                     "approval.deny",  Access::Founder,     false,  true,   false,    &methods::decode_deny},
 }};
 // clang-format on
 
@@ -39,6 +49,8 @@ const char* to_string(Access access) noexcept
         return "founder";
     case Access::Enrollment:
         return "enrollment";
+    case Access::Grant:
+        return "grant";
     }
     return "founder";
 }

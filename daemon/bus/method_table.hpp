@@ -14,6 +14,8 @@
 #include "common/founder_proof.hpp"
 #include "daemon/founder/founder_authority.hpp"
 #include "daemon/identity/subject.hpp"
+#include "policy/capability.hpp"
+#include "policy/engine.hpp"
 
 namespace codexvault::daemon {
 
@@ -24,13 +26,26 @@ enum class Access {
     FounderUid,  // the configured founder uid, no proof (only GetNonce: proofs need a nonce first)
     Founder,     // founder uid AND a valid founder proof over the call's arguments
     Enrollment,  // founder uid AND a proof made with the key being enrolled; only when uninitialized
+    Grant,       // a grant for the call's capability, decided by the policy engine (a real use)
 };
 
 const char* to_string(Access access) noexcept;
 
+// A use of a capability (Access::Grant): what the engine decides on, and its decision.
+struct GrantUse {
+    policy::Capability capability;
+    std::string method;       // provider requests
+    std::string path;         // provider requests
+    std::string body_digest;  // provider requests
+    std::string target;       // injections
+    std::optional<std::string> approval_id;
+    policy::Decision decision;  // set by the pipeline's authorize step
+};
+
 struct RequestContext {
     VaultService& vault;
     const identity::Subject& subject;
+    const GrantUse* grant_use = nullptr;  // Access::Grant methods: the allowed use
 };
 
 // What decoding a call yields: the arguments the proof must cover, and the action to run
@@ -40,6 +55,7 @@ struct PreparedCall {
     std::vector<std::string> signed_arguments;
     std::optional<FounderProof> proof;
     std::optional<founder::PublicKey> enrolling_key;
+    std::optional<GrantUse> grant_use;
     std::function<void(RequestContext&, sd_bus_message* reply)> act;
 };
 

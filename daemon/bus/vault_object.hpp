@@ -3,6 +3,7 @@
 
 #include <systemd/sd-bus.h>
 
+#include <string_view>
 #include <vector>
 
 #include "daemon/audit/audit_hook.hpp"
@@ -24,8 +25,12 @@ public:
 private:
     static int on_method_call(sd_bus_message* message, void* userdata, sd_bus_error* error) noexcept;
     int dispatch(const MethodSpec& spec, sd_bus_message* message, sd_bus_error* error);
-    void authorize(const MethodSpec& spec, const identity::Subject& subject, const PreparedCall& call);
+    void authorize(const MethodSpec& spec, const identity::Subject& subject, PreparedCall& call);
+    void authorize_use(const identity::Subject& subject, GrantUse& use);
+    void announce_approval(std::string_view approval_id);
+    void persist_state();
 
+    sd_bus* bus_;
     VaultService& vault_;
     audit::AuditHook& audit_;
     identity::IdentityResolver resolver_;

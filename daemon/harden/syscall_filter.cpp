@@ -44,8 +44,8 @@ constexpr std::array kEventLoop{"epoll_wait"sv,     "epoll_ctl"sv,       "poll"s
 constexpr std::array kBus{"recvmsg"sv, "sendmsg"sv};
 constexpr std::array kNotifySocketCalls{"socket"sv};
 constexpr std::array kNotifySockopt{"getsockopt"sv, "setsockopt"sv};
-constexpr std::array kFiles{"openat"sv,     "read"sv,       "write"sv,      "writev"sv, "close"sv,
-                            "newfstatat"sv, "readlinkat"sv, "getdents64"sv, "fcntl"sv};
+constexpr std::array kFiles{"openat"sv, "read"sv,       "pread64"sv,    "write"sv,      "writev"sv,
+                            "close"sv,  "newfstatat"sv, "readlinkat"sv, "getdents64"sv, "fcntl"sv};
 constexpr std::array kStateWrites{"fchmod"sv, "fsync"sv, "renameat"sv, "renameat2"sv, "linkat"sv, "unlinkat"sv};
 constexpr std::array kPidfd{"pidfd_open"sv};
 constexpr std::array kIds{"getpid"sv, "gettid"sv, "getuid"sv, "geteuid"sv, "getgid"sv, "getegid"sv};
@@ -72,8 +72,9 @@ constexpr std::array kAllowlist{
     SyscallGroup{"sd_notify send buffer", kNotifySockopt, kSocketLevel, FilterAction::Allow, 0,
                  "sd_notify() enlarges that socket's send buffer (SOL_SOCKET options only)"},
     SyscallGroup{"files", kFiles, kAlways, FilterAction::Allow, 0,
-                 "the state folder (secrets, founder key), the policy folder, /proc/PID/{status,stat,cgroup,exe} of "
-                 "each caller, log lines on stderr (writev: glibc's fatal-error messages)"},
+                 "the state folder (secrets, founder key, grant state), the policy folder, "
+                 "/proc/PID/{status,stat,cgroup,exe} of each caller and its executable's bytes for exe_sha256 "
+                 "(pread64), log lines on stderr (writev: glibc's fatal-error messages)"},
     SyscallGroup{"state writes", kStateWrites, kAlways, FilterAction::Allow, 0,
                  "temp file -> fchmod 0600 -> fsync -> rename (RENAME_NOREPLACE; linkat is its fallback) -> fsync of "
                  "the folder; unlinkat for rm and failed writes"},

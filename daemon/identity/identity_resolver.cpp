@@ -160,7 +160,12 @@ void IdentityResolver::reread(Peer& peer)
         subject.exe_known = true;
         subject.exe_device = exe->device;
         subject.exe_inode = exe->inode;
+        const UniqueFd exe_file = peer.proc->open_exe();
+        subject.exe_sha256 =
+            exe_file ? exe_digests_.digest(exe_file.get(), subject.exe_device, subject.exe_inode).value_or("")
+                     : std::string();
     } else {
+        subject.exe_sha256.clear();
         subject.exe.clear();
         subject.exe_known = false;
         subject.exe_device = 0;

@@ -20,6 +20,7 @@
 
 #include "common/unique_fd.hpp"
 #include "daemon/bus/sd_ptr.hpp"
+#include "daemon/identity/exe_digest.hpp"
 #include "daemon/identity/proc_entry.hpp"
 #include "daemon/identity/subject.hpp"
 
@@ -58,7 +59,7 @@ private:
     };
 
     // Reads uid (which must still be the bus's), gid, groups, exe and cgroup into peer.subject.
-    static void reread(Peer& peer);
+    void reread(Peer& peer);
 
     Peer pin_peer(const std::string& unique_name, std::uint64_t dispatch_boottime_ticks);
     static int on_name_owner_changed(sd_bus_message* message, void* userdata, sd_bus_error* error) noexcept;
@@ -66,6 +67,7 @@ private:
     sd_bus* bus_;
     bus::SlotPtr name_owner_changed_;
     std::unordered_map<std::string, Peer> peers_;
+    ExeDigestCache exe_digests_;
 };
 
 // CLOCK_BOOTTIME in the clock ticks /proc/PID/stat uses.

@@ -202,4 +202,9 @@ std::optional<ProcExe> ProcEntry::exe() const
     return ProcExe{std::string(buffer.data(), static_cast<std::size_t>(n)), st.st_dev, st.st_ino};
 }
 
+UniqueFd ProcEntry::open_exe() const
+{
+    return UniqueFd(::openat(dir_.get(), "exe", O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+}
+
 }  // namespace codexvault::identity

@@ -42,6 +42,8 @@ public:
     // nullopt when the daemon may not read the link (another user's process and no ptrace
     // access): callers treat the exe as unknown and exe-based rules fail closed.
     [[nodiscard]] std::optional<ProcExe> exe() const;
+    // The running executable opened read-only (for its digest); an invalid fd when not permitted.
+    [[nodiscard]] UniqueFd open_exe() const;
 
 private:
     [[nodiscard]] std::string read_file(const char* name) const;

@@ -21,8 +21,9 @@ struct Subject {
     bool exe_known = false;
     std::uint64_t exe_device = 0;
     std::uint64_t exe_inode = 0;
-    std::string cgroup;  // unified hierarchy path
-    std::string unit;    // systemd unit derived from the cgroup, empty if none
+    std::string exe_sha256;  // lowercase hex of the running executable; empty when unknown
+    std::string cgroup;      // unified hierarchy path
+    std::string unit;        // systemd unit derived from the cgroup, empty if none
 };
 
 // The innermost systemd unit named in a cgroup path ("/system.slice/foo.service" -> "foo.service").

@@ -15,5 +15,15 @@ PreparedCall decode_rotate_secret(sd_bus_message* message);
 PreparedCall decode_delete_secret(sd_bus_message* message);
 PreparedCall decode_list_secrets(sd_bus_message* message);
 PreparedCall decode_reload_policy(sd_bus_message* message);
+PreparedCall decode_explain(sd_bus_message* message);
+PreparedCall decode_check(sd_bus_message* message);
+PreparedCall decode_use(sd_bus_message* message);
+PreparedCall decode_issue_grant(sd_bus_message* message);
+PreparedCall decode_list_grants(sd_bus_message* message);
+PreparedCall decode_revoke_grant(sd_bus_message* message);
+PreparedCall decode_revoke_all_grants(sd_bus_message* message);
+PreparedCall decode_list_approvals(sd_bus_message* message);
+PreparedCall decode_approve(sd_bus_message* message);
+PreparedCall decode_deny(sd_bus_message* message);
 
 }  // namespace codexvault::daemon::methods

@@ -21,8 +21,15 @@ std::vector<std::string> signed_arguments(const std::string& method, const std::
     if (method == "Enroll") {
         return {hex(enroll_key)};
     }
-    if (method == "PutSecret" || method == "RotateSecret" || method == "DeleteSecret") {
+    if (method == "PutSecret" || method == "RotateSecret" || method == "DeleteSecret" || method == "RevokeGrant" ||
+        method == "Approve" || method == "Deny") {
         return {secret_name};
+    }
+    if (method == "Explain") {
+        return {"audit:read", "uid=0"};
+    }
+    if (method == "IssueGrant") {
+        return {"uid=0", "audit:read", "1h", "0", "", "none", ""};
     }
     return {};
 }
@@ -79,7 +86,21 @@ void call_method(cli::VaultClient& client, const std::string& method, const std:
         } else if (method == "DeleteSecret") {
             cli::check_local(sd_bus_message_append(m, "s", secret_name.c_str()), "args");
             cli::append_proof(m, p);
-        } else if (method == "ListSecrets" || method == "ReloadPolicy") {
+        } else if (method == "ListSecrets" || method == "ReloadPolicy" || method == "ListGrants" ||
+                   method == "RevokeAllGrants" || method == "ListApprovals") {
+            cli::append_proof(m, p);
+        } else if (method == "RevokeGrant" || method == "Approve" || method == "Deny") {
+            cli::check_local(sd_bus_message_append(m, "s", secret_name.c_str()), "args");
+            cli::append_proof(m, p);
+        } else if (method == "Check" || method == "Use") {
+            cli::check_local(sd_bus_message_append(m, "sa{sv}", "audit:read", 0), "args");
+        } else if (method == "Explain") {
+            cli::check_local(sd_bus_message_append(m, "sa{sv}", "audit:read", 1, "uid", "u", 0U), "args");
+            cli::append_proof(m, p);
+        } else if (method == "IssueGrant") {
+            cli::check_local(
+                sd_bus_message_append(m, "ssstssass", "uid=0", "audit:read", "1h", std::uint64_t{0}, "", "none", 0, ""),
+                "args");
             cli::append_proof(m, p);
         }
     });

@@ -21,9 +21,11 @@ struct CoveredMethod {
     bool is_public;
 };
 inline const std::vector<CoveredMethod> kMethodCoverage = {
-    {"Status", true},        {"WhoAmI", true},       {"GetNonce", false},
-    {"Enroll", false},       {"PutSecret", false},   {"RotateSecret", false},
-    {"DeleteSecret", false}, {"ListSecrets", false}, {"ReloadPolicy", false},
+    {"Status", true},         {"WhoAmI", true},        {"GetNonce", false},     {"Enroll", false},
+    {"PutSecret", false},     {"RotateSecret", false}, {"DeleteSecret", false}, {"ListSecrets", false},
+    {"ReloadPolicy", false},  {"Check", true},         {"Use", false},          {"Explain", false},
+    {"IssueGrant", false},    {"ListGrants", false},   {"RevokeGrant", false},  {"RevokeAllGrants", false},
+    {"ListApprovals", false}, {"Approve", false},      {"Deny", false},
 };
 
 // The arguments a proof for `method` covers, for the fixed test object.

@@ -115,7 +115,9 @@ CommandResult run_command(const std::vector<std::string>& argv, const CommandOpt
     std::vector<std::string> full;
     if (options.as_uid) {
         const std::string id = std::to_string(*options.as_uid);
-        full = {"setpriv", "--reuid=" + id, "--regid=" + id, "--clear-groups", "--inh-caps=-all", "--"};
+        // No capabilities at all, even for uid 0: a capless root caller is what the daemon can read.
+        full = {"setpriv", "--reuid=" + id, "--regid=" + id, "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
+                "--"};
     }
     full.insert(full.end(), argv.begin(), argv.end());
 

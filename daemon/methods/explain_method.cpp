@@ -1,0 +1,104 @@
+// Explain: the founder asks how the policy decides for a subject (a live pid, or a uid/unit/...
+// described by hand) and a capability, and why.
+#include <array>
+#include <limits>
+#include <string_view>
+
+#include "common/vault_error.hpp"
+#include "daemon/grant_bridge.hpp"
+#include "daemon/identity/exe_digest.hpp"
+#include "daemon/identity/proc_entry.hpp"
+#include "daemon/methods/message_io.hpp"
+#include "daemon/methods/methods.hpp"
+#include "daemon/monotonic_clock.hpp"
+#include "daemon/vault_service.hpp"
+
+namespace codexvault::daemon::methods {
+namespace {
+
+constexpr std::array<std::string_view, 6> kSubjectKeys{"pid", "uid", "gid", "unit", "cgroup", "exe"};
+// A described subject has no gid unless one is given; this one matches no gid condition.
+constexpr std::uint32_t kNoId = std::numeric_limits<std::uint32_t>::max();
+
+// A live process, read the way the pipeline reads callers (exe unknown when not permitted).
+identity::Subject subject_of_pid(std::uint32_t pid)
+{
+    identity::Subject subject;
+    try {
+        const identity::ProcEntry proc(static_cast<pid_t>(pid));
+        const identity::ProcStatus status = proc.status();
+        subject.pid = static_cast<pid_t>(pid);
+        subject.uid = status.effective_uid;
+        subject.gid = status.effective_gid;
+        subject.groups = status.groups;
+        subject.start_time_ticks = proc.start_time();
+        if (auto exe = proc.exe()) {
+            subject.exe = exe->path;
+            subject.exe_known = true;
+            subject.exe_device = exe->device;
+            subject.exe_inode = exe->inode;
+            const UniqueFd file = proc.open_exe();
+            if (file) {
+                identity::ExeDigestCache cache;
+                subject.exe_sha256 = cache.digest(file.get(), exe->device, exe->inode).value_or("");
+            }
+        }
+        subject.cgroup = proc.cgroup();
+        subject.unit = identity::unit_from_cgroup(subject.cgroup);
+    } catch (const std::exception&) {
+        throw VaultError(ErrorCode::NotFound,
+                         "no process " + std::to_string(pid) + " (or its /proc entry is unreadable)");
+    }
+    return subject;
+}
+
+identity::Subject described_subject(const io::ArgumentDict& dict)
+{
+    identity::Subject subject;
+    subject.uid = io::dict_uint32(dict, "uid").value_or(kNoId);
+    subject.gid = io::dict_uint32(dict, "gid").value_or(kNoId);
+    subject.unit = io::dict_string(dict, "unit");
+    subject.cgroup = io::dict_string(dict, "cgroup");
+    subject.exe = io::dict_string(dict, "exe");
+    subject.exe_known = !subject.exe.empty();
+    return subject;
+}
+
+}  // namespace
+
+PreparedCall decode_explain(sd_bus_message* message)
+{
+    PreparedCall call;
+    const std::string capability_text = io::read_string(message);
+    policy::Capability capability = capability_argument(capability_text);
+    const io::ArgumentDict dict = io::read_argument_dict(message, kSubjectKeys);
+    call.proof = io::read_founder_proof(message);
+    call.signed_arguments = {capability_text};
+    for (const auto& [key, value] : dict) {
+        const auto* number = std::get_if<std::uint32_t>(&value);
+        call.signed_arguments.push_back(key + "=" +
+                                        (number != nullptr ? std::to_string(*number) : std::get<std::string>(value)));
+    }
+    const auto pid = io::dict_uint32(dict, "pid");
+    if (pid && dict.size() != 1) {
+        throw VaultError(ErrorCode::InvalidArgument,
+                         "give either pid alone or a described subject (uid, gid, unit, cgroup, exe)");
+    }
+    if (dict.empty()) {
+        throw VaultError(ErrorCode::InvalidArgument, "no subject: give pid, or uid/gid/unit/cgroup/exe");
+    }
+    call.object = capability_text;
+    identity::Subject described = pid ? identity::Subject{} : described_subject(dict);
+    call.act = [capability = std::move(capability), described = std::move(described), pid](RequestContext& context,
+                                                                                           sd_bus_message* reply) {
+        const identity::Subject subject = pid ? subject_of_pid(*pid) : described;
+        const policy::Explanation explanation = context.vault.engine().explain(
+            subject_view(subject), capability, policy::RequestContext{}, clock::realtime_usec());
+        const std::string verdict(policy::verdict_name(explanation.decision.verdict));
+        const std::string text = explanation.text();
+        io::check(sd_bus_message_append(reply, "ss", verdict.c_str(), text.c_str()), "append explanation");
+    };
+    return call;
+}
+
+}  // namespace codexvault::daemon::methods
