@@ -30,6 +30,10 @@ pkg_libs = $(shell pkg-config --libs $(1) 2>/dev/null)
 POLICY_SRCS := $(wildcard policy/*.cpp)
 DAEMON_LIB_SRCS := $(filter-out daemon/main.cpp,$(wildcard daemon/*.cpp daemon/*/*.cpp))
 CLI_LIB_SRCS := $(filter-out cli/vaultctl.cpp,$(wildcard cli/*.cpp))
+# The audit log's pure core and folder reader: what `vaultctl audit verify/tail` (cli/audit_verify.cpp)
+# needs without linking the daemon.
+AUDIT_CORE_SRCS := $(addprefix daemon/audit/,record.cpp chain.cpp checkpoint.cpp verifier.cpp segment_dir.cpp \
+	log_reader.cpp) daemon/store/state_files.cpp
 UNIT_TEST_SRCS := $(wildcard tests/unit/*.cpp)
 INTEGRATION_TEST_SRCS := $(wildcard tests/integration/*.cpp tests/support/*.cpp)
 BENCH_SRCS := $(wildcard bench/*.cpp)
@@ -62,8 +66,9 @@ $(DAEMON_BIN): $(call obj,daemon/main.cpp $(DAEMON_LIB_SRCS) $(POLICY_SRCS))
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CXX) $(LDHARDENING) -o $@ $^ $(DAEMON_LIBS)
 
-# vaultctl links the pure policy library for `policy check` (validation without the daemon).
-$(CLI_BIN): $(call obj,cli/vaultctl.cpp $(CLI_LIB_SRCS) $(POLICY_SRCS))
+# vaultctl links the pure policy library for `policy check` (validation without the daemon) and
+# the audit core for `audit verify` / `audit tail`.
+$(CLI_BIN): $(call obj,cli/vaultctl.cpp $(CLI_LIB_SRCS) $(AUDIT_CORE_SRCS) $(POLICY_SRCS))
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CXX) $(LDHARDENING) -o $@ $^ $(CLI_LIBS) $(call pkg_libs,tomlplusplus)
 
@@ -72,7 +77,7 @@ $(UNIT_TESTS): $(call obj,$(UNIT_TEST_SRCS) $(DAEMON_LIB_SRCS) $(POLICY_SRCS) $(
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CXX) $(LDHARDENING) -o $@ $^ $(DAEMON_LIBS) $(CLI_LIBS) $(TEST_LIBS)
 
-$(INTEGRATION_TESTS): $(call obj,$(INTEGRATION_TEST_SRCS) $(CLI_LIB_SRCS))
+$(INTEGRATION_TESTS): $(call obj,$(INTEGRATION_TEST_SRCS) $(CLI_LIB_SRCS) $(AUDIT_CORE_SRCS))
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CXX) $(LDHARDENING) -o $@ $^ $(CLI_LIBS) $(TEST_LIBS)

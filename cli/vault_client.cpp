@@ -169,19 +169,21 @@ std::vector<SecretInfo> VaultClient::list_secrets(const FounderKeyPair& key)
     const FounderProof proof = prove(key, bus::method::kListSecrets, {});
     Message reply = call(bus::method::kListSecrets, [&](sd_bus_message* m) { append_proof(m, proof); });
     std::vector<SecretInfo> out;
-    check_local(sd_bus_message_enter_container(reply.get(), 'a', "(suttb)"), "read list");
+    check_local(sd_bus_message_enter_container(reply.get(), 'a', "(suttbb)"), "read list");
     for (;;) {
         const char* name = nullptr;
         SecretInfo info;
         int ok = 0;
-        const int r = sd_bus_message_read(reply.get(), "(suttb)", &name, &info.version, &info.created_usec,
-                                          &info.rotated_usec, &ok);
+        int rotate = 0;
+        const int r = sd_bus_message_read(reply.get(), "(suttbb)", &name, &info.version, &info.created_usec,
+                                          &info.rotated_usec, &ok, &rotate);
         check_local(r, "read list entry");
         if (r == 0) {
             break;
         }
         info.name = name;
         info.integrity_ok = ok != 0;
+        info.rotation_required = rotate != 0;
         out.push_back(std::move(info));
     }
     return out;

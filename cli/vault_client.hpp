@@ -44,6 +44,7 @@ struct SecretInfo {
     std::uint64_t created_usec = 0;
     std::uint64_t rotated_usec = 0;
     bool integrity_ok = true;
+    bool rotation_required = false;  // marked by incident response: rotate before use
 };
 
 class VaultClient {

@@ -107,15 +107,17 @@ int cmd_secret_ls(const GlobalOptions& options)
                            {"rotated", format_time(s.rotated_usec)},
                            {"created_usec", s.created_usec},
                            {"rotated_usec", s.rotated_usec},
-                           {"integrity", s.integrity_ok ? "ok" : "failed"}});
+                           {"integrity", s.integrity_ok ? "ok" : "failed"},
+                           {"rotation_required", s.rotation_required}});
         }
         std::cout << out.dump(2) << '\n';
         return 0;
     }
-    std::printf("%-32s %7s  %-20s  %-20s  %s\n", "NAME", "VERSION", "CREATED", "ROTATED", "INTEGRITY");
+    std::printf("%-32s %7s  %-20s  %-20s  %-9s %s\n", "NAME", "VERSION", "CREATED", "ROTATED", "INTEGRITY", "ROTATE");
     for (const auto& s : secrets) {
-        std::printf("%-32s %7u  %-20s  %-20s  %s\n", s.name.c_str(), s.version, format_time(s.created_usec).c_str(),
-                    format_time(s.rotated_usec).c_str(), s.integrity_ok ? "ok" : "FAILED");
+        std::printf("%-32s %7u  %-20s  %-20s  %-9s %s\n", s.name.c_str(), s.version,
+                    format_time(s.created_usec).c_str(), format_time(s.rotated_usec).c_str(),
+                    s.integrity_ok ? "ok" : "FAILED", s.rotation_required ? "REQUIRED" : "-");
     }
     return 0;
 }

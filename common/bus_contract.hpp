@@ -31,6 +31,11 @@ inline constexpr const char* kRevokeAllGrants = "RevokeAllGrants";
 inline constexpr const char* kListApprovals = "ListApprovals";
 inline constexpr const char* kApprove = "Approve";
 inline constexpr const char* kDeny = "Deny";
+inline constexpr const char* kLock = "Lock";
+inline constexpr const char* kUnlock = "Unlock";
+inline constexpr const char* kIncident = "Incident";
+inline constexpr const char* kAuditTail = "AuditTail";
+inline constexpr const char* kAuditPublicKey = "AuditPublicKey";
 }  // namespace method
 
 namespace signal {
@@ -38,6 +43,9 @@ namespace signal {
 // request details: anyone on the bus can receive it; the founder reads those with ListApprovals.
 inline constexpr const char* kApprovalRequested = "ApprovalRequested";
 inline constexpr const char* kApprovalRequestedSignature = "sst";
+// (reason): the vault locked itself or was locked (Lock, Incident, an integrity failure).
+inline constexpr const char* kLocked = "Locked";
+inline constexpr const char* kLockedSignature = "s";
 }  // namespace signal
 
 // D-Bus signature of the founder proof that every founder-signed method takes last:

@@ -14,11 +14,12 @@
 #include <system_error>
 
 #include "common/bus_contract.hpp"
-#include "daemon/audit/audit_hook.hpp"
+#include "daemon/audit/audit_trail.hpp"
 #include "daemon/bus/sd_ptr.hpp"
 #include "daemon/bus/vault_object.hpp"
 #include "daemon/daemon_config.hpp"
 #include "daemon/harden/hardening.hpp"
+#include "daemon/integrity/integrity_control.hpp"
 #include "daemon/vault_service.hpp"
 #include "daemon/version.hpp"
 
@@ -56,7 +57,7 @@ int on_stop_signal(sd_event_source* source, const struct signalfd_siginfo* /*inf
 
 struct ReloadContext {
     VaultService* vault;
-    audit::AuditHook* audit;
+    audit::AuditTrail* audit;
 };
 
 // SIGHUP (systemctl reload): re-read the policy folder; audited like every reload.
@@ -66,20 +67,79 @@ int on_reload_signal(sd_event_source* /*source*/, const struct signalfd_siginfo*
     try {
         (void)sd_notify(0, "RELOADING=1");
         const bool loaded = context->vault->reload_policy();
-        context->audit->record(audit::AuditRecord{.event = "reload",
-                                                  .action = "policy.reload",
-                                                  .object = "policy",
-                                                  .subject = nullptr,
-                                                  .sender = "signal:SIGHUP",
-                                                  .decision = loaded ? audit::Decision::Allow : audit::Decision::Deny,
-                                                  .reason = context->vault->policy_status(),
-                                                  .grant = {},
-                                                  .informational = false});
+        const std::string status = context->vault->policy_status();
+        (void)context->audit->record(
+            audit::AuditRecord{.type = audit::EventType::Reload,
+                               .action = "policy.reload",
+                               .object = "policy",
+                               .subject = nullptr,
+                               .sender = "signal:SIGHUP",
+                               .decision = loaded ? audit::Decision::Allow : audit::Decision::Deny,
+                               .reason = status,
+                               .grant = {},
+                               .informational = false});
+        (void)context->audit->sync();
     } catch (const std::exception& e) {
         std::fprintf(stderr, "reload failed: %s\n", e.what());
     }
     (void)sd_notify(0, "READY=1");
     return 0;
+}
+
+// The audit log: verified, continued or quarantined. A log that was tampered with locks the vault
+// (persistently: the fresh log that replaces it would verify at the next start).
+std::unique_ptr<audit::AuditLog> open_audit_log(VaultService& vault)
+{
+    const store::SecureBuffer seed =
+        vault.keyring().derive(audit::kAuditSeedSubkeyId, audit::kAuditSeedContext, audit::kAuditSeedBytes);
+    audit::AuditLogOptions options;
+    options.start_object = std::string("codex-vaultd ") + kVersion;
+    options.journal_send = audit::journal_sender();
+    return audit::AuditLog::open(
+        vault.state_path(),
+        std::span<const std::uint8_t, audit::kAuditSeedBytes>(seed.span().data(), audit::kAuditSeedBytes), options);
+}
+
+// Start-up findings go into the log before anything else happens.
+void audit_start_up(VaultService& vault, audit::AuditTrail& trail, IntegrityControl& integrity)
+{
+    const audit::OpenReport& report = trail.log().open_report();
+    const auto note = [&trail](audit::EventType type, const std::string& action, const std::string& reason,
+                               audit::Decision decision) {
+        (void)trail.record(audit::AuditRecord{.type = type,
+                                              .action = action,
+                                              .object = "vault",
+                                              .subject = nullptr,
+                                              .sender = "start-up",
+                                              .decision = decision,
+                                              .reason = reason,
+                                              .grant = {},
+                                              .informational = false});
+    };
+    const store::IntegrityReport& store = vault.store_report();
+    for (const auto& recovery : store.recoveries) {
+        note(audit::EventType::Integrity, "store.recover",
+             "secret " + recovery.name + (recovery.rolled_forward ? " rolled forward: " : " rolled back: ") +
+                 recovery.detail,
+             audit::Decision::None);
+    }
+    if (store.manifest_created) {
+        note(audit::EventType::Integrity, "store.manifest",
+             "store manifest created from " + std::to_string(store.adopted.size()) + " authentic secret file(s)",
+             audit::Decision::None);
+    }
+    for (const auto& problem : store.problems) {
+        note(audit::EventType::Integrity, "store.verify", store::describe(problem), audit::Decision::Deny);
+    }
+    if (report.tampered()) {
+        integrity.lock("audit log failed verification (" + report.finding + "); kept as " + report.quarantine,
+                       "start-up");
+    } else if (!store.ok()) {
+        note(audit::EventType::Lock, "vault.lock", vault.lock_reason(), audit::Decision::Allow);
+    }
+    if (!trail.sync()) {
+        throw std::runtime_error("writing the start-up audit records: " + trail.failure_reason());
+    }
 }
 
 void status_line(VaultService& vault, const std::string& bus_description)
@@ -119,15 +179,28 @@ int run(int argc, char** argv)
     bus::EventPtr event(raw_event);
     check(sd_event_add_signal(event.get(), nullptr, SIGTERM, &on_stop_signal, nullptr), "watch SIGTERM");
     check(sd_event_add_signal(event.get(), nullptr, SIGINT, &on_stop_signal, nullptr), "watch SIGINT");
-    audit::StderrAuditHook audit(event.get());
+    std::unique_ptr<audit::AuditLog> log;
+    try {
+        log = open_audit_log(*vault);
+    } catch (const std::exception& e) {
+        throw std::runtime_error(std::string("opening the audit log: ") + e.what());
+    }
+    audit::AuditTrail audit(event.get(), std::move(log));
+    IntegrityControl integrity(*vault, audit);
+    audit_start_up(*vault, audit, integrity);
     ReloadContext reload_context{vault.get(), &audit};
     check(sd_event_add_signal(event.get(), nullptr, SIGHUP, &on_reload_signal, &reload_context), "watch SIGHUP");
     check(sd_event_set_watchdog(event.get(), 1), "enable watchdog");
 
     bus::BusPtr bus = connect_bus(config);
     check(sd_bus_attach_event(bus.get(), event.get(), SD_EVENT_PRIORITY_NORMAL), "attach bus to event loop");
-    VaultObject object(bus.get(), *vault, audit);
+    VaultObject object(bus.get(), event.get(), *vault, audit, integrity);
     check(sd_bus_request_name(bus.get(), bus::kBusName, 0), std::string("take the bus name ") + bus::kBusName);
+    integrity.set_bus(bus.get());
+    integrity.resume();
+    if (!audit.sync()) {
+        throw std::runtime_error("writing the start-up audit records: " + audit.failure_reason());
+    }
 
     harden::apply_runtime_hardening();
 
@@ -138,6 +211,11 @@ int run(int argc, char** argv)
     status_line(*vault, bus_description);
 
     check(sd_event_loop(event.get()), "event loop");
+    object.drain();
+    if (!audit.close("orderly stop")) {
+        std::fprintf(stderr, "codex-vaultd: the audit log could not be closed cleanly: %s\n",
+                     audit.failure_reason().c_str());
+    }
     std::fputs("codex-vaultd: stopped\n", stderr);
     return 0;
 }

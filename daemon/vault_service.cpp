@@ -4,6 +4,7 @@
 
 #include "daemon/monotonic_clock.hpp"
 #include "daemon/policy_files.hpp"
+#include "daemon/store/lock_file.hpp"
 #include "daemon/store/state_files.hpp"
 #include "policy/persistence.hpp"
 
@@ -77,8 +78,10 @@ std::unique_ptr<VaultService> VaultService::open(const DaemonConfig& config)
     }
     // An unusable policy does not stop start-up: founder operations still work, grant-based use
     // is denied, and Status says why.
+    service->lock_ = store::lock_file::load(service->state_dir_.get());
     service->reload_policy();
     service->load_policy_state();
+    service->check_store();
     return service;
 }
 
@@ -86,8 +89,10 @@ VaultService::VaultService(const DaemonConfig& config, UniqueFd state_dir, store
     : founder_uid_(config.founder_uid),
       state_dir_(std::move(state_dir)),
       keyring_(std::move(keyring)),
-      secrets_(std::make_unique<store::SecretStore>(config.state_dir / "secrets", keyring_.secret_sealing_key())),
+      secrets_(std::make_unique<store::SecretStore>(config.state_dir / "secrets", keyring_.secret_sealing_key(),
+                                                    keyring_.store_manifest_key())),
       policy_dir_(config.policy_dir),
+      state_path_(config.state_dir),
       engine_(engine_options(config))
 {
 }
@@ -132,10 +137,56 @@ void VaultService::save_policy_state_if_dirty()
     policy_state_dirty_ = false;
 }
 
-void VaultService::lock(std::string reason)
+// Every secret file must authenticate and match the signed manifest; anything else locks the
+// vault until the founder has looked. A build without a manifest is upgraded from the files.
+void VaultService::check_store()
 {
-    locked_ = true;
-    lock_reason_ = std::move(reason);
+    store_report_ = secrets_->verify_integrity(store::MissingManifest::CreateFromFiles);
+    if (store_report_.ok()) {
+        return;
+    }
+    std::string reason = "store integrity check failed: ";
+    for (std::size_t i = 0; i < store_report_.problems.size() && i < 4; ++i) {
+        reason += (i == 0 ? "" : "; ") + store::describe(store_report_.problems[i]);
+    }
+    if (store_report_.problems.size() > 4) {
+        reason += "; and " + std::to_string(store_report_.problems.size() - 4) + " more";
+    }
+    lock(reason);
+}
+
+void VaultService::save_lock(const store::LockState& state)
+{
+    lock_ = state;
+    lock_->reason = store::sanitize_lock_reason(state.reason);
+    store::lock_file::save(state_dir_.get(), *lock_);
+}
+
+void VaultService::clear_lock()
+{
+    store::lock_file::clear(state_dir_.get());
+    lock_.reset();
+}
+
+void VaultService::lock(const std::string& reason) noexcept
+{
+    try {
+        store::LockState state = lock_.value_or(store::LockState{});
+        if (!lock_) {
+            state.locked_since_usec = clock::realtime_usec();
+            state.reason = reason;
+        } else if (state.reason.find(reason) == std::string::npos) {
+            state.reason = state.reason + "; then: " + reason;
+        }
+        state.mark_done(store::IncidentStep::Locked);
+        save_lock(state);
+    } catch (const std::exception& e) {
+        // Locked in memory all the same; Status shows why it may not survive a restart.
+        if (!lock_) {
+            lock_ = store::LockState{};
+        }
+        lock_->reason = store::sanitize_lock_reason(reason + " (lock not persisted: " + e.what() + ")");
+    }
 }
 
 bool VaultService::reload_policy()
@@ -148,7 +199,7 @@ bool VaultService::reload_policy()
 
 VaultState VaultService::state() const noexcept
 {
-    if (locked_) {
+    if (lock_) {
         return VaultState::Locked;
     }
     return founder_.enrolled() ? VaultState::Ready : VaultState::Uninitialized;

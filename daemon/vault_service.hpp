@@ -14,6 +14,7 @@
 #include "daemon/daemon_config.hpp"
 #include "daemon/founder/founder_authority.hpp"
 #include "daemon/store/keyring.hpp"
+#include "daemon/store/lock_state.hpp"
 #include "daemon/store/secret_store.hpp"
 #include "policy/engine.hpp"
 
@@ -29,7 +30,7 @@ public:
     static std::unique_ptr<VaultService> open(const DaemonConfig& config);
 
     [[nodiscard]] VaultState state() const noexcept;
-    [[nodiscard]] const std::string& lock_reason() const noexcept { return lock_reason_; }
+    [[nodiscard]] std::string lock_reason() const { return lock_ ? lock_->reason : std::string(); }
     [[nodiscard]] uid_t founder_uid() const noexcept { return founder_uid_; }
     [[nodiscard]] const store::Keyring& keyring() const noexcept { return keyring_; }
     [[nodiscard]] founder::FounderAuthority& founder() noexcept { return founder_; }
@@ -51,12 +52,25 @@ public:
     void mark_policy_state_dirty() noexcept { policy_state_dirty_ = true; }
     void save_policy_state_if_dirty();
 
-    // Locks the vault (in memory: every call but the recovery set is refused).
-    void lock(std::string reason);
+    // The persistent lock (STATE/lock): while there is one, every call but the recovery set is
+    // refused, across restarts, until the founder unlocks. save_lock() writes before it takes
+    // effect; if the write fails the vault is locked in memory anyway and the error is thrown.
+    [[nodiscard]] const std::optional<store::LockState>& lock_state() const noexcept { return lock_; }
+    void save_lock(const store::LockState& state);
+    void clear_lock();
+    // Locks for `reason` (keeping an existing lock's incident record); never throws: a lock that
+    // cannot be written still holds in memory, and the reason says so.
+    void lock(const std::string& reason) noexcept;
+
+    // What the start-up integrity check of the store found (audited at start-up).
+    [[nodiscard]] const store::IntegrityReport& store_report() const noexcept { return store_report_; }
+    [[nodiscard]] int state_dir_fd() const noexcept { return state_dir_.get(); }
+    [[nodiscard]] const std::filesystem::path& state_path() const noexcept { return state_path_; }
 
 private:
     VaultService(const DaemonConfig& config, UniqueFd state_dir, store::Keyring keyring);
     void load_policy_state();
+    void check_store();
 
     uid_t founder_uid_;
     UniqueFd state_dir_;
@@ -64,12 +78,13 @@ private:
     std::unique_ptr<store::SecretStore> secrets_;
     founder::FounderAuthority founder_;
     std::filesystem::path policy_dir_;
+    std::filesystem::path state_path_;
     policy::Engine engine_;
     std::string policy_status_;
     bool policy_state_dirty_ = false;
     std::uint64_t last_prune_usec_ = 0;
-    bool locked_ = false;
-    std::string lock_reason_;
+    std::optional<store::LockState> lock_;
+    store::IntegrityReport store_report_;
 };
 
 using bytes::from_hex;

@@ -12,7 +12,7 @@ namespace {
 using namespace codexvault::bus::method;
 
 // clang-format off
-const std::array<MethodSpec, 19> kMethods{{
+const std::array<MethodSpec, 24> kMethods{{
     // name           in            out         argument names (in, then out)               action            access               locked  founder sensitive decode
     {kStatus,        "",           "a{sv}",    "status\0",                                 "status.read",    Access::Anyone,      true,   false,  false,    &methods::decode_status},
     {kWhoAmI,        "",           "a{sv}aa{sv}", "subject\0grants\0",                     "identity.read",  Access::Anyone,      true,   false,  false,    &methods::decode_who_am_i},
@@ -21,7 +21,7 @@ const std::array<MethodSpec, 19> kMethods{{
     {kPutSecret,     "sh(aytay)",  "u",        "name\0value\0proof\0version\0",            "secret.put",     Access::Founder,     false,  true,   true,     &methods::decode_put_secret},
     {kRotateSecret,  "sh(aytay)",  "u",        "name\0value\0proof\0version\0",            "secret.rotate",  Access::Founder,     false,  true,   true,     &methods::decode_rotate_secret},
     {kDeleteSecret,  "s(aytay)",   "",         "name\0proof\0",                            "secret.delete",  Access::Founder,     false,  true,   false,    &methods::decode_delete_secret},
-    {kListSecrets,   "(aytay)",    "a(suttb)", "proof\0secrets\0",                         "secret.list",    Access::Founder,     false,  true,   false,    &methods::decode_list_secrets},
+    {kListSecrets,   "(aytay)",    "a(suttbb)", "proof\0secrets\0",                        "secret.list",    Access::Founder,     false,  true,   false,    &methods::decode_list_secrets},
     {kReloadPolicy,  "(aytay)",    "s",        "proof\0status\0",                          "policy.reload",  Access::Founder,     false,  true,   false,    &methods::decode_reload_policy},
     {kCheck,         "sa{sv}",     "bsss",     "capability\0request\0allowed\0verdict\0reason\0grant_id\0", "grant.check", Access::Anyone,   false,  false,  false,    &methods::decode_check},
     {kUse,           "sa{sv}",     "ss",       "capability\0request\0grant_id\0approval_id\0", "grant.use",     Access::Grant,       false,  false,  false,    &methods::decode_use},
@@ -32,6 +32,11 @@ const std::array<MethodSpec, 19> kMethods{{
     {kRevokeAllGrants, "(aytay)",  "u",        "proof\0revoked\0",                         "grant.revoke-all", Access::Founder,   false,  true,   false,    &methods::decode_revoke_all_grants},
     {kListApprovals, "(aytay)",    "aa{sv}",   "proof\0approvals\0",                       "approval.list",  Access::Founder,     false,  true,   false,    &methods::decode_list_approvals},
     {kApprove,       "s(aytay)",   "",         "approval_id\0proof\0",                     "approval.approve", Access::Founder,   false,  true,   false,    &methods::decode_approve},
+    {kLock,          "s(aytay)",   "",         "reason\0proof\0",                          "vault.lock",     Access::Founder,     true,   true,   false,    &methods::decode_lock},
+    {kUnlock,        "s(aytay)",   "",         "reason\0proof\0",                          "vault.unlock",   Access::Founder,     true,   true,   false,    &methods::decode_unlock},
+    {kIncident,      "s(aytay)",   "u",        "reason\0proof\0revoked\0",                "vault.incident", Access::Founder,     true,   true,   false,    &methods::decode_incident},
+    {kAuditTail,     "a{sv}(aytay)", "ast",    "query\0proof\0records\0last_seq\0",      "audit.read",     Access::AuditReader, true,   false,  false,    &methods::decode_audit_tail},
+    {kAuditPublicKey, "",          "s",        "public_key\0",                              "audit.pubkey",   Access::Anyone,      true,   false,  false,    &methods::decode_audit_public_key},
     {kDeny,          "s(aytay)",   "",         "approval_id\0proof\0",                     "approval.deny",  Access::Founder,     false,  true,   false,    &methods::decode_deny},
 }};
 // clang-format on
@@ -51,6 +56,8 @@ const char* to_string(Access access) noexcept
         return "enrollment";
     case Access::Grant:
         return "grant";
+    case Access::AuditReader:
+        return "founder or audit:read";
     }
     return "founder";
 }

@@ -17,16 +17,22 @@
 #include "policy/capability.hpp"
 #include "policy/engine.hpp"
 
+namespace codexvault::audit {
+class AuditTrail;
+}
+
 namespace codexvault::daemon {
 
 class VaultService;
+class IntegrityControl;
 
 enum class Access {
-    Anyone,      // informational; authorization is "any identified local process"
-    FounderUid,  // the configured founder uid, no proof (only GetNonce: proofs need a nonce first)
-    Founder,     // founder uid AND a valid founder proof over the call's arguments
-    Enrollment,  // founder uid AND a proof made with the key being enrolled; only when uninitialized
-    Grant,       // a grant for the call's capability, decided by the policy engine (a real use)
+    Anyone,       // informational; authorization is "any identified local process"
+    FounderUid,   // the configured founder uid, no proof (only GetNonce: proofs need a nonce first)
+    Founder,      // founder uid AND a valid founder proof over the call's arguments
+    Enrollment,   // founder uid AND a proof made with the key being enrolled; only when uninitialized
+    Grant,        // a grant for the call's capability, decided by the policy engine (a real use)
+    AuditReader,  // the founder (uid and proof), or a grant for audit:read without one
 };
 
 const char* to_string(Access access) noexcept;
@@ -46,6 +52,8 @@ struct RequestContext {
     VaultService& vault;
     const identity::Subject& subject;
     const GrantUse* grant_use = nullptr;  // Access::Grant methods: the allowed use
+    audit::AuditTrail* audit = nullptr;
+    IntegrityControl* integrity = nullptr;
 };
 
 // What decoding a call yields: the arguments the proof must cover, and the action to run

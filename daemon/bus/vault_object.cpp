@@ -11,6 +11,7 @@
 #include "common/bus_contract.hpp"
 #include "common/vault_error.hpp"
 #include "daemon/grant_bridge.hpp"
+#include "daemon/integrity/integrity_control.hpp"
 #include "daemon/monotonic_clock.hpp"
 #include "daemon/vault_service.hpp"
 
@@ -56,8 +57,9 @@ identity::IdentityResolver::Freshness freshness_for(const MethodSpec& spec)
 
 }  // namespace
 
-VaultObject::VaultObject(sd_bus* bus, VaultService& vault, audit::AuditHook& audit)
-    : bus_(bus), vault_(vault), audit_(audit), resolver_(bus)
+VaultObject::VaultObject(sd_bus* bus, sd_event* event, VaultService& vault, audit::AuditTrail& audit,
+                         IntegrityControl& integrity)
+    : bus_(bus), vault_(vault), audit_(audit), integrity_(integrity), resolver_(bus)
 {
     vtable_.push_back(SD_BUS_VTABLE_START(0));
     for (const auto& spec : method_table()) {
@@ -77,15 +79,35 @@ VaultObject::VaultObject(sd_bus* bus, VaultService& vault, audit::AuditHook& aud
     vtable_.push_back(
         SD_BUS_SIGNAL_WITH_NAMES(bus::signal::kApprovalRequested, bus::signal::kApprovalRequestedSignature,
                                  SD_BUS_PARAM(approval_id) SD_BUS_PARAM(capability) SD_BUS_PARAM(expires_usec), 0));
+    vtable_.push_back(
+        SD_BUS_SIGNAL_WITH_NAMES(bus::signal::kLocked, bus::signal::kLockedSignature, SD_BUS_PARAM(reason), 0));
     vtable_.push_back(SD_BUS_VTABLE_END);
 
     sd_bus_slot* slot = nullptr;
-    const int r = sd_bus_add_object_vtable(bus, &slot, bus::kObjectPath, bus::kInterface, vtable_.data(), this);
+    int r = sd_bus_add_object_vtable(bus, &slot, bus::kObjectPath, bus::kInterface, vtable_.data(), this);
     if (r < 0) {
         throw std::system_error(-r, std::generic_category(), "register /org/codexvault/Vault1");
     }
     slot_.reset(slot);
+
+    sd_event_source* source = nullptr;
+    r = sd_event_add_defer(event, &source, &VaultObject::on_commit, this);
+    if (r < 0) {
+        throw std::system_error(-r, std::generic_category(), "create the audit commit source");
+    }
+    commit_source_.reset(source);
+    // Idle priority: every message the bus has ready is dispatched (and its decision queued)
+    // before the round's one fdatasync.
+    r = sd_event_source_set_priority(source, SD_EVENT_PRIORITY_IDLE);
+    if (r >= 0) {
+        r = sd_event_source_set_enabled(source, SD_EVENT_OFF);
+    }
+    if (r < 0) {
+        throw std::system_error(-r, std::generic_category(), "configure the audit commit source");
+    }
 }
+
+VaultObject::~VaultObject() = default;
 
 int VaultObject::on_method_call(sd_bus_message* message, void* userdata, sd_bus_error* error) noexcept
 {
@@ -106,6 +128,19 @@ int VaultObject::on_method_call(sd_bus_message* message, void* userdata, sd_bus_
     return reply_error(error, ErrorCode::Unavailable, "internal error; see the daemon's log");
 }
 
+int VaultObject::on_commit(sd_event_source* /*source*/, void* userdata) noexcept
+{
+    auto* self = static_cast<VaultObject*>(userdata);
+    try {
+        self->commit();
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "internal error in the audit commit: %s\n", e.what());
+    } catch (...) {
+        std::fputs("internal error in the audit commit\n", stderr);
+    }
+    return 0;
+}
+
 void VaultObject::authorize(const MethodSpec& spec, const identity::Subject& subject, PreparedCall& call)
 {
     if (spec.access == Access::Anyone) {
@@ -114,6 +149,15 @@ void VaultObject::authorize(const MethodSpec& spec, const identity::Subject& sub
     if (spec.access == Access::Grant) {
         authorize_use(subject, *call.grant_use);
         return;
+    }
+    // Audit readers: a signed call is the founder's (checked below, like any founder method); an
+    // unsigned one needs a grant for audit:read.
+    if (spec.access == Access::AuditReader) {
+        if (!call.proof || call.proof->signature.empty()) {
+            authorize_use(subject, *call.grant_use);
+            return;
+        }
+        call.grant_use.reset();
     }
     if (subject.uid != vault_.founder_uid()) {
         throw VaultError(ErrorCode::PermissionDenied, std::string(spec.action) + " is reserved to the founder");
@@ -199,36 +243,31 @@ void VaultObject::persist_state()
     }
 }
 
-// identity -> state -> decode -> authorize -> audit decision -> act -> audit outcome -> reply.
 int VaultObject::dispatch(const MethodSpec& spec, sd_bus_message* message, sd_bus_error* error)
 {
     const std::uint64_t dispatch_ticks = identity::boottime_ticks_now();
     const char* sender_name = sd_bus_message_get_sender(message);
-    const std::string sender = sender_name != nullptr ? sender_name : "";
-    audit::AuditRecord record{.event = "decision",
-                              .action = spec.action,
-                              .object = "",
-                              .subject = nullptr,
-                              .sender = sender,
-                              .decision = audit::Decision::Deny,
-                              .reason = "",
-                              .grant = {},
-                              .informational = spec.access == Access::Anyone};
+    PendingCall pending;
+    pending.spec = &spec;
+    pending.sender = sender_name != nullptr ? sender_name : "";
+    const bool is_status = std::string_view(spec.name) == bus::method::kStatus;
 
-    identity::Subject subject;
-    try {
-        // Public methods grant nothing, so they are answered from the subject confirmed when the
-        // caller was pinned; every method that authorizes re-reads it.
-        subject = resolver_.resolve(message, dispatch_ticks, freshness_for(spec));
-    } catch (const identity::IdentityError& e) {
-        const std::string reason = std::string("caller could not be identified: ") + e.what();
-        record.reason = reason;
-        audit_.record(record);
-        return reply_error(error, ErrorCode::PermissionDenied, reason);
+    // No record, no action: a failed log leaves only Status, which says why.
+    if (!audit_.healthy() && !is_status) {
+        return reply_error(error, ErrorCode::Unavailable,
+                           "audit log unavailable, request denied: " + audit_.failure_reason());
     }
-    record.subject = &subject;
+    try {
+        // Public methods that grant nothing are answered from the subject confirmed when the
+        // caller was pinned; every method that authorizes re-reads it.
+        pending.subject = resolver_.resolve(message, dispatch_ticks, freshness_for(spec));
+        pending.identified = true;
+    } catch (const identity::IdentityError& e) {
+        return refuse(spec, message, std::move(pending),
+                      Failure{ErrorCode::PermissionDenied, std::string("caller could not be identified: ") + e.what()},
+                      error);
+    }
 
-    PreparedCall call;
     try {
         const VaultState state = vault_.state();
         if (state == VaultState::Locked && !spec.allowed_when_locked) {
@@ -240,28 +279,74 @@ int VaultObject::dispatch(const MethodSpec& spec, sd_bus_message* message, sd_bu
         if (spec.access == Access::Enrollment && state != VaultState::Uninitialized) {
             throw VaultError(ErrorCode::PermissionDenied, "a founder is already enrolled");
         }
-        call = spec.decode(message);
-        record.object = call.object;
-        authorize(spec, subject, call);
+        pending.call = spec.decode(message);
+        authorize(spec, pending.subject, pending.call);
     } catch (const VaultError& e) {
-        record.reason = e.what();
-        if (call.grant_use) {
-            record.grant = grant_reference(call.grant_use->decision);
+        if (pending.call.grant_use) {
+            pending.grant = grant_reference(pending.call.grant_use->decision);
         }
-        audit_.record(record);
-        return reply_error(error, e.code(), e.what());
+        return refuse(spec, message, std::move(pending), Failure{e.code(), e.what()}, error);
     }
-    if (call.grant_use) {
-        record.grant = grant_reference(call.grant_use->decision);
-    }
-    record.decision = audit::Decision::Allow;
-    record.reason = "authorized";
-    // An informational call's decision and outcome are one record: nothing happens between them.
-    if (!record.informational) {
-        audit_.record(record);
+    if (pending.call.grant_use) {
+        pending.grant = grant_reference(pending.call.grant_use->decision);
     }
 
-    record.event = "outcome";
+    if (spec.access == Access::Anyone) {
+        audit::AuditRecord record = record_of(pending, audit::EventType::Decision);
+        return answer_now(spec, message, pending.subject, pending.call, record, error);
+    }
+
+    // Durable: nothing happens until the decision is on disk (the next commit round).
+    audit::AuditRecord record = record_of(pending, audit::EventType::Decision);
+    record.decision = audit::Decision::Allow;
+    record.reason = "authorized";
+    if (audit_.record(record) == audit::Appended::Failed) {
+        return reply_error(error, ErrorCode::Unavailable,
+                           "audit log unavailable, request denied: " + audit_.failure_reason());
+    }
+    pending.message.reset(sd_bus_message_ref(message));
+    awaiting_decision_.push_back(std::move(pending));
+    if (awaiting_decision_.size() >= kMaxBatch) {
+        commit();
+    } else {
+        schedule_commit();
+    }
+    return 1;
+}
+
+// A refused call: its denial is recorded; a durable method's denial is on disk before the reply
+// (unless it was folded as a repeat, which is answered at once).
+int VaultObject::refuse(const MethodSpec& spec, sd_bus_message* message, PendingCall pending, const Failure& failure,
+                        sd_bus_error* error)
+{
+    audit::AuditRecord record = record_of(pending, audit::EventType::Decision);
+    record.decision = audit::Decision::Deny;
+    record.reason = failure.message;
+    const audit::Appended appended = audit_.record(record);
+    if (spec.access == Access::Anyone || appended != audit::Appended::Queued) {
+        schedule_commit();
+        return reply_error(error, failure.code, failure.message);
+    }
+    pending.failure = failure;
+    pending.message.reset(sd_bus_message_ref(message));
+    awaiting_decision_.push_back(std::move(pending));
+    schedule_commit();
+    return 1;
+}
+
+// Informational calls: nothing changes, so they are answered now; one record (decision and
+// outcome at once) goes out with the next round.
+int VaultObject::answer_now(const MethodSpec& spec, sd_bus_message* message, const identity::Subject& subject,
+                            PreparedCall& call, audit::AuditRecord& record, sd_bus_error* error)
+{
+    record.decision = audit::Decision::Allow;
+    record.reason = "done";
+    const bool recorded = audit_.record(record) != audit::Appended::Failed;
+    if (!recorded && std::string_view(spec.name) != bus::method::kStatus) {
+        return reply_error(error, ErrorCode::Unavailable,
+                           "audit log unavailable, request denied: " + audit_.failure_reason());
+    }
+    schedule_commit();
     sd_bus_message* raw_reply = nullptr;
     int r = sd_bus_message_new_method_return(message, &raw_reply);
     bus::MessagePtr reply(raw_reply);
@@ -269,27 +354,144 @@ int VaultObject::dispatch(const MethodSpec& spec, sd_bus_message* message, sd_bu
         throw std::system_error(-r, std::generic_category(), "create reply");
     }
     try {
-        RequestContext context{vault_, subject, call.grant_use ? &*call.grant_use : nullptr};
+        RequestContext context{vault_, subject, nullptr, &audit_, &integrity_};
         call.act(context, reply.get());
-        persist_state();
     } catch (const VaultError& e) {
-        record.decision = audit::Decision::Deny;
-        record.reason = e.what();
-        audit_.record(record);
         return reply_error(error, e.code(), e.what());
-    } catch (const std::exception& e) {
-        record.decision = audit::Decision::Deny;
-        record.reason = "internal error";
-        audit_.record(record);
-        throw;
     }
-    record.reason = "done";
-    audit_.record(record);
     r = sd_bus_send(nullptr, reply.get(), nullptr);
     if (r < 0) {
         throw std::system_error(-r, std::generic_category(), "send reply");
     }
     return 1;
+}
+
+void VaultObject::schedule_commit()
+{
+    const int r = sd_event_source_set_enabled(commit_source_.get(), SD_EVENT_ONESHOT);
+    if (r < 0) {
+        // Without the deferred round, commit now: slower, never less durable.
+        commit();
+    }
+}
+
+void VaultObject::commit()
+{
+    std::vector<PendingCall> acted = std::move(awaiting_outcome_);
+    std::vector<PendingCall> decided = std::move(awaiting_decision_);
+    awaiting_outcome_.clear();
+    awaiting_decision_.clear();
+    if (acted.empty() && decided.empty()) {
+        (void)audit_.write_pending();  // informational records: written, not waited for
+        return;
+    }
+    if (!audit_.sync()) {
+        const std::string reason = "audit log unavailable, request not carried out: " + audit_.failure_reason();
+        for (auto* batch : {&acted, &decided}) {
+            for (auto& pending : *batch) {
+                if (!pending.reply && !pending.failure) {
+                    pending.failure = Failure{ErrorCode::Unavailable, reason};
+                } else if (pending.reply) {
+                    // Done, but its outcome record may be lost: the caller must not take it as audited.
+                    pending.reply.reset();
+                    pending.failure = Failure{ErrorCode::Unavailable, "carried out, but " + reason};
+                }
+                send_reply(pending);
+            }
+        }
+        return;
+    }
+    for (auto& pending : acted) {
+        send_reply(pending);
+    }
+    for (auto& pending : decided) {
+        if (pending.failure) {
+            send_reply(pending);  // a refusal: its record is on disk now
+            continue;
+        }
+        act(pending);
+        awaiting_outcome_.push_back(std::move(pending));
+    }
+    if (!awaiting_outcome_.empty()) {
+        schedule_commit();
+    }
+}
+
+void VaultObject::act(PendingCall& pending)
+{
+    audit::AuditRecord outcome = record_of(pending, audit::EventType::Outcome);
+    std::string reason = "done";
+    outcome.decision = audit::Decision::Allow;
+    // Authorized before a Lock or Incident that was acted on first in this round.
+    if (vault_.state() == VaultState::Locked && !pending.spec->allowed_when_locked) {
+        pending.failure = Failure{ErrorCode::Locked, "vault is locked: " + vault_.lock_reason()};
+    } else {
+        try {
+            sd_bus_message* raw_reply = nullptr;
+            const int r = sd_bus_message_new_method_return(pending.message.get(), &raw_reply);
+            bus::MessagePtr reply(raw_reply);
+            if (r < 0) {
+                throw std::system_error(-r, std::generic_category(), "create reply");
+            }
+            RequestContext context{vault_, pending.subject, pending.call.grant_use ? &*pending.call.grant_use : nullptr,
+                                   &audit_, &integrity_};
+            pending.call.act(context, reply.get());
+            persist_state();
+            pending.reply = std::move(reply);
+        } catch (const VaultError& e) {
+            pending.failure = Failure{e.code(), e.what()};
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "internal error in %s: %s\n", pending.spec->name, e.what());
+            pending.failure = Failure{ErrorCode::Unavailable, "internal error; see the daemon's log"};
+            reason = "internal error";
+        }
+    }
+    if (pending.failure) {
+        outcome.decision = audit::Decision::Deny;
+        if (reason == "done") {
+            reason = pending.failure->message;
+        }
+    }
+    outcome.reason = reason;
+    (void)audit_.record(outcome);  // a failure here fails the next sync, and so this reply
+}
+
+void VaultObject::send_reply(PendingCall& pending) noexcept
+{
+    int r = 0;
+    if (pending.failure) {
+        const sd_bus_error e =
+            SD_BUS_ERROR_MAKE_CONST(error_info(pending.failure->code).bus_name, pending.failure->message.c_str());
+        r = sd_bus_reply_method_error(pending.message.get(), &e);
+    } else if (pending.reply) {
+        r = sd_bus_send(nullptr, pending.reply.get(), nullptr);
+    }
+    if (r < 0) {
+        // The caller went away; what was done is recorded either way.
+        std::fprintf(stderr, "could not reply to %s (%s): %s\n", pending.sender.c_str(), pending.spec->name,
+                     std::strerror(-r));
+    }
+}
+
+audit::AuditRecord VaultObject::record_of(const PendingCall& pending, audit::EventType type) const
+{
+    return audit::AuditRecord{.type = type,
+                              .action = pending.spec->action,
+                              .object = pending.call.object,
+                              .subject = pending.identified ? &pending.subject : nullptr,
+                              .sender = pending.sender,
+                              .decision = audit::Decision::Deny,
+                              .reason = {},
+                              .grant = pending.grant,
+                              .informational = pending.spec->access == Access::Anyone};
+}
+
+void VaultObject::drain()
+{
+    for (int round = 0; round < 4 && (!awaiting_decision_.empty() || !awaiting_outcome_.empty()); ++round) {
+        commit();
+    }
+    (void)audit_.write_pending();
 }
 
 }  // namespace codexvault::daemon

@@ -47,6 +47,7 @@ constexpr std::array kNotifySockopt{"getsockopt"sv, "setsockopt"sv};
 constexpr std::array kFiles{"openat"sv, "read"sv,       "pread64"sv,    "write"sv,      "writev"sv,
                             "close"sv,  "newfstatat"sv, "readlinkat"sv, "getdents64"sv, "fcntl"sv};
 constexpr std::array kStateWrites{"fchmod"sv, "fsync"sv, "renameat"sv, "renameat2"sv, "linkat"sv, "unlinkat"sv};
+constexpr std::array kAuditSync{"fdatasync"sv};
 constexpr std::array kPidfd{"pidfd_open"sv};
 constexpr std::array kIds{"getpid"sv, "gettid"sv, "getuid"sv, "geteuid"sv, "getgid"sv, "getegid"sv};
 constexpr std::array kMemory{"brk"sv, "munmap"sv, "mremap"sv, "madvise"sv, "mlock"sv, "munlock"sv};
@@ -78,6 +79,9 @@ constexpr std::array kAllowlist{
     SyscallGroup{"state writes", kStateWrites, kAlways, FilterAction::Allow, 0,
                  "temp file -> fchmod 0600 -> fsync -> rename (RENAME_NOREPLACE; linkat is its fallback) -> fsync of "
                  "the folder; unlinkat for rm and failed writes"},
+    SyscallGroup{"audit group commit", kAuditSync, kAlways, FilterAction::Allow, 0,
+                 "one fdatasync per event-loop round makes the round's audit records durable before its "
+                 "replies (and before the actions they authorize)"},
     SyscallGroup{"caller pidfd", kPidfd, kNoFlags, FilterAction::Allow, 0,
                  "pins a caller whose bus did not hand over a pidfd (flags 0 only)"},
     SyscallGroup{"own ids", kIds, kAlways, FilterAction::Allow, 0,

@@ -1,8 +1,11 @@
 // Status and WhoAmI: informational, open to any identified caller, never secret-bearing.
 #include <vector>
 
+#include "daemon/audit/audit_trail.hpp"
+#include "daemon/grant_bridge.hpp"
 #include "daemon/methods/message_io.hpp"
 #include "daemon/methods/methods.hpp"
+#include "daemon/monotonic_clock.hpp"
 #include "daemon/vault_service.hpp"
 #include "daemon/version.hpp"
 
@@ -23,9 +26,11 @@ PreparedCall decode_status(sd_bus_message* /*message*/)
         dict.add("key_source", vault.keyring().source());
         // Said plainly until those parts exist, so nobody mistakes absence for health.
         dict.add("monitor", "not available: the eBPF monitor is not built yet; injection is disabled");
-        // Grant-based use (Check, grants, approvals) reaches the bus with issue 3's next part.
         dict.add("policy", vault.policy_status());
-        dict.add("audit", "stderr: structured decision lines (tamper-evident log not built yet)");
+        dict.add("audit", context.audit->status_line());
+        const auto& lock = vault.lock_state();
+        dict.add("incident", lock && lock->incident);
+        dict.add("locked_since_usec", lock ? lock->locked_since_usec : std::uint64_t{0});
         dict.close();
     };
     return call;
@@ -52,8 +57,19 @@ PreparedCall decode_who_am_i(sd_bus_message* /*message*/)
         dict.add("cgroup", s.cgroup);
         dict.add("is_founder_uid", s.uid == context.vault.founder_uid());
         dict.close();
-        // Live grants join this reply with the policy engine (issue 3); none exist yet.
+        // The caller's live grants: the ones whose principal matches it now.
         io::check(sd_bus_message_open_container(reply, 'a', "a{sv}"), "open grants");
+        for (const auto& grant : context.vault.engine().grants_for(subject_view(s), clock::realtime_usec())) {
+            io::Dictionary entry(reply);
+            entry.add("id", grant.definition.id);
+            entry.add("capability", grant.definition.capability.to_string());
+            entry.add("state", std::string(policy::grant_state_name(grant.state)));
+            entry.add("uses", grant.uses);
+            entry.add("max_uses", grant.definition.max_uses.value_or(0));
+            entry.add("expires_usec", grant.definition.expires_at_usec.value_or(0));
+            entry.add("approval", std::string(policy::approval_mode_name(grant.definition.approval)));
+            entry.close();
+        }
         io::check(sd_bus_message_close_container(reply), "close grants");
     };
     return call;

@@ -25,5 +25,10 @@ PreparedCall decode_revoke_all_grants(sd_bus_message* message);
 PreparedCall decode_list_approvals(sd_bus_message* message);
 PreparedCall decode_approve(sd_bus_message* message);
 PreparedCall decode_deny(sd_bus_message* message);
+PreparedCall decode_lock(sd_bus_message* message);
+PreparedCall decode_unlock(sd_bus_message* message);
+PreparedCall decode_incident(sd_bus_message* message);
+PreparedCall decode_audit_tail(sd_bus_message* message);
+PreparedCall decode_audit_public_key(sd_bus_message* message);
 
 }  // namespace codexvault::daemon::methods

@@ -74,10 +74,11 @@ PreparedCall decode_list_secrets(sd_bus_message* message)
     PreparedCall call;
     call.proof = io::read_founder_proof(message);
     call.act = [](RequestContext& context, sd_bus_message* reply) {
-        io::check(sd_bus_message_open_container(reply, 'a', "(suttb)"), "open list");
+        io::check(sd_bus_message_open_container(reply, 'a', "(suttbb)"), "open list");
         for (const auto& entry : context.vault.secrets().list()) {
-            io::check(sd_bus_message_append(reply, "(suttb)", entry.name.c_str(), entry.version, entry.created_usec,
-                                            entry.rotated_usec, static_cast<int>(entry.integrity_ok)),
+            io::check(sd_bus_message_append(reply, "(suttbb)", entry.name.c_str(), entry.version, entry.created_usec,
+                                            entry.rotated_usec, static_cast<int>(entry.integrity_ok),
+                                            static_cast<int>(entry.rotation_required)),
                       "append secret metadata");
         }
         io::check(sd_bus_message_close_container(reply), "close list");

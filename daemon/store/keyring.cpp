@@ -23,6 +23,8 @@ constexpr const char* kKeysDir = "keys";
 constexpr const char* kMasterKeyFile = "master.key";
 constexpr std::uint64_t kSecretSealingKeyId = 1;
 constexpr char kSecretSealingContext[9] = "CVsecret";
+constexpr std::uint64_t kManifestKeyId = 3;
+constexpr char kManifestContext[9] = "CVmanfst";
 
 [[noreturn]] void throw_errno(int error, const std::string& what)
 {
@@ -187,6 +189,7 @@ Keyring Keyring::load(const std::filesystem::path& state_dir,
 Keyring::Keyring(SecureBuffer master, std::string source)
     : master_(std::move(master)),
       secret_key_(derive_key(master_.span(), kSecretSealingKeyId, kSecretSealingContext, 32)),
+      manifest_key_(derive_key(master_.span(), kManifestKeyId, kManifestContext, 32)),
       source_(std::move(source))
 {
 }

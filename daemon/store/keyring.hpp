@@ -27,8 +27,15 @@ public:
 
     // crypto_kdf sub-key for sealing secrets (id 1, context "CVsecret"), 32 bytes.
     [[nodiscard]] std::span<const std::uint8_t> secret_sealing_key() const noexcept { return secret_key_.span(); }
+    // crypto_kdf sub-key for the store manifest's MAC (id 3, context "CVmanfst"), 32 bytes.
+    [[nodiscard]] std::span<const std::uint8_t> store_manifest_key() const noexcept { return manifest_key_.span(); }
 
-    // Any other sub-key (later: audit signing seed). context is exactly 8 characters.
+    // Any other sub-key. context is exactly 8 characters. Sub-keys in use, each (id, context)
+    // pair unique and, to keep them easy to tell apart, each id too:
+    //   1 "CVsecret"  secret sealing key (above)
+    //   1 "CVaudsig"  audit checkpoint signing seed (daemon/audit/checkpoint.hpp)
+    //   3 "CVmanfst"  store manifest MAC key (above)
+    // (2 and 42 with "CVprobe0" are used by tests only.) Add new ones to this list.
     [[nodiscard]] SecureBuffer derive(std::uint64_t subkey_id, const char (&context)[9], std::size_t bytes) const;
 
 private:
@@ -36,6 +43,7 @@ private:
 
     SecureBuffer master_;
     SecureBuffer secret_key_;
+    SecureBuffer manifest_key_;
     std::string source_;
 };
 

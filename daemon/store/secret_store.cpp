@@ -14,7 +14,8 @@
 // Binding the name means a file copied over another secret's name does not authenticate;
 // binding version and times means the header cannot be edited (or rolled forward) unnoticed.
 // The key is the Keyring's sub-key (id 1, context "CVsecret"). Rolling a whole file back to an
-// older, authentic version is not detected here (that needs state outside the file).
+// older, authentic version is not detected by the file itself: the manifest (manifest.hpp)
+// lists each file's hash, and the write protocol in secret_store.hpp keeps it in step.
 #include "daemon/store/secret_store.hpp"
 
 #include <fcntl.h>
@@ -26,13 +27,16 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 #include <limits>
+#include <set>
 #include <stdexcept>
 #include <system_error>
 #include <utility>
 
 #include "common/limits.hpp"
 #include "common/vault_error.hpp"
+#include "daemon/store/manifest_file.hpp"
 #include "daemon/store/state_files.hpp"
 
 namespace codexvault::store {
@@ -202,35 +206,57 @@ Bytes read_sealed_file(int dir_fd, std::string_view name)
     return bytes;
 }
 
-// Reads and authenticates the file; returns its metadata. Throws NotFound / IntegrityFailure.
-SecretMetadata verified_metadata(int dir_fd, std::string_view name, std::span<const std::uint8_t> key)
-{
-    const Bytes file = read_sealed_file(dir_fd, name);
-    ParsedFile parsed = parse(name, file);
-    if (!authenticate(parsed, key, nullptr)) {
-        throw_integrity(name);
-    }
-    parsed.metadata.integrity_ok = true;
-    return parsed.metadata;
-}
+// What one file holds, for list() and verify_integrity(): never throws for a damaged file,
+// reports what it could read. nullopt when the file vanished while we looked.
+struct Inspection {
+    SecretMetadata metadata;
+    std::optional<FileHash> hash;  // nullopt: not a regular file of plausible size
+};
 
-// list()'s view of one file: never throws for a damaged file, reports what it could read.
-std::optional<SecretMetadata> inspect(int dir_fd, std::string_view name, std::span<const std::uint8_t> key)
+std::optional<Inspection> inspect(int dir_fd, std::string_view name, std::span<const std::uint8_t> key)
 {
     Bytes file;
+    bool readable = true;
     try {
         file = read_sealed_file(dir_fd, name);
     } catch (const VaultError& error) {
         if (error.code() == ErrorCode::NotFound) {
             return std::nullopt;  // removed while we were listing
         }
-        file.clear();  // not a regular file we can read: report it as damaged
+        readable = false;  // not a regular file we can read: report it as damaged
     } catch (const std::system_error&) {
-        file.clear();
+        readable = false;
     }
+    Inspection inspection;
     ParsedFile parsed = parse(name, file);
-    parsed.metadata.integrity_ok = authenticate(parsed, key, nullptr);
-    return parsed.metadata;
+    parsed.metadata.integrity_ok = readable && authenticate(parsed, key, nullptr);
+    inspection.metadata = parsed.metadata;
+    if (readable) {
+        inspection.hash = hash_sealed_file(file);
+    }
+    return inspection;
+}
+
+ObservedFile observed(const Inspection& inspection)
+{
+    return ObservedFile{inspection.metadata.name, inspection.hash, inspection.metadata.integrity_ok,
+                        inspection.metadata.version};
+}
+
+// The names of the valid "<name>.secret" entries of the folder (unsorted).
+std::vector<std::string> secret_names(int dir_fd)
+{
+    std::vector<std::string> names;
+    for (const auto& file : list_directory(dir_fd)) {
+        if (file.size() <= kSuffix.size() || !file.ends_with(kSuffix)) {
+            continue;
+        }
+        const std::string_view stem = std::string_view(file).substr(0, file.size() - kSuffix.size());
+        if (limits::is_valid_secret_name(stem)) {  // not a file this store wrote (temp files start with '.')
+            names.emplace_back(stem);
+        }
+    }
+    return names;
 }
 
 bool file_exists(int dir_fd, const std::string& file)
@@ -269,11 +295,13 @@ const char* describe_type(mode_t mode)
 
 // --- PendingWrite ---------------------------------------------------------------------------
 
-PendingWrite::PendingWrite(int dir_fd, std::string temp_name, std::string final_name, SecretMetadata metadata)
+PendingWrite::PendingWrite(int dir_fd, std::string temp_name, std::string final_name, SecretMetadata metadata,
+                           FileHash hash)
     : dir_fd_(dir_fd),
       temp_name_(std::move(temp_name)),
       final_name_(std::move(final_name)),
-      metadata_(std::move(metadata))
+      metadata_(std::move(metadata)),
+      hash_(hash)
 {
 }
 
@@ -282,6 +310,7 @@ PendingWrite::PendingWrite(PendingWrite&& other) noexcept
       temp_name_(std::exchange(other.temp_name_, {})),
       final_name_(std::move(other.final_name_)),
       metadata_(std::move(other.metadata_)),
+      hash_(other.hash_),
       replace_(other.replace_)
 {
 }
@@ -294,6 +323,7 @@ PendingWrite& PendingWrite::operator=(PendingWrite&& other) noexcept
         temp_name_ = std::exchange(other.temp_name_, {});
         final_name_ = std::move(other.final_name_);
         metadata_ = std::move(other.metadata_);
+        hash_ = other.hash_;
         replace_ = other.replace_;
     }
     return *this;
@@ -314,28 +344,136 @@ void PendingWrite::discard() noexcept
 
 // --- SecretStore ----------------------------------------------------------------------------
 
-SecretStore::SecretStore(const std::filesystem::path& directory, std::span<const std::uint8_t> sealing_key)
-    : key_(sealing_key)
+namespace {
+
+[[noreturn]] void throw_exists(std::string_view name)
 {
-    if (key_.size() != crypto_aead_xchacha20poly1305_ietf_KEYBYTES) {
-        throw std::invalid_argument("secret sealing key must be " +
-                                    std::to_string(crypto_aead_xchacha20poly1305_ietf_KEYBYTES) + " bytes");
+    throw VaultError(ErrorCode::InvalidArgument, "secret '" + std::string(name) + "' already exists; use rotate");
+}
+
+void require_key_size(std::span<const std::uint8_t> key, std::size_t expected, const char* what)
+{
+    if (key.size() != expected) {
+        throw std::invalid_argument(std::string(what) + " must be " + std::to_string(expected) + " bytes");
     }
+}
+
+const char* fault_text(ManifestFault fault)
+{
+    return fault == ManifestFault::Unauthentic ? "unauthentic" : "malformed";
+}
+
+IntegrityProblemKind fault_kind(ManifestFault fault)
+{
+    return fault == ManifestFault::Unauthentic ? IntegrityProblemKind::ManifestUnauthentic
+                                               : IntegrityProblemKind::ManifestMalformed;
+}
+
+}  // namespace
+
+SecretStore::SecretStore(const std::filesystem::path& directory, std::span<const std::uint8_t> sealing_key,
+                         std::span<const std::uint8_t> manifest_key)
+    : key_(sealing_key), manifest_key_(manifest_key)
+{
+    require_key_size(key_, crypto_aead_xchacha20poly1305_ietf_KEYBYTES, "secret sealing key");
+    require_key_size(manifest_key_, kManifestKeyBytes, "store manifest key");
     ensure_sodium_initialized();
     ensure_private_directory(directory);
     dir_ = open_directory(directory);
     // Left by a crash between prepare() and commit(): sealed, but never meant to be kept.
     remove_stale_temp_files(dir_.get());
+    load_manifest();
+}
+
+void SecretStore::load_manifest()
+{
+    const ManifestFile disk = read_manifest_file(dir_.get(), manifest_key_);
+    if (disk.present) {
+        if (disk.decoded.manifest) {
+            manifest_ = *disk.decoded.manifest;
+        } else {
+            manifest_unavailable_ =
+                std::string("store manifest is ") + fault_text(disk.decoded.fault) + ": " + disk.decoded.detail;
+        }
+        return;
+    }
+    if (has_secret_files()) {
+        // Adopting these files is a decision verify_integrity() reports; never made silently.
+        manifest_unavailable_ = "store has secrets but no manifest; the integrity check has not created one";
+        return;
+    }
+    store_manifest(Manifest{});  // a new (or empty) store: nothing to vouch for yet
+}
+
+const Manifest& SecretStore::require_manifest() const
+{
+    if (!manifest_) {
+        throw VaultError(ErrorCode::IntegrityFailure, manifest_unavailable_);
+    }
+    return *manifest_;
+}
+
+Manifest SecretStore::manifest_for_write() const
+{
+    const Manifest& current = require_manifest();
+    // Another writer, or someone restoring an older manifest, would otherwise be overwritten
+    // silently; the integrity check reports it instead.
+    const ManifestFile disk = read_manifest_file(dir_.get(), manifest_key_);
+    if (!disk.present || !disk.decoded.manifest || *disk.decoded.manifest != current) {
+        throw VaultError(ErrorCode::IntegrityFailure, "store manifest changed on disk since generation " +
+                                                          std::to_string(current.generation) + " was written");
+    }
+    return current;
+}
+
+void SecretStore::store_manifest(const Manifest& manifest)
+{
+    write_manifest_file(dir_.get(), manifest, manifest_key_);
+    manifest_ = manifest;
+    manifest_unavailable_.clear();
+}
+
+void SecretStore::settle(Manifest& manifest, std::string_view name) const
+{
+    const ManifestEntry* entry = manifest.find(name);
+    if (entry == nullptr || !entry->pending) {
+        return;
+    }
+    const auto inspection = inspect(dir_.get(), name, key_);
+    const std::optional<ObservedFile> file = inspection ? std::optional(observed(*inspection)) : std::nullopt;
+    (void)settle_pending(manifest, name, file ? &*file : nullptr);
+}
+
+bool SecretStore::has_secret_files() const
+{
+    return !secret_names(dir_.get()).empty();
+}
+
+std::vector<ObservedFile> SecretStore::observe_all() const
+{
+    std::vector<ObservedFile> files;
+    for (const auto& name : secret_names(dir_.get())) {
+        if (auto inspection = inspect(dir_.get(), name, key_)) {
+            files.push_back(observed(*inspection));
+        }
+    }
+    return files;
 }
 
 SecretMetadata SecretStore::put(std::string_view name, std::span<const std::uint8_t> value, std::uint64_t now_usec)
 {
     require_valid_name(name);
     require_valid_value(value);
-    if (file_exists(dir_.get(), file_name(name))) {
-        throw VaultError(ErrorCode::InvalidArgument, "secret '" + std::string(name) + "' already exists; use rotate");
+    Manifest manifest = manifest_for_write();
+    settle(manifest, name);
+    if (manifest.find(name) != nullptr || file_exists(dir_.get(), file_name(name))) {
+        throw_exists(name);
     }
-    SecretMetadata metadata{std::string(name), 1, now_usec, now_usec, true};
+    if (manifest.entries.size() >= kMaxManifestEntries) {
+        throw VaultError(ErrorCode::InvalidArgument,
+                         "the store already holds the maximum of " + std::to_string(kMaxManifestEntries) + " secrets");
+    }
+    SecretMetadata metadata{std::string(name), 1, now_usec, now_usec, true, false};
     PendingWrite pending = prepare(name, value, metadata);
     pending.replace_ = false;
     return commit(std::move(pending));
@@ -345,13 +483,32 @@ SecretMetadata SecretStore::rotate(std::string_view name, std::span<const std::u
 {
     require_valid_name(name);
     require_valid_value(value);
-    // The old file must authenticate: its version and created time carry over, and rotating a
-    // tampered file would launder the tampering into a freshly sealed one.
-    const SecretMetadata old = verified_metadata(dir_.get(), name, key_);
-    if (old.version == std::numeric_limits<std::uint32_t>::max()) {
+    Manifest manifest = manifest_for_write();
+    settle(manifest, name);
+    const ManifestEntry* entry = manifest.find(name);
+    if (entry == nullptr || !entry->hash) {
+        if (file_exists(dir_.get(), file_name(name))) {
+            throw_integrity(name);  // a file the manifest does not list
+        }
+        throw_not_found(name);
+    }
+    // The old file must authenticate and be the listed one: its version and created time
+    // carry over, and rotating a tampered or replayed file would launder it into a fresh one.
+    Bytes file;
+    try {
+        file = read_sealed_file(dir_.get(), name);
+    } catch (const VaultError&) {
+        throw_integrity(name);  // listed, so a missing file is damage, not "not found"
+    }
+    ParsedFile parsed = parse(name, file);
+    if (entry->pending || hash_sealed_file(file) != *entry->hash || !authenticate(parsed, key_, nullptr) ||
+        parsed.metadata.version != entry->version) {
+        throw_integrity(name);
+    }
+    if (entry->version == std::numeric_limits<std::uint32_t>::max()) {
         throw VaultError(ErrorCode::InvalidArgument, "secret '" + std::string(name) + "' cannot be rotated again");
     }
-    SecretMetadata metadata{std::string(name), old.version + 1, old.created_usec, now_usec, true};
+    SecretMetadata metadata{std::string(name), entry->version + 1, parsed.metadata.created_usec, now_usec, true, false};
     return commit(prepare(name, value, metadata));
 }
 
@@ -359,30 +516,62 @@ void SecretStore::remove(std::string_view name)
 {
     require_valid_name(name);
     const std::string file = file_name(name);
+    Manifest manifest = manifest_for_write();
+    settle(manifest, name);
+    ManifestEntry* entry = manifest.find(name);
+    if (entry == nullptr && !file_exists(dir_.get(), file)) {
+        throw_not_found(name);
+    }
+    if (entry != nullptr && entry->hash) {
+        entry->pending = PendingChange{};  // step 2: the removal is on record before the unlink
+        ++manifest.generation;
+        store_manifest(manifest);
+    }
     // No authentication first: a damaged secret must still be removable.
-    if (::unlinkat(dir_.get(), file.c_str(), 0) != 0) {
+    if (::unlinkat(dir_.get(), file.c_str(), 0) != 0 && !(errno == ENOENT && entry != nullptr)) {
         if (errno == ENOENT) {
             throw_not_found(name);
         }
         throw_errno(errno, "cannot remove " + file);
     }
     sync_directory(dir_.get(), "after removing " + file);
+    if (entry != nullptr) {
+        manifest.erase(name);
+        ++manifest.generation;
+        store_manifest(manifest);
+    }
 }
 
 std::vector<SecretMetadata> SecretStore::list() const
 {
     std::vector<SecretMetadata> entries;
-    for (const auto& file : list_directory(dir_.get())) {
-        if (file.size() <= kSuffix.size() || !file.ends_with(kSuffix)) {
+    for (const auto& name : secret_names(dir_.get())) {
+        auto inspection = inspect(dir_.get(), name, key_);
+        if (!inspection) {
             continue;
         }
-        const std::string_view stem = std::string_view(file).substr(0, file.size() - kSuffix.size());
-        if (!limits::is_valid_secret_name(stem)) {
-            continue;  // not a file this store wrote (temp files start with '.', so land here)
+        SecretMetadata metadata = std::move(inspection->metadata);
+        const ManifestEntry* entry = manifest_ ? manifest_->find(name) : nullptr;
+        // Authentic is not enough: an older authentic file restored over the current one is
+        // exactly what the manifest exists to catch.
+        metadata.integrity_ok = metadata.integrity_ok && entry != nullptr && entry->hash && !entry->pending &&
+                                inspection->hash == entry->hash && metadata.version == entry->version;
+        metadata.rotation_required = entry != nullptr && entry->rotation_required_since_usec != 0;
+        entries.push_back(std::move(metadata));
+    }
+    if (manifest_) {
+        std::set<std::string_view> seen;
+        for (const auto& metadata : entries) {
+            seen.insert(metadata.name);
         }
-        if (auto entry = inspect(dir_.get(), stem, key_)) {
-            entries.push_back(std::move(*entry));
+        std::vector<SecretMetadata> gone;
+        for (const auto& entry : manifest_->entries) {
+            if (entry.hash && !seen.contains(entry.name)) {  // listed, but the file is gone
+                gone.push_back(
+                    SecretMetadata{entry.name, entry.version, 0, 0, false, entry.rotation_required_since_usec != 0});
+            }
         }
+        entries.insert(entries.end(), std::make_move_iterator(gone.begin()), std::make_move_iterator(gone.end()));
     }
     std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
     return entries;
@@ -393,10 +582,61 @@ bool SecretStore::contains(std::string_view name) const
     return limits::is_valid_secret_name(name) && file_exists(dir_.get(), file_name(name));
 }
 
-SecureBuffer SecretStore::open(std::string_view name) const
+void SecretStore::check_usable(std::string_view name) const
 {
     require_valid_name(name);
-    const Bytes file = read_sealed_file(dir_.get(), name);
+    const Manifest& manifest = require_manifest();
+    const ManifestEntry* entry = manifest.find(name);
+    if (entry == nullptr || !entry->hash) {
+        if (file_exists(dir_.get(), file_name(name))) {
+            throw_integrity(name);  // a file the manifest does not list
+        }
+        throw_not_found(name);
+    }
+    if (entry->rotation_required_since_usec != 0) {
+        throw VaultError(ErrorCode::IntegrityFailure, "secret " + std::string(name) + " must be rotated before use");
+    }
+}
+
+bool SecretStore::rotation_required(std::string_view name) const
+{
+    require_valid_name(name);
+    const ManifestEntry* entry = require_manifest().find(name);
+    if (entry == nullptr || !entry->hash) {
+        throw_not_found(name);
+    }
+    return entry->rotation_required_since_usec != 0;
+}
+
+std::size_t SecretStore::mark_all_rotation_required(std::uint64_t now_usec)
+{
+    Manifest manifest = manifest_for_write();
+    const std::size_t marked = store::mark_all_rotation_required(manifest, now_usec);
+    if (marked > 0) {
+        ++manifest.generation;
+        store_manifest(manifest);
+    }
+    return marked;
+}
+
+std::uint64_t SecretStore::manifest_generation() const noexcept
+{
+    return manifest_ ? manifest_->generation : 0;
+}
+
+SecureBuffer SecretStore::open(std::string_view name) const
+{
+    check_usable(name);
+    const ManifestEntry& entry = *manifest_->find(name);
+    Bytes file;
+    try {
+        file = read_sealed_file(dir_.get(), name);
+    } catch (const VaultError&) {
+        throw_integrity(name);  // listed, so a missing or odd file is damage
+    }
+    if (entry.pending || hash_sealed_file(file) != *entry.hash) {
+        throw_integrity(name);
+    }
     const ParsedFile parsed = parse(name, file);
     if (!parsed.complete) {
         throw_integrity(name);
@@ -408,6 +648,65 @@ SecureBuffer SecretStore::open(std::string_view name) const
     return plaintext;
 }
 
+IntegrityReport SecretStore::verify_integrity(MissingManifest on_missing)
+{
+    IntegrityReport report;
+    const std::vector<ObservedFile> files = observe_all();
+    const ManifestFile disk = read_manifest_file(dir_.get(), manifest_key_);
+    const auto manifest_problem = [&report](IntegrityProblemKind kind, std::string detail) {
+        report.problems.insert(report.problems.begin(), IntegrityProblem{kind, "", std::move(detail)});
+    };
+
+    if (!disk.present && !manifest_) {
+        if (files.empty() || on_missing == MissingManifest::CreateFromFiles) {
+            Manifest created = manifest_from_files(files, 1);
+            store_manifest(created);
+            report.manifest_created = true;
+            for (const auto& entry : created.entries) {
+                report.adopted.push_back(entry.name);
+            }
+            report.problems = compare_manifest(created, files);  // the files that did not authenticate
+            report.generation = created.generation;
+        } else {
+            manifest_problem(IntegrityProblemKind::ManifestMissing,
+                             std::to_string(files.size()) + " secret files but no manifest");
+        }
+        return report;
+    }
+    // The manifest this store wrote is the reference while it runs; the disk must still hold it.
+    if (!disk.present || !disk.decoded.manifest || (manifest_ && *disk.decoded.manifest != *manifest_)) {
+        if (manifest_) {
+            report.problems = compare_manifest(*manifest_, files);
+            report.generation = manifest_->generation;
+        }
+        if (!disk.present) {
+            manifest_problem(IntegrityProblemKind::ManifestMissing,
+                             "the manifest (generation " + std::to_string(manifest_->generation) + ") is gone");
+        } else if (!disk.decoded.manifest) {
+            manifest_problem(fault_kind(disk.decoded.fault), disk.decoded.detail);
+        } else {
+            manifest_problem(IntegrityProblemKind::ManifestStale,
+                             "generation " + std::to_string(disk.decoded.manifest->generation) +
+                                 " on disk is not generation " + std::to_string(manifest_->generation) +
+                                 " this store last wrote");
+        }
+        return report;
+    }
+
+    Manifest manifest = *disk.decoded.manifest;
+    report.recoveries = settle_all_pending(manifest, files);
+    if (!report.recoveries.empty()) {
+        ++manifest.generation;
+        store_manifest(manifest);
+    } else {
+        manifest_ = manifest;  // loaded now, if the constructor could not
+        manifest_unavailable_.clear();
+    }
+    report.problems = compare_manifest(manifest, files);
+    report.generation = manifest.generation;
+    return report;
+}
+
 PendingWrite SecretStore::prepare(std::string_view name, std::span<const std::uint8_t> value,
                                   const SecretMetadata& metadata)
 {
@@ -416,6 +715,7 @@ PendingWrite SecretStore::prepare(std::string_view name, std::span<const std::ui
     SecretMetadata sealed = metadata;
     sealed.name = std::string(name);
     sealed.integrity_ok = true;
+    sealed.rotation_required = false;
 
     Bytes file(kMagic.begin(), kMagic.end());
     file.reserve(kHeaderBytes + value.size() + kTagBytes);
@@ -435,7 +735,7 @@ PendingWrite SecretStore::prepare(std::string_view name, std::span<const std::ui
     }
     const std::string final_name = file_name(name);
     std::string temp_name = write_temp_file(dir_.get(), final_name, file, 0600);
-    return PendingWrite(dir_.get(), std::move(temp_name), final_name, std::move(sealed));
+    return PendingWrite(dir_.get(), std::move(temp_name), final_name, std::move(sealed), hash_sealed_file(file));
 }
 
 SecretMetadata SecretStore::commit(PendingWrite&& pending)
@@ -448,16 +748,59 @@ SecretMetadata SecretStore::commit(PendingWrite&& pending)
     if (owned.dir_fd_ != dir_.get()) {
         throw std::logic_error("commit of a PendingWrite prepared by another SecretStore");
     }
+    const std::string& name = owned.metadata_.name;
+    const std::uint32_t version = owned.metadata_.version;
+    Manifest manifest = manifest_for_write();
+    settle(manifest, name);
+    const Manifest before = manifest;
+
+    // Step 2 of the write protocol: the intent, durable before the file changes.
+    ManifestEntry* entry = manifest.find(name);
+    if (!owned.replace_) {
+        if (entry != nullptr) {
+            throw_exists(name);
+        }
+        manifest.upsert(ManifestEntry{name, 0, std::nullopt, 0, PendingChange{version, owned.hash_}});
+    } else {
+        if (entry == nullptr || !entry->hash) {
+            throw_not_found(name);
+        }
+        if (version <= entry->version) {
+            throw std::logic_error("commit of a rotation that does not raise the version");
+        }
+        entry->pending = PendingChange{version, owned.hash_};
+    }
+    ++manifest.generation;
+    store_manifest(manifest);
+
+    // Step 3.
     try {
         commit_temp_file(dir_.get(), owned.temp_name_, owned.final_name_, owned.replace_);
     } catch (const std::system_error& error) {
+        // The file is unchanged: take the intent back. If that write fails too, the entry stays
+        // pending and the next write of this name (or verify_integrity) settles it from the
+        // file; the rename error is the one worth reporting.
+        Manifest undo = before;
+        undo.generation = manifest.generation + 1;
+        try {
+            store_manifest(undo);
+        } catch (const std::exception&) {
+        }
         if (!owned.replace_ && error.code() == std::errc::file_exists) {
-            throw VaultError(ErrorCode::InvalidArgument,
-                             "secret '" + owned.metadata_.name + "' already exists; use rotate");
+            throw_exists(name);
         }
         throw;
     }
     owned.temp_name_.clear();  // renamed: nothing left to unlink
+
+    // Step 4: applied. A new value is no longer the presumed-compromised one.
+    entry = manifest.find(name);
+    entry->version = version;
+    entry->hash = owned.hash_;
+    entry->rotation_required_since_usec = 0;
+    entry->pending.reset();
+    ++manifest.generation;
+    store_manifest(manifest);
     return owned.metadata_;
 }
 

@@ -25,6 +25,9 @@ std::vector<std::string> signed_arguments(const std::string& method, const std::
         method == "Approve" || method == "Deny") {
         return {secret_name};
     }
+    if (method == "Lock" || method == "Unlock" || method == "Incident") {
+        return {"test"};
+    }
     if (method == "Explain") {
         return {"audit:read", "uid=0"};
     }
@@ -91,6 +94,12 @@ void call_method(cli::VaultClient& client, const std::string& method, const std:
             cli::append_proof(m, p);
         } else if (method == "RevokeGrant" || method == "Approve" || method == "Deny") {
             cli::check_local(sd_bus_message_append(m, "s", secret_name.c_str()), "args");
+            cli::append_proof(m, p);
+        } else if (method == "Lock" || method == "Unlock" || method == "Incident") {
+            cli::check_local(sd_bus_message_append(m, "s", "test"), "args");
+            cli::append_proof(m, p);
+        } else if (method == "AuditTail") {
+            cli::check_local(sd_bus_message_append(m, "a{sv}", 0), "args");
             cli::append_proof(m, p);
         } else if (method == "Check" || method == "Use") {
             cli::check_local(sd_bus_message_append(m, "sa{sv}", "audit:read", 0), "args");

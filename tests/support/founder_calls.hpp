@@ -25,7 +25,8 @@ inline const std::vector<CoveredMethod> kMethodCoverage = {
     {"PutSecret", false},     {"RotateSecret", false}, {"DeleteSecret", false}, {"ListSecrets", false},
     {"ReloadPolicy", false},  {"Check", true},         {"Use", false},          {"Explain", false},
     {"IssueGrant", false},    {"ListGrants", false},   {"RevokeGrant", false},  {"RevokeAllGrants", false},
-    {"ListApprovals", false}, {"Approve", false},      {"Deny", false},
+    {"ListApprovals", false}, {"Approve", false},      {"Deny", false},         {"Lock", false},
+    {"Unlock", false},        {"Incident", false},     {"AuditTail", false},    {"AuditPublicKey", true},
 };
 
 // The arguments a proof for `method` covers, for the fixed test object.

@@ -8,7 +8,7 @@
 #include "common/founder_proof.hpp"
 #include "common/limits.hpp"
 #include "common/vault_error.hpp"
-#include "daemon/audit/audit_hook.hpp"
+#include "daemon/audit/journal_mirror.hpp"
 #include "daemon/bus/method_table.hpp"
 
 using namespace codexvault;
@@ -47,7 +47,9 @@ Test(method_table, only_informational_methods_are_public)
     for (const auto& spec : daemon::method_table()) {
         if (spec.access == daemon::Access::Anyone) {
             const std::string name = spec.name;
-            cr_expect(name == "Status" || name == "WhoAmI", "%s is open to anyone", spec.name);
+            // Informational only: state, identity, the caller's own capabilities, the audit public key.
+            cr_expect(name == "Status" || name == "WhoAmI" || name == "Check" || name == "AuditPublicKey",
+                      "%s is open to anyone", spec.name);
         }
         if (spec.sensitive) {
             cr_expect(!spec.allowed_when_locked, "%s carries secrets yet is allowed when locked", spec.name);
@@ -103,8 +105,8 @@ Test(vault_error, names_and_exit_codes_are_distinct_and_round_trip)
 
 Test(audit_line, caller_strings_cannot_forge_records)
 {
-    expect_text(audit::logfmt_quote("plain"), "\"plain\"");
-    expect_text(audit::logfmt_quote("a\"b"), "\"a\\\"b\"");
-    expect_text(audit::logfmt_quote("x\ndecision=allow"), "\"x\\x0adecision=allow\"");
-    expect_text(audit::logfmt_quote("\x1b[31m"), "\"\\x1b[31m\"");
+    expect_text(audit::journal_quote("plain"), "\"plain\"");
+    expect_text(audit::journal_quote("a\"b"), "\"a\\\"b\"");
+    expect_text(audit::journal_quote("x\ndecision=allow"), "\"x\\x0adecision=allow\"");
+    expect_text(audit::journal_quote("\x1b[31m"), "\"\\x1b[31m\"");
 }

@@ -171,8 +171,9 @@ void expect_integrity_failure(const SecretStore& store, const std::string& name,
 
 struct StoreFixture {
     Bytes key = test_key();
+    Bytes manifest_key = test_key();
     fs::path dir = g_root / "secrets";
-    SecretStore store{dir, key};
+    SecretStore store{dir, key, manifest_key};
 };
 
 }  // namespace
@@ -217,11 +218,11 @@ Test(secret_store, store_survives_reopening_with_the_same_key)
     StoreFixture f;
     const Bytes value = random_bytes(1000);
     f.store.put("token", value, kT1);
-    SecretStore again(f.dir, f.key);
+    SecretStore again(f.dir, f.key, f.manifest_key);
     cr_assert(same(again.open("token"), value));
 
     const Bytes other_key = test_key();
-    SecretStore wrong(f.dir, other_key);
+    SecretStore wrong(f.dir, other_key, f.manifest_key);
     expect_integrity_failure(wrong, "token", "opening with another key");
 }
 
@@ -487,7 +488,7 @@ Test(secret_store, crash_between_prepare_and_commit_keeps_the_old_value)
     cr_assert_eq(f.store.list().size(), 1u);
     cr_assert_eq(f.store.list()[0].version, 1u);
 
-    SecretStore restarted(f.dir, f.key);
+    SecretStore restarted(f.dir, f.key, f.manifest_key);
     cr_assert(temp_files_in(f.dir).empty(), "a new SecretStore did not remove the stale temp file");
     cr_assert(same(restarted.open("db"), old_value));
 }
@@ -534,7 +535,7 @@ Test(secret_store, refuses_a_group_readable_folder_naming_it)
     cr_assert_eq(::mkdir(dir.c_str(), 0755), 0);
     cr_assert_eq(::chmod(dir.c_str(), 0755), 0);
     const Bytes key = test_key();
-    const std::string message = runtime_error_of([&] { SecretStore store(dir, key); });
+    const std::string message = runtime_error_of([&] { SecretStore store(dir, key, key); });
     cr_assert(contains(message, "state folder " + dir.string() + " is group- or world-accessible (mode 0755)"),
               "message was: %s", message.c_str());
     cr_assert(contains(message, "expected 0700"), "message was: %s", message.c_str());
@@ -747,6 +748,18 @@ Test(keyring, sealing_key_is_kdf_subkey_1_with_context_CVsecret)
     std::array<std::uint8_t, 32> expected{};
     cr_assert_eq(crypto_kdf_derive_from_key(expected.data(), expected.size(), 1, "CVsecret", master.data()), 0);
     cr_assert(sealing_key_of(keyring) == Bytes(expected.begin(), expected.end()));
+}
+
+Test(keyring, manifest_key_is_kdf_subkey_3_with_context_CVmanfst)
+{
+    const fs::path state = make_state_dir();
+    const Keyring keyring = Keyring::load(state, std::nullopt);
+    const Bytes master = read_file(state / "keys" / "master.key");
+    std::array<std::uint8_t, 32> expected{};
+    cr_assert_eq(crypto_kdf_derive_from_key(expected.data(), expected.size(), 3, "CVmanfst", master.data()), 0);
+    const auto key = keyring.store_manifest_key();
+    cr_assert(Bytes(key.begin(), key.end()) == Bytes(expected.begin(), expected.end()));
+    cr_assert(Bytes(key.begin(), key.end()) != sealing_key_of(keyring));
 }
 
 Test(keyring, key_lives_in_memfd_secret_when_available)

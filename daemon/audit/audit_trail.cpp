@@ -1,0 +1,174 @@
+#include "daemon/audit/audit_trail.hpp"
+
+#include <systemd/sd-journal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <system_error>
+
+namespace codexvault::audit {
+namespace {
+
+constexpr std::string_view kMessagePrefix = "MESSAGE=";
+
+// Development runs and tests: the entry's MESSAGE line (already escaped) on stderr.
+int send_to_stderr(const struct iovec* iov, int n)
+{
+    for (int i = 0; i < n; ++i) {
+        const std::string_view field(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
+        if (field.substr(0, kMessagePrefix.size()) == kMessagePrefix) {
+            std::string line(field.substr(kMessagePrefix.size()));
+            line.push_back('\n');
+            std::size_t done = 0;
+            while (done < line.size()) {
+                const ssize_t w = ::write(STDERR_FILENO, line.data() + done, line.size() - done);
+                if (w < 0 && errno == EINTR) {
+                    continue;
+                }
+                if (w <= 0) {
+                    return -errno;
+                }
+                done += static_cast<std::size_t>(w);
+            }
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+int send_to_journal(const struct iovec* iov, int n)
+{
+    return sd_journal_sendv(iov, n);
+}
+
+}  // namespace
+
+JournalMirror::SendFn journal_sender() noexcept
+{
+    const char* stream = std::getenv("JOURNAL_STREAM");
+    return stream != nullptr && stream[0] != '\0' ? &send_to_journal : &send_to_stderr;
+}
+
+AuditTrail::AuditTrail(sd_event* event, std::unique_ptr<AuditLog> log) : event_(event), log_(std::move(log))
+{
+    sd_event_source* raw = nullptr;
+    const int r = sd_event_add_time(event_, &raw, CLOCK_MONOTONIC, UINT64_MAX, 0, &AuditTrail::on_timer, this);
+    if (r < 0) {
+        throw std::system_error(-r, std::generic_category(), "create audit timer");
+    }
+    timer_.reset(raw);
+    arm_timer();
+}
+
+AuditTrail::~AuditTrail() = default;
+
+Appended AuditTrail::record(const AuditRecord& record)
+{
+    RecordView view;
+    view.type = record.type;
+    view.decision = record.decision;
+    view.sender = record.sender;
+    view.action = record.action;
+    view.object = record.object;
+    view.reason = record.reason;
+    view.grant = record.grant;
+    if (record.subject != nullptr) {
+        const identity::Subject& s = *record.subject;
+        view.subject_known = true;
+        view.uid = s.uid;
+        view.pid = s.pid;
+        view.exe = s.exe_known ? std::string_view(s.exe) : std::string_view();
+        view.unit = s.unit;
+    }
+    const bool foldable = record.informational || record.decision == Decision::Deny;
+    const Appended result = foldable ? log_->append_foldable(view, record.informational) : log_->append(view);
+    arm_timer();
+    return result;
+}
+
+bool AuditTrail::write_pending()
+{
+    return log_->write_pending();
+}
+
+bool AuditTrail::sync()
+{
+    const bool ok = log_->sync() && log_->maybe_checkpoint();
+    arm_timer();
+    return ok;
+}
+
+bool AuditTrail::seal()
+{
+    const bool ok = log_->seal_segment();
+    arm_timer();
+    return ok;
+}
+
+bool AuditTrail::close(std::string_view reason)
+{
+    (void)sd_event_source_set_enabled(timer_.get(), SD_EVENT_OFF);
+    return log_->close(Timestamps::now(), reason);
+}
+
+std::string AuditTrail::status_line() const
+{
+    const AuditLogStatus s = log_->status();
+    if (!s.healthy) {
+        return "FAILED (every request but Status is denied until restart): " + s.failure_reason;
+    }
+    std::string line = "ok: hash-chained log, segment " + std::to_string(s.segment) + ", last seq " +
+                       std::to_string(s.last_seq) + ", last checkpoint seq " + std::to_string(s.last_checkpoint_seq) +
+                       ", append-only flag " + std::string(append_only_flag_name(s.append_only.flag)) +
+                       ", journal copies " + std::to_string(s.journal_sent);
+    if (s.journal_failures != 0) {
+        line += " (" + std::to_string(s.journal_failures) + " failed)";
+    }
+    const auto& quarantined = log_->open_report().quarantined_logs;
+    if (!quarantined.empty()) {
+        line += "; quarantined logs kept for investigation: " + std::to_string(quarantined.size());
+    }
+    return line;
+}
+
+// Folded repeats are written when their window ends; a checkpoint is due 10 s after the first
+// record it would cover, even when the vault is idle.
+int AuditTrail::on_timer(sd_event_source* /*source*/, std::uint64_t /*usec*/, void* userdata) noexcept
+{
+    auto* self = static_cast<AuditTrail*>(userdata);
+    const Timestamps now = Timestamps::now();
+    AuditLog& log = *self->log_;
+    if (const auto deadline = log.fold_deadline(); deadline && *deadline <= now.monotonic_usec) {
+        (void)log.flush_folds(now);
+    }
+    (void)(log.write_pending() && log.maybe_checkpoint(now));
+    self->arm_timer();
+    return 0;
+}
+
+void AuditTrail::arm_timer()
+{
+    if (!log_->healthy()) {
+        (void)sd_event_source_set_enabled(timer_.get(), SD_EVENT_OFF);
+        return;
+    }
+    std::optional<std::uint64_t> next = log_->fold_deadline();
+    if (const auto checkpoint = log_->next_checkpoint_deadline()) {
+        next = next ? std::min(*next, *checkpoint) : *checkpoint;
+    }
+    if (!next) {
+        (void)sd_event_source_set_enabled(timer_.get(), SD_EVENT_OFF);
+        return;
+    }
+    // The log's deadlines are CLOCK_MONOTONIC microseconds, the clock of this timer.
+    if (sd_event_source_set_time(timer_.get(), std::max<std::uint64_t>(*next, 1)) < 0 ||
+        sd_event_source_set_enabled(timer_.get(), SD_EVENT_ONESHOT) < 0) {
+        std::fputs("codex-vaultd: could not arm the audit timer; folds and checkpoints wait for the next call\n",
+                   stderr);
+    }
+}
+
+}  // namespace codexvault::audit
