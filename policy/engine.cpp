@@ -136,14 +136,14 @@ Engine::Engine(EngineOptions options) : approvals_(options.approvals)
 }
 
 Engine::Plan Engine::decide(const SubjectView& subject, const Capability& capability, const RequestContext& request,
-                            std::uint64_t now_usec) const
+                            std::uint64_t now_usec, bool use) const
 {
     Plan plan;
     auto deny = [&plan](Reason reason, const GrantRef* closest = nullptr) {
         plan.decision.verdict = Verdict::Deny;
         plan.decision.reason = reason;
         if (closest != nullptr && closest->definition != nullptr) {
-            plan.decision.grant_id = GrantId(closest->definition->id);
+            plan.decision.grant_id = detail::grant_id_of(*closest);
         }
     };
     if (!policy_) {
@@ -188,8 +188,7 @@ Engine::Plan Engine::decide(const SubjectView& subject, const Capability& capabi
     GrantRef presented_grant;
     Status presented_status = Status::PrincipalMismatch;
 
-    auto visit = [&](const GrantRef& ref) {
-        const Status status = classify(ref, subject, facts, now_usec);
+    auto offer = [&](const GrantRef& ref, Status status) {
         if (status == Status::Usable) {
             usable.offer(ref, status);
         } else if (status == Status::NeedsApproval) {
@@ -197,36 +196,59 @@ Engine::Plan Engine::decide(const SubjectView& subject, const Capability& capabi
         } else {
             other.offer(ref, status);
         }
-        if (presented != nullptr && presented->grant_id == ref.definition->id) {
-            presented_grant = ref;
-            presented_status = status;
+    };
+    // Each index entry matches the principal exactly (SubjectMatcher gives what match() would);
+    // a grant whose principal does not match is not looked at further, which decides the same
+    // as offering it as a PrincipalMismatch (that rank never names a grant). A presented
+    // approval needs its grant found, so then every candidate is classified.
+    SubjectKeys keys(subject);
+    auto visit_all = [&](const GrantIndex& index, const GrantIndex::Hits& found, auto&& ref_of) {
+        if (found.empty()) {
+            return;
+        }
+        SubjectMatcher matcher(index, keys);
+        for (const auto hits : {found.by_uid, found.any_uid}) {
+            for (const IndexEntry& entry : hits) {
+                if (presented != nullptr) {
+                    GrantRef ref = ref_of(entry.slot);
+                    ref.entry = &entry;
+                    ref.facts = &index.facts(entry.slot);
+                    const Status status = classify(ref, subject, facts, now_usec);
+                    offer(ref, status);
+                    if (presented->grant_id == ref.definition->id) {
+                        presented_grant = ref;
+                        presented_status = status;
+                    }
+                    continue;
+                }
+                const MatchStatus matched = matcher.match(entry);
+                if (matched == MatchStatus::Mismatch) {
+                    continue;
+                }
+                GrantRef ref = ref_of(entry.slot);
+                ref.entry = &entry;
+                ref.facts = &index.facts(entry.slot);
+                const Status status = detail::classify_matched(ref, matched, subject, facts, now_usec);
+                if (use && status == Status::Usable && ref.usage != nullptr) {
+                    // commit() will record the use: start fetching the grant's usage now (a
+                    // hint only; it changes nothing).
+                    __builtin_prefetch(ref.usage, 1);
+                }
+                offer(ref, status);
+            }
         }
     };
-
-    // Candidates whose fingerprints rule them out are not looked at further (a presented
-    // approval needs its grant found, so then every candidate is classified).
-    const SubjectPrints prints(subject);
     const auto policy_hits = policy.index().find(capability.kind, capability.name, subject.uid);
-    for (const auto hits : {policy_hits.by_uid, policy_hits.any_uid}) {
-        for (const Candidate& candidate : hits) {
-            if (presented != nullptr || prints.may_match(candidate)) {
-                visit(detail::policy_grant_ref(policy.grants()[candidate.slot], grants_));
-            }
-        }
-    }
+    visit_all(policy.index(), policy_hits,
+              [&](std::uint32_t slot) { return detail::policy_grant_ref(policy.grants()[slot], grants_); });
     const auto runtime_hits = grants_.index().find(capability.kind, capability.name, subject.uid);
-    for (const auto hits : {runtime_hits.by_uid, runtime_hits.any_uid}) {
-        for (const Candidate& candidate : hits) {
-            if (presented != nullptr || prints.may_match(candidate)) {
-                visit(detail::runtime_grant_ref(grants_, candidate.slot));
-            }
-        }
-    }
+    visit_all(grants_.index(), runtime_hits,
+              [&](std::uint32_t slot) { return detail::runtime_grant_ref(grants_, slot); });
 
     if (usable.set) {
         plan.decision.verdict = Verdict::Allow;
         plan.decision.reason = Reason::Allowed;
-        plan.decision.grant_id = GrantId(usable.ref.definition->id);
+        plan.decision.grant_id = detail::grant_id_of(usable.ref);
         plan.grant = usable.ref;
         plan.use_grant = true;
         return plan;
@@ -285,7 +307,7 @@ Engine::Plan Engine::decide(const SubjectView& subject, const Capability& capabi
             deny(Reason::ApprovalExpired, &presented_grant);
             return plan;
         }
-        plan.decision.grant_id = GrantId(presented_grant.definition->id);
+        plan.decision.grant_id = detail::grant_id_of(presented_grant);
         if (presented->state == ApprovalState::Pending) {
             plan.decision.verdict = Verdict::ApprovalRequired;
             plan.decision.reason = Reason::ApprovalPending;
@@ -302,7 +324,7 @@ Engine::Plan Engine::decide(const SubjectView& subject, const Capability& capabi
 
     if (needs_approval.set) {
         plan.decision.verdict = Verdict::ApprovalRequired;
-        plan.decision.grant_id = GrantId(needs_approval.ref.definition->id);
+        plan.decision.grant_id = detail::grant_id_of(needs_approval.ref);
         plan.request = canonical_request(capability, request);
         if (const Approval* existing =
                 approvals_.find_outstanding(needs_approval.ref.definition->id, subject, plan.request, now_usec)) {
@@ -347,16 +369,16 @@ void Engine::commit(Plan& plan, const SubjectView& subject, const Capability& ca
     if (!plan.use_grant) {
         return;
     }
-    const GrantDefinition& d = *plan.grant.definition;
+    const GrantDefinition& d = *plan.grant.definition;  // read only for a rate or approval=once
     GrantUsage& usage =
-        plan.grant.runtime ? grants_.at(plan.grant.slot).usage : grants_.policy_grant_usage_for_update(d.id);
+        plan.grant.runtime ? grants_.usage_for_update(plan.grant.slot) : grants_.policy_grant_usage_for_update(d.id);
     if (plan.consume_approval) {
         // decide() checked the approval is approved, unexpired and bound to this request.
         approvals_.consume(plan.decision.approval_id.view(), now_usec);
     }
     usage.uses = usage.uses == UINT64_MAX ? usage.uses : usage.uses + 1;
     usage.last_used_usec = now_usec;
-    if (d.rate) {
+    if (detail::has_rate(plan.grant)) {
         usage.rate_tat_usec = rate_after_use(*d.rate, usage.rate_tat_usec, now_usec);
     }
     if (plan.record_once) {
@@ -374,7 +396,7 @@ void Engine::commit(Plan& plan, const SubjectView& subject, const Capability& ca
 Decision Engine::evaluate(const SubjectView& subject, const Capability& capability, const RequestContext& request,
                           std::uint64_t now_usec, Mode mode, const IdSeed& approval_seed)
 {
-    Plan plan = decide(subject, capability, request, now_usec);
+    Plan plan = decide(subject, capability, request, now_usec, mode == Mode::Use);
     if (mode == Mode::Use) {
         commit(plan, subject, capability, request, now_usec, approval_seed);
     }

@@ -121,8 +121,10 @@ public:
 
 private:
     struct Plan;
+    // `use`: the decision will be committed (Mode::Use), so the usage of a usable grant is
+    // fetched early.
     [[nodiscard]] Plan decide(const SubjectView& subject, const Capability& capability, const RequestContext& request,
-                              std::uint64_t now_usec) const;
+                              std::uint64_t now_usec, bool use = false) const;
     void commit(Plan& plan, const SubjectView& subject, const Capability& capability, const RequestContext& request,
                 std::uint64_t now_usec, const IdSeed& approval_seed);
 

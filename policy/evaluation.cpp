@@ -35,30 +35,59 @@ GrantRef policy_grant_ref(const GrantDefinition& definition, const GrantTable& t
 
 GrantRef runtime_grant_ref(const GrantTable& table, std::uint32_t slot) noexcept
 {
-    const RuntimeGrant& grant = table.at(slot);
+    const RuntimeGrant& grant = table.at(slot);  // addresses only: nothing of the grant is read
     GrantRef ref;
     ref.definition = &grant.definition;
     ref.usage = &grant.usage;
-    ref.revoked = grant.revoked_at_usec.has_value();
+    ref.revoked = table.is_revoked(slot);
     ref.runtime = true;
     ref.slot = slot;
     return ref;
 }
 
+GrantId grant_id_of(const GrantRef& grant) noexcept
+{
+    if (grant.entry != nullptr && grant.entry->has(GrantTrait::RuntimeId)) {
+        return grant.facts->runtime_grant_id();
+    }
+    return GrantId(grant.definition->id);
+}
+
+bool has_rate(const GrantRef& grant) noexcept
+{
+    return grant.entry != nullptr ? grant.entry->has(GrantTrait::Rate) : grant.definition->rate.has_value();
+}
+
 Status classify(const GrantRef& grant, const SubjectView& subject, const RequestFacts& request,
                 std::uint64_t now_usec) noexcept
 {
-    const GrantDefinition& d = *grant.definition;
-    const MatchResult matched = match(d.principal, subject);
-    if (matched.status == MatchStatus::Mismatch) {
+    return classify_matched(grant, match(grant.definition->principal, subject).status, subject, request, now_usec);
+}
+
+Status classify_matched(const GrantRef& grant, MatchStatus matched, const SubjectView& subject,
+                        const RequestFacts& request, std::uint64_t now_usec) noexcept
+{
+    if (matched == MatchStatus::Mismatch) {
         return Status::PrincipalMismatch;
     }
-    if (matched.status == MatchStatus::ExeUnknown) {
+    if (matched == MatchStatus::ExeUnknown) {
         return Status::ExeUnknown;
     }
     if (grant.revoked) {
         return Status::Revoked;
     }
+    if (const IndexEntry* e = grant.entry; e != nullptr) {
+        // A plain grant is decided by its entry: the same checks, in the same order, as below.
+        const bool plain = !e->has(GrantTrait::MaxUses) && !e->has(GrantTrait::Rate) &&
+                           !e->has(GrantTrait::ApprovalOnce) && !(request.is_provider && e->has(GrantTrait::Requests));
+        if (plain) {
+            if (e->has(GrantTrait::Expires) && now_usec >= grant.facts->expires_at_usec) {
+                return Status::Expired;
+            }
+            return e->has(GrantTrait::ApprovalEach) ? Status::NeedsApproval : Status::Usable;
+        }
+    }
+    const GrantDefinition& d = *grant.definition;
     if (d.expires_at_usec && now_usec >= *d.expires_at_usec) {
         return Status::Expired;
     }

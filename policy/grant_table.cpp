@@ -111,7 +111,13 @@ void GrantTable::add(RuntimeGrant grant)
 {
     const auto slot = static_cast<std::uint32_t>(grants_.size());
     slot_by_id_.emplace(grant.definition.id, slot);
-    index_.add(grant.definition.capability, grant.definition.principal, slot);
+    index_.add(grant.definition, slot);
+    if (slot / 64 >= revoked_.size()) {
+        revoked_.push_back(0);
+    }
+    if (grant.revoked_at_usec) {
+        mark_revoked(slot);
+    }
     grants_.push_back(std::move(grant));
 }
 
@@ -119,10 +125,14 @@ void GrantTable::rebuild_index()
 {
     index_.clear();
     slot_by_id_.clear();
+    revoked_.assign((grants_.size() + 63) / 64, 0);
     for (std::uint32_t slot = 0; slot < grants_.size(); ++slot) {
         const GrantDefinition& d = grants_[slot].definition;
         slot_by_id_.emplace(d.id, slot);
-        index_.add(d.capability, d.principal, slot);
+        index_.add(d, slot);
+        if (grants_[slot].revoked_at_usec) {
+            mark_revoked(slot);
+        }
     }
 }
 
@@ -134,6 +144,7 @@ RevokeResult GrantTable::revoke(const PolicySet* policy, std::string_view id, st
             return RevokeResult::AlreadyRevoked;
         }
         grant.revoked_at_usec = now_usec;
+        mark_revoked(found->second);
         return RevokeResult::Revoked;
     }
     if (is_policy_grant_revoked(id)) {
@@ -149,9 +160,11 @@ RevokeResult GrantTable::revoke(const PolicySet* policy, std::string_view id, st
 std::size_t GrantTable::revoke_all(const PolicySet* policy, std::uint64_t now_usec)
 {
     std::size_t revoked = 0;
-    for (auto& grant : grants_) {
+    for (std::uint32_t slot = 0; slot < grants_.size(); ++slot) {
+        RuntimeGrant& grant = grants_[slot];
         if (!grant.revoked_at_usec) {
             grant.revoked_at_usec = now_usec;
+            mark_revoked(slot);
             ++revoked;
         }
     }

@@ -79,7 +79,14 @@ public:
     // For the engine's evaluation path (no allocation).
     [[nodiscard]] const GrantIndex& index() const noexcept { return index_; }
     [[nodiscard]] const RuntimeGrant& at(std::uint32_t slot) const noexcept { return grants_[slot]; }
-    RuntimeGrant& at(std::uint32_t slot) noexcept { return grants_[slot]; }
+    // The usage of a runtime grant, to record a use (revocations go through revoke()).
+    GrantUsage& usage_for_update(std::uint32_t slot) noexcept { return grants_[slot].usage; }
+    // Whether the runtime grant in `slot` is revoked: one bit per slot, dense, so the evaluation
+    // need not read the grant itself.
+    [[nodiscard]] bool is_revoked(std::uint32_t slot) const noexcept
+    {
+        return ((revoked_[slot / 64] >> (slot % 64)) & 1U) != 0;
+    }
     [[nodiscard]] const std::vector<RuntimeGrant>& runtime_grants() const noexcept { return grants_; }
     [[nodiscard]] bool is_policy_grant_revoked(std::string_view name) const noexcept;
     [[nodiscard]] std::optional<std::uint64_t> policy_grant_revoked_at(std::string_view name) const noexcept;
@@ -101,8 +108,10 @@ public:
 private:
     void add(RuntimeGrant grant);
     void rebuild_index();
+    void mark_revoked(std::uint32_t slot) noexcept { revoked_[slot / 64] |= std::uint64_t{1} << (slot % 64); }
 
     std::vector<RuntimeGrant> grants_;
+    std::vector<std::uint64_t> revoked_;  // bit per slot: grants_[slot].revoked_at_usec is set
     NameMap<std::uint32_t> slot_by_id_;
     GrantIndex index_;
     NameMap<GrantUsage> policy_usage_;

@@ -98,7 +98,7 @@ Result<Ok> PolicySet::add_grant(GrantDefinition grant)
     grant.origin = GrantOrigin::Policy;
     grant.sequence = slot;
     grant_by_id_.emplace(grant.id, slot);
-    index_.add(grant.capability, grant.principal, slot);
+    index_.add(grant, slot);
     grants_.push_back(std::move(grant));
     return Ok{};
 }
