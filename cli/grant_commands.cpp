@@ -1,10 +1,13 @@
 // vaultctl's capability commands: check and use for callers; grants, approvals and explain for
 // the founder.
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli/cli_support.hpp"
@@ -46,7 +49,8 @@ void add_request_options(CLI::App* command, RequestOptions& request)
     command->add_option("--target", request.target, "Injection: the recipient, as the daemon describes it");
 }
 
-// Exit status of a Check: 0 allowed, else the code of the error a real use would get.
+// Exit status of a Check: 0 allowed, 5 when an approval is needed, 3 for every denial (a real
+// use may report some denials more precisely, e.g. 10 for an expired grant).
 int check_exit_code(const std::string& verdict)
 {
     if (verdict == "allow") {
@@ -86,13 +90,37 @@ int cmd_check(const GlobalOptions& options, const std::string& capability, const
     return check_exit_code(verdict);
 }
 
-int cmd_use(const GlobalOptions& options, const std::string& capability, const RequestOptions& request)
+// An approval is bound to the process that asked, so waiting for it has to happen here, in the
+// same process: ask, then present the approval id once a second until the founder decides.
+Message use_waiting_for_approval(VaultClient& client, const std::string& capability, RequestOptions request, bool wait)
+{
+    const std::regex approval_pattern("a-[0-9a-f]{16}");
+    for (;;) {
+        try {
+            return client.call(bus::method::kUse, [&](sd_bus_message* m) {
+                check_local(sd_bus_message_append(m, "s", capability.c_str()), "append capability");
+                append_request(m, request);
+            });
+        } catch (const CallError& e) {
+            std::smatch match;
+            const std::string message = e.what();
+            if (!wait || e.code() != ErrorCode::ApprovalRequired ||
+                !std::regex_search(message, match, approval_pattern)) {
+                throw;
+            }
+            if (request.approval_id != match.str()) {
+                request.approval_id = match.str();
+                std::cerr << "waiting for the founder: vaultctl approve " << request.approval_id << '\n';
+            }
+            std::this_thread::sleep_for(std::chrono::seconds(1));
+        }
+    }
+}
+
+int cmd_use(const GlobalOptions& options, const std::string& capability, const RequestOptions& request, bool wait)
 {
     VaultClient client(options.bus);
-    Message reply = client.call(bus::method::kUse, [&](sd_bus_message* m) {
-        check_local(sd_bus_message_append(m, "s", capability.c_str()), "append capability");
-        append_request(m, request);
-    });
+    Message reply = use_waiting_for_approval(client, capability, request, wait);
     const char* grant = nullptr;
     const char* approval = nullptr;
     check_local(sd_bus_message_read(reply.get(), "ss", &grant, &approval), "read use result");
@@ -400,8 +428,10 @@ void add_grant_commands(CLI::App& app, CLI::App& policy, const GlobalOptions& op
     auto* use = app.add_subcommand("use", "Use CAP once under a grant (consumes a use; may need an approval)");
     use->add_option("CAP", *capability, "Capability")->required();
     add_request_options(use, *request);
-    use->add_option("--approval", request->approval_id, "Approval id the founder approved for this request");
-    on_selected(use, selected, [&options, capability, request] { return cmd_use(options, *capability, *request); });
+    auto wait = std::make_shared<bool>(false);
+    use->add_flag("--wait", *wait, "If the grant needs an approval, wait for the founder's decision and use it");
+    on_selected(use, selected,
+                [&options, capability, request, wait] { return cmd_use(options, *capability, *request, *wait); });
 
     auto* grant = app.add_subcommand("grant", "Issue, list and revoke grants (founder)");
     grant->require_subcommand(1);

@@ -221,6 +221,7 @@ int run(int argc, char** argv)
     auto* policy_reload = policy_cmd->add_subcommand("reload", "Make the daemon re-read its policy folder (founder)");
     SelectedCommand selected;
     add_grant_commands(app, *policy_cmd, options, selected);
+    add_integrity_commands(app, options, selected);
 
     try {
         app.parse(argc, argv);

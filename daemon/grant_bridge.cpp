@@ -29,6 +29,11 @@ policy::Decision caller_decision(const policy::Decision& decision) noexcept
         out.reason = policy::Reason::NoGrant;
         out.grant_id = policy::GrantId();
     }
+    // "exe unknown" tells the caller what to fix (the daemon cannot read its executable), but
+    // not which grant it would have matched.
+    if (decision.verdict == policy::Verdict::Deny && decision.reason == policy::Reason::ExeUnknown) {
+        out.grant_id = policy::GrantId();
+    }
     return out;
 }
 

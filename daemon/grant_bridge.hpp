@@ -23,7 +23,7 @@ policy::Decision caller_decision(const policy::Decision& decision) noexcept;
 // The bus error for a denial or a pending approval.
 ErrorCode error_for(const policy::Decision& decision) noexcept;
 // "denied: <reason>" or "approval a-... required: ask the founder (vaultctl approve a-...)".
-// The approval id appears exactly once in that form so clients can take it from the message.
+// The first "a-<16 hex>" in the message is the approval id, so clients can take it from there.
 std::string caller_message(const policy::Decision& decision);
 
 // Parses a capability argument; InvalidArgument naming the grammar otherwise.

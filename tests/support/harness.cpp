@@ -2,9 +2,11 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/fs.h>
 #include <poll.h>
 #include <signal.h>
 #include <sodium.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -259,6 +261,33 @@ VaultEnv::VaultEnv()
     start_daemon();
 }
 
+void clear_append_only_flags(const std::string& dir)
+{
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec)) {
+        if (it->is_regular_file(ec)) {
+            set_append_only(it->path().string(), false);
+        }
+    }
+}
+
+bool set_append_only(const std::string& path, bool on)
+{
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        return false;
+    }
+    int flags = 0;
+    bool ok = ::ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0;
+    if (ok) {
+        flags = on ? (flags | FS_APPEND_FL) : (flags & ~FS_APPEND_FL);
+        ok = ::ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0;
+    }
+    ::close(fd);
+    return ok;
+}
+
 VaultEnv::~VaultEnv()
 {
     if (daemon_pid_ > 0) {
@@ -270,6 +299,7 @@ VaultEnv::~VaultEnv()
         ::waitpid(bus_pid_, nullptr, 0);
     }
     std::error_code ec;
+    clear_append_only_flags(root_);
     fs::remove_all(root_, ec);
 }
 

@@ -82,6 +82,10 @@ int exit_code_of(const std::function<void()>& body);
 
 // All regular files below `dir`, concatenated (for canary searches).
 std::string read_tree(const std::string& dir);
+// The daemon sets the append-only inode flag on audit segments when it can (it starts as root
+// in these tests): tests that tamper with a segment, and the clean-up, clear it first.
+bool set_append_only(const std::string& path, bool on);
+void clear_append_only_flags(const std::string& dir);
 std::string random_canary();
 
 }  // namespace codexvault::test
