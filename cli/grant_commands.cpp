@@ -379,11 +379,12 @@ int cmd_policy_explain(const GlobalOptions& options, const ExplainOptions& expla
     add_number("uid", explain.uid);
     add_text("unit", explain.unit);
     std::vector<std::string> keys;
+    keys.reserve(text_entries.size() + number_entries.size());
     for (const auto& [k, v] : text_entries) {
-        keys.push_back(k + "=" + v);
+        keys.push_back(k + '=' + v);
     }
     for (const auto& [k, v] : number_entries) {
-        keys.push_back(k + "=" + std::to_string(v));
+        keys.push_back(k + '=' + std::to_string(v));
     }
     std::sort(keys.begin(), keys.end());
     signed_arguments.insert(signed_arguments.end(), keys.begin(), keys.end());

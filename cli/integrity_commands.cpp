@@ -11,6 +11,7 @@
 #include "cli/audit_verify.hpp"
 #include "cli/cli_support.hpp"
 #include "common/bus_contract.hpp"
+#include "common/vault_error.hpp"
 #include "daemon/audit/log_reader.hpp"
 
 namespace codexvault::cli {
@@ -67,16 +68,26 @@ void print_tail_line(const std::string& json_line, bool json)
     const auto text = [&r](const char* key) {
         return r.contains(key) && r[key].is_string() ? r[key].get<std::string>() : std::string();
     };
-    std::string line = "#" + std::to_string(r.value("seq", std::uint64_t{0})) + " " +
-                       format_time(r.value("realtime_usec", std::uint64_t{0})) + " " + text("event");
+    std::string line =
+        "#" + std::to_string(r.value("seq", std::uint64_t{0})) + " " + text("time") + " " + text("event");
     for (const char* key : {"action", "object", "decision", "reason", "grant"}) {
         const std::string value = text(key);
         if (!value.empty()) {
             line += std::string(" ") + key + "=" + nlohmann::json(value).dump();
         }
     }
-    if (r.value("subject_known", false)) {
-        line += " uid=" + std::to_string(r.value("uid", 0U)) + " pid=" + std::to_string(r.value("pid", 0));
+    if (r.contains("subject") && r["subject"].is_object()) {
+        const auto& subject = r["subject"];
+        if (subject.contains("uid") && subject["uid"].is_number()) {
+            line += " uid=" + subject["uid"].dump() + " pid=" + subject.value("pid", nlohmann::json(0)).dump();
+        }
+        if (subject.contains("sender") && subject["sender"].is_string() &&
+            !subject["sender"].get<std::string>().empty()) {
+            line += " sender=" + subject["sender"].dump();
+        }
+    }
+    if (r.contains("repeat_count")) {
+        line += " repeated=" + r["repeat_count"].dump();
     }
     std::cout << line << '\n';
 }
@@ -95,6 +106,10 @@ int tail_offline(const GlobalOptions& options, const TailOptions& tail)
     }
     if (!tail.event.empty()) {
         query.filter.type = audit::event_type_from_name(tail.event);
+        if (!query.filter.type) {
+            throw CallError(ErrorCode::InvalidArgument, error_info(ErrorCode::InvalidArgument).exit_code,
+                            "unknown event type '" + tail.event + "'");
+        }
     }
     for (;;) {
         const audit::TailResult result = audit::read_tail(tail.dir, query);
@@ -128,7 +143,7 @@ int cmd_audit_tail(const GlobalOptions& options, const TailOptions& tail)
     for (;;) {
         std::vector<std::string> signed_arguments;
         const auto add = [&signed_arguments](const std::string& k, const std::string& v) {
-            signed_arguments.push_back(k + "=" + v);
+            signed_arguments.push_back(k + '=' + v);
         };
         // In key order, as the daemon signs them.
         if (!tail.action.empty()) {

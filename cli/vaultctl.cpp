@@ -40,8 +40,7 @@ int cmd_whoami(const GlobalOptions& options)
     VaultClient client(options.bus);
     Message reply = client.call(bus::method::kWhoAmI);
     nlohmann::json subject = read_dictionary(reply.get());
-    check_local(sd_bus_message_skip(reply.get(), "aa{sv}"), "read grants");
-    subject["grants"] = nlohmann::json::array();
+    subject["grants"] = read_dictionary_array(reply.get());
     print_dictionary(subject, options.json);
     return 0;
 }

@@ -110,9 +110,13 @@ void VaultService::load_policy_state()
     }
     auto decoded = policy::decode_state(text, engine_.approvals().options());
     if (!decoded) {
-        // Serving grants from a state we cannot read could bring revoked grants back: lock.
+        // Serving grants from a state we cannot read could bring revoked grants back, and
+        // overwriting it would forget them for good: lock, serve no grants, never write it.
+        grant_state_error_ = "grant state file " + std::string(kPolicyStateFile) + " is unreadable (" +
+                             decoded.message() + "); restore it or move it aside, then restart";
         engine_.set_policy(nullptr);
-        lock("grant state file " + std::string(kPolicyStateFile) + " is unreadable: " + decoded.message());
+        policy_status_ = "not loaded: " + grant_state_error_;
+        lock(grant_state_error_);
         return;
     }
     auto state = std::move(decoded).value();
@@ -123,6 +127,9 @@ void VaultService::save_policy_state_if_dirty()
 {
     if (!policy_state_dirty_) {
         return;
+    }
+    if (!grant_state_error_.empty()) {
+        throw std::runtime_error(grant_state_error_);
     }
     const auto now = clock::realtime_usec();
     // Pruning rebuilds the grant index, so it runs at most once a minute, not on every use.
@@ -193,8 +200,29 @@ bool VaultService::reload_policy()
 {
     PolicyLoad load = load_policy_directory(policy_dir_);
     policy_status_ = std::move(load.summary);
+    if (!grant_state_error_.empty()) {
+        // Grants cannot be served without knowing which were revoked or used up.
+        engine_.set_policy(nullptr);
+        policy_status_ = "not loaded: " + grant_state_error_;
+        return false;
+    }
     engine_.set_policy(load.result.policy);
+    if (load.result.policy) {
+        last_good_policy_ = load.result.policy;
+    }
     return load.result.ok();
+}
+
+std::size_t VaultService::revoke_all_grants(std::uint64_t now_usec)
+{
+    std::size_t revoked = engine_.revoke_all(now_usec);
+    // With no policy loaded the engine cannot name the policy files' grants; the last policy that
+    // loaded can, so an incident never leaves them to come back with the next good reload.
+    if (!engine_.policy() && last_good_policy_) {
+        revoked += engine_.grants().revoke_all(last_good_policy_.get(), now_usec);
+    }
+    mark_policy_state_dirty();
+    return revoked;
 }
 
 VaultState VaultService::state() const noexcept

@@ -50,6 +50,9 @@ public:
     // Operations that change it mark it dirty; the pipeline saves it once before replying, so a
     // reply never reports a change that a crash could undo. Throws when it cannot be written.
     void mark_policy_state_dirty() noexcept { policy_state_dirty_ = true; }
+    // Revokes every grant and denies every outstanding approval (incident response); also the
+    // grants of the last policy that loaded when none is loaded now. Returns how many changed.
+    std::size_t revoke_all_grants(std::uint64_t now_usec);
     void save_policy_state_if_dirty();
 
     // The persistent lock (STATE/lock): while there is one, every call but the recovery set is
@@ -82,6 +85,8 @@ private:
     policy::Engine engine_;
     std::string policy_status_;
     bool policy_state_dirty_ = false;
+    std::string grant_state_error_;  // set when policy-state.json could not be read at start-up
+    std::shared_ptr<const policy::PolicySet> last_good_policy_;
     std::uint64_t last_prune_usec_ = 0;
     std::optional<store::LockState> lock_;
     store::IntegrityReport store_report_;

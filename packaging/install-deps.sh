@@ -23,6 +23,8 @@ PACKAGES=(
     clang-format clang-tidy cppcheck
     # packaging and e2e
     debhelper rpm rpmlint lintian systemd-container debootstrap git
+    # rpmbuild's -debuginfo split, which strips the RPM's binaries (find-debuginfo, eu-strip)
+    debugedit elfutils
 )
 
 usage()

@@ -4,26 +4,46 @@
 #
 #   scripts/e2e.sh
 #
-# 1. Builds the .deb with scripts/package-deb.sh (into build/packages), unless E2E_DEB names one.
+# 1. Builds two .debs from the working tree with scripts/package-deb.sh, in one run (one compile):
+#    the package at the daemon's version (into build/packages, as `make deb` would) and the same
+#    build numbered VERSION~prev1 (sorts before VERSION) as the "previous" package for the upgrade
+#    test. E2E_DEB and E2E_PREV_DEB name existing ones instead.
 # 2. Boots a Debian 12 root file system with systemd-nspawn --ephemeral -b (changes vanish with
 #    the container). The root is made once with debootstrap --variant=minbase from the mirror apt
 #    already uses, and cached under E2E_CACHE keyed by a hash of its package list (systemd, dbus,
 #    and the .deb's runtime Depends, since apt cannot fetch anything inside).
 # 3. Inside, as root: installs the .deb, then exercises the unit, the bus policy, activation, the
 #    founder flow, a denied caller, reload/restart, the journal's audit lines, the sandbox as the
-#    kernel reports it, the credential, stop, and purge (which must keep the state).
+#    kernel reports it, the credential, stop, remove and purge (each must keep the state: the
+#    package reinstalled afterwards still lists the secret).
+# 4. Boots a second, fresh container for the upgrade: installs the previous package, creates the
+#    founder and a secret (rotated once, so version 2), records the secret listing, the sealed
+#    state's checksums and the audit files, then installs the new package with dpkg -i over it.
+#    The maintainer scripts must restart the daemon on the new binary (Debian's convention:
+#    dh_installsystemd's restart-after-upgrade); the secret must be listed exactly as before, the
+#    sealed files unchanged, the audit segments only appended to, and finally
+#    `vaultctl audit verify` must verify the whole chain.
+#
+#    What the upgrade test proves, and what it does not: with the default packages both builds come
+#    from the same tree (same binaries, different version numbers), so it proves that the
+#    maintainer scripts, the unit's handling across an upgrade and the on-disk state survive a
+#    package upgrade. It does not prove that a newer daemon reads an older daemon's on-disk
+#    format; for that, point E2E_PREV_DEB at a package built from an older commit or release.
+#
 # Each step prints PASS or FAIL; the first FAIL ends the run (later steps depend on earlier ones)
-# and the script exits 1. The container is powered off (killed if it hangs) on every exit path.
+# and the script exits 1. Each container is powered off (killed if it hangs) on every exit path.
 #
 # Needs root, systemd-nspawn (systemd-container), debootstrap, nsenter (util-linux) and dpkg-dev.
 # Without systemd-nspawn or debootstrap it says so and exits 1, or 0 when E2E_OPTIONAL=1.
 #
 # Environment:
-#   E2E_OPTIONAL=1     missing tools (or not root) skip the test instead of failing it
-#   E2E_DEB=PATH       test this .deb instead of building one
-#   E2E_CACHE=DIR      root file system cache (default /var/cache/codex-vault-e2e)
-#   E2E_MIRROR=URL     Debian mirror for debootstrap (default: the one in apt's sources)
-#   E2E_KEEP=1         keep the work folder (logs, console output) even when everything passes
+#   E2E_OPTIONAL=1       missing tools (or not root) skip the test instead of failing it
+#   E2E_DEB=PATH         test this .deb instead of building one
+#   E2E_PREV_DEB=PATH    upgrade from this .deb (default: the tree built as VERSION~prev1); its
+#                        version must sort before the tested package's
+#   E2E_CACHE=DIR        root file system cache (default /var/cache/codex-vault-e2e)
+#   E2E_MIRROR=URL       Debian mirror for debootstrap (default: the one in apt's sources)
+#   E2E_KEEP=1           keep the work folder (logs, console output) even when everything passes
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -61,10 +81,10 @@ MACHINE=
 CPID=
 failed=0
 
-teardown()
+# Powers the running container off (kills it if it hangs) and removes what a killed nspawn
+# leaves behind. Does nothing when no container runs.
+stop_container()
 {
-    local rc=$?
-    set +e
     if [[ -n $NSPAWN_PID ]] && kill -0 "$NSPAWN_PID" 2>/dev/null; then
         # SIGTERM makes nspawn ask the container's systemd to power off.
         kill -TERM "$NSPAWN_PID" 2>/dev/null
@@ -87,6 +107,17 @@ teardown()
         find "$(dirname "$ROOTFS")" -maxdepth 1 -name ".#machine.$(basename "$ROOTFS")*" \
             -exec rm -rf {} + 2>/dev/null
     fi
+    NSPAWN_PID=
+    MACHINE=
+    CPID=
+    return 0
+}
+
+teardown()
+{
+    local rc=$?
+    set +e
+    stop_container
     if ((rc != 0 || failed)) || [[ ${E2E_KEEP:-0} == 1 ]]; then
         say "logs kept in $WORK"
     else
@@ -97,28 +128,58 @@ teardown()
 trap teardown EXIT
 trap 'exit 130' INT TERM
 
-# --- the package -----------------------------------------------------------------------------------
-if [[ -n ${E2E_DEB:-} ]]; then
-    [[ -f $E2E_DEB ]] || {
-        say "FAIL: E2E_DEB=$E2E_DEB does not exist"
+# --- the packages ----------------------------------------------------------------------------------
+version=$(sed -n 's/.*kVersion = "\([^"]*\)".*/\1/p' "$ROOT/daemon/version.hpp")
+ARCH=$(dpkg-architecture -qDEB_HOST_ARCH)
+abs_deb()
+{
+    [[ -f $1 ]] || {
+        say "FAIL: $2=$1 does not exist"
         exit 1
     }
-    DEB=$(cd "$(dirname "$E2E_DEB")" && pwd)/$(basename "$E2E_DEB")
-else
-    say "building the .deb (scripts/package-deb.sh; lintian is left to 'make deb')"
-    LINTIAN=0 "$ROOT/scripts/package-deb.sh" >"$WORK/package-deb.log" 2>&1 || {
+    echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
+}
+DEB=
+PREV_DEB=
+[[ -z ${E2E_DEB:-} ]] || DEB=$(abs_deb "$E2E_DEB" E2E_DEB)
+[[ -z ${E2E_PREV_DEB:-} ]] || PREV_DEB=$(abs_deb "$E2E_PREV_DEB" E2E_PREV_DEB)
+build_versions=()
+[[ -n $PREV_DEB ]] || build_versions+=("$version~prev1")
+[[ -n $DEB ]] || build_versions+=("$version")
+if ((${#build_versions[@]} > 0)); then
+    say "building ${build_versions[*]} (scripts/package-deb.sh; lintian is left to 'make deb')"
+    DEB_VERSION="${build_versions[*]}" LINTIAN=0 "$ROOT/scripts/package-deb.sh" "$WORK/packages" \
+        >"$WORK/package-deb.log" 2>&1 || {
         tail -n 40 "$WORK/package-deb.log" >&2
         say "FAIL: package build (log: $WORK/package-deb.log)"
         exit 1
     }
-    version=$(sed -n 's/.*kVersion = "\([^"]*\)".*/\1/p' "$ROOT/daemon/version.hpp")
-    DEB=$ROOT/build/packages/codex-vault_${version}_$(dpkg-architecture -qDEB_HOST_ARCH).deb
+    [[ -n $PREV_DEB ]] || PREV_DEB=$WORK/packages/codex-vault_${version}~prev1_$ARCH.deb
+    if [[ -z $DEB ]]; then
+        # The tested package (and its dbgsym) where `make deb` puts them; the ~prev1 test build
+        # stays in the work folder.
+        mkdir -p "$ROOT/build/packages"
+        for f in "$WORK"/packages/codex-vault{,-dbgsym}_"${version}_$ARCH.deb"; do
+            [[ ! -f $f ]] || cp "$f" "$ROOT/build/packages/"
+        done
+        DEB=$ROOT/build/packages/codex-vault_${version}_$ARCH.deb
+    fi
 fi
-say "package: $DEB ($((SECONDS - START)) s)"
+NEW_VERSION=$(dpkg-deb -f "$DEB" Version)
+PREV_VERSION=$(dpkg-deb -f "$PREV_DEB" Version)
+dpkg --compare-versions "$PREV_VERSION" lt "$NEW_VERSION" || {
+    say "FAIL: the previous package ($PREV_VERSION, $PREV_DEB) does not sort before $NEW_VERSION ($DEB)"
+    exit 1
+}
+say "package: $DEB ($NEW_VERSION; $((SECONDS - START)) s)"
+say "previous package for the upgrade: $PREV_DEB ($PREV_VERSION)"
 
-# Runtime dependencies of the .deb: the first alternative of each, without versions.
-mapfile -t DEB_DEPENDS < <(dpkg-deb -f "$DEB" Depends | tr ',' '\n' | sed -e 's/|.*//' -e 's/(.*)//' \
-    -e 's/:any//' -e 's/[[:space:]]//g' | grep -v '^$')
+# Runtime dependencies of both .debs: the first alternative of each, without versions.
+mapfile -t DEB_DEPENDS < <({
+    dpkg-deb -f "$DEB" Depends
+    echo ,
+    dpkg-deb -f "$PREV_DEB" Depends
+} | tr ',' '\n' | sed -e 's/|.*//' -e 's/(.*)//' -e 's/:any//' -e 's/[[:space:]]//g' | grep -v '^$')
 mapfile -t PACKAGES < <(printf '%s\n' "${BASE_PACKAGES[@]}" "${DEB_DEPENDS[@]}" | sort -u)
 
 # --- the cached root file system -------------------------------------------------------------------
@@ -199,34 +260,6 @@ fi
 find "$CACHE" -maxdepth 1 -name '.#machine.*' -exec rm -rf {} + 2>/dev/null || true
 
 # --- boot ------------------------------------------------------------------------------------------
-MACHINE=cv-e2e-$$-$RANDOM
-nspawn_args=(-D "$ROOTFS" --ephemeral -b --register=no --machine="$MACHINE" --console=read-only
-    # nspawn's own seccomp filter refuses memfd_secret(2) (systemd 252); let the daemon use it
-    # where the host kernel has it.
-    --system-call-filter=memfd_secret)
-# Without systemd as the host's init there is no manager to create a scope: stay in our cgroup.
-[[ -d /run/systemd/system ]] || nspawn_args+=(--keep-unit)
-say "booting $MACHINE"
-systemd-nspawn "${nspawn_args[@]}" -- systemd.firstboot=off </dev/null >"$WORK/console.log" 2>&1 &
-NSPAWN_PID=$!
-
-# The container's PID 1 is the nspawn process' child once it runs systemd.
-for _ in $(seq 1 300); do
-    kill -0 "$NSPAWN_PID" 2>/dev/null || break
-    for child in $(pgrep -P "$NSPAWN_PID" || true); do
-        if [[ $(cat "/proc/$child/comm" 2>/dev/null) == systemd ]]; then
-            CPID=$child
-        fi
-    done
-    [[ -n $CPID ]] && break
-    sleep 0.1
-done
-if [[ -z $CPID ]]; then
-    tail -n 30 "$WORK/console.log" >&2
-    say "FAIL: the container's systemd did not start (console: $WORK/console.log)"
-    exit 1
-fi
-
 # Runs a command inside the container, as root, with a clean environment (nothing of ours, such
 # as CODEX_VAULT_BUS, leaks in), and gives up on it after 90 s.
 in_ct()
@@ -238,27 +271,64 @@ sh_ct()
     in_ct /bin/sh -c "$1"
 }
 
-# Right after PID 1 starts, systemctl cannot reach it yet and fails at once: retry until it
-# answers, then --wait for the boot to finish.
-state=
-for _ in $(seq 1 240); do
-    state=$(timeout 120 nsenter -t "$CPID" -a -- systemctl is-system-running --wait 2>/dev/null || true)
-    [[ $state == running || $state == degraded ]] && break
-    kill -0 "$NSPAWN_PID" 2>/dev/null || break
-    sleep 0.5
-done
-case $state in
-running) say "container systemd: running ($((SECONDS - START)) s)" ;;
-degraded)
-    say "container systemd: degraded (failed units below; not ours, carrying on)"
-    in_ct systemctl --failed --no-legend --plain || true
-    ;;
-*)
-    tail -n 30 "$WORK/console.log" >&2
-    say "FAIL: the container's systemd is '$state' (console: $WORK/console.log)"
-    exit 1
-    ;;
-esac
+# boot_container TAG LABEL: boots a fresh ephemeral container from the cached root and waits for
+# its systemd to finish booting; its console goes to $WORK/console-TAG.log. Sets NSPAWN_PID,
+# MACHINE and CPID; stop_container (also run by the EXIT trap) powers it off. Exits the script on
+# failure.
+boot_container()
+{
+    local label=$2 console=$WORK/console-$1.log child state
+    MACHINE=cv-e2e-$$-$RANDOM
+    CPID=
+    local nspawn_args=(-D "$ROOTFS" --ephemeral -b --register=no --machine="$MACHINE" --console=read-only
+        # nspawn's own seccomp filter refuses memfd_secret(2) (systemd 252); let the daemon use it
+        # where the host kernel has it.
+        --system-call-filter=memfd_secret)
+    # Without systemd as the host's init there is no manager to create a scope: stay in our cgroup.
+    [[ -d /run/systemd/system ]] || nspawn_args+=(--keep-unit)
+    say "booting $MACHINE ($label)"
+    systemd-nspawn "${nspawn_args[@]}" -- systemd.firstboot=off </dev/null >"$console" 2>&1 &
+    NSPAWN_PID=$!
+
+    # The container's PID 1 is the nspawn process' child once it runs systemd.
+    for _ in $(seq 1 300); do
+        kill -0 "$NSPAWN_PID" 2>/dev/null || break
+        for child in $(pgrep -P "$NSPAWN_PID" || true); do
+            if [[ $(cat "/proc/$child/comm" 2>/dev/null) == systemd ]]; then
+                CPID=$child
+            fi
+        done
+        [[ -n $CPID ]] && break
+        sleep 0.1
+    done
+    if [[ -z $CPID ]]; then
+        tail -n 30 "$console" >&2
+        say "FAIL: the container's systemd did not start (console: $console)"
+        exit 1
+    fi
+
+    # Right after PID 1 starts, systemctl cannot reach it yet and fails at once: retry until it
+    # answers, then --wait for the boot to finish.
+    state=
+    for _ in $(seq 1 240); do
+        state=$(timeout 120 nsenter -t "$CPID" -a -- systemctl is-system-running --wait 2>/dev/null || true)
+        [[ $state == running || $state == degraded ]] && break
+        kill -0 "$NSPAWN_PID" 2>/dev/null || break
+        sleep 0.5
+    done
+    case $state in
+    running) say "container systemd: running ($((SECONDS - START)) s)" ;;
+    degraded)
+        say "container systemd: degraded (failed units below; not ours, carrying on)"
+        in_ct systemctl --failed --no-legend --plain || true
+        ;;
+    *)
+        tail -n 30 "$console" >&2
+        say "FAIL: the container's systemd is '$state' (console: $console)"
+        exit 1
+        ;;
+    esac
+}
 
 # --- steps -----------------------------------------------------------------------------------------
 step_no=0
@@ -429,10 +499,7 @@ t_put()
 
 t_ls()
 {
-    local out
-    out=$(sh_ct "vaultctl secret ls $FOUNDER_ARGS")
-    echo "$out"
-    grep -qE '^e2e[[:space:]]+1[[:space:]].*[[:space:]]ok$' <<<"$out" || fail "e2e (version 1, integrity ok) is not listed"
+    ls_has e2e 1
 }
 
 t_denied()
@@ -474,9 +541,12 @@ t_audit()
 {
     local journal
     journal=$(in_ct journalctl -u codex-vaultd --no-pager -o cat)
-    grep '^audit ' <<<"$journal" | tail -n 12
-    grep -q '^audit .*action="secret.put" .*decision=allow' <<<"$journal" || fail "no audit line allowing secret.put"
-    grep -q '^audit .*uid=65534 .*decision=deny' <<<"$journal" || fail "no audit line denying uid 65534"
+    grep -E '(^| )audit ' <<<"$journal" | tail -n 12
+    # The journal mirror's fields in either order: "audit ... action=... decision=... uid=...".
+    grep -qE '(^| )audit .*action="secret\.put".* decision=allow( |$)' <<<"$journal" ||
+        fail "no audit line allowing secret.put"
+    grep -qE '(^| )audit .*( uid=65534 .*decision=deny|decision=deny( .*)? uid=65534)( |$)' <<<"$journal" ||
+        fail "no audit line denying uid 65534"
     # The value never reaches the journal or the state folder in clear.
     ! grep -q "$CANARY" <<<"$journal" || fail "the secret value is in the journal"
     ! in_ct grep -rqF "$CANARY" /var/lib/codex-vault || fail "the secret value is in /var/lib/codex-vault in clear"
@@ -537,14 +607,187 @@ t_stop()
         fail "no clean stop in the journal"
 }
 
-t_purge()
+# --- remove, purge, reinstall: the state folder outlives the package ------------------------------
+
+# The sealed state that no package operation may change, one "sha256  path" line per file: the
+# secrets, the master key, the founder's public key and the audit public key. (Files the daemon
+# rewrites as it runs, such as policy-state.json and the audit head, are left out; the audit
+# segments are checked separately, append-only.)
+state_digest()
 {
-    in_ct dpkg --purge codex-vault
-    in_ct test ! -e /usr/sbin/codex-vaultd || fail "the binary is still there"
-    in_ct test -d /var/lib/codex-vault/secrets || fail "purge removed /var/lib/codex-vault"
-    in_ct ls -la /var/lib/codex-vault
+    sh_ct 'cd /var/lib/codex-vault && find secrets keys founder.pub audit/audit.pub -type f 2>/dev/null |
+        LC_ALL=C sort | xargs -r sha256sum'
 }
 
+# Records state_digest in $WORK/$1 and checks that it covers at least one sealed secret.
+record_state()
+{
+    state_digest >"$WORK/$1"
+    cat "$WORK/$1"
+    grep -qE '  secrets/.+' "$WORK/$1" || fail "no sealed secret under /var/lib/codex-vault/secrets"
+}
+
+# Fails unless state_digest matches what record_state saved in $WORK/$1.
+state_unchanged()
+{
+    local now
+    now=$(state_digest)
+    diff -u "$WORK/$1" - <<<"$now" || fail "the sealed state in /var/lib/codex-vault changed"
+    echo "sealed state unchanged ($(wc -l <"$WORK/$1") files)"
+}
+
+# ls_has NAME VERSION: secret ls lists NAME at VERSION with its integrity ok. The columns are
+# found by their headings (NAME, VERSION, INTEGRITY), so added columns do not matter.
+ls_has()
+{
+    local out
+    out=$(sh_ct "vaultctl secret ls $FOUNDER_ARGS")
+    echo "$out"
+    awk -v name="$1" -v version="$2" '
+        NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+        col["VERSION"] && col["INTEGRITY"] && $col["NAME"] == name &&
+            $col["VERSION"] == version && $col["INTEGRITY"] == "ok" { found = 1 }
+        END { exit !found }' <<<"$out" ||
+        fail "$1 (version $2, integrity ok) is not listed"
+}
+
+# The state folder as the package left it: there, 0700, owned by codex-vault, user kept.
+state_folder_kept()
+{
+    in_ct ls -la /var/lib/codex-vault
+    [[ $(in_ct stat -c '%a %U %G' /var/lib/codex-vault) == "700 codex-vault codex-vault" ]] ||
+        fail "/var/lib/codex-vault is now $(in_ct stat -c '%a %U %G' /var/lib/codex-vault)"
+    in_ct getent passwd codex-vault || fail "the codex-vault user is gone"
+}
+
+t_remove()
+{
+    # Removed while running: prerm must stop the daemon.
+    restart_ct
+    wait_active codex-vaultd.service 20 || fail "not active before remove"
+    record_state state.remove
+    in_ct dpkg --remove codex-vault
+    in_ct test ! -e /usr/sbin/codex-vaultd || fail "the binary is still there"
+    ! in_ct pgrep -x codex-vaultd || fail "codex-vaultd still runs after dpkg --remove"
+    state_folder_kept
+    state_unchanged state.remove
+}
+
+# After remove or purge, the same .deb again: the daemon starts on the kept state and lists e2e.
+t_reinstall()
+{
+    in_ct dpkg -i /root/codex-vault.deb
+    [[ $(in_ct systemctl is-enabled codex-vaultd) == enabled ]] || fail "codex-vaultd.service is not enabled"
+    wait_active codex-vaultd.service 20 || fail "the package did not start codex-vaultd.service"
+    ct_output_has 'state: ready' vaultctl status || fail "state is not ready on the kept state folder"
+    ls_has e2e 1
+}
+
+t_purge()
+{
+    record_state state.purge
+    in_ct dpkg --purge codex-vault
+    in_ct test ! -e /usr/sbin/codex-vaultd || fail "the binary is still there"
+    ! in_ct pgrep -x codex-vaultd || fail "codex-vaultd still runs after dpkg --purge"
+    in_ct test -d /var/lib/codex-vault/secrets || fail "purge removed /var/lib/codex-vault"
+    state_folder_kept
+    state_unchanged state.purge
+}
+
+# --- upgrade: previous package -> this one, on the same state ------------------------------------
+
+t_prev_install()
+{
+    cp "$PREV_DEB" "/proc/$CPID/root/root/codex-vault-prev.deb"
+    in_ct dpkg -i /root/codex-vault-prev.deb
+    [[ $(in_ct dpkg-query -W -f '${Version}' codex-vault) == "$PREV_VERSION" ]] ||
+        fail "installed: $(in_ct dpkg-query -W -f '${Version}' codex-vault), expected $PREV_VERSION"
+    wait_active codex-vaultd.service 20 || fail "the previous package did not start codex-vaultd.service"
+}
+
+t_prev_state()
+{
+    t_init
+    t_put
+    # Rotated once, so the version to keep is 2, not the default 1.
+    sh_ct "printf %s '$CANARY-rotated' | vaultctl secret rotate e2e $FOUNDER_ARGS"
+    ls_has e2e 2
+}
+
+# Audit segments, one "name size sha256" line each (none before the tamper-evident log lands).
+audit_segments()
+{
+    sh_ct 'cd /var/lib/codex-vault/audit 2>/dev/null || exit 0
+        for f in $(find . -maxdepth 1 -type f -name "*.seg" | LC_ALL=C sort); do
+            printf "%s %s %s\n" "${f#./}" "$(stat -c %s "$f")" "$(sha256sum <"$f" | cut -d" " -f1)"
+        done'
+}
+
+t_upgrade_record()
+{
+    sh_ct "vaultctl secret ls $FOUNDER_ARGS" >"$WORK/upgrade.ls"
+    cat "$WORK/upgrade.ls"
+    record_state upgrade.state
+    audit_segments >"$WORK/upgrade.audit"
+    echo "audit segments:"
+    cat "$WORK/upgrade.audit"
+    in_ct systemctl show codex-vaultd -p MainPID --value >"$WORK/upgrade.pid"
+}
+
+t_upgrade()
+{
+    local pid_before pid exe
+    pid_before=$(cat "$WORK/upgrade.pid")
+    cp "$DEB" "/proc/$CPID/root/root/codex-vault.deb"
+    in_ct dpkg -i /root/codex-vault.deb
+    [[ $(in_ct dpkg-query -W -f '${Version}' codex-vault) == "$NEW_VERSION" ]] ||
+        fail "installed: $(in_ct dpkg-query -W -f '${Version}' codex-vault), expected $NEW_VERSION"
+    [[ $(in_ct systemctl is-enabled codex-vaultd) == enabled ]] || fail "no longer enabled after the upgrade"
+    wait_active codex-vaultd.service 20 || fail "codex-vaultd.service is not active after the upgrade"
+    # Debian's convention (dh_installsystemd, restart after upgrade): the maintainer scripts
+    # restart a running daemon once the new files are in place, cleanly, and on the new binary.
+    pid=$(in_ct systemctl show codex-vaultd -p MainPID --value)
+    echo "MainPID: $pid_before -> $pid"
+    [[ $pid =~ ^[0-9]+$ && $pid != 0 ]] || fail "no MainPID after the upgrade"
+    [[ $pid != "$pid_before" ]] || fail "the upgrade did not restart the daemon (still pid $pid)"
+    exe=$(in_ct readlink "/proc/$pid/exe")
+    echo "exe: $exe"
+    [[ $exe == /usr/sbin/codex-vaultd ]] || fail "the daemon does not run the installed binary ($exe)"
+    [[ $(in_ct systemctl show codex-vaultd -p NRestarts --value) == 0 ]] ||
+        fail "the daemon needed a restart after failing during the upgrade"
+    ct_output_has 'codex-vaultd: stopped' journalctl -u codex-vaultd --no-pager -o cat >/dev/null ||
+        fail "the old daemon did not stop cleanly"
+}
+
+t_upgrade_kept()
+{
+    local now name size sha
+    ct_output_has 'state: ready' vaultctl status || fail "state is not ready after the upgrade"
+    now=$(sh_ct "vaultctl secret ls $FOUNDER_ARGS")
+    diff -u "$WORK/upgrade.ls" - <<<"$now" || fail "secret ls differs from before the upgrade"
+    ls_has e2e 2
+    state_unchanged upgrade.state
+    # Append-only: every segment that existed is still there, and what it held is its prefix.
+    while read -r name size sha; do
+        [[ -n $name ]] || continue
+        in_ct test -f "/var/lib/codex-vault/audit/$name" || fail "audit segment $name is gone after the upgrade"
+        now=$(sh_ct "head -c $size '/var/lib/codex-vault/audit/$name' | sha256sum | cut -d' ' -f1")
+        [[ $now == "$sha" ]] || fail "audit segment $name: its first $size bytes changed in the upgrade"
+        echo "audit segment $name: first $size bytes unchanged, now $(in_ct stat -c %s "/var/lib/codex-vault/audit/$name") bytes"
+    done <"$WORK/upgrade.audit"
+}
+
+t_audit_verify()
+{
+    local rc=0
+    in_ct ls -la /var/lib/codex-vault/audit || true
+    in_ct vaultctl audit verify --dir /var/lib/codex-vault/audit \
+        --pubkey /var/lib/codex-vault/audit/audit.pub || rc=$?
+    echo "exit status: $rc"
+    ((rc == 0)) || fail "vaultctl audit verify: exit status $rc (9: the chain does not verify)"
+}
+
+boot_container install "fresh install"
 step "install the .deb (user, folders, enabled, started)" t_install
 step "systemctl start codex-vaultd" t_start
 step "vaultctl status over the system bus" t_status
@@ -560,7 +803,21 @@ step "journal: audit lines, no secret value anywhere" t_audit
 step "D-Bus activation after stop" t_activation
 step "master key as an encrypted credential" t_credential
 step "systemctl stop" t_stop
-step "dpkg --purge keeps /var/lib/codex-vault" t_purge
+step "dpkg --remove (running): stopped, state kept unchanged" t_remove
+step "reinstall after remove: e2e still listed" t_reinstall
+step "dpkg --purge keeps /var/lib/codex-vault unchanged" t_purge
+step "reinstall after purge: e2e still listed" t_reinstall
+stop_container
+
+boot_container upgrade "upgrade $PREV_VERSION -> $NEW_VERSION"
+step "install the previous package ($PREV_VERSION)" t_prev_install
+step "previous: init, put e2e, rotate e2e (version 2)" t_prev_state
+step "previous: record secret ls, sealed state, audit segments" t_upgrade_record
+step "dpkg -i $NEW_VERSION: restarted on the new binary" t_upgrade
+step "after upgrade: same listing, sealed state, audit appended" t_upgrade_kept
+# Last, so that everything before it is checked even while it cannot pass yet.
+step "after upgrade: vaultctl audit verify" t_audit_verify
+stop_container
 
 say "PASS: all $step_no steps in $((SECONDS - START)) s"
 # The closing line CI reads, in the plain form every runner's summary can be told from.

@@ -11,6 +11,19 @@
 #
 # Needs: dpkg-dev, debhelper and the Build-Depends of packaging/debian/control
 # (packaging/install-deps.sh installs all of them), and lintian.
+#
+# Environment:
+#   DEB_VERSION="V [V2 ...]"
+#                   build the package as version V (and V2 ...) instead of the daemon's version
+#                   (the default, and what `make deb` does). For test builds such as the
+#                   "previous" package of the upgrade test in scripts/e2e.sh (0.1.0~prev1 sorts
+#                   before 0.1.0). Only the scratch copy's debian/changelog changes: its newest
+#                   entry takes the version and says it is a test build (unless the version is
+#                   the daemon's). The tree is copied and compiled once; every further version
+#                   repackages the same build, so all the packages of one run hold the same
+#                   binaries. Each must be a valid Debian version without a Debian revision
+#                   (no '-': the source format is native).
+#   LINTIAN=0       skip lintian
 set -euo pipefail
 
 die()
@@ -33,6 +46,14 @@ changelog_version=$(dpkg-parsechangelog -l "$ROOT/packaging/debian/changelog" -S
 [[ $version == "$changelog_version" ]] ||
     die "packaging/debian/changelog is at $changelog_version but daemon/version.hpp says $version: add a changelog entry (dch -v $version)"
 
+# The versions to build: the daemon's by default, or the DEB_VERSION list.
+read -r -a versions <<<"${DEB_VERSION:-$version}"
+((${#versions[@]} > 0)) || versions=("$version")
+for v in "${versions[@]}"; do
+    dpkg --validate-version "$v" >/dev/null 2>&1 || die "DEB_VERSION: '$v' is not a valid Debian version"
+    [[ $v != *-* ]] || die "DEB_VERSION: '$v' has a Debian revision; the source format is 3.0 (native)"
+done
+
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/codex-vault-deb.XXXXXX")
 cleanup()
 {
@@ -53,29 +74,61 @@ else
 fi
 rm -rf "$SRC/debian"
 cp -a "$ROOT/packaging/debian" "$SRC/debian"
+cp "$SRC/debian/changelog" "$WORK/changelog.orig"
+ARCH=$(dpkg-architecture -qDEB_HOST_ARCH)
 
-echo "package-deb: building codex-vault $version in $SRC"
-(cd "$SRC" && dpkg-buildpackage -us -uc -b) >"$WORK/build.log" 2>&1 || {
-    tail -n 60 "$WORK/build.log" >&2
-    die "dpkg-buildpackage failed (last lines above)"
+# Builds version $1 into $WORK/out-$1. The first build compiles; each later one repackages the
+# same compiled tree (-nc: no pre-clean; debhelper's build stamp skips the build steps), so the
+# packages of one run hold identical binaries and differ only in their version.
+build_version()
+{
+    local v=$1 out=$WORK/out-$1 nc=()
+    cp "$WORK/changelog.orig" "$SRC/debian/changelog"
+    if [[ $v != "$version" ]]; then
+        # The newest changelog entry is what dpkg-buildpackage takes the version from.
+        # Renumbering it (rather than adding an entry) keeps the changelog ordered whether V sorts
+        # before or after the real version, and the added line says what this build is.
+        sed -i -e "1s/^codex-vault ([^)]*)/codex-vault ($v)/" \
+            -e "3i\\  * Test build of the $version tree as $v (DEB_VERSION)." \
+            "$SRC/debian/changelog"
+        [[ $(dpkg-parsechangelog -l "$SRC/debian/changelog" -S Version) == "$v" ]] ||
+            die "could not set the version $v in the scratch changelog"
+    fi
+    [[ -f $SRC/debian/debhelper-build-stamp ]] && nc=(-nc)
+    echo "package-deb: building codex-vault $v in $SRC${nc:+ (repackaging the same build)}"
+    (cd "$SRC" && dpkg-buildpackage -us -uc -b "${nc[@]}") >"$WORK/build-$v.log" 2>&1 || {
+        tail -n 60 "$WORK/build-$v.log" >&2
+        die "dpkg-buildpackage failed (last lines above)"
+    }
+    # dpkg-buildpackage writes next to the source folder: move this version's files aside.
+    mkdir -p "$out"
+    find "$WORK" -maxdepth 1 -type f \( -name '*.deb' -o -name '*.changes' -o -name '*.buildinfo' \) \
+        -exec mv -t "$out" {} +
 }
 
-shopt -s nullglob
-debs=("$WORK"/*.deb)
-((${#debs[@]} > 0)) || die "dpkg-buildpackage produced no .deb"
-for deb in "${debs[@]}"; do
-    cp "$deb" "$OUT/"
+for v in "${versions[@]}"; do
+    build_version "$v"
 done
-changes=("$WORK"/*.changes)
-main_deb=$OUT/codex-vault_${version}_$(dpkg-architecture -qDEB_HOST_ARCH).deb
-[[ -f $main_deb ]] || die "expected $main_deb"
-echo "package-deb: wrote ${debs[*]##*/} to $OUT"
+
+shopt -s nullglob
+for v in "${versions[@]}"; do
+    debs=("$WORK/out-$v"/*.deb)
+    ((${#debs[@]} > 0)) || die "dpkg-buildpackage produced no .deb for $v"
+    cp "${debs[@]}" "$OUT/"
+    # Debian file names leave out the epoch.
+    main_deb=$OUT/codex-vault_${v#*:}_$ARCH.deb
+    [[ -f $main_deb ]] || die "expected $main_deb"
+    echo "package-deb: wrote ${debs[*]##*/} to $OUT"
+done
 
 if [[ ${LINTIAN:-1} != 0 ]]; then
     command -v lintian >/dev/null || die "lintian is missing (apt-get install lintian), or set LINTIAN=0"
-    # The .changes covers the .deb(s) and the .buildinfo; --fail-on warning makes any
-    # error or warning fatal. Info and pedantic tags are shown, not fatal.
-    echo "package-deb: lintian ${changes[0]##*/}"
-    lintian --display-info --fail-on error,warning "${changes[0]}"
+    for v in "${versions[@]}"; do
+        changes=("$WORK/out-$v"/*.changes)
+        # The .changes covers the .deb(s) and the .buildinfo; --fail-on warning makes any
+        # error or warning fatal. Info and pedantic tags are shown, not fatal.
+        echo "package-deb: lintian ${changes[0]##*/}"
+        lintian --display-info --fail-on error,warning "${changes[0]}"
+    done
     echo "package-deb: lintian: no errors or warnings"
 fi

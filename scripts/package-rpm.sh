@@ -5,9 +5,10 @@
 #
 # Makes codex-vault-VERSION.tar.gz from the working tree (tracked and untracked files that git
 # does not ignore; without git, everything but build/ and .dev/), then runs
-# rpmbuild -bb packaging/rpm/codex-vault.spec in a scratch _topdir and copies the binary RPM to
-# OUT_DIR. Then rpmlint runs on the spec and the RPM when it is installed (RPMLINT=0 skips it);
-# an rpmlint error fails the script, warnings are shown.
+# rpmbuild -bb packaging/rpm/codex-vault.spec in a scratch _topdir and copies the binary RPMs
+# (codex-vault, and its -debuginfo and -debugsource, as on Fedora) to OUT_DIR. Then rpmlint runs
+# on the spec and the codex-vault RPM when it is installed (RPMLINT=0 skips it); an rpmlint error
+# fails the script, warnings are shown.
 #
 # BuildRequires use Fedora's package names, which a Debian host's (empty) rpm database cannot
 # satisfy, so rpmbuild runs with --nodeps there (RPM_NODEPS=0 turns that off on Fedora/RHEL,
@@ -73,7 +74,24 @@ if [[ -f $brp ]] && head -n 1 "$brp" | grep -qx '#!/bin/sh' && grep -q 'read -r 
     post=$(rpm --eval '%{__os_install_post}' | sed -e '/^[[:space:]]*$/d' -e "s|^[[:space:]]*$brp|bash $brp|" | paste -sd ';')
     defines+=(--define "__os_install_post $post")
 fi
-rpmbuild -bb "${nodeps[@]}" "${defines[@]}" "$WORK/SPECS/codex-vault.spec" >"$WORK/build.log" 2>&1 || {
+# Fedora's redhat-rpm-config splits the debug information into -debuginfo and -debugsource
+# packages (find-debuginfo, which strips the binaries with eu-strip); Debian's rpm has no such
+# default and would ship the binaries unstripped. Where the host's rpm does not enable debug
+# packages, the same three macros as Fedora's are loaded.
+loads=()
+if [[ -z $(rpm --eval '%{?_enable_debug_packages}') ]]; then
+    command -v find-debuginfo >/dev/null && command -v eu-strip >/dev/null ||
+        die "find-debuginfo or eu-strip is missing (apt-get install debugedit elfutils)"
+    cat >"$WORK/debuginfo.macros" <<'EOF'
+%_enable_debug_packages 1
+%_debugsource_packages 1
+%install %{?_enable_debug_packages:%{?buildsubdir:%{debug_package}}}\
+%%install\
+%{nil}
+EOF
+    loads=(--load "$WORK/debuginfo.macros")
+fi
+rpmbuild -bb "${nodeps[@]}" "${loads[@]}" "${defines[@]}" "$WORK/SPECS/codex-vault.spec" >"$WORK/build.log" 2>&1 || {
     tail -n 60 "$WORK/build.log" >&2
     die "rpmbuild failed (last lines above)"
 }
@@ -94,5 +112,10 @@ if [[ ${RPMLINT:-1} != 0 ]]; then
     # sets Fedora's conventions and filters, with a reason each, what cannot apply here. The
     # spec is linted beside Source1, which it reads at parse time.
     cp "$SPEC" "$WORK/SOURCES/"
-    rpmlint -c "$ROOT/packaging/rpm/rpmlint.toml" "$WORK/SOURCES/codex-vault.spec" "${rpms[@]}"
+    # The generated -debuginfo and -debugsource packages are left out (see rpmlint.toml).
+    lint_rpms=()
+    for rpm in "${rpms[@]}"; do
+        [[ $rpm == *-debuginfo-* || $rpm == *-debugsource-* ]] || lint_rpms+=("$rpm")
+    done
+    rpmlint -c "$ROOT/packaging/rpm/rpmlint.toml" "$WORK/SOURCES/codex-vault.spec" "${lint_rpms[@]}"
 fi

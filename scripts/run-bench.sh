@@ -9,7 +9,19 @@
 #   1. single client, sequential: Peer.Ping, WhoAmI and Status on the vault, Ping and Nop on the
 #      baseline (every process pinned to one CPU, see below);
 #   2. throughput with 1 and 4 clients: WhoAmI and Status on the vault vs Nop on the baseline;
-#   3. the vault daemon's idle RSS (VmRSS) 1 s after start and again after the load.
+#   3. the vault daemon's idle RSS (VmRSS) 1 s after start and again after the load;
+# then initializes the vault (a throw-away founder key), issues one runtime grant to this uid and
+# measures, again interleaved:
+#   4. durable audited decisions: Use of the granted capability with 1, 4 and 16 clients (each
+#      client a thread with its own connection, in a closed loop), beside "one fdatasync per
+#      record" (bench/fdatasync_bench: append ~250 bytes + fdatasync) on the filesystem of the
+#      daemon's state folder; a refused Use (no grant) is shown for information only: repeated
+#      denials are folded and answered at once, so it measures no fdatasync;
+#   5. informational calls with a policy evaluation: Check with 4 clients vs Nop on the baseline;
+#   6. the latency a durable record adds: Use vs Check of the same capability, 1 client;
+#   7. `vaultctl audit verify` of the log the daemon wrote during the run (after an orderly stop).
+# The state folder (and this run's other files) go under $TMPDIR or /tmp unless that is a tmpfs,
+# where fdatasync costs nothing; then /var/tmp is used. The filesystem is printed.
 # Figures are printed next to their targets; timing never fails the run. The exit status is 0 when
 # the measurements ran, 1 when something could not be started (or the daemon died during the run),
 # 2 on bad usage.
@@ -20,6 +32,10 @@
 #              BENCH_ROUNDS   interleaved rounds per measurement, median reported (default 5)
 #              BENCH_WARMUP   unrecorded warm-up calls per client per round (default 200)
 #              BENCH_PIN      1 (default): pin everything to one CPU for the single-client section
+#              BENCH_DURABLE_SECONDS  measured seconds per durable measurement, section 4 (default 5)
+#              BENCH_DURABLE_WARMUP   warm-up calls per client per round there (default 20)
+#              BENCH_STATE_PARENT     folder for this run's files and the daemon's state (default
+#                                     $TMPDIR or /tmp; /var/tmp if that is a tmpfs)
 #              CODEX_VAULT_BENCH_BUS_CONFIG  dbus-daemon config (default units/dev-bus.conf)
 set -euo pipefail
 export LC_ALL=C
@@ -52,11 +68,22 @@ fi
 [[ $WARMUP =~ ^[0-9]+$ ]] || { echo "run-bench: BENCH_WARMUP must be a whole number, got '$WARMUP'" >&2; exit 2; }
 ROUND_SECS=$(awk -v s="$SECS" -v r="$ROUNDS" 'BEGIN { printf "%.3f", s / r }')
 [[ $ROUND_SECS != 0.000 ]] || { echo "run-bench: BENCH_SECONDS/BENCH_ROUNDS is too small" >&2; exit 2; }
+DURABLE_SECS=${BENCH_DURABLE_SECONDS:-5}
+DURABLE_WARMUP=${BENCH_DURABLE_WARMUP:-20}
+if ! [[ $DURABLE_SECS =~ ^[0-9]+([.][0-9]+)?$ ]] || ! awk -v s="$DURABLE_SECS" 'BEGIN { exit !(s > 0 && s <= 600) }'; then
+    echo "run-bench: BENCH_DURABLE_SECONDS must be a number of seconds in (0, 600], got '$DURABLE_SECS'" >&2
+    exit 2
+fi
+[[ $DURABLE_WARMUP =~ ^[0-9]+$ ]] || { echo "run-bench: BENCH_DURABLE_WARMUP must be a whole number, got '$DURABLE_WARMUP'" >&2; exit 2; }
+DURABLE_ROUND_SECS=$(awk -v s="$DURABLE_SECS" -v r="$ROUNDS" 'BEGIN { printf "%.3f", s / r }')
+[[ $DURABLE_ROUND_SECS != 0.000 ]] || { echo "run-bench: BENCH_DURABLE_SECONDS/BENCH_ROUNDS is too small" >&2; exit 2; }
 BUS_CONFIG=${CODEX_VAULT_BENCH_BUS_CONFIG:-$ROOT/units/dev-bus.conf}
 
 BUS_BENCH=$BUILD_DIR/bench/bus_bench
 NOOP_SERVER=$BUILD_DIR/bench/noop_server
+FSYNC_BENCH=$BUILD_DIR/bench/fdatasync_bench
 VAULTD=$BUILD_DIR/codex-vaultd
+VAULTCTL=$BUILD_DIR/vaultctl
 
 # Bus names and objects.
 NOOP_NAME=org.codexvault.BenchNoop
@@ -81,6 +108,12 @@ fi
 TARGET_WHOAMI_PING_P50=1.5
 TARGET_THROUGHPUT_RATIO=0.70
 TARGET_RSS_MIB=12
+TARGET_GROUP_COMMIT=5  # durable Use calls/s with 16 clients, over one-fdatasync-per-record records/s
+
+# Section 4-6: the capability granted to this uid for the run, and one it has no grant for.
+GRANTED_CAP=audit:read
+UNGRANTED_CAP=ingest:scan
+DENIED_ERROR=org.codexvault.Vault1.Error.PermissionDenied
 
 die()
 {
@@ -88,14 +121,43 @@ die()
     exit 1
 }
 
-for tool in "$BUS_BENCH" "$NOOP_SERVER"; do
+for tool in "$BUS_BENCH" "$NOOP_SERVER" "$FSYNC_BENCH"; do
     [[ -x $tool ]] || die "missing $tool (build it with 'make bench')"
 done
-((ONLY_NOOP)) || [[ -x $VAULTD ]] || die "missing $VAULTD (build it with 'make all', or pass --only-noop)"
+if ((!ONLY_NOOP)); then
+    for tool in "$VAULTD" "$VAULTCTL"; do
+        [[ -x $tool ]] || die "missing $tool (build it with 'make all', or pass --only-noop)"
+    done
+fi
 command -v dbus-daemon >/dev/null || die "dbus-daemon not found (install the dbus-daemon package)"
 [[ -r $BUS_CONFIG ]] || die "bus config not readable: $BUS_CONFIG"
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/codex-vault-bench.XXXXXX")
+# fs_type DIR -> the filesystem type DIR is on (ext4, xfs, tmpfs, ...), or "unknown"
+fs_type()
+{
+    local t
+    t=$(findmnt -n -o FSTYPE --target "$1" 2>/dev/null | head -n 1) || t=
+    [[ -n $t ]] || t=$(stat -f -c %T "$1" 2>/dev/null) || t=
+    echo "${t:-unknown}"
+}
+in_memory_fs() { [[ $1 == tmpfs || $1 == ramfs ]]; }
+
+# The daemon's state folder lives in this run's folder, and fdatasync must cost there what it
+# costs on a disk: a tmpfs /tmp is passed over for /var/tmp.
+STATE_PARENT=${BENCH_STATE_PARENT:-${TMPDIR:-/tmp}}
+[[ -d $STATE_PARENT ]] || die "no such folder: $STATE_PARENT (BENCH_STATE_PARENT / TMPDIR)"
+STATE_NOTE=
+STATE_FS=$(fs_type "$STATE_PARENT")
+if [[ -z ${BENCH_STATE_PARENT:-} ]] && in_memory_fs "$STATE_FS" && [[ -d /var/tmp ]]; then
+    if ! in_memory_fs "$(fs_type /var/tmp)"; then
+        STATE_NOTE="$STATE_PARENT is $STATE_FS (fdatasync would cost nothing there), so /var/tmp is used"
+        STATE_PARENT=/var/tmp
+        STATE_FS=$(fs_type "$STATE_PARENT")
+    fi
+fi
+in_memory_fs "$STATE_FS" && STATE_NOTE="WARNING: $STATE_PARENT is $STATE_FS: fdatasync costs nothing there, so the durable figures say nothing about a disk"
+
+TMP=$(mktemp -d "$STATE_PARENT/codex-vault-bench.XXXXXX")
 chmod 0755 "$TMP"  # the bus socket lives here; units/dev-bus.conf wants its folder traversable
 PIDS=()  # started processes, torn down in reverse order
 
@@ -119,6 +181,9 @@ cleanup()
     for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
         stop_pid "${PIDS[i]}"
     done
+    # The daemon sets the append-only flag on its audit segments; rm cannot remove them until it
+    # is cleared.
+    command -v chattr >/dev/null && chattr -R -a "$TMP" 2>/dev/null
     rm -rf "$TMP"
     exit "$status"
 }
@@ -192,9 +257,12 @@ if ((ONLY_NOOP)); then
     VAULT_PID=$REPLY
     VAULT_LOG=$TMP/noop2.log
 else
-    install -d -m 0700 "$TMP/state"
+    install -d -m 0700 "$TMP/state" "$TMP/policy"
+    # This uid is the founder (section 4 enrolls a throw-away founder key); no policy files.
+    echo "founder_uid = $(id -u)" >"$TMP/codex-vaultd.toml"
     VAULT_LOG=$TMP/vaultd.log
-    "$VAULTD" --bus "$ADDR" --state-dir "$TMP/state" >"$VAULT_LOG" 2>&1 &
+    "$VAULTD" --bus "$ADDR" --state-dir "$TMP/state" --config "$TMP/codex-vaultd.toml" --policy-dir "$TMP/policy" \
+        >"$VAULT_LOG" 2>&1 &
     VAULT_PID=$!
     PIDS+=("$VAULT_PID")
     ready=0
@@ -259,17 +327,31 @@ median()
         if (NR % 2) printf "%.1f", v[(NR + 1) / 2]; else printf "%.1f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-declare -A SPEC  # SPEC[key] = "label|dest|path|iface|method|clients"
-spec() { SPEC[$1]="$2|$3|$4|$5|$6|$7"; }
+declare -A SPEC  # SPEC[key] = "label|dest|path|iface|method|clients|capability|expected error|round s|warm-up"
+# spec KEY LABEL DEST PATH IFACE METHOD CLIENTS [CAPABILITY [EXPECTED_ERROR [ROUND_SECONDS [WARMUP]]]]
+spec() { SPEC[$1]="$2|$3|$4|$5|$6|$7|${8:-}|${9:-}|${10:-$ROUND_SECS}|${11:-$WARMUP}"; }
+# fsync_spec KEY LABEL ROUND_SECONDS: one round of fdatasync_bench in this run's folder
+fsync_spec() { SPEC[$1]="$2|@fdatasync||||1|||$3|20"; }
 
 # run_round KEY ROUND
 run_round()
 {
-    local key=$1 round=$2 label dest path iface method clients out rc=0 f
-    IFS='|' read -r label dest path iface method clients <<<"${SPEC[$key]}"
-    out=$("${RUN_PREFIX[@]}" "$BUS_BENCH" --bus "$ADDR" --dest "$dest" --path "$path" --iface "$iface" \
-        --method "$method" --clients "$clients" --seconds "$ROUND_SECS" --warmup "$WARMUP" --label "$label" \
-        --json 2>"$TMP/run.err") || rc=$?
+    local key=$1 round=$2 label dest path iface method clients cap expect secs warmup out rc=0 f
+    local -a extra=()
+    IFS='|' read -r label dest path iface method clients cap expect secs warmup <<<"${SPEC[$key]}"
+    if [[ $dest == @fdatasync ]]; then
+        out=$("$FSYNC_BENCH" --dir "$TMP" --seconds "$secs" --warmup "$warmup" --json 2>"$TMP/run.err") || rc=$?
+        R[$key.fs_type]=$(sed -n 's/.*"fs_type":"\([^"]*\)".*/\1/p' <<<"$out")
+        R[$key.fs_magic]=$(sed -n 's/.*"fs_magic":"\([^"]*\)".*/\1/p' <<<"$out")
+        R[$key.mount_point]=$(sed -n 's/.*"mount_point":"\([^"]*\)".*/\1/p' <<<"$out")
+        R[$key.source]=$(sed -n 's/.*"source":"\([^"]*\)".*/\1/p' <<<"$out")
+    else
+        [[ -n $cap ]] && extra+=(--capability "$cap")
+        [[ -n $expect ]] && extra+=(--expect-error "$expect")
+        out=$("${RUN_PREFIX[@]}" "$BUS_BENCH" --bus "$ADDR" --dest "$dest" --path "$path" --iface "$iface" \
+            --method "$method" "${extra[@]}" --clients "$clients" --seconds "$secs" --warmup "$warmup" \
+            --label "$label" --json 2>"$TMP/run.err") || rc=$?
+    fi
     for f in calls errors calls_per_s p50_us p90_us p99_us; do
         R[$key.$round.$f]=$(json_field "$out" "$f")
     done
@@ -291,7 +373,7 @@ run_round()
 summarise()
 {
     local key=$1 label dest path iface method clients f r errors=0 vals
-    IFS='|' read -r label dest path iface method clients <<<"${SPEC[$key]}"
+    IFS='|' read -r label dest path iface method clients _ <<<"${SPEC[$key]}"
     for f in calls_per_s p50_us p90_us p99_us; do
         vals=()
         for ((r = 1; r <= ROUNDS; r++)); do vals+=("${R[$key.$r.$f]:-}"); done
@@ -464,11 +546,135 @@ printf '  %-18s %6s MiB\n' "peak (VmHWM)" "$(mib "$RSS_PEAK")"
 echo
 
 # ---------------------------------------------------------------------------------------------
+# Sections 4-7: durable calls. The vault gets a throw-away founder key (in this run's folder) and
+# one runtime grant of GRANTED_CAP for this uid; Use of it is a durable call: its decision record
+# is fdatasynced before it is acted on (the grant's use is counted and the grant state saved) and
+# its outcome record before the reply, one fdatasync per commit round for all calls in the round.
+
+FOUNDER_KEY=$TMP/founder.key
+# vaultctl_founder ARG...: vaultctl as the founder, the key's passphrase on fd 3
+vaultctl_founder()
+{
+    "$VAULTCTL" --bus "$ADDR" --founder-key "$FOUNDER_KEY" --passphrase-fd 3 "$@" 3< <(printf '%s' codex-vault-bench)
+}
+
+if ((!ONLY_NOOP)); then
+    if ! vaultctl_founder init >"$TMP/setup.log" 2>&1; then
+        show_log "$TMP/setup.log" "vaultctl init"
+        show_log "$VAULT_LOG" "$VL"
+        die "could not initialize the vault for the durable benchmarks"
+    fi
+    if ! GRANT_ID=$(vaultctl_founder grant issue --principal "uid=$(id -u)" --cap "$GRANTED_CAP" --ttl 1h \
+        --description "make bench" 2>"$TMP/setup.log"); then
+        show_log "$TMP/setup.log" "vaultctl grant issue"
+        die "could not issue the benchmark's grant"
+    fi
+    "$VAULTCTL" --bus "$ADDR" audit pubkey -o "$TMP/audit.pub" >/dev/null 2>"$TMP/setup.log" || rm -f "$TMP/audit.pub"
+fi
+
+STATE_DIR_FS=$(fs_type "$TMP")
+fsync_spec fsync "fdatasync 250 B" "$DURABLE_ROUND_SECS"
+spec use1   "Use (durable)"    "$VAULT_NAME" "$VAULT_PATH" "$VAULT_IFACE" Use   1  "$GRANTED_CAP" "" "$DURABLE_ROUND_SECS" "$DURABLE_WARMUP"
+spec use4   "Use (durable)"    "$VAULT_NAME" "$VAULT_PATH" "$VAULT_IFACE" Use   4  "$GRANTED_CAP" "" "$DURABLE_ROUND_SECS" "$DURABLE_WARMUP"
+spec use16  "Use (durable)"    "$VAULT_NAME" "$VAULT_PATH" "$VAULT_IFACE" Use   16 "$GRANTED_CAP" "" "$DURABLE_ROUND_SECS" "$DURABLE_WARMUP"
+spec check1 "Check (info)"     "$VAULT_NAME" "$VAULT_PATH" "$VAULT_IFACE" Check 1  "$GRANTED_CAP" "" "$DURABLE_ROUND_SECS" "$DURABLE_WARMUP"
+spec deny4  "Use refused"      "$VAULT_NAME" "$VAULT_PATH" "$VAULT_IFACE" Use   4  "$UNGRANTED_CAP" "$DENIED_ERROR"
+spec check4 "Check $VL"        "$VAULT_NAME" "$VAULT_PATH" "$VAULT_IFACE" Check 4  "$GRANTED_CAP"
+spec nop4b  "Nop noop"         "$NOOP_NAME"  "$NOOP_PATH"  "$NOOP_IFACE"  Nop   4
+
+echo "-- 4. durable audited decisions vs one fdatasync per record (unpinned) --"
+echo "  state folder $TMP/state: ${STATE_DIR_FS} ($([[ -n $STATE_NOTE ]] && echo "$STATE_NOTE" || echo "fdatasync is real here"))"
+if ((ONLY_NOOP)); then
+    echo "  --only-noop: no vault, so only the fdatasync baseline"
+    measure fsync
+else
+    echo "  Use $GRANTED_CAP under runtime grant $GRANT_ID (uid $(id -u)), closed loop, one connection per client;"
+    echo "  rounds of ${DURABLE_ROUND_SECS}s, $DURABLE_WARMUP warm-up calls per client per round; 'Use refused' is Use of"
+    echo "  $UNGRANTED_CAP without a grant: repeated denials are folded and answered at once (no fdatasync waited for)"
+    measure fsync use1 use4 use16 check1 deny4
+fi
+echo "  filesystem: ${R[fsync.source]:-?} ${R[fsync.fs_type]:-?} (statfs f_type ${R[fsync.fs_magic]:-?}), mounted on ${R[fsync.mount_point]:-?}"
+# The ceiling of one fdatasync per record: what the measured loop achieved, and 1 s / its median
+# latency (higher when the latency has a long tail). The group-commit target is judged against the
+# higher of the two.
+CEIL_LOOP=${R[fsync.calls_per_s]:-}
+CEIL_P50=$(awk -v p="${R[fsync.p50_us]:-}" 'BEGIN { if (p + 0 > 0) printf "%.1f", 1e6 / p }')
+CEIL=$(awk -v a="$CEIL_LOOP" -v b="$CEIL_P50" 'BEGIN { m = (a + 0 > b + 0) ? a : b; if (m + 0 > 0) printf "%.1f", m }')
+printf '  one fdatasync per record allows %s records/s (measured loop) / %s records/s (1 s / p50 %s us)\n' \
+    "${CEIL_LOOP:-n/a}" "${CEIL_P50:-n/a}" "${R[fsync.p50_us]:-n/a}"
+R_U1=n/a R_U4=n/a R_U16=n/a R_U16_LOOP=n/a R_U16_P50=n/a
+if ((!ONLY_NOOP)); then
+    R_U1=$(ratio "${R[use1.calls_per_s]}" "$CEIL")
+    R_U4=$(ratio "${R[use4.calls_per_s]}" "$CEIL")
+    R_U16=$(ratio "${R[use16.calls_per_s]}" "$CEIL")
+    R_U16_LOOP=$(ratio "${R[use16.calls_per_s]}" "$CEIL_LOOP")
+    R_U16_P50=$(ratio "${R[use16.calls_per_s]}" "$CEIL_P50")
+    printf '  %-30s 1 client %6s  4 clients %6s  16 clients %6s   target (16) >= %sx: %s\n' \
+        "Use calls/s over the ceiling" "$(x "$R_U1")" "$(x "$R_U4")" "$(x "$R_U16")" "$TARGET_GROUP_COMMIT" \
+        "$(verdict "$R_U16" ">=" "$TARGET_GROUP_COMMIT")"
+    printf '  %-30s 16 clients: %s over the loop, %s over 1 s/p50\n' "" "$(x "$R_U16_LOOP")" "$(x "$R_U16_P50")"
+fi
+echo
+
+D_P50=n/a D_P99=n/a R_C4=n/a
+if ((!ONLY_NOOP)); then
+    echo "-- 5. informational calls with a policy evaluation, 4 clients, unpinned --"
+    measure check4 nop4b
+    R_C4=$(ratio "${R[check4.calls_per_s]}" "${R[nop4b.calls_per_s]}")
+    printf '  %-30s %5s   target >= %s: %s\n' "Check $VL/Nop noop calls/s" "$R_C4" "$TARGET_THROUGHPUT_RATIO" \
+        "$(verdict "$R_C4" ">=" "$TARGET_THROUGHPUT_RATIO")"
+    echo
+
+    echo "-- 6. latency a durable record adds: Use vs Check of $GRANTED_CAP, 1 client (section 4's rounds) --"
+    diff_us() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b != "") printf "%.1f", a - b; else print "n/a" }'; }
+    D_P50=$(diff_us "${R[use1.p50_us]}" "${R[check1.p50_us]}")
+    D_P99=$(diff_us "${R[use1.p99_us]}" "${R[check1.p99_us]}")
+    printf '  %-30s p50 %9s us  p99 %9s us\n' "Use (durable)" "${R[use1.p50_us]:-n/a}" "${R[use1.p99_us]:-n/a}"
+    printf '  %-30s p50 %9s us  p99 %9s us\n' "Check (informational)" "${R[check1.p50_us]:-n/a}" "${R[check1.p99_us]:-n/a}"
+    printf '  %-30s p50 %9s us  p99 %9s us   (a Use waits for two commit rounds: decision, then outcome)\n' \
+        "added by the durable record" "$D_P50" "$D_P99"
+    printf '  %-30s p50 %9s us  p99 %9s us\n' "one fdatasync (section 4)" "${R[fsync.p50_us]:-n/a}" "${R[fsync.p99_us]:-n/a}"
+    echo
+fi
+
+VERIFY_RECORDS='' VERIFY_SECS='' VERIFY_RATE='' VERIFY_RESULT=n/a
+alive "$RSS_PID" || VAULT_DIED=1
+if ((!ONLY_NOOP)); then
+    echo "-- 7. offline verify of the log this run wrote (vaultctl audit verify, after an orderly stop) --"
+    if ((!VAULT_DIED)); then
+        kill -TERM "$VAULT_PID" 2>/dev/null || true
+        stop_status=0
+        wait "$VAULT_PID" 2>/dev/null || stop_status=$?
+        ((stop_status == 0)) || echo "  note: $VL exited with status $stop_status on SIGTERM"
+        verify_args=(--json audit verify --dir "$TMP/state/audit")
+        [[ -s $TMP/audit.pub ]] && verify_args+=(--pubkey "$TMP/audit.pub")
+        t0=$(date +%s%N)
+        verify_rc=0
+        verify_out=$("$VAULTCTL" "${verify_args[@]}" 2>&1) || verify_rc=$?
+        t1=$(date +%s%N)
+        VERIFY_RECORDS=$(sed -n 's/.*"records":\([0-9]*\).*/\1/p' <<<"$verify_out")
+        VERIFY_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+        VERIFY_RATE=$(awk -v n="$VERIFY_RECORDS" -v s="$VERIFY_SECS" 'BEGIN { if (n + 0 > 0 && s + 0 > 0) printf "%.0f", n / s }')
+        VERIFY_RESULT=$( ((verify_rc == 0)) && echo ok || echo "FAILED (exit $verify_rc)")
+        du_bytes=$(du -sb "$TMP/state/audit" 2>/dev/null | awk '{ print $1 }')
+        printf '  %s: %s records (%s MiB) in %s s, process start included = %s records/s (%s)\n' \
+            "${TMP}/state/audit" "${VERIFY_RECORDS:-?}" "$(mib "$((${du_bytes:-0} / 1024))")" "$VERIFY_SECS" \
+            "${VERIFY_RATE:-n/a}" "$VERIFY_RESULT"
+        ((verify_rc == 0)) || sed 's/^/    /' <<<"$verify_out" | head -n 5
+        echo "  (the in-memory verify throughput is audit_verify_bench's, printed after this script)"
+    else
+        echo "  skipped: $VL is not running"
+    fi
+    echo
+fi
+
+# ---------------------------------------------------------------------------------------------
 # Summary.
 
 echo "== summary (medians; latencies in us; section 1 $PIN_NOTE) =="
 printf '%-18s %7s %10s %10s %10s %10s %7s\n' run clients calls/s p50 p90 p99 errors
-for key in ping1 whoami1 status1 nping1 nop1 whoami4 status4 nop4; do
+for key in ping1 whoami1 status1 nping1 nop1 whoami4 status4 nop4 fsync use1 use4 use16 check1 deny4 check4 nop4b; do
+    [[ -n ${R[$key.label]:-} ]] || continue
     printf '%-18s %7s %10s %10s %10s %10s %7s\n' "${R[$key.label]}" "${R[$key.clients]}" \
         "${R[$key.calls_per_s]:-n/a}" "${R[$key.p50_us]:-n/a}" "${R[$key.p90_us]:-n/a}" "${R[$key.p99_us]:-n/a}" \
         "${R[$key.errors]}"
@@ -484,6 +690,18 @@ row "$WL $VL/noop calls/s, 4 clients" "$R_W4" ">= $TARGET_THROUGHPUT_RATIO" "$(v
 row "$SL $VL/noop calls/s, 4 clients" "$R_S4" ">= $TARGET_THROUGHPUT_RATIO" "$(verdict "$R_S4" ">=" "$TARGET_THROUGHPUT_RATIO")"
 row "idle RSS 1 s after start (MiB)" "$RSS_IDLE_MIB" "<= $TARGET_RSS_MIB" "$(verdict "$RSS_IDLE_MIB" "<=" "$TARGET_RSS_MIB")"
 row "idle RSS after the load (MiB)" "$RSS_AFTER_MIB" "<= $TARGET_RSS_MIB" "$(verdict "$RSS_AFTER_MIB" "<=" "$TARGET_RSS_MIB")"
+row "fdatasync per record p50 / p99 (us)" "${R[fsync.p50_us]:-n/a}" "-" "/ ${R[fsync.p99_us]:-n/a} on ${R[fsync.fs_type]:-?} (${R[fsync.mount_point]:-?})"
+row "  ceiling: records/s (loop / 1 s/p50)" "${CEIL_LOOP:-n/a}" "-" "/ ${CEIL_P50:-n/a}"
+if ((!ONLY_NOOP)); then
+    row "durable Use calls/s, 1 / 4 / 16 clients" "${R[use1.calls_per_s]:-n/a}" "-" "/ ${R[use4.calls_per_s]:-n/a} / ${R[use16.calls_per_s]:-n/a}"
+    row "durable Use p50, 1 / 4 / 16 clients (us)" "${R[use1.p50_us]:-n/a}" "-" "/ ${R[use4.p50_us]:-n/a} / ${R[use16.p50_us]:-n/a}"
+    row "durable Use p99, 1 / 4 / 16 clients (us)" "${R[use1.p99_us]:-n/a}" "-" "/ ${R[use4.p99_us]:-n/a} / ${R[use16.p99_us]:-n/a}"
+    row "Use calls/s, 16 clients / ceiling" "$(x "$R_U16")" ">= ${TARGET_GROUP_COMMIT}x" "$(verdict "$R_U16" ">=" "$TARGET_GROUP_COMMIT")"
+    row "Use calls/s, 1 / 4 clients / ceiling" "$(x "$R_U1")" "-" "/ $(x "$R_U4")"
+    row "Check $VL/noop calls/s, 4 clients" "$R_C4" ">= $TARGET_THROUGHPUT_RATIO" "$(verdict "$R_C4" ">=" "$TARGET_THROUGHPUT_RATIO")"
+    row "durable record adds p50 / p99 (us)" "$D_P50" "-" "/ $D_P99 (Use - Check, 1 client)"
+    row "verify of this run's log (records/s)" "${VERIFY_RATE:-n/a}" "-" "${VERIFY_RECORDS:-?} records, $VERIFY_RESULT"
+fi
 echo "(targets are information only; timing never fails this script)"
 
 if ((${#FAILED_RUNS[@]})); then

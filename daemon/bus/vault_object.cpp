@@ -76,11 +76,10 @@ VaultObject::VaultObject(sd_bus* bus, sd_event* event, VaultService& vault, audi
         entry.x.method.names = spec.argument_names;
         vtable_.push_back(entry);
     }
-    vtable_.push_back(
-        SD_BUS_SIGNAL_WITH_NAMES(bus::signal::kApprovalRequested, bus::signal::kApprovalRequestedSignature,
-                                 SD_BUS_PARAM(approval_id) SD_BUS_PARAM(capability) SD_BUS_PARAM(expires_usec), 0));
-    vtable_.push_back(
-        SD_BUS_SIGNAL_WITH_NAMES(bus::signal::kLocked, bus::signal::kLockedSignature, SD_BUS_PARAM(reason), 0));
+    vtable_.push_back(SD_BUS_SIGNAL_WITH_NAMES(bus::signal::kApprovalRequested,
+                                               bus::signal::kApprovalRequestedSignature,
+                                               "approval_id\0capability\0expires_usec\0", 0));
+    vtable_.push_back(SD_BUS_SIGNAL_WITH_NAMES(bus::signal::kLocked, bus::signal::kLockedSignature, "reason\0", 0));
     vtable_.push_back(SD_BUS_VTABLE_END);
 
     sd_bus_slot* slot = nullptr;
@@ -394,7 +393,10 @@ void VaultObject::commit()
                 } else if (pending.reply) {
                     // Done, but its outcome record may be lost: the caller must not take it as audited.
                     pending.reply.reset();
-                    pending.failure = Failure{ErrorCode::Unavailable, "carried out, but " + reason};
+                    pending.failure = Failure{ErrorCode::Unavailable,
+                                              "the request was carried out, but its audit record could not be made "
+                                              "durable: " +
+                                                  audit_.failure_reason()};
                 }
                 send_reply(pending);
             }

@@ -99,9 +99,10 @@ constexpr std::array kAllowlist{
     SyscallGroup{"abort", kAbort, kAbortSelf, FilterAction::Allow, 0,
                  "abort() (std::terminate, a failed check in a library) still ends in SIGABRT to this process, "
                  "not in a misleading seccomp kill; no other signal and no other process"},
-    SyscallGroup{"terminal probe", kTerminalProbe, kAlways, FilterAction::Errno, ENOTTY,
-                 "isatty()/window-size probes by stdio get \"not a terminal\" without reaching any driver; the "
-                 "daemon itself issues no ioctl"},
+    SyscallGroup{"ioctl probes", kTerminalProbe, kAlways, FilterAction::Errno, ENOTTY,
+                 "isatty()/window-size probes by stdio, and the audit log's FS_IOC_SETFLAGS (append-only flag) on "
+                 "a segment created after start-up, get \"not supported\" without reaching any driver: the "
+                 "daemon holds no capability that flag needs by then"},
 };
 
 [[noreturn]] void fail(int negative_errno, const std::string& what)

@@ -49,6 +49,8 @@ void IntegrityControl::lock(std::string_view reason, std::string_view by)
     if (!vault_.lock_state()) {
         state.locked_since_usec = clock::realtime_usec();
         state.reason = std::string(reason);
+    } else if (state.reason.find(reason) == std::string::npos) {
+        state.reason += "; then: " + std::string(reason);
     }
     state.mark_done(store::IncidentStep::Locked);
     persist(vault_, state);
@@ -96,9 +98,14 @@ std::size_t IntegrityControl::run_incident_steps(store::LockState& state)
         case store::IncidentStep::Locked:
             break;
         case store::IncidentStep::AccessRevoked:
-            revoked = vault_.engine().revoke_all(clock::realtime_usec());
-            vault_.mark_policy_state_dirty();
-            vault_.save_policy_state_if_dirty();
+            revoked = vault_.revoke_all_grants(clock::realtime_usec());
+            try {
+                vault_.save_policy_state_if_dirty();
+            } catch (const std::exception& e) {
+                // Revoked in memory (and the vault is locked); a restart cannot bring them back
+                // unnoticed, since this step stays unmarked and runs again.
+                throw VaultError(ErrorCode::Unavailable, std::string("could not persist the revocations: ") + e.what());
+            }
             record(audit::EventType::Incident, "vault.incident.revoke",
                    "revoked " + std::to_string(revoked) + " grant(s) and every pending approval", "daemon");
             break;

@@ -32,7 +32,7 @@ enum class IncidentStep : std::uint32_t {
 };
 
 inline constexpr std::uint32_t kAllIncidentSteps = 0x1f;
-inline constexpr std::size_t kMaxLockReasonBytes = 256;
+inline constexpr std::size_t kMaxLockReasonBytes = 1024;
 inline constexpr const char* kLockFileName = "lock";
 inline constexpr const char* kUnreadableLockReason = "lock state file unreadable";
 

@@ -218,7 +218,9 @@ int exit_code_of(const std::function<void()>& body)
     return 0;
 }
 
-VaultEnv::VaultEnv()
+VaultEnv::VaultEnv() : VaultEnv(true) {}
+
+VaultEnv::VaultEnv(bool start_daemon_now)
 {
     char templ[] = "/tmp/codex-vault-test.XXXXXX";
     cr_assert(::mkdtemp(templ) != nullptr, "mkdtemp: %s", std::strerror(errno));
@@ -258,7 +260,9 @@ VaultEnv::VaultEnv()
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     cr_assert(fs::exists(socket_dir + "/socket"), "private dbus-daemon did not start");
-    start_daemon();
+    if (start_daemon_now) {
+        start_daemon();
+    }
 }
 
 void clear_append_only_flags(const std::string& dir)
@@ -329,6 +333,14 @@ void VaultEnv::stop_daemon()
     ::waitpid(daemon_pid_, &status, 0);
     daemon_pid_ = -1;
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "codex-vaultd did not stop cleanly (status %d)", status);
+}
+
+void VaultEnv::kill_daemon()
+{
+    cr_assert(daemon_pid_ > 0);
+    ::kill(daemon_pid_, SIGKILL);
+    ::waitpid(daemon_pid_, nullptr, 0);
+    daemon_pid_ = -1;
 }
 
 std::string VaultEnv::daemon_log() const

@@ -33,6 +33,9 @@ struct CommandOptions {
 class VaultEnv {
 public:
     VaultEnv();  // creates the folder (0755), starts the bus and the daemon
+    // start_daemon_now = false: the bus runs but the daemon does not, so a test can prepare the
+    // state folder first (e.g. mount a small file system on state_dir()), then call start_daemon().
+    explicit VaultEnv(bool start_daemon_now);
     ~VaultEnv();
     VaultEnv(const VaultEnv&) = delete;
     VaultEnv& operator=(const VaultEnv&) = delete;
@@ -46,6 +49,7 @@ public:
 
     void start_daemon();
     void stop_daemon();  // SIGTERM and wait; asserts a clean exit
+    void kill_daemon();  // SIGKILL and wait: a crash (no stop record, no final checkpoint)
     [[nodiscard]] std::string daemon_log() const;
 
     // vaultctl with --bus set; `args` follow the program name.

@@ -152,7 +152,8 @@ Test(store_lock_state, reasons_are_sanitized_never_refused)
     using codexvault::store::sanitize_lock_reason;
     cr_assert(sanitize_lock_reason("") == "unspecified");
     cr_assert(sanitize_lock_reason("bad\nline\x1b[31m\x7f") == "bad?line?[31m?");
-    cr_assert(sanitize_lock_reason(std::string(300, 'r')).size() == codexvault::store::kMaxLockReasonBytes);
+    cr_assert(sanitize_lock_reason(std::string(codexvault::store::kMaxLockReasonBytes + 44, 'r')).size() ==
+              codexvault::store::kMaxLockReasonBytes);
     LockState state = incident_state();
     state.reason = "two\nlines";
     const auto decoded = decode_lock_state(encode_lock_state(state));
@@ -180,7 +181,8 @@ Test(store_lock_state, every_other_text_is_refused)
         "codex-vault-lock 1\nsince 1\nincident no\nsteps 0x1\nreason r\n",
         "codex-vault-lock 1\nsince 1\nincident no\nsteps 1\nreason \n",
         "codex-vault-lock 1\nsince 1\nincident no\nsteps 1\nreason a\tb\n",
-        "codex-vault-lock 1\nsince 1\nincident no\nsteps 1\nreason " + std::string(257, 'r') + "\n",
+        "codex-vault-lock 1\nsince 1\nincident no\nsteps 1\nreason " +
+            std::string(codexvault::store::kMaxLockReasonBytes + 1, 'r') + "\n",
         "codex-vault-lock 1\r\nsince 1\nincident no\nsteps 1\nreason r\n",
         "codex-vault-lock 1\nincident no\nsince 1\nsteps 1\nreason r\n",
         "codex-vault-lock 1\nsince 1\nincident no\nsteps 1\n",
