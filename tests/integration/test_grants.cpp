@@ -467,3 +467,63 @@ approval = "each"
     cr_expect_neq(founder({"approve", first.approval}).exit_code, 0);
     stop_caller(caller);
 }
+
+Test(grants, approvals_watch_prints_each_new_request)
+{
+    require_root();
+    start_with_policy(R"(version = 1
+[principals.nobody]
+uid = 65534
+[grants.demo-inject]
+principal = "nobody"
+capability = "secret:demo:inject"
+approval = "each"
+)");
+    // The watcher: vaultctl approvals watch --json, its output on a pipe, the passphrase on fd 3.
+    int out[2];
+    int pass[2];
+    cr_assert(::pipe(out) == 0 && ::pipe(pass) == 0);
+    const pid_t watcher = ::fork();
+    cr_assert(watcher >= 0);
+    if (watcher == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        ::dup2(out[1], 1);
+        ::dup2(pass[0], 3);
+        const std::string bin = vaultctl_path();
+        ::execl(bin.c_str(), bin.c_str(), "--bus", env->bus_address().c_str(), "approvals", "watch", "--json",
+                "--founder-key", env->founder_key().c_str(), "--passphrase-fd", "3", static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    ::close(out[1]);
+    ::close(pass[0]);
+    const std::string passphrase = std::string(kPassphrase) + "\n";
+    cr_assert(::write(pass[1], passphrase.data(), passphrase.size()) == static_cast<ssize_t>(passphrase.size()));
+    ::close(pass[1]);
+    // Give the watcher time to subscribe (it proves the key with a signed call first).
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+
+    Caller caller = start_caller(kNobody);
+    const UseResult first = ask(caller, "pid=1");
+    cr_assert_eq(first.code, kApproval);
+
+    std::string seen;
+    struct pollfd p {
+        out[0], POLLIN, 0
+    };
+    for (int i = 0; i < 50 && seen.find(first.approval) == std::string::npos; ++i) {
+        if (::poll(&p, 1, 100) > 0) {
+            char buffer[4096];
+            const ssize_t n = ::read(out[0], buffer, sizeof buffer);
+            if (n <= 0) {
+                break;
+            }
+            seen.append(buffer, static_cast<std::size_t>(n));
+        }
+    }
+    ::kill(watcher, SIGTERM);
+    ::waitpid(watcher, nullptr, 0);
+    ::close(out[0]);
+    stop_caller(caller);
+    cr_expect(seen.find(first.approval) != std::string::npos, "watch printed: %s", seen.c_str());
+    cr_expect(seen.find("secret:demo:inject") != std::string::npos, "watch printed: %s", seen.c_str());
+}
