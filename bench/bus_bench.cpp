@@ -1,11 +1,13 @@
 // Load generator for the bus benchmarks: synchronous method calls, back to back, from N clients.
 //
 //   bus_bench --bus ADDRESS --dest NAME --path PATH --iface IFACE --method METHOD
+//             [--capability CAP] [--expect-error NAME]
 //             [--clients N] [--seconds S | --calls N] [--warmup N] [--timeout S]
 //             [--label TEXT] [--json]
 //
 // Each client is a thread with its own bus connection (sd-bus objects are not thread-safe) that
-// calls METHOD with no arguments in a loop with sd_bus_call_method and records every call's latency
+// calls METHOD (with no arguments, or with --capability the arguments (s CAP, a{sv} {}) of the
+// vault's Use and Check) in a loop with sd_bus_call_method and records every call's latency
 // (CLOCK_MONOTONIC) into its own vector. Connections are set up and warmed up (--warmup calls per
 // client, not recorded) before the clients are released together. --seconds S runs each client for
 // S seconds (default 3); --calls N makes each client do N calls instead. Afterwards the latencies
@@ -14,9 +16,11 @@
 // latency is not in the percentiles) and the first error's name and message are printed.
 //
 // Works for any method without arguments, including org.freedesktop.DBus.Peer.Ping, which sd-bus
-// answers in the destination's event loop. Prints figures only; it never judges them. Exit status:
-// 0 if the run completed with at least one successful call (failed calls are reported, not fatal),
-// 1 if no call succeeded or a client could not connect or lost its connection, 2 on bad usage.
+// answers in the destination's event loop, and for methods shaped like Use/Check (--capability).
+// --expect-error NAME counts a call answered with the D-Bus error NAME as a success (to measure a
+// refusal, e.g. Use without a grant); any other error is a failed call. Prints figures only; it never judges them. Exit
+// status: 0 if the run completed with at least one successful call (failed calls are reported, not fatal), 1 if no call
+// succeeded or a client could not connect or lost its connection, 2 on bad usage.
 #include <systemd/sd-bus.h>
 
 #include <algorithm>
@@ -71,6 +75,8 @@ struct Options {
     std::string iface;
     std::string method;
     std::string label;
+    std::optional<std::string> capability;  // send (s CAP, a{sv} {}) instead of no arguments
+    std::string expect_error;               // this error reply counts as success
     unsigned clients = 1;
     double seconds = 3.0;
     std::uint64_t calls = 0;  // per client; 0 means run for `seconds`
@@ -143,10 +149,20 @@ bool call_once(sd_bus* bus, const Options& opt, std::string& error_text, bool& c
 {
     BusError error;
     sd_bus_message* raw_reply = nullptr;
-    const int r = sd_bus_call_method(bus, opt.dest.c_str(), opt.path.c_str(), opt.iface.c_str(), opt.method.c_str(),
-                                     error.get(), &raw_reply, "");
+    const int r = opt.capability ? sd_bus_call_method(bus, opt.dest.c_str(), opt.path.c_str(), opt.iface.c_str(),
+                                                      opt.method.c_str(), error.get(), &raw_reply, "sa{sv}",
+                                                      opt.capability->c_str(), 0U)
+                                 : sd_bus_call_method(bus, opt.dest.c_str(), opt.path.c_str(), opt.iface.c_str(),
+                                                      opt.method.c_str(), error.get(), &raw_reply, "");
     const MessagePtr reply(raw_reply);
-    if (r >= 0)
+    if (r >= 0) {
+        if (opt.expect_error.empty())
+            return true;
+        error_text = "unexpected success (expected " + opt.expect_error + ")";
+        connection_lost = false;
+        return false;
+    }
+    if (!opt.expect_error.empty() && error.is_set() && opt.expect_error == error.name())
         return true;
     error_text = describe(error, r);
     connection_lost = sd_bus_is_open(bus) <= 0;
@@ -270,8 +286,11 @@ void usage(FILE* out)
 {
     std::fputs(
         "usage: bus_bench --bus ADDRESS --dest NAME --path PATH --iface IFACE --method METHOD\n"
+        "                 [--capability CAP] [--expect-error NAME]\n"
         "                 [--clients N] [--seconds S | --calls N] [--warmup N] [--timeout S]\n"
         "                 [--label TEXT] [--json]\n"
+        "  --capability CAP   call with the arguments (s CAP, a{sv} {}) (the vault's Use and Check)\n"
+        "  --expect-error NAME  an error reply NAME counts as a successful call\n"
         "  --clients N   client threads, each with its own connection (default 1, max 256)\n"
         "  --seconds S   measured run time per client (default 3; fractions allowed)\n"
         "  --calls N     measured calls per client instead of a time budget\n"
@@ -329,6 +348,11 @@ int parse_args(int argc, char** argv, Options& opt)
             opt.method = value;
         } else if (arg == "--label") {
             opt.label = value;
+        } else if (arg == "--capability") {
+            opt.capability = value;
+        } else if (arg == "--expect-error") {
+            opt.expect_error = value;
+            ok = !opt.expect_error.empty();
         } else if (arg == "--clients") {
             ok = parse_uint(value, opt.clients) && opt.clients >= 1 && opt.clients <= kMaxClients;
         } else if (arg == "--seconds") {

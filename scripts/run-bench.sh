@@ -594,25 +594,25 @@ else
     measure fsync use1 use4 use16 check1 deny4
 fi
 echo "  filesystem: ${R[fsync.source]:-?} ${R[fsync.fs_type]:-?} (statfs f_type ${R[fsync.fs_magic]:-?}), mounted on ${R[fsync.mount_point]:-?}"
-# The ceiling of one fdatasync per record: what the measured loop achieved, and 1 s / its median
-# latency (higher when the latency has a long tail). The group-commit target is judged against the
-# higher of the two.
+# The ceiling of one fdatasync per record is what the measured loop achieved (records/s): it pays
+# the same latency distribution, tail included, that the daemon's commit rounds pay. 1 s / the
+# median latency is shown beside it; on a disk whose fdatasync latency has a long tail (a few fast,
+# some a whole flush) it is far higher than what any loop achieves, so it is information only.
 CEIL_LOOP=${R[fsync.calls_per_s]:-}
 CEIL_P50=$(awk -v p="${R[fsync.p50_us]:-}" 'BEGIN { if (p + 0 > 0) printf "%.1f", 1e6 / p }')
-CEIL=$(awk -v a="$CEIL_LOOP" -v b="$CEIL_P50" 'BEGIN { m = (a + 0 > b + 0) ? a : b; if (m + 0 > 0) printf "%.1f", m }')
+CEIL=$CEIL_LOOP
 printf '  one fdatasync per record allows %s records/s (measured loop) / %s records/s (1 s / p50 %s us)\n' \
     "${CEIL_LOOP:-n/a}" "${CEIL_P50:-n/a}" "${R[fsync.p50_us]:-n/a}"
-R_U1=n/a R_U4=n/a R_U16=n/a R_U16_LOOP=n/a R_U16_P50=n/a
+R_U1=n/a R_U4=n/a R_U16=n/a R_U16_P50=n/a
 if ((!ONLY_NOOP)); then
     R_U1=$(ratio "${R[use1.calls_per_s]}" "$CEIL")
     R_U4=$(ratio "${R[use4.calls_per_s]}" "$CEIL")
     R_U16=$(ratio "${R[use16.calls_per_s]}" "$CEIL")
-    R_U16_LOOP=$(ratio "${R[use16.calls_per_s]}" "$CEIL_LOOP")
     R_U16_P50=$(ratio "${R[use16.calls_per_s]}" "$CEIL_P50")
     printf '  %-30s 1 client %6s  4 clients %6s  16 clients %6s   target (16) >= %sx: %s\n' \
         "Use calls/s over the ceiling" "$(x "$R_U1")" "$(x "$R_U4")" "$(x "$R_U16")" "$TARGET_GROUP_COMMIT" \
         "$(verdict "$R_U16" ">=" "$TARGET_GROUP_COMMIT")"
-    printf '  %-30s 16 clients: %s over the loop, %s over 1 s/p50\n' "" "$(x "$R_U16_LOOP")" "$(x "$R_U16_P50")"
+    printf '  %-30s 16 clients: %s over 1 s/p50 of fdatasync (information only)\n' "" "$(x "$R_U16_P50")"
 fi
 echo
 
@@ -691,7 +691,7 @@ row "$SL $VL/noop calls/s, 4 clients" "$R_S4" ">= $TARGET_THROUGHPUT_RATIO" "$(v
 row "idle RSS 1 s after start (MiB)" "$RSS_IDLE_MIB" "<= $TARGET_RSS_MIB" "$(verdict "$RSS_IDLE_MIB" "<=" "$TARGET_RSS_MIB")"
 row "idle RSS after the load (MiB)" "$RSS_AFTER_MIB" "<= $TARGET_RSS_MIB" "$(verdict "$RSS_AFTER_MIB" "<=" "$TARGET_RSS_MIB")"
 row "fdatasync per record p50 / p99 (us)" "${R[fsync.p50_us]:-n/a}" "-" "/ ${R[fsync.p99_us]:-n/a} on ${R[fsync.fs_type]:-?} (${R[fsync.mount_point]:-?})"
-row "  ceiling: records/s (loop / 1 s/p50)" "${CEIL_LOOP:-n/a}" "-" "/ ${CEIL_P50:-n/a}"
+row "  ceiling: records/s (loop; 1 s/p50)" "${CEIL_LOOP:-n/a}" "-" "(1 s/p50: ${CEIL_P50:-n/a})"
 if ((!ONLY_NOOP)); then
     row "durable Use calls/s, 1 / 4 / 16 clients" "${R[use1.calls_per_s]:-n/a}" "-" "/ ${R[use4.calls_per_s]:-n/a} / ${R[use16.calls_per_s]:-n/a}"
     row "durable Use p50, 1 / 4 / 16 clients (us)" "${R[use1.p50_us]:-n/a}" "-" "/ ${R[use4.p50_us]:-n/a} / ${R[use16.p50_us]:-n/a}"
