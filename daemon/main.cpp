@@ -134,6 +134,12 @@ void audit_start_up(VaultService& vault, audit::AuditTrail& trail, IntegrityCont
     if (report.tampered()) {
         integrity.lock("audit log failed verification (" + report.finding + "); kept as " + report.quarantine,
                        "start-up");
+    } else if (report.state == audit::OpenState::New && vault.had_store_manifest() && vault.founder().enrolled()) {
+        // A new log for a vault that has run before with a log (enrolment is recorded in it, and
+        // the store manifest came with it): the log was removed or moved away.
+        note(audit::EventType::Integrity, "audit.verify",
+             "no audit log found, but the vault has run before (its store manifest exists)", audit::Decision::Deny);
+        integrity.lock("audit log missing: the vault has run before, so its log was removed or moved away", "start-up");
     } else if (!store.ok()) {
         note(audit::EventType::Lock, "vault.lock", vault.lock_reason(), audit::Decision::Allow);
     }

@@ -72,7 +72,13 @@ std::unique_ptr<VaultService> VaultService::open(const DaemonConfig& config)
         credentials = std::filesystem::path(dir);
     }
     store::Keyring keyring = store::Keyring::load(config.state_dir, credentials);
+    // Before the store creates an empty manifest on a first start: a manifest already there means
+    // this vault ran a build that keeps an audit log (the two came together).
+    std::error_code ec;
+    const bool had_manifest =
+        std::filesystem::exists(config.state_dir / "secrets" / store::kManifestFileName, ec) && !ec;
     std::unique_ptr<VaultService> service(new VaultService(config, std::move(state_dir), std::move(keyring)));
+    service->had_store_manifest_ = had_manifest;
     if (auto key = load_founder_key(service->state_dir_.get(), config.state_dir)) {
         service->founder_.enroll(*key);
     }
@@ -142,6 +148,28 @@ void VaultService::save_policy_state_if_dirty()
     store::write_file_atomically(state_dir_.get(), kPolicyStateFile,
                                  std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
     policy_state_dirty_ = false;
+    policy_usage_dirty_ = false;
+}
+
+void VaultService::flush_policy_state()
+{
+    if (policy_usage_dirty_) {
+        policy_state_dirty_ = true;
+    }
+    save_policy_state_if_dirty();
+}
+
+bool VaultService::grant_use_is_enforced(std::string_view grant_id) const noexcept
+{
+    const policy::GrantDefinition* grant = nullptr;
+    if (const policy::RuntimeGrant* runtime = engine_.grants().find(grant_id)) {
+        grant = &runtime->definition;
+    } else if (engine_.policy()) {
+        grant = engine_.policy()->find_grant(grant_id);
+    }
+    // Unknown: treat as enforced (save now) rather than risk losing a counted use.
+    return grant == nullptr || grant->max_uses.has_value() || grant->rate.has_value() ||
+           grant->approval != policy::ApprovalMode::None;
 }
 
 // Every secret file must authenticate and match the signed manifest; anything else locks the

@@ -50,6 +50,17 @@ public:
     // Operations that change it mark it dirty; the pipeline saves it once before replying, so a
     // reply never reports a change that a crash could undo. Throws when it cannot be written.
     void mark_policy_state_dirty() noexcept { policy_state_dirty_ = true; }
+    // A change a crash may lose without weakening any check: a use of a grant with no max_uses,
+    // no rate and no approval (its count and last-use time are shown, never enforced; the audit
+    // log holds every use). Saved with the next urgent save or by flush_policy_state(), which
+    // the pipeline runs within a second.
+    void mark_policy_usage_dirty() noexcept { policy_usage_dirty_ = true; }
+    [[nodiscard]] bool policy_usage_unsaved() const noexcept { return policy_usage_dirty_; }
+    [[nodiscard]] bool policy_state_unsaved() const noexcept { return policy_state_dirty_; }
+    void flush_policy_state();
+    // Whether a use of this grant changes state that a later decision depends on (max_uses,
+    // rate, approval = once) and so must be on disk before the reply.
+    [[nodiscard]] bool grant_use_is_enforced(std::string_view grant_id) const noexcept;
     // Revokes every grant and denies every outstanding approval (incident response); also the
     // grants of the last policy that loaded when none is loaded now. Returns how many changed.
     std::size_t revoke_all_grants(std::uint64_t now_usec);
@@ -67,6 +78,9 @@ public:
 
     // What the start-up integrity check of the store found (audited at start-up).
     [[nodiscard]] const store::IntegrityReport& store_report() const noexcept { return store_report_; }
+    // Whether the store had a manifest before this start (so the vault has run before with an
+    // audit log, and a missing log is not a first start).
+    [[nodiscard]] bool had_store_manifest() const noexcept { return had_store_manifest_; }
     [[nodiscard]] int state_dir_fd() const noexcept { return state_dir_.get(); }
     [[nodiscard]] const std::filesystem::path& state_path() const noexcept { return state_path_; }
 
@@ -85,11 +99,13 @@ private:
     policy::Engine engine_;
     std::string policy_status_;
     bool policy_state_dirty_ = false;
+    bool policy_usage_dirty_ = false;
     std::string grant_state_error_;  // set when policy-state.json could not be read at start-up
     std::shared_ptr<const policy::PolicySet> last_good_policy_;
     std::uint64_t last_prune_usec_ = 0;
     std::optional<store::LockState> lock_;
     store::IntegrityReport store_report_;
+    bool had_store_manifest_ = false;
 };
 
 using bytes::from_hex;

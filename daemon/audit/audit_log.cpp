@@ -149,8 +149,19 @@ void AuditLog::start(const std::filesystem::path& state_dir, Timestamps now)
 
     const DirectoryVerification found = verify_directory(dir_.get(), signer_.public_key());
     report_.previous = found.report;
+    // Every start ends by writing the head, so only a crash during the very first start (header,
+    // `start`, its checkpoint: at most two records) leaves segments without one. Anything more
+    // without a head means the head was removed, and a cut tail could hide behind that.
+    const bool head_removed =
+        !found.head_present && !found.segments.empty() && (found.segments.size() > 1 || found.report.records > 2);
     if (found.segments.empty() && !found.head_present) {
         report_.state = OpenState::New;
+    } else if (head_removed) {
+        report_.state = OpenState::Tampered;
+        report_.finding = "head file missing: the log holds " + std::to_string(found.report.records) +
+                          " record(s) in " + std::to_string(found.segments.size()) +
+                          " segment(s), so a head was written and has been removed (a removed tail may be hidden)";
+        quarantine(now);
     } else if (found.report.ok) {
         report_.state = OpenState::Ok;
         writer_ = ChainWriter(found.report.resume);

@@ -104,6 +104,44 @@ VaultObject::VaultObject(sd_bus* bus, sd_event* event, VaultService& vault, audi
     if (r < 0) {
         throw std::system_error(-r, std::generic_category(), "configure the audit commit source");
     }
+    r = sd_event_add_time(event, &source, CLOCK_MONOTONIC, UINT64_MAX, 0, &VaultObject::on_usage_timer, this);
+    if (r < 0) {
+        throw std::system_error(-r, std::generic_category(), "create the grant usage timer");
+    }
+    usage_timer_.reset(source);
+    r = sd_event_source_set_enabled(source, SD_EVENT_OFF);
+    if (r < 0) {
+        throw std::system_error(-r, std::generic_category(), "configure the grant usage timer");
+    }
+}
+
+int VaultObject::on_usage_timer(sd_event_source* /*source*/, std::uint64_t /*usec*/, void* userdata) noexcept
+{
+    static_cast<VaultObject*>(userdata)->save_usage();
+    return 0;
+}
+
+void VaultObject::schedule_usage_save()
+{
+    int enabled = SD_EVENT_OFF;
+    if (sd_event_source_get_enabled(usage_timer_.get(), &enabled) >= 0 && enabled != SD_EVENT_OFF) {
+        return;  // already due within the second
+    }
+    const int r = sd_event_source_set_time_relative(usage_timer_.get(), 1'000'000);
+    if (r < 0 || sd_event_source_set_enabled(usage_timer_.get(), SD_EVENT_ONESHOT) < 0) {
+        save_usage();  // no timer: save now, slower but never later
+    }
+}
+
+void VaultObject::save_usage() noexcept
+{
+    try {
+        vault_.flush_policy_state();
+    } catch (const std::exception& e) {
+        const std::string reason = std::string("could not persist grant state: ") + e.what();
+        std::fprintf(stderr, "%s; locking the vault\n", reason.c_str());
+        vault_.lock(reason);
+    }
 }
 
 VaultObject::~VaultObject() = default;
@@ -197,7 +235,12 @@ void VaultObject::authorize_use(const identity::Subject& subject, GrantUse& use)
     auto& engine = vault_.engine();
     use.decision = engine.evaluate(subject_view(subject), use.capability, request, clock::realtime_usec(),
                                    policy::Mode::Use, seed);
-    if (use.decision.verdict != policy::Verdict::Deny || use.approval_id) {
+    // What a later decision depends on (uses against max_uses, rate state, approvals) is saved
+    // before the reply; the count of an unlimited grant is saved within a second.
+    if (use.decision.allowed() && use.decision.approval_id.empty() &&
+        !vault_.grant_use_is_enforced(use.decision.grant_id.view())) {
+        vault_.mark_policy_usage_dirty();
+    } else if (use.decision.verdict != policy::Verdict::Deny || use.approval_id) {
         vault_.mark_policy_state_dirty();
     }
     if (use.decision.allowed()) {
@@ -304,6 +347,19 @@ int VaultObject::dispatch(const MethodSpec& spec, sd_bus_message* message, sd_bu
                            "audit log unavailable, request denied: " + audit_.failure_reason());
     }
     pending.message.reset(sd_bus_message_ref(message));
+    // A use whose action is only its reply (Use of a grant whose state needs no saving before
+    // the reply) writes nothing outside the log: its outcome joins its decision, and the one
+    // fdatasync of the next round covers both before the reply is sent.
+    if (spec.access == Access::Grant && !vault_.policy_state_unsaved()) {
+        act(pending);
+        awaiting_outcome_.push_back(std::move(pending));
+        if (awaiting_outcome_.size() >= kMaxBatch) {
+            commit();
+        } else {
+            schedule_commit();
+        }
+        return 1;
+    }
     awaiting_decision_.push_back(std::move(pending));
     if (awaiting_decision_.size() >= kMaxBatch) {
         commit();
@@ -417,6 +473,9 @@ void VaultObject::commit()
     if (!awaiting_outcome_.empty()) {
         schedule_commit();
     }
+    if (vault_.policy_usage_unsaved()) {
+        schedule_usage_save();
+    }
 }
 
 void VaultObject::act(PendingCall& pending)
@@ -442,6 +501,11 @@ void VaultObject::act(PendingCall& pending)
             pending.reply = std::move(reply);
         } catch (const VaultError& e) {
             pending.failure = Failure{e.code(), e.what()};
+        } catch (const std::system_error& e) {
+            // Storage errors (a full disk, an I/O error): say so. Their messages name files and
+            // errno, never secret bytes (store/secret_store.hpp).
+            std::fprintf(stderr, "%s failed: %s\n", pending.spec->name, e.what());
+            pending.failure = Failure{ErrorCode::Unavailable, std::string("storage error: ") + e.what()};
         } catch (const std::exception& e) {
             std::fprintf(stderr, "internal error in %s: %s\n", pending.spec->name, e.what());
             pending.failure = Failure{ErrorCode::Unavailable, "internal error; see the daemon's log"};
@@ -494,6 +558,7 @@ void VaultObject::drain()
         commit();
     }
     (void)audit_.write_pending();
+    save_usage();
 }
 
 }  // namespace codexvault::daemon

@@ -11,6 +11,8 @@
 // A round runs when the bus has nothing more to dispatch (an idle-priority defer source), or at
 // once when kMaxBatch calls wait. If a record cannot be written, the calls waiting on it are
 // answered Unavailable and nothing further is done: no record, no action.
+// A Use whose only action is its reply (no grant state to save first) skips the first half: its
+// decision and outcome records are written together and share the round's fdatasync.
 // Informational calls (Status, WhoAmI, Check) are answered at once; their records are written
 // with the next round without waiting for the disk. Repeated informational calls and denials
 // are folded (audit_log.hpp); a folded denial is answered at once.
@@ -69,6 +71,9 @@ private:
 
     static int on_method_call(sd_bus_message* message, void* userdata, sd_bus_error* error) noexcept;
     static int on_commit(sd_event_source* source, void* userdata) noexcept;
+    static int on_usage_timer(sd_event_source* source, std::uint64_t usec, void* userdata) noexcept;
+    void schedule_usage_save();
+    void save_usage() noexcept;
     int dispatch(const MethodSpec& spec, sd_bus_message* message, sd_bus_error* error);
     void authorize(const MethodSpec& spec, const identity::Subject& subject, PreparedCall& call);
     void authorize_use(const identity::Subject& subject, GrantUse& use);
@@ -93,6 +98,7 @@ private:
     std::vector<sd_bus_vtable> vtable_;
     bus::SlotPtr slot_;
     bus::EventSourcePtr commit_source_;
+    bus::EventSourcePtr usage_timer_;             // saves unlimited grants' use counts within a second
     std::vector<PendingCall> awaiting_decision_;  // decision queued, not yet on disk
     std::vector<PendingCall> awaiting_outcome_;   // acted or refused, outcome queued
 };

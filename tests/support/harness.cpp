@@ -218,7 +218,9 @@ int exit_code_of(const std::function<void()>& body)
     return 0;
 }
 
-VaultEnv::VaultEnv() : VaultEnv(true) {}
+VaultEnv::VaultEnv() : VaultEnv(true)
+{
+}
 
 VaultEnv::VaultEnv(bool start_daemon_now)
 {
