@@ -381,7 +381,10 @@ int cmd_policy_explain(const GlobalOptions& options, const ExplainOptions& expla
     std::vector<std::string> keys;
     keys.reserve(text_entries.size() + number_entries.size());
     for (const auto& [k, v] : text_entries) {
-        keys.push_back(k + '=' + v);
+        std::string entry = k;
+        entry += '=';
+        entry += v;
+        keys.push_back(std::move(entry));
     }
     for (const auto& [k, v] : number_entries) {
         keys.push_back(k + '=' + std::to_string(v));

@@ -143,7 +143,10 @@ int cmd_audit_tail(const GlobalOptions& options, const TailOptions& tail)
     for (;;) {
         std::vector<std::string> signed_arguments;
         const auto add = [&signed_arguments](const std::string& k, const std::string& v) {
-            signed_arguments.push_back(k + '=' + v);
+            std::string entry = k;
+            entry += '=';
+            entry += v;
+            signed_arguments.push_back(std::move(entry));
         };
         // In key order, as the daemon signs them.
         if (!tail.action.empty()) {
