@@ -631,7 +631,7 @@ if ((!ONLY_NOOP)); then
     D_P99=$(diff_us "${R[use1.p99_us]}" "${R[check1.p99_us]}")
     printf '  %-30s p50 %9s us  p99 %9s us\n' "Use (durable)" "${R[use1.p50_us]:-n/a}" "${R[use1.p99_us]:-n/a}"
     printf '  %-30s p50 %9s us  p99 %9s us\n' "Check (informational)" "${R[check1.p50_us]:-n/a}" "${R[check1.p99_us]:-n/a}"
-    printf '  %-30s p50 %9s us  p99 %9s us   (a Use waits for two commit rounds: decision, then outcome)\n' \
+    printf '  %-30s p50 %9s us  p99 %9s us   (a Use waits for one commit round: its decision and outcome share the fdatasync)\n' \
         "added by the durable record" "$D_P50" "$D_P99"
     printf '  %-30s p50 %9s us  p99 %9s us\n' "one fdatasync (section 4)" "${R[fsync.p50_us]:-n/a}" "${R[fsync.p99_us]:-n/a}"
     echo
