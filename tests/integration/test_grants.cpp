@@ -279,6 +279,16 @@ capability = "audit:read"
 
 namespace {
 
+// uid 65534 may have secret "demo" injected, with the founder's approval each time.
+const char* const kApproveEachPolicy = R"(version = 1
+[principals.nobody]
+uid = 65534
+[grants.demo-inject]
+principal = "nobody"
+capability = "secret:demo:inject"
+approval = "each"
+)";
+
 struct UseResult {
     int code = -1;
     std::string approval;  // from an ApprovalRequired message
@@ -412,14 +422,7 @@ struct SignalWatch {
 Test(grants, an_approval_is_single_use_and_bound_to_its_process_and_request)
 {
     require_root();
-    start_with_policy(R"(version = 1
-[principals.nobody]
-uid = 65534
-[grants.demo-inject]
-principal = "nobody"
-capability = "secret:demo:inject"
-approval = "each"
-)");
+    start_with_policy(kApproveEachPolicy);
     SignalWatch watch;
     Caller caller = start_caller(kNobody);
     const UseResult first = ask(caller, "pid=1");
@@ -450,14 +453,7 @@ approval = "each"
 Test(grants, a_denied_approval_cannot_be_used)
 {
     require_root();
-    start_with_policy(R"(version = 1
-[principals.nobody]
-uid = 65534
-[grants.demo-inject]
-principal = "nobody"
-capability = "secret:demo:inject"
-approval = "each"
-)");
+    start_with_policy(kApproveEachPolicy);
     Caller caller = start_caller(kNobody);
     const UseResult first = ask(caller, "pid=1");
     cr_assert_eq(first.code, kApproval);
@@ -471,14 +467,7 @@ approval = "each"
 Test(grants, approvals_watch_prints_each_new_request)
 {
     require_root();
-    start_with_policy(R"(version = 1
-[principals.nobody]
-uid = 65534
-[grants.demo-inject]
-principal = "nobody"
-capability = "secret:demo:inject"
-approval = "each"
-)");
+    start_with_policy(kApproveEachPolicy);
     // The watcher: vaultctl approvals watch --json, its output on a pipe, the passphrase on fd 3.
     int out[2];
     int pass[2];
