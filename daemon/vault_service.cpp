@@ -203,18 +203,24 @@ void VaultService::clear_lock()
     lock_.reset();
 }
 
+store::LockState VaultService::lock_state_for(std::string_view reason) const
+{
+    store::LockState state = lock_.value_or(store::LockState{});
+    if (!lock_) {
+        state.locked_since_usec = clock::realtime_usec();
+        state.reason = std::string(reason);
+    } else if (state.reason.find(reason) == std::string::npos) {
+        state.reason += "; then: ";
+        state.reason += reason;
+    }
+    state.mark_done(store::IncidentStep::Locked);
+    return state;
+}
+
 void VaultService::lock(const std::string& reason) noexcept
 {
     try {
-        store::LockState state = lock_.value_or(store::LockState{});
-        if (!lock_) {
-            state.locked_since_usec = clock::realtime_usec();
-            state.reason = reason;
-        } else if (state.reason.find(reason) == std::string::npos) {
-            state.reason = state.reason + "; then: " + reason;
-        }
-        state.mark_done(store::IncidentStep::Locked);
-        save_lock(state);
+        save_lock(lock_state_for(reason));
     } catch (const std::exception& e) {
         // Locked in memory all the same; Status shows why it may not survive a restart.
         if (!lock_) {

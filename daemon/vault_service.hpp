@@ -75,6 +75,9 @@ public:
     // Locks for `reason` (keeping an existing lock's incident record); never throws: a lock that
     // cannot be written still holds in memory, and the reason says so.
     void lock(const std::string& reason) noexcept;
+    // The lock record `reason` leads to: a new one, or the current one (incident steps kept)
+    // with the reason appended.
+    [[nodiscard]] store::LockState lock_state_for(std::string_view reason) const;
 
     // What the start-up integrity check of the store found (audited at start-up).
     [[nodiscard]] const store::IntegrityReport& store_report() const noexcept { return store_report_; }

@@ -46,6 +46,20 @@ struct GrantUse {
     std::string target;       // injections
     std::optional<std::string> approval_id;
     policy::Decision decision;  // set by the pipeline's authorize step
+
+    // The engine's view of it; views into this object.
+    [[nodiscard]] policy::RequestContext request() const
+    {
+        policy::RequestContext context;
+        context.method = method;
+        context.path = path;
+        context.body_digest = body_digest;
+        context.target = target;
+        if (approval_id) {
+            context.approval_id = *approval_id;
+        }
+        return context;
+    }
 };
 
 struct RequestContext {

@@ -138,9 +138,7 @@ void VaultObject::save_usage() noexcept
     try {
         vault_.flush_policy_state();
     } catch (const std::exception& e) {
-        const std::string reason = std::string("could not persist grant state: ") + e.what();
-        std::fprintf(stderr, "%s; locking the vault\n", reason.c_str());
-        vault_.lock(reason);
+        (void)lock_for_unsaved_state(e);
     }
 }
 
@@ -222,14 +220,7 @@ void VaultObject::authorize(const MethodSpec& spec, const identity::Subject& sub
 // presented approval consumed; a use that needs an approval creates one and tells the founder.
 void VaultObject::authorize_use(const identity::Subject& subject, GrantUse& use)
 {
-    policy::RequestContext request;
-    request.method = use.method;
-    request.path = use.path;
-    request.body_digest = use.body_digest;
-    request.target = use.target;
-    if (use.approval_id) {
-        request.approval_id = *use.approval_id;
-    }
+    const policy::RequestContext request = use.request();
     policy::IdSeed seed{};
     randombytes_buf(seed.data(), seed.size());
     auto& engine = vault_.engine();
@@ -278,11 +269,22 @@ void VaultObject::persist_state()
     try {
         vault_.save_policy_state_if_dirty();
     } catch (const std::exception& e) {
-        const std::string reason = std::string("could not persist grant state: ") + e.what();
-        std::fprintf(stderr, "%s; locking the vault\n", reason.c_str());
-        vault_.lock(reason);
-        throw VaultError(ErrorCode::Unavailable, reason);
+        throw VaultError(ErrorCode::Unavailable, lock_for_unsaved_state(e));
     }
+}
+
+// Grant state that cannot be saved locks the vault, like any other lock: recorded and signalled.
+// If even that cannot be written, the lock holds in memory (VaultService::lock says so).
+std::string VaultObject::lock_for_unsaved_state(const std::exception& error) noexcept
+{
+    std::string reason = std::string("could not persist grant state: ") + error.what();
+    std::fprintf(stderr, "%s; locking the vault\n", reason.c_str());
+    try {
+        integrity_.lock(reason, "daemon");
+    } catch (const std::exception&) {
+        vault_.lock(reason);
+    }
+    return reason;
 }
 
 int VaultObject::dispatch(const MethodSpec& spec, sd_bus_message* message, sd_bus_error* error)

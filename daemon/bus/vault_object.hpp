@@ -79,6 +79,7 @@ private:
     void authorize_use(const identity::Subject& subject, GrantUse& use);
     void announce_approval(std::string_view approval_id);
     void persist_state();
+    std::string lock_for_unsaved_state(const std::exception& error) noexcept;
 
     int refuse(const MethodSpec& spec, sd_bus_message* message, PendingCall pending, const Failure& failure,
                sd_bus_error* error);

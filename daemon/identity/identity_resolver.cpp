@@ -152,18 +152,23 @@ void IdentityResolver::reread(Peer& peer)
     Subject& subject = peer.subject;
     const ProcStatus status = peer.proc->status();
     require_bus_uid(status, peer.bus_uid, peer.pid);
+    read_process(*peer.proc, status, exe_digests_, subject);
+}
+
+void read_process(const ProcEntry& proc, const ProcStatus& status, ExeDigestCache& digests, Subject& subject)
+{
     subject.uid = status.effective_uid;
     subject.gid = status.effective_gid;
     subject.groups = status.groups;
-    if (auto exe = peer.proc->exe()) {
+    if (auto exe = proc.exe()) {
         subject.exe = std::move(exe->path);
         subject.exe_known = true;
         subject.exe_device = exe->device;
         subject.exe_inode = exe->inode;
-        const UniqueFd exe_file = peer.proc->open_exe();
-        subject.exe_sha256 =
-            exe_file ? exe_digests_.digest(exe_file.get(), subject.exe_device, subject.exe_inode).value_or("")
-                     : std::string();
+        const UniqueFd exe_file = proc.open_exe();
+        subject.exe_sha256 = exe_file
+                                 ? digests.digest(exe_file.get(), subject.exe_device, subject.exe_inode).value_or("")
+                                 : std::string();
     } else {
         subject.exe_sha256.clear();
         subject.exe.clear();
@@ -171,7 +176,7 @@ void IdentityResolver::reread(Peer& peer)
         subject.exe_device = 0;
         subject.exe_inode = 0;
     }
-    subject.cgroup = peer.proc->cgroup();
+    subject.cgroup = proc.cgroup();
     subject.unit = unit_from_cgroup(subject.cgroup);
 }
 

@@ -70,6 +70,10 @@ private:
     ExeDigestCache exe_digests_;
 };
 
+// What the kernel says about the process behind `proc` (ids from `status`, exe and its digest,
+// cgroup, unit), read into `subject`. The exe is unknown when the daemon may not read it.
+void read_process(const ProcEntry& proc, const ProcStatus& status, ExeDigestCache& digests, Subject& subject);
+
 // CLOCK_BOOTTIME in the clock ticks /proc/PID/stat uses.
 std::uint64_t boottime_ticks_now();
 

@@ -45,15 +45,7 @@ void IntegrityControl::record(audit::EventType type, std::string_view action, st
 
 void IntegrityControl::lock(std::string_view reason, std::string_view by)
 {
-    store::LockState state = vault_.lock_state().value_or(store::LockState{});
-    if (!vault_.lock_state()) {
-        state.locked_since_usec = clock::realtime_usec();
-        state.reason = std::string(reason);
-    } else if (state.reason.find(reason) == std::string::npos) {
-        state.reason += "; then: " + std::string(reason);
-    }
-    state.mark_done(store::IncidentStep::Locked);
-    persist(vault_, state);
+    persist(vault_, vault_.lock_state_for(reason));
     record(audit::EventType::Lock, "vault.lock", reason, by);
     emit_locked(vault_.lock_reason());
 }

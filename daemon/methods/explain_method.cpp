@@ -6,8 +6,7 @@
 
 #include "common/vault_error.hpp"
 #include "daemon/grant_bridge.hpp"
-#include "daemon/identity/exe_digest.hpp"
-#include "daemon/identity/proc_entry.hpp"
+#include "daemon/identity/identity_resolver.hpp"
 #include "daemon/methods/message_io.hpp"
 #include "daemon/methods/methods.hpp"
 #include "daemon/monotonic_clock.hpp"
@@ -25,26 +24,12 @@ identity::Subject subject_of_pid(std::uint32_t pid)
 {
     identity::Subject subject;
     try {
+        // Kept between calls: explaining the same program twice hashes it once.
+        static identity::ExeDigestCache digests;
         const identity::ProcEntry proc(static_cast<pid_t>(pid));
-        const identity::ProcStatus status = proc.status();
         subject.pid = static_cast<pid_t>(pid);
-        subject.uid = status.effective_uid;
-        subject.gid = status.effective_gid;
-        subject.groups = status.groups;
         subject.start_time_ticks = proc.start_time();
-        if (auto exe = proc.exe()) {
-            subject.exe = exe->path;
-            subject.exe_known = true;
-            subject.exe_device = exe->device;
-            subject.exe_inode = exe->inode;
-            const UniqueFd file = proc.open_exe();
-            if (file) {
-                identity::ExeDigestCache cache;
-                subject.exe_sha256 = cache.digest(file.get(), exe->device, exe->inode).value_or("");
-            }
-        }
-        subject.cgroup = proc.cgroup();
-        subject.unit = identity::unit_from_cgroup(subject.cgroup);
+        identity::read_process(proc, proc.status(), digests, subject);
     } catch (const std::exception&) {
         throw VaultError(ErrorCode::NotFound,
                          "no process " + std::to_string(pid) + " (or its /proc entry is unreadable)");
@@ -74,10 +59,8 @@ PreparedCall decode_explain(sd_bus_message* message)
     const io::ArgumentDict dict = io::read_argument_dict(message, kSubjectKeys);
     call.proof = io::read_founder_proof(message);
     call.signed_arguments = {capability_text};
-    for (const auto& [key, value] : dict) {
-        const auto* number = std::get_if<std::uint32_t>(&value);
-        call.signed_arguments.push_back(key + "=" +
-                                        (number != nullptr ? std::to_string(*number) : std::get<std::string>(value)));
+    for (auto& entry : io::signed_entries(dict)) {
+        call.signed_arguments.push_back(std::move(entry));
     }
     const auto pid = io::dict_uint32(dict, "pid");
     if (pid && dict.size() != 1) {

@@ -36,16 +36,6 @@ GrantUse read_grant_use(sd_bus_message* message, bool allow_approval)
     return use;
 }
 
-policy::RequestContext request_of(const GrantUse& use)
-{
-    policy::RequestContext request;
-    request.method = use.method;
-    request.path = use.path;
-    request.body_digest = use.body_digest;
-    request.target = use.target;
-    return request;
-}
-
 policy::IdSeed random_seed()
 {
     policy::IdSeed seed{};
@@ -90,7 +80,7 @@ PreparedCall decode_check(sd_bus_message* message)
     // Informational: the same evaluation as a use, computed without consuming anything.
     call.act = [use = std::move(use)](RequestContext& context, sd_bus_message* reply) {
         const policy::Decision decision = caller_decision(context.vault.engine().check(
-            subject_view(context.subject), use.capability, request_of(use), clock::realtime_usec()));
+            subject_view(context.subject), use.capability, use.request(), clock::realtime_usec()));
         const std::string verdict(policy::verdict_name(decision.verdict));
         const std::string reason(decision.reason_text());
         const std::string grant(decision.grant_id.view());

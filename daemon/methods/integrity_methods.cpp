@@ -100,12 +100,7 @@ PreparedCall decode_audit_tail(sd_bus_message* message)
             throw VaultError(ErrorCode::InvalidArgument, "unknown event type");
         }
     }
-    call.signed_arguments = {};
-    for (const auto& [key, value] : dict) {
-        const auto* number = std::get_if<std::uint32_t>(&value);
-        call.signed_arguments.push_back(key + "=" +
-                                        (number != nullptr ? std::to_string(*number) : std::get<std::string>(value)));
-    }
+    call.signed_arguments = io::signed_entries(dict);
     call.object = "audit";
     // Without a founder proof, the caller needs a grant for audit:read (the pipeline decides).
     GrantUse use;

@@ -166,6 +166,20 @@ std::optional<std::uint32_t> dict_uint32(const ArgumentDict& dict, std::string_v
     throw VaultError(ErrorCode::InvalidArgument, std::string(key) + " must be a uint32");
 }
 
+std::vector<std::string> signed_entries(const ArgumentDict& dict)
+{
+    std::vector<std::string> out;
+    out.reserve(dict.size());
+    for (const auto& [key, value] : dict) {
+        const auto* number = std::get_if<std::uint32_t>(&value);
+        std::string entry = key;
+        entry += '=';
+        entry += number != nullptr ? std::to_string(*number) : std::get<std::string>(value);
+        out.push_back(std::move(entry));
+    }
+    return out;
+}
+
 Dictionary::Dictionary(sd_bus_message* message) : message_(message)
 {
     check(sd_bus_message_open_container(message_, 'a', "{sv}"), "open dictionary");

@@ -32,6 +32,9 @@ using ArgumentDict = std::map<std::string, DictValue, std::less<>>;
 ArgumentDict read_argument_dict(sd_bus_message* message, std::span<const std::string_view> allowed_keys);
 std::string dict_string(const ArgumentDict& dict, std::string_view key);  // "" when absent
 std::optional<std::uint32_t> dict_uint32(const ArgumentDict& dict, std::string_view key);
+// "key=value" for each entry, in key order: how a dictionary argument is covered by a founder
+// proof (vaultctl builds the same list).
+std::vector<std::string> signed_entries(const ArgumentDict& dict);
 
 // Throws std::system_error naming `what` when an sd-bus call fails.
 void check(int r, const char* what);
