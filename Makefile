@@ -16,39 +16,66 @@ CXXSTD := -std=c++20
 WARNINGS := -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion -Werror=return-type
 HARDENING := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE -fstack-clash-protection -fcf-protection
 CXXFLAGS ?= -O2 -g
-ALL_CXXFLAGS := $(CXXSTD) $(WARNINGS) $(HARDENING) $(CXXFLAGS) -I. -MMD -MP
+# No -I. here: each folder compiles against the include tree of its layer (below).
+ALL_CXXFLAGS := $(CXXSTD) $(WARNINGS) $(HARDENING) $(CXXFLAGS) -MMD -MP
 LDHARDENING := -pie -Wl,-z,relro,-z,now -Wl,--as-needed
-
-DAEMON_PKGS := libsystemd libsodium libseccomp libcap tomlplusplus
-CLI_PKGS := libsystemd libsodium
-TEST_PKGS := criterion
 
 pkg_cflags = $(shell pkg-config --cflags $(1) 2>/dev/null)
 pkg_libs = $(shell pkg-config --libs $(1) 2>/dev/null)
-
-# Pure policy library (no syscalls), the daemon's modules, and the CLI's client library.
-POLICY_SRCS := $(wildcard policy/*.cpp)
-DAEMON_LIB_SRCS := $(filter-out daemon/main.cpp,$(wildcard daemon/*.cpp daemon/*/*.cpp))
-CLI_LIB_SRCS := $(filter-out cli/vaultctl.cpp,$(wildcard cli/*.cpp))
-# The audit log's pure core and folder reader: what `vaultctl audit verify/tail` (cli/audit_verify.cpp)
-# needs without linking the daemon.
-AUDIT_CORE_SRCS := $(addprefix daemon/audit/,record.cpp chain.cpp checkpoint.cpp verifier.cpp segment_dir.cpp \
-	log_reader.cpp) daemon/store/state_files.cpp
-UNIT_TEST_SRCS := $(wildcard tests/unit/*.cpp)
-INTEGRATION_TEST_SRCS := $(wildcard tests/integration/*.cpp tests/support/*.cpp)
-BENCH_SRCS := $(wildcard bench/*.cpp)
+# System headers are not layers; every object sees the same ones.
+SYSTEM_CFLAGS := $(call pkg_cflags,libsystemd libsodium libseccomp libcap tomlplusplus criterion)
 
 obj = $(patsubst %.cpp,$(BUILD)/obj/%.o,$(1))
+srcs = $(wildcard $(addsuffix /*.cpp,$(1)))
+
+# ---- layers -------------------------------------------------------------------------------------
+# layers.conf says which folders each folder may include. scripts/layers.sh farm builds, per layer,
+# an include tree of symlinks to exactly those folders (transitively); an object is compiled with
+# -I of its own layer's tree and no other project path, so a wrong-way include does not compile.
+LAYER_NAMES := $(shell scripts/layers.sh names)
+INCLUDE_FARM := $(BUILD)/inc/.stamp
+$(INCLUDE_FARM): layers.conf scripts/layers.sh
+	@mkdir -p $(BUILD)
+	$(Q)scripts/layers.sh farm $(BUILD)
+	@touch $@
+# Pattern-specific variables: make picks the most specific pattern (daemon/store over daemon).
+$(foreach layer,$(LAYER_NAMES),$(eval $(BUILD)/obj/$(layer)/%.o: LAYER_INCLUDE := -I$(BUILD)/inc/$(subst /,__,$(layer))))
+
+$(BUILD)/obj/%.o: %.cpp | $(INCLUDE_FARM)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CXX     $<")
+	$(Q)$(CXX) $(ALL_CXXFLAGS) $(LAYER_INCLUDE) $(SYSTEM_CFLAGS) -c $< -o $@
+
+# ---- libraries, bottom up (a static library per layer; link order is top first) ---------------
+define library
+$(1)_SRCS := $(2)
+$(1)_LIB := $(BUILD)/lib/lib$(1).a
+$$($(1)_LIB): $$(call obj,$(2))
+	@mkdir -p $$(dir $$@)
+	@$$(if $$(Q),echo "  AR      $$@")
+	$$(Q)rm -f $$@ && ar rcs $$@ $$^
+endef
+
+$(eval $(call library,fileio,$(call srcs,lib/fileio)))
+$(eval $(call library,log,$(call srcs,lib/log)))
+$(eval $(call library,auditcore,$(call srcs,lib/auditcore)))
+$(eval $(call library,policy,$(call srcs,policy)))
+# daemon/monitor joins the daemon library once its BPF skeleton is part of the build.
+$(eval $(call library,daemon,$(filter-out daemon/main.cpp daemon/monitor/%,$(call srcs,daemon daemon/*))))
+$(eval $(call library,cli,$(filter-out cli/vaultctl.cpp,$(call srcs,cli))))
+
+FILEIO_LINK := $(fileio_LIB)
+LOG_LINK := $(log_LIB) $(call pkg_libs,libsystemd)
+AUDITCORE_LINK := $(auditcore_LIB) $(LOG_LINK) $(FILEIO_LINK) $(call pkg_libs,libsodium)
+POLICY_LINK := $(policy_LIB) $(call pkg_libs,tomlplusplus)
+DAEMON_LINK := $(daemon_LIB) $(AUDITCORE_LINK) $(POLICY_LINK) \
+	$(call pkg_libs,libsystemd libsodium libseccomp libcap tomlplusplus)
+CLI_LINK := $(cli_LIB) $(AUDITCORE_LINK) $(POLICY_LINK) $(call pkg_libs,libsystemd libsodium)
+# Link lines keep only the archives as prerequisites.
+archives = $(filter %.a,$(1))
 
 DAEMON_BIN := $(BUILD)/codex-vaultd
 CLI_BIN := $(BUILD)/vaultctl
-UNIT_TESTS := $(BUILD)/tests/unit-tests
-INTEGRATION_TESTS := $(BUILD)/tests/integration-tests
-BENCH_BINS := $(patsubst bench/%.cpp,$(BUILD)/bench/%,$(BENCH_SRCS))
-
-DAEMON_LIBS := $(call pkg_libs,$(DAEMON_PKGS))
-CLI_LIBS := $(call pkg_libs,$(CLI_PKGS))
-TEST_LIBS := $(call pkg_libs,$(TEST_PKGS))
 
 .PHONY: all deps check test unit-test integration-test fuzz-replay fuzz run bench lint format install clean deb rpm unit-check e2e
 
@@ -57,58 +84,69 @@ all: $(DAEMON_BIN) $(CLI_BIN)
 deps:
 	@packaging/install-deps.sh --if-missing
 
-$(BUILD)/obj/%.o: %.cpp
-	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  CXX     $<")
-	$(Q)$(CXX) $(ALL_CXXFLAGS) $(call pkg_cflags,$(DAEMON_PKGS) $(TEST_PKGS)) -c $< -o $@
-
-$(DAEMON_BIN): $(call obj,daemon/main.cpp $(DAEMON_LIB_SRCS) $(POLICY_SRCS))
+$(DAEMON_BIN): $(call obj,daemon/main.cpp) $(call archives,$(DAEMON_LINK))
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CXX) $(LDHARDENING) -o $@ $^ $(DAEMON_LIBS)
+	$(Q)$(CXX) $(LDHARDENING) -o $@ $(call obj,daemon/main.cpp) $(DAEMON_LINK)
 
 # vaultctl links the pure policy library for `policy check` (validation without the daemon) and
-# the audit core for `audit verify` / `audit tail`.
-$(CLI_BIN): $(call obj,cli/vaultctl.cpp $(CLI_LIB_SRCS) $(AUDIT_CORE_SRCS) $(POLICY_SRCS))
+# the audit core for `audit verify` / `audit tail`; never the daemon.
+$(CLI_BIN): $(call obj,cli/vaultctl.cpp) $(call archives,$(CLI_LINK))
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CXX) $(LDHARDENING) -o $@ $^ $(CLI_LIBS) $(call pkg_libs,tomlplusplus)
+	$(Q)$(CXX) $(LDHARDENING) -o $@ $(call obj,cli/vaultctl.cpp) $(CLI_LINK)
 
-$(UNIT_TESTS): $(call obj,$(UNIT_TEST_SRCS) $(DAEMON_LIB_SRCS) $(POLICY_SRCS) $(CLI_LIB_SRCS))
+# ---- tests: one unit-test binary per library, linking only that library and what is below ------
+TEST_LINK := $(call pkg_libs,criterion)
+define unit_tests
+UNIT_TESTS += $(BUILD)/tests/unit-$(1)
+$(BUILD)/tests/unit-$(1): $$(call obj,$$(call srcs,tests/unit/$(1))) $$(call archives,$(2))
+	@mkdir -p $$(dir $$@)
+	@$$(if $$(Q),echo "  LINK    $$@")
+	$$(Q)$$(CXX) $$(LDHARDENING) -o $$@ $$(call obj,$$(call srcs,tests/unit/$(1))) $(2) $$(TEST_LINK)
+endef
+$(eval $(call unit_tests,fileio,$(FILEIO_LINK)))
+$(eval $(call unit_tests,auditcore,$(AUDITCORE_LINK)))
+$(eval $(call unit_tests,policy,$(POLICY_LINK)))
+$(eval $(call unit_tests,daemon,$(DAEMON_LINK)))
+$(eval $(call unit_tests,cli,$(CLI_LINK)))
+
+INTEGRATION_TESTS := $(BUILD)/tests/integration-tests
+INTEGRATION_OBJS := $(call obj,$(call srcs,tests/integration tests/support))
+$(INTEGRATION_TESTS): $(INTEGRATION_OBJS) $(call archives,$(CLI_LINK))
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CXX) $(LDHARDENING) -o $@ $^ $(DAEMON_LIBS) $(CLI_LIBS) $(TEST_LIBS)
+	$(Q)$(CXX) $(LDHARDENING) -o $@ $(INTEGRATION_OBJS) $(CLI_LINK) $(TEST_LINK)
 
-$(INTEGRATION_TESTS): $(call obj,$(INTEGRATION_TEST_SRCS) $(CLI_LIB_SRCS) $(AUDIT_CORE_SRCS))
-	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CXX) $(LDHARDENING) -o $@ $^ $(CLI_LIBS) $(TEST_LIBS)
-
+# ---- benchmarks -----------------------------------------------------------------------------------
+BENCH_SRCS := $(wildcard bench/*.cpp)
+BENCH_BINS := $(patsubst bench/%.cpp,$(BUILD)/bench/%,$(BENCH_SRCS))
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CXX) $(LDHARDENING) -o $@ $^ $(CLI_LIBS) $(BENCH_LIBS) -lpthread
+	$(Q)$(CXX) $(LDHARDENING) -o $@ $< $(BENCH_LINK) $(call pkg_libs,libsystemd) -lpthread
 
-# Benchmarks of pure-core modules link those modules' objects.
-$(BUILD)/bench/audit_verify_bench: $(call obj,daemon/audit/record.cpp daemon/audit/chain.cpp daemon/audit/checkpoint.cpp daemon/audit/verifier.cpp)
-$(BUILD)/bench/policy_decision_bench: $(call obj,$(POLICY_SRCS))
-$(BUILD)/bench/policy_decision_bench: BENCH_LIBS := $(call pkg_libs,tomlplusplus)
+# Benchmarks of pure-core modules link those libraries.
+$(BUILD)/bench/audit_verify_bench: $(auditcore_LIB)
+$(BUILD)/bench/audit_verify_bench: BENCH_LINK := $(AUDITCORE_LINK)
+$(BUILD)/bench/policy_decision_bench: $(policy_LIB)
+$(BUILD)/bench/policy_decision_bench: BENCH_LINK := $(POLICY_LINK)
 
 # The policy parser's fuzz corpus, replayed with g++ (no libFuzzer needed) by `make check`;
 # `make fuzz` runs libFuzzer with sanitizers for FUZZ_SECONDS (new inputs go to build/fuzz/corpus).
 FUZZ_REPLAY := $(BUILD)/tests/policy-fuzz-replay
 FUZZ_CORPUS := tests/fuzz/corpus/policy_parser
-$(FUZZ_REPLAY): $(call obj,tests/fuzz/policy_parser_fuzz.cpp tests/fuzz/replay_main.cpp $(POLICY_SRCS))
+$(FUZZ_REPLAY): $(call obj,tests/fuzz/policy_parser_fuzz.cpp tests/fuzz/replay_main.cpp) $(policy_LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CXX) $(LDHARDENING) -o $@ $^ $(call pkg_libs,tomlplusplus)
+	$(Q)$(CXX) $(LDHARDENING) -o $@ $(call obj,tests/fuzz/policy_parser_fuzz.cpp tests/fuzz/replay_main.cpp) $(POLICY_LINK)
 
 fuzz-replay: $(FUZZ_REPLAY)
 	$(FUZZ_REPLAY) $(FUZZ_CORPUS)
 
 FUZZ_CXX ?= clang++
 FUZZ_SECONDS ?= 60
-$(BUILD)/fuzz/policy_parser_fuzz: $(POLICY_SRCS) tests/fuzz/policy_parser_fuzz.cpp
+$(BUILD)/fuzz/policy_parser_fuzz: $(policy_SRCS) tests/fuzz/policy_parser_fuzz.cpp | $(INCLUDE_FARM)
 	@mkdir -p $(dir $@) $(BUILD)/fuzz/corpus
-	$(FUZZ_CXX) $(CXXSTD) -g -O1 -fsanitize=fuzzer,address,undefined -I. $(call pkg_cflags,tomlplusplus) $^ $(call pkg_libs,tomlplusplus) -o $@
+	$(FUZZ_CXX) $(CXXSTD) -g -O1 -fsanitize=fuzzer,address,undefined -I$(BUILD)/inc/tests__fuzz $(call pkg_cflags,tomlplusplus) $^ $(call pkg_libs,tomlplusplus) -o $@
 
 fuzz: deps $(BUILD)/fuzz/policy_parser_fuzz
 	UBSAN_OPTIONS=halt_on_error=1 $(BUILD)/fuzz/policy_parser_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
@@ -127,7 +165,7 @@ check: deps
 test: unit-test fuzz-replay integration-test
 
 unit-test: $(UNIT_TESTS)
-	$(UNIT_TESTS) $(CRITERION_FLAGS)
+	@set -e; for tests in $(UNIT_TESTS); do echo "== $$tests"; $$tests $(CRITERION_FLAGS); done
 
 integration-test: $(INTEGRATION_TESTS) $(DAEMON_BIN) $(CLI_BIN)
 	CODEX_VAULT_BUILD=$(abspath $(BUILD)) $(INTEGRATION_TESTS) $(CRITERION_FLAGS)

@@ -22,10 +22,10 @@
 #include <string_view>
 #include <vector>
 
-#include "daemon/audit/chain.hpp"
-#include "daemon/audit/checkpoint.hpp"
-#include "daemon/audit/record.hpp"
-#include "daemon/audit/verifier.hpp"
+#include "lib/auditcore/chain.hpp"
+#include "lib/auditcore/checkpoint.hpp"
+#include "lib/auditcore/record.hpp"
+#include "lib/auditcore/verifier.hpp"
 
 namespace {
 

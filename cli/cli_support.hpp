@@ -12,7 +12,7 @@
 
 #include "cli/founder_key.hpp"
 #include "cli/vault_client.hpp"
-#include "common/unique_fd.hpp"
+#include "lib/fileio/unique_fd.hpp"
 
 namespace codexvault::cli {
 

@@ -35,7 +35,7 @@
 #include <system_error>
 #include <utility>
 
-#include "common/unique_fd.hpp"
+#include "lib/fileio/unique_fd.hpp"
 
 namespace codexvault::cli {
 

@@ -329,7 +329,7 @@ int cmd_approvals_watch(const GlobalOptions& options)
     check_local(sd_bus_match_signal(client.bus(), &raw_slot, bus::kBusName, bus::kObjectPath, bus::kInterface,
                                     bus::signal::kApprovalRequested, &on_approval_requested, &state),
                 "watch ApprovalRequested");
-    const std::unique_ptr<sd_bus_slot, decltype(&sd_bus_slot_unref)> slot(raw_slot, &sd_bus_slot_unref);
+    const bus::SlotPtr slot(raw_slot);
     if (!options.json) {
         std::cout << "watching for approval requests (Ctrl-C to stop)" << std::endl;
     }

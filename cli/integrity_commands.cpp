@@ -8,11 +8,11 @@
 #include <string>
 #include <thread>
 
-#include "cli/audit_verify.hpp"
 #include "cli/cli_support.hpp"
 #include "common/bus_contract.hpp"
 #include "common/vault_error.hpp"
-#include "daemon/audit/log_reader.hpp"
+#include "lib/auditcore/log_reader.hpp"
+#include "lib/auditcore/offline_verify.hpp"
 
 namespace codexvault::cli {
 namespace {
@@ -252,10 +252,10 @@ void add_integrity_commands(CLI::App& app, const GlobalOptions& options, Selecte
     auto verify_dir = std::make_shared<std::string>();
     auto pubkey = std::make_shared<std::string>();
     auto* verify = audit->add_subcommand("verify", "Verify the audit log offline (no daemon needed)");
-    verify->add_option("--dir", *verify_dir, std::string("Audit folder (default ") + kDefaultAuditDir + ")");
+    verify->add_option("--dir", *verify_dir, std::string("Audit folder (default ") + audit::kDefaultAuditDir + ")");
     verify->add_option("--pubkey", *pubkey, "Audit public key file (from 'vaultctl audit pubkey')");
     on_selected(verify, selected, [&options, verify_dir, pubkey] {
-        return run_audit_verify(*verify_dir, *pubkey, options.json, std::cout);
+        return audit::run_audit_verify(*verify_dir, *pubkey, options.json, std::cout);
     });
 
     auto tail = std::make_shared<TailOptions>();

@@ -15,7 +15,7 @@
 #include <system_error>
 
 #include "cli/founder_key.hpp"
-#include "common/unique_fd.hpp"
+#include "lib/fileio/unique_fd.hpp"
 
 namespace codexvault::cli {
 

@@ -15,6 +15,7 @@
 #include "cli/founder_key.hpp"
 #include "common/founder_proof.hpp"
 #include "common/vault_error.hpp"
+#include "lib/sdbus/sd_ptr.hpp"
 
 namespace codexvault::cli {
 
@@ -33,10 +34,7 @@ private:
     int exit_code_;
 };
 
-struct MessageDeleter {
-    void operator()(sd_bus_message* message) const noexcept { sd_bus_message_unref(message); }
-};
-using Message = std::unique_ptr<sd_bus_message, MessageDeleter>;
+using Message = bus::MessagePtr;
 
 struct SecretInfo {
     std::string name;
@@ -68,10 +66,7 @@ public:
     [[nodiscard]] sd_bus* bus() const noexcept { return bus_.get(); }
 
 private:
-    struct BusDeleter {
-        void operator()(sd_bus* bus) const noexcept { sd_bus_flush_close_unref(bus); }
-    };
-    std::unique_ptr<sd_bus, BusDeleter> bus_;
+    bus::BusPtr bus_;
 };
 
 void append_proof(sd_bus_message* message, const FounderProof& proof);

@@ -21,7 +21,7 @@
 #include "cli/vault_client.hpp"
 #include "common/bus_contract.hpp"
 #include "common/limits.hpp"
-#include "common/unique_fd.hpp"
+#include "lib/fileio/unique_fd.hpp"
 #include "policy/policy_parser.hpp"
 
 namespace codexvault::cli {

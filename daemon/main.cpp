@@ -15,13 +15,14 @@
 
 #include "common/bus_contract.hpp"
 #include "daemon/audit/audit_trail.hpp"
-#include "daemon/bus/sd_ptr.hpp"
-#include "daemon/bus/vault_object.hpp"
 #include "daemon/daemon_config.hpp"
 #include "daemon/harden/hardening.hpp"
 #include "daemon/integrity/integrity_control.hpp"
+#include "daemon/pipeline/vault_object.hpp"
 #include "daemon/vault_service.hpp"
 #include "daemon/version.hpp"
+#include "lib/log/log.hpp"
+#include "lib/sdbus/sd_ptr.hpp"
 
 namespace codexvault::daemon {
 namespace {
@@ -80,7 +81,7 @@ int on_reload_signal(sd_event_source* /*source*/, const struct signalfd_siginfo*
                                .informational = false});
         (void)context->audit->sync();
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "reload failed: %s\n", e.what());
+        log::error(std::string("reload failed: ") + e.what());
     }
     (void)sd_notify(0, "READY=1");
     return 0;
@@ -211,18 +212,18 @@ int run(int argc, char** argv)
     harden::apply_runtime_hardening();
 
     const std::string bus_description = config.bus_address ? *config.bus_address : "the system bus";
-    std::fprintf(stderr, "codex-vaultd %s: %s, serving %s on %s (keys in %s)\n", kVersion, to_string(vault->state()),
-                 bus::kBusName, bus_description.c_str(), store::to_string(vault->keyring().memory_kind()));
+    log::notice(std::string("codex-vaultd ") + kVersion + ": " + to_string(vault->state()) + ", serving " +
+                bus::kBusName + " on " + bus_description + " (keys in " +
+                store::to_string(vault->keyring().memory_kind()) + ")");
     (void)sd_notify(0, "READY=1");
     status_line(*vault, bus_description);
 
     check(sd_event_loop(event.get()), "event loop");
     object.drain();
     if (!audit.close("orderly stop")) {
-        std::fprintf(stderr, "codex-vaultd: the audit log could not be closed cleanly: %s\n",
-                     audit.failure_reason().c_str());
+        log::error("the audit log could not be closed cleanly: " + audit.failure_reason());
     }
-    std::fputs("codex-vaultd: stopped\n", stderr);
+    log::notice("codex-vaultd: stopped");
     return 0;
 }
 
@@ -236,7 +237,7 @@ int main(int argc, char** argv)
     } catch (const codexvault::daemon::CommandLineExit& e) {
         return e.exit_code;
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "codex-vaultd: %s\n", e.what());
+        codexvault::log::critical(std::string("codex-vaultd: ") + e.what());
         const std::string status = std::string("STATUS=Failed: ") + e.what();
         (void)sd_notify(0, status.c_str());
         return 1;

@@ -8,8 +8,8 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "common/unique_fd.hpp"
-#include "daemon/store/state_files.hpp"
+#include "lib/fileio/files.hpp"
+#include "lib/fileio/unique_fd.hpp"
 
 namespace codexvault::daemon {
 namespace {
@@ -43,7 +43,7 @@ std::string read_policy_file(int dir_fd, const std::string& name, const std::str
     }
     require_root_controlled(st, path);
     std::string content(kMaxPolicyFileBytes + 1, '\0');
-    const std::size_t got = store::read_until_eof(fd.get(), content.data(), content.size(), path);
+    const std::size_t got = fileio::read_until_eof(fd.get(), content.data(), content.size(), path);
     if (got > kMaxPolicyFileBytes) {
         throw std::runtime_error(path + " is larger than 1 MiB");
     }
@@ -74,7 +74,7 @@ PolicyLoad load_policy_directory(const std::filesystem::path& dir)
             throw std::runtime_error(dir_text + " is not a directory");
         }
         require_root_controlled(st, dir_text);
-        UniqueFd dir_fd = store::open_directory(dir);
+        UniqueFd dir_fd = fileio::open_directory(dir);
         for (const auto& entry : std::filesystem::directory_iterator(dir)) {
             const std::string name = entry.path().filename().string();
             if (name.size() > 5 && name.compare(name.size() - 5, 5, ".toml") == 0 && name[0] != '.') {

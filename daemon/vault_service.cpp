@@ -2,10 +2,10 @@
 
 #include <stdexcept>
 
+#include "daemon/integrity/lock_file.hpp"
 #include "daemon/monotonic_clock.hpp"
 #include "daemon/policy_files.hpp"
-#include "daemon/store/lock_file.hpp"
-#include "daemon/store/state_files.hpp"
+#include "lib/fileio/files.hpp"
 #include "policy/persistence.hpp"
 
 namespace codexvault::daemon {
@@ -34,8 +34,8 @@ std::optional<founder::PublicKey> load_founder_key(int state_dir, const std::fil
         return std::nullopt;
     }
     // Whoever can replace this file becomes the founder: it gets the same checks as the key.
-    store::require_private_file(path);
-    std::string text = store::read_small_file(state_dir, kFounderKeyFile, 256);
+    fileio::require_private_file(path);
+    std::string text = fileio::read_small_file(state_dir, kFounderKeyFile, 256);
     while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
         text.pop_back();
     }
@@ -65,8 +65,8 @@ const char* to_string(VaultState state) noexcept
 
 std::unique_ptr<VaultService> VaultService::open(const DaemonConfig& config)
 {
-    store::ensure_private_directory(config.state_dir);
-    UniqueFd state_dir = store::open_directory(config.state_dir);
+    fileio::ensure_private_directory(config.state_dir);
+    UniqueFd state_dir = fileio::open_directory(config.state_dir);
     std::optional<std::filesystem::path> credentials;
     if (const char* dir = std::getenv("CREDENTIALS_DIRECTORY"); dir != nullptr && dir[0] != '\0') {
         credentials = std::filesystem::path(dir);
@@ -107,7 +107,7 @@ void VaultService::load_policy_state()
 {
     std::string text;
     try {
-        text = store::read_small_file(state_dir_.get(), kPolicyStateFile, kMaxPolicyStateBytes);
+        text = fileio::read_small_file(state_dir_.get(), kPolicyStateFile, kMaxPolicyStateBytes);
     } catch (const std::system_error& e) {
         if (e.code() == std::errc::no_such_file_or_directory) {
             return;  // first start: no runtime grants yet
@@ -145,8 +145,8 @@ void VaultService::save_policy_state_if_dirty()
         last_prune_usec_ = now;
     }
     const std::string text = policy::encode_state(engine_.grants(), engine_.approvals());
-    store::write_file_atomically(state_dir_.get(), kPolicyStateFile,
-                                 std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
+    fileio::write_file_atomically(state_dir_.get(), kPolicyStateFile,
+                                  std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
     policy_state_dirty_ = false;
     policy_usage_dirty_ = false;
 }
@@ -270,8 +270,8 @@ VaultState VaultService::state() const noexcept
 void VaultService::enroll_founder(const founder::PublicKey& key)
 {
     const std::string text = to_hex(key) + "\n";
-    store::write_file_atomically(state_dir_.get(), kFounderKeyFile,
-                                 std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
+    fileio::write_file_atomically(state_dir_.get(), kFounderKeyFile,
+                                  std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
     founder_.enroll(key);
 }
 

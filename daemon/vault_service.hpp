@@ -10,12 +10,12 @@
 #include <vector>
 
 #include "common/bytes.hpp"
-#include "common/unique_fd.hpp"
 #include "daemon/daemon_config.hpp"
 #include "daemon/founder/founder_authority.hpp"
+#include "daemon/integrity/lock_state.hpp"
 #include "daemon/store/keyring.hpp"
-#include "daemon/store/lock_state.hpp"
 #include "daemon/store/secret_store.hpp"
+#include "lib/fileio/unique_fd.hpp"
 #include "policy/engine.hpp"
 
 namespace codexvault::daemon {

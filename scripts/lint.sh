@@ -5,8 +5,10 @@
 #
 #   1. format    clang-format --dry-run --Werror on every tracked or new (untracked, not ignored)
 #                *.cpp / *.hpp file (.clang-format); fix with `make format`
-#   2. tidy      clang-tidy (.clang-tidy) on the .cpp files of common/ daemon/ cli/ policy/
+#   2. tidy      clang-tidy (.clang-tidy) on the .cpp files of common/ lib/ daemon/ cli/ policy/
 #   3. cppcheck  cppcheck on the same folders
+#   4. layers    every include stays within its layer (layers.conf, scripts/layers.sh check), and
+#                the checker itself rejects the deliberate violation in tests/lint/layer-violation
 #
 # All three steps always run; one summary line each; exit 1 if any failed, 2 on bad usage.
 # Logs and cppcheck's cache go to BUILD_DIR/lint/.
@@ -31,7 +33,7 @@ LOG_DIR=$BUILD_DIR/lint
 rm -rf "$LOG_DIR/tidy"
 mkdir -p "$LOG_DIR/tidy" "$LOG_DIR/cppcheck-cache"
 
-ANALYSED_DIRS=(common daemon cli policy)
+ANALYSED_DIRS=(common lib daemon cli policy)
 SUMMARY=()
 FAILED=0
 
@@ -71,7 +73,7 @@ for d in "${ANALYSED_DIRS[@]}"; do
 done
 
 # ---- 1. clang-format --------------------------------------------------------------------------
-echo "== lint 1/3: clang-format (${#FORMAT_FILES[@]} files)"
+echo "== lint 1/4: clang-format (${#FORMAT_FILES[@]} files)"
 if ! have clang-format; then
     fail format "clang-format not found (run 'make deps')"
 elif ((${#FORMAT_FILES[@]} == 0)); then
@@ -97,7 +99,7 @@ else
 fi
 
 # ---- 2. clang-tidy ----------------------------------------------------------------------------
-echo "== lint 2/3: clang-tidy (${#TIDY_FILES[@]} files, $JOBS jobs)"
+echo "== lint 2/4: clang-tidy (${#TIDY_FILES[@]} files, $JOBS jobs)"
 if ! have clang-tidy; then
     fail tidy "clang-tidy not found (run 'make deps')"
 elif ((${#TIDY_FILES[@]} == 0)); then
@@ -132,7 +134,7 @@ else
 fi
 
 # ---- 3. cppcheck ------------------------------------------------------------------------------
-echo "== lint 3/3: cppcheck (${EXISTING_DIRS[*]:-no folders})"
+echo "== lint 3/4: cppcheck (${EXISTING_DIRS[*]:-no folders})"
 if ! have cppcheck; then
     fail cppcheck "cppcheck not found (run 'make deps')"
 elif ((${#TIDY_FILES[@]} == 0)); then
@@ -149,6 +151,21 @@ else
         n=$(grep -c -E ': (error|warning|performance|portability|style|information): ' "$LOG_DIR/cppcheck.log" || true)
         fail cppcheck "$n finding(s) (log: $LOG_DIR/cppcheck.log)"
     fi
+fi
+
+# ---- 4. layers -------------------------------------------------------------------------------
+echo "== lint 4/4: layers (layers.conf)"
+if layer_report=$(scripts/layers.sh check 2>&1); then
+    fixture_report=$(scripts/layers.sh check tests/lint/layer-violation 2>&1) && fixture_ok=1 || fixture_ok=0
+    if ((fixture_ok)) || [[ $fixture_report != *'base/wrong_way.cpp: includes "top/service.hpp"'* ]]; then
+        echo "$fixture_report"
+        fail layers "the checker did not reject the deliberate violation in tests/lint/layer-violation"
+    else
+        pass layers "${layer_report#layers: }"
+    fi
+else
+    echo "$layer_report"
+    fail layers "includes that cross a layer the wrong way (see layers.conf)"
 fi
 
 echo

@@ -14,8 +14,8 @@
 #include <stdexcept>
 #include <system_error>
 
-#include "daemon/audit/segment_dir.hpp"
-#include "daemon/store/state_files.hpp"
+#include "lib/auditcore/segment_dir.hpp"
+#include "lib/fileio/files.hpp"
 
 namespace codexvault::audit {
 namespace {
@@ -50,7 +50,7 @@ std::span<const std::uint8_t, kAuditSecretKeyBytes> key_span(const store::Secure
 std::vector<std::string> list_quarantines(int state_dir_fd)
 {
     std::vector<std::string> names;
-    for (auto& name : store::list_directory(state_dir_fd)) {
+    for (auto& name : fileio::list_directory(state_dir_fd)) {
         if (name.starts_with(kQuarantinePrefix)) {
             names.push_back(std::move(name));
         }
@@ -135,17 +135,17 @@ AuditLog::~AuditLog()
 
 void AuditLog::open_directory_fd()
 {
-    store::ensure_private_directory(dir_path_);
-    dir_ = store::open_directory(dir_path_);
+    fileio::ensure_private_directory(dir_path_);
+    dir_ = fileio::open_directory(dir_path_);
 }
 
 void AuditLog::start(const std::filesystem::path& state_dir, Timestamps now)
 {
     state_path_ = state_dir;
     dir_path_ = state_dir / kAuditDirName;
-    state_dir_ = store::open_directory(state_dir);
+    state_dir_ = fileio::open_directory(state_dir);
     open_directory_fd();
-    store::remove_stale_temp_files(dir_.get());  // half-created segments and heads: never part of the log
+    fileio::remove_stale_temp_files(dir_.get());  // half-created segments and heads: never part of the log
 
     const DirectoryVerification found = verify_directory(dir_.get(), signer_.public_key());
     report_.previous = found.report;
@@ -177,7 +177,7 @@ void AuditLog::start(const std::filesystem::path& state_dir, Timestamps now)
 
     // After verification and quarantine: the old folder keeps the key it was written with.
     const std::string pub = format_public_key(signer_.public_key());
-    store::write_file_atomically(
+    fileio::write_file_atomically(
         dir_.get(), kPublicKeyFileName,
         std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(pub.data()), pub.size()), 0644);
     report_.quarantined_logs = list_quarantines(state_dir_.get());
@@ -241,7 +241,7 @@ void AuditLog::quarantine(Timestamps now)
         }
         name = base + "-" + std::to_string(attempt);
     }
-    store::sync_directory(state_dir_.get(), "after quarantining the audit log as " + name);
+    fileio::sync_directory(state_dir_.get(), "after quarantining the audit log as " + name);
     report_.quarantine = name;
     writer_ = ChainWriter();
     open_directory_fd();
@@ -297,9 +297,9 @@ void AuditLog::create_segment(Timestamps now)
 
     // Whole header (and recovery record) durable under a temporary name first: a segment never has
     // a torn header, and the recovery record cannot be lost between creating and appending.
-    const std::string temp = store::write_temp_file(dir_.get(), name, bytes, 0600);
+    const std::string temp = fileio::write_temp_file(dir_.get(), name, bytes, 0600);
     try {
-        store::commit_temp_file(dir_.get(), temp, name, /*replace=*/false);
+        fileio::commit_temp_file(dir_.get(), temp, name, /*replace=*/false);
     } catch (...) {
         (void)::unlinkat(dir_.get(), temp.c_str(), 0);
         throw;
@@ -537,7 +537,7 @@ bool AuditLog::checkpoint(Timestamps now, bool seal)
     try {
         const std::optional<HeadBytes> head = writer_.head(signer_);
         if (head) {
-            store::write_file_atomically(dir_.get(), kHeadFileName, *head, 0600);
+            fileio::write_file_atomically(dir_.get(), kHeadFileName, *head, 0600);
         }
     } catch (const std::exception& e) {
         fail(std::string("audit log: cannot update the head file: ") + e.what());

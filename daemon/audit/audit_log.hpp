@@ -41,14 +41,14 @@
 #include <string_view>
 #include <vector>
 
-#include "common/unique_fd.hpp"
-#include "daemon/audit/chain.hpp"
-#include "daemon/audit/checkpoint.hpp"
-#include "daemon/audit/fold.hpp"
 #include "daemon/audit/journal_mirror.hpp"
-#include "daemon/audit/record.hpp"
-#include "daemon/audit/verifier.hpp"
 #include "daemon/store/secure_buffer.hpp"
+#include "lib/auditcore/chain.hpp"
+#include "lib/auditcore/checkpoint.hpp"
+#include "lib/auditcore/fold.hpp"
+#include "lib/auditcore/record.hpp"
+#include "lib/auditcore/verifier.hpp"
+#include "lib/fileio/unique_fd.hpp"
 
 namespace codexvault::audit {
 

@@ -14,8 +14,8 @@
 #include <string_view>
 
 #include "daemon/audit/audit_log.hpp"
-#include "daemon/bus/sd_ptr.hpp"
 #include "daemon/identity/subject.hpp"
+#include "lib/sdbus/sd_ptr.hpp"
 
 namespace codexvault::audit {
 

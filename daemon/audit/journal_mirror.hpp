@@ -21,7 +21,7 @@
 #include <string_view>
 #include <vector>
 
-#include "daemon/audit/record.hpp"
+#include "lib/auditcore/record.hpp"
 
 namespace codexvault::audit {
 

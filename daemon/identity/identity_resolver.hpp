@@ -18,11 +18,11 @@
 #include <string>
 #include <unordered_map>
 
-#include "common/unique_fd.hpp"
-#include "daemon/bus/sd_ptr.hpp"
 #include "daemon/identity/exe_digest.hpp"
 #include "daemon/identity/proc_entry.hpp"
 #include "daemon/identity/subject.hpp"
+#include "lib/fileio/unique_fd.hpp"
+#include "lib/sdbus/sd_ptr.hpp"
 
 namespace codexvault::identity {
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "common/unique_fd.hpp"
+#include "lib/fileio/unique_fd.hpp"
 
 namespace codexvault::identity {
 

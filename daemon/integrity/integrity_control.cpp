@@ -7,6 +7,7 @@
 #include "common/vault_error.hpp"
 #include "daemon/monotonic_clock.hpp"
 #include "daemon/vault_service.hpp"
+#include "lib/log/log.hpp"
 
 namespace codexvault::daemon {
 namespace {
@@ -150,7 +151,7 @@ void IntegrityControl::emit_locked(const std::string& reason) noexcept
     const int r = sd_bus_emit_signal(bus_, bus::kObjectPath, bus::kInterface, bus::signal::kLocked,
                                      bus::signal::kLockedSignature, reason.c_str());
     if (r < 0) {
-        std::fprintf(stderr, "could not emit Locked: %s\n", std::strerror(-r));
+        log::warning(std::string("could not emit Locked: ") + std::strerror(-r));
     }
 }
 

@@ -17,7 +17,7 @@
 #include <string_view>
 
 #include "daemon/audit/audit_trail.hpp"
-#include "daemon/store/lock_state.hpp"
+#include "daemon/integrity/lock_state.hpp"
 
 namespace codexvault::daemon {
 

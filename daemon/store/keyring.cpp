@@ -10,8 +10,8 @@
 #include <system_error>
 #include <utility>
 
-#include "common/unique_fd.hpp"
-#include "daemon/store/state_files.hpp"
+#include "lib/fileio/files.hpp"
+#include "lib/fileio/unique_fd.hpp"
 
 namespace codexvault::store {
 namespace {
@@ -112,8 +112,8 @@ SecureBuffer read_key_file(int fd, const std::filesystem::path& path)
 {
     // Checked by path first (names the problem precisely), then on the descriptor we actually
     // read, so the file cannot be swapped between the check and the read.
-    require_private_file(path);
-    require_private_file(fd, path);
+    fileio::require_private_file(path);
+    fileio::require_private_file(fd, path);
     struct stat st {};
     if (::fstat(fd, &st) != 0) {
         throw_errno(errno, "cannot inspect master key " + path.string());
@@ -129,9 +129,9 @@ std::optional<SecureBuffer> create_key_file(int keys_dir, const std::filesystem:
     ensure_sodium_initialized();
     SecureBuffer key = SecureBuffer::allocate(kMasterKeyBytes);
     ::randombytes_buf(key.data(), key.size());
-    const std::string temp_name = write_temp_file(keys_dir, kMasterKeyFile, key.span(), 0600);
+    const std::string temp_name = fileio::write_temp_file(keys_dir, kMasterKeyFile, key.span(), 0600);
     try {
-        commit_temp_file(keys_dir, temp_name, kMasterKeyFile, /*replace=*/false);
+        fileio::commit_temp_file(keys_dir, temp_name, kMasterKeyFile, /*replace=*/false);
     } catch (const std::system_error& error) {
         (void)::unlinkat(keys_dir, temp_name.c_str(), 0);
         if (error.code() == std::errc::file_exists) {
@@ -169,10 +169,10 @@ Keyring Keyring::load(const std::filesystem::path& state_dir,
     }
 
     const auto keys_path = state_dir / kKeysDir;
-    ensure_private_directory(keys_path);
-    const UniqueFd keys_dir = open_directory(keys_path);
+    fileio::ensure_private_directory(keys_path);
+    const UniqueFd keys_dir = fileio::open_directory(keys_path);
     // A crash while creating the key leaves a temp file holding key material: remove it.
-    remove_stale_temp_files(keys_dir.get());
+    fileio::remove_stale_temp_files(keys_dir.get());
 
     const auto key_path = keys_path / kMasterKeyFile;
     for (int attempt = 0; attempt < 2; ++attempt) {

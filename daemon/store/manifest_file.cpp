@@ -8,8 +8,8 @@
 #include <string>
 #include <system_error>
 
-#include "common/unique_fd.hpp"
-#include "daemon/store/state_files.hpp"
+#include "lib/fileio/files.hpp"
+#include "lib/fileio/unique_fd.hpp"
 
 namespace codexvault::store {
 namespace {
@@ -52,7 +52,7 @@ ManifestFile read_manifest_file(int dir_fd, std::span<const std::uint8_t> key)
         return malformed("the manifest is larger than " + std::to_string(kMaxManifestBytes) + " bytes");
     }
     std::string text(static_cast<std::size_t>(st.st_size) + 1, '\0');  // one spare byte: grew meanwhile?
-    const std::size_t got = read_until_eof(fd.get(), text.data(), text.size(), "the store manifest");
+    const std::size_t got = fileio::read_until_eof(fd.get(), text.data(), text.size(), "the store manifest");
     if (got != static_cast<std::size_t>(st.st_size)) {
         return malformed("the manifest changed size while being read");  // we only ever rename over it
     }
@@ -66,8 +66,8 @@ ManifestFile read_manifest_file(int dir_fd, std::span<const std::uint8_t> key)
 void write_manifest_file(int dir_fd, const Manifest& manifest, std::span<const std::uint8_t> key)
 {
     const std::string text = encode_manifest(manifest, key);
-    write_file_atomically(dir_fd, kManifestFileName,
-                          std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()), 0600);
+    fileio::write_file_atomically(dir_fd, kManifestFileName,
+                                  std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()), 0600);
 }
 
 }  // namespace codexvault::store

@@ -37,7 +37,7 @@
 #include "common/limits.hpp"
 #include "common/vault_error.hpp"
 #include "daemon/store/manifest_file.hpp"
-#include "daemon/store/state_files.hpp"
+#include "lib/fileio/files.hpp"
 
 namespace codexvault::store {
 namespace {
@@ -198,7 +198,7 @@ Bytes read_sealed_file(int dir_fd, std::string_view name)
         throw_integrity(name);
     }
     Bytes bytes(kMaxFileBytes + 1);
-    const std::size_t got = read_until_eof(fd.get(), bytes.data(), bytes.size(), file);
+    const std::size_t got = fileio::read_until_eof(fd.get(), bytes.data(), bytes.size(), file);
     if (got > kMaxFileBytes) {
         throw_integrity(name);  // grew after fstat
     }
@@ -247,7 +247,7 @@ ObservedFile observed(const Inspection& inspection)
 std::vector<std::string> secret_names(int dir_fd)
 {
     std::vector<std::string> names;
-    for (const auto& file : list_directory(dir_fd)) {
+    for (const auto& file : fileio::list_directory(dir_fd)) {
         if (file.size() <= kSuffix.size() || !file.ends_with(kSuffix)) {
             continue;
         }
@@ -378,10 +378,10 @@ SecretStore::SecretStore(const std::filesystem::path& directory, std::span<const
     require_key_size(key_, crypto_aead_xchacha20poly1305_ietf_KEYBYTES, "secret sealing key");
     require_key_size(manifest_key_, kManifestKeyBytes, "store manifest key");
     ensure_sodium_initialized();
-    ensure_private_directory(directory);
-    dir_ = open_directory(directory);
+    fileio::ensure_private_directory(directory);
+    dir_ = fileio::open_directory(directory);
     // Left by a crash between prepare() and commit(): sealed, but never meant to be kept.
-    remove_stale_temp_files(dir_.get());
+    fileio::remove_stale_temp_files(dir_.get());
     load_manifest();
 }
 
@@ -534,7 +534,7 @@ void SecretStore::remove(std::string_view name)
         }
         throw_errno(errno, "cannot remove " + file);
     }
-    sync_directory(dir_.get(), "after removing " + file);
+    fileio::sync_directory(dir_.get(), "after removing " + file);
     if (entry != nullptr) {
         manifest.erase(name);
         ++manifest.generation;
@@ -734,7 +734,7 @@ PendingWrite SecretStore::prepare(std::string_view name, std::span<const std::ui
         throw std::runtime_error("sealing secret '" + sealed.name + "' failed");
     }
     const std::string final_name = file_name(name);
-    std::string temp_name = write_temp_file(dir_.get(), final_name, file, 0600);
+    std::string temp_name = fileio::write_temp_file(dir_.get(), final_name, file, 0600);
     return PendingWrite(dir_.get(), std::move(temp_name), final_name, std::move(sealed), hash_sealed_file(file));
 }
 
@@ -775,7 +775,7 @@ SecretMetadata SecretStore::commit(PendingWrite&& pending)
 
     // Step 3.
     try {
-        commit_temp_file(dir_.get(), owned.temp_name_, owned.final_name_, owned.replace_);
+        fileio::commit_temp_file(dir_.get(), owned.temp_name_, owned.final_name_, owned.replace_);
     } catch (const std::system_error& error) {
         // The file is unchanged: take the intent back. If that write fails too, the entry stays
         // pending and the next write of this name (or verify_integrity) settles it from the

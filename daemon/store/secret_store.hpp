@@ -28,9 +28,9 @@
 #include <string_view>
 #include <vector>
 
-#include "common/unique_fd.hpp"
 #include "daemon/store/manifest.hpp"
 #include "daemon/store/secure_buffer.hpp"
+#include "lib/fileio/unique_fd.hpp"
 
 namespace codexvault::store {
 

@@ -9,8 +9,8 @@
 #include <fstream>
 #include <memory>
 
-#include "common/unique_fd.hpp"
 #include "common/vault_error.hpp"
+#include "lib/fileio/unique_fd.hpp"
 #include "tests/support/founder_calls.hpp"
 #include "tests/support/harness.hpp"
 

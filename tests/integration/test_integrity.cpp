@@ -36,9 +36,9 @@
 #include "cli/vault_client.hpp"
 #include "common/bus_contract.hpp"
 #include "common/vault_error.hpp"
-#include "daemon/audit/chain.hpp"
-#include "daemon/audit/record.hpp"
-#include "daemon/audit/segment_dir.hpp"
+#include "lib/auditcore/chain.hpp"
+#include "lib/auditcore/record.hpp"
+#include "lib/auditcore/segment_dir.hpp"
 #include "tests/support/harness.hpp"
 
 using namespace codexvault;

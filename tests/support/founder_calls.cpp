@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "common/bytes.hpp"
-#include "common/unique_fd.hpp"
+#include "lib/fileio/unique_fd.hpp"
 
 namespace codexvault::test {
 

@@ -24,7 +24,7 @@
 #include <sstream>
 #include <thread>
 
-#include "common/unique_fd.hpp"
+#include "lib/fileio/unique_fd.hpp"
 
 namespace codexvault::test {
 namespace fs = std::filesystem;

@@ -1,0 +1,72 @@
+// What exe a process ran, from the monitor's exec records: a bounded LRU keyed by (host tgid,
+// start time in clock ticks), the pair the daemon pins a caller with. A pid reused after exit
+// has another start time, so it never finds the old process's exe. Each entry keeps the last
+// few execs of its process with their times, for "what exe did it have at time T".
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "daemon/monitor/events.hpp"
+
+namespace codexvault::monitor {
+
+struct ExeRecord {
+    std::string path;
+    std::uint64_t dev = 0;
+    std::uint64_t ino = 0;
+    std::uint32_t uid = 0;
+    std::uint32_t euid = 0;
+    std::uint64_t exec_time_ns = 0;  // CLOCK_BOOTTIME of the execve; 0: ran before the monitor
+    bool path_truncated = false;
+};
+
+class ExecCache {
+public:
+    static constexpr std::size_t default_capacity = 65'536;
+    static constexpr std::size_t history_per_process = 8;
+
+    explicit ExecCache(std::size_t capacity = default_capacity);
+
+    // Records an exec (or an existing process). Events of a task without an exe are ignored.
+    void record(const ExecEvent& event);
+
+    // The exe the process has now (its latest exec), or nullopt when unknown.
+    std::optional<ExeRecord> exe_of(std::uint32_t tgid, std::uint64_t start_ticks);
+    // The exe it had at CLOCK_BOOTTIME `at_ns`: its last exec at or before then. An exe seen by
+    // the walk at start counts as in place since the process started.
+    std::optional<ExeRecord> exe_at(std::uint32_t tgid, std::uint64_t start_ticks, std::uint64_t at_ns);
+
+    [[nodiscard]] std::size_t size() const { return index_.size(); }
+    [[nodiscard]] std::size_t capacity() const { return capacity_; }
+
+private:
+    struct Key {
+        std::uint32_t tgid;
+        std::uint64_t start_ticks;
+        bool operator==(const Key&) const = default;
+    };
+    struct KeyHash {
+        std::size_t operator()(const Key& k) const noexcept
+        {
+            return std::hash<std::uint64_t>{}(k.start_ticks * 0x9E3779B97F4A7C15ULL ^ k.tgid);
+        }
+    };
+    struct Entry {
+        Key key;
+        std::vector<ExeRecord> execs;  // oldest first, at most history_per_process
+    };
+
+    Entry* find(const Key& key);  // and makes it the most recently used
+
+    std::size_t capacity_;
+    std::list<Entry> lru_;  // most recently used first
+    std::unordered_map<Key, std::list<Entry>::iterator, KeyHash> index_;
+};
+
+}  // namespace codexvault::monitor

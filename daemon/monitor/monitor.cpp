@@ -1,0 +1,256 @@
+// The monitor at run time: map updates, the gate, draining, the exe cache. Nothing here needs a
+// capability; loading is monitor_load.cpp.
+#include "daemon/monitor/monitor.hpp"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <vector>
+
+#include "bpf/monitor_events.h"
+
+namespace codexvault::monitor {
+
+namespace {
+
+std::error_code errno_code(int err)
+{
+    return {err, std::system_category()};
+}
+
+}  // namespace
+
+Monitor::Monitor(std::size_t exec_cache_entries) : cache_(exec_cache_entries) {}
+
+Monitor::~Monitor() = default;
+
+void Monitor::RingDeleter::operator()(ring_buffer* ring) const noexcept
+{
+    ring_buffer__free(ring);
+}
+
+// The kernel adds to the same counter (fork inherits, exit removes) with atomic instructions
+// on the mmapped .bss, so every change here is atomic too.
+void Monitor::add_gate(std::int64_t delta) noexcept
+{
+    __atomic_fetch_add(&globals_->gate_count, static_cast<std::uint64_t>(delta), __ATOMIC_SEQ_CST);
+}
+
+std::uint64_t Monitor::gate_count() const noexcept
+{
+    return __atomic_load_n(&globals_->gate_count, __ATOMIC_SEQ_CST);
+}
+
+void Monitor::set_gate(Gate gate) noexcept
+{
+    __atomic_store_n(&globals_->gate_mode, static_cast<std::uint32_t>(gate), __ATOMIC_SEQ_CST);
+}
+
+// The gate opens before the entry exists and closes after it is gone, so a hook that finds an
+// entry never finds the gate closed.
+std::error_code Monitor::track_inode(std::uint64_t dev, std::uint64_t ino, std::uint64_t id, OnTouch on_touch) noexcept
+{
+    if (id == 0) {
+        return errno_code(EINVAL);
+    }
+    const mon_inode_key key{dev, ino};
+    const mon_tracked value{id, static_cast<std::uint32_t>(on_touch), 0};
+    add_gate(1);
+    if (bpf_map_update_elem(tracked_fd_, &key, &value, BPF_NOEXIST) == 0) {
+        return {};
+    }
+    const int err = errno;
+    add_gate(-1);
+    if (err != EEXIST) {
+        return errno_code(err);
+    }
+    return bpf_map_update_elem(tracked_fd_, &key, &value, BPF_EXIST) == 0 ? std::error_code{} : errno_code(errno);
+}
+
+std::error_code Monitor::untrack_inode(std::uint64_t dev, std::uint64_t ino) noexcept
+{
+    const mon_inode_key key{dev, ino};
+    if (bpf_map_delete_elem(tracked_fd_, &key) != 0) {
+        return errno_code(errno);
+    }
+    add_gate(-1);
+    return {};
+}
+
+std::error_code Monitor::mark_process(pid_t tgid, std::uint64_t id, OnTouch on_touch) noexcept
+{
+    if (id == 0 || tgid <= 0) {
+        return errno_code(EINVAL);
+    }
+    const auto key = static_cast<std::uint32_t>(tgid);
+    const mon_mark value{id, static_cast<std::uint32_t>(on_touch), 0};
+    // The kernel deletes a mark when its process exits, between any two of these steps.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        add_gate(1);
+        if (bpf_map_update_elem(marks_fd_, &key, &value, BPF_NOEXIST) == 0) {
+            return {};
+        }
+        const int err = errno;
+        add_gate(-1);
+        if (err != EEXIST) {
+            return errno_code(err);
+        }
+        if (bpf_map_update_elem(marks_fd_, &key, &value, BPF_EXIST) == 0) {
+            return {};
+        }
+        if (errno != ENOENT) {
+            return errno_code(errno);
+        }
+    }
+    return errno_code(EAGAIN);
+}
+
+std::error_code Monitor::unmark(pid_t tgid) noexcept
+{
+    const auto key = static_cast<std::uint32_t>(tgid);
+    if (bpf_map_delete_elem(marks_fd_, &key) != 0) {
+        return errno_code(errno);
+    }
+    add_gate(-1);
+    return {};
+}
+
+std::optional<Monitor::Mark> Monitor::mark_of(pid_t tgid) const noexcept
+{
+    const auto key = static_cast<std::uint32_t>(tgid);
+    mon_mark value{};
+    if (bpf_map_lookup_elem(marks_fd_, &key, &value) != 0) {
+        return std::nullopt;
+    }
+    return Mark{value.id, static_cast<OnTouch>(value.on_touch)};
+}
+
+int Monitor::ring_fd() const noexcept
+{
+    return ring_buffer__epoll_fd(ring_.get());
+}
+
+std::uint64_t Monitor::lost_events() const noexcept
+{
+    try {
+        const int cpus = libbpf_num_possible_cpus();
+        if (cpus <= 0) {
+            return 0;
+        }
+        std::vector<std::uint64_t> per_cpu(static_cast<std::size_t>(cpus));
+        const std::uint32_t zero = 0;
+        if (bpf_map_lookup_elem(lost_fd_, &zero, per_cpu.data()) != 0) {
+            return 0;
+        }
+        std::uint64_t total = 0;
+        for (const auto n : per_cpu) {
+            total += n;
+        }
+        return total;
+    } catch (...) {
+        return 0;
+    }
+}
+
+void Monitor::consume_record(const void* data, std::size_t size, bool deliver) noexcept
+{
+    try {
+        const auto event = decode_event({static_cast<const std::byte*>(data), size});
+        if (!event) {
+            ++undecodable_;
+            return;
+        }
+        if (const auto* exec = std::get_if<ExecEvent>(&*event)) {
+            cache_.record(*exec);
+        }
+        if (deliver && sink_fn_ != nullptr) {
+            sink_fn_(sink_ctx_, *event);
+        }
+    } catch (...) {
+        ++undecodable_;  // std::bad_alloc: the record is dropped, never thrown into libbpf
+    }
+}
+
+int Monitor::on_record(void* ctx, void* data, std::size_t size) noexcept
+{
+    static_cast<Monitor*>(ctx)->consume_record(data, size, true);
+    return 0;
+}
+
+std::size_t Monitor::drain_into(void* ctx, SinkFn fn) noexcept
+{
+    sink_ctx_ = ctx;
+    sink_fn_ = fn;
+    const int n = ring_buffer__consume(ring_.get());
+    sink_ctx_ = nullptr;
+    sink_fn_ = nullptr;
+    return n > 0 ? static_cast<std::size_t>(n) : 0;
+}
+
+// The iterator's output is a stream of whole exec records (bpf_seq_write never splits one).
+void Monitor::read_existing(int iter_link_fd) noexcept
+{
+    const int fd = bpf_iter_create(iter_link_fd);
+    if (fd < 0) {
+        return;
+    }
+    try {
+        std::vector<std::byte> buf;
+        std::size_t used = 0;
+        for (;;) {
+            if (buf.size() - used < 64 * 1024) {
+                buf.resize(buf.size() + 256 * 1024);
+            }
+            const ssize_t n = ::read(fd, buf.data() + used, buf.size() - used);
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n <= 0) {
+                break;
+            }
+            used += static_cast<std::size_t>(n);
+        }
+        std::size_t off = 0;
+        while (used - off >= sizeof(mon_event_header)) {
+            mon_event_header hdr;
+            std::memcpy(&hdr, buf.data() + off, sizeof(hdr));
+            if (hdr.size < sizeof(hdr) || hdr.size > used - off) {
+                break;
+            }
+            consume_record(buf.data() + off, hdr.size, false);
+            ++status_.existing_processes;
+            off += hdr.size;
+        }
+    } catch (...) {
+        ++undecodable_;
+    }
+    ::close(fd);
+}
+
+std::optional<ExeRecord> Monitor::exe_of(pid_t tgid, std::uint64_t start_ticks)
+{
+    return cache_.exe_of(static_cast<std::uint32_t>(tgid), start_ticks);
+}
+
+std::optional<ExeRecord> Monitor::exe_at(pid_t tgid, std::uint64_t start_ticks, std::uint64_t at_ns)
+{
+    return cache_.exe_at(static_cast<std::uint32_t>(tgid), start_ticks, at_ns);
+}
+
+std::string Status::describe() const
+{
+    if (state == State::unavailable) {
+        return "unavailable: " + reason;
+    }
+    std::string out = state == State::enforcing ? "enforcing (" : "recording (";
+    for (std::size_t i = 0; i < programs.size(); ++i) {
+        out += (i == 0 ? "" : ", ") + programs[i].hook + "=" + programs[i].type;
+    }
+    out += "; BPF LSM " + lsm + "; existing processes " + std::to_string(existing_processes) + ")";
+    return out;
+}
+
+}  // namespace codexvault::monitor

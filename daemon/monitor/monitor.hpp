@@ -1,0 +1,186 @@
+// The eBPF monitor's loader (bpf/README.md): loads and attaches the programs, owns their maps and
+// ring buffer, and answers the daemon's questions. Single-threaded like the daemon's sd-event
+// loop; nothing here throws across libbpf's C callbacks.
+//
+// Everything that needs a capability happens in open_and_load (map creation, program load and
+// attach). After that the daemon may drop every capability: map updates, the ring buffer and the
+// gate (mmapped .bss) keep working on the descriptors and mappings this object holds.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <type_traits>
+#include <vector>
+
+#include "daemon/monitor/events.hpp"
+#include "daemon/monitor/exec_cache.hpp"
+
+struct monitor_bpf;
+struct ring_buffer;
+
+namespace codexvault::monitor {
+
+// What a mark or a tracked inode asks for when another process touches it.
+enum class OnTouch : std::uint32_t { record = 0, kill = 1 };
+
+enum class Gate : std::uint32_t {
+    automatic = 0,  // the syscall/fork/exit hooks run while anything is marked or tracked
+    open = 1,       // they always run
+    closed = 2,     // they never run (exec records still flow)
+};
+
+struct Options {
+    std::uint32_t ring_bytes = 8U << 20;  // power of two, at least a page
+    std::uint32_t max_marks = 16'384;
+    std::uint32_t max_tracked_inodes = 1'024;
+    std::size_t exec_cache_entries = ExecCache::default_capacity;
+    bool exempt_self = true;    // this process's own touches are neither alerts nor records
+    bool walk_existing = true;  // iter/task at start: exec records for processes already running
+    bool force_raw_tp = false;  // skip tp_btf (exercises the raw_tp fallback)
+};
+
+// Why the monitor cannot run.
+enum class Unavailable {
+    none,
+    no_kernel_btf,
+    not_permitted,  // no CAP_BPF + CAP_PERFMON (or a policy refused the load)
+    load_failed,    // the verifier or libbpf refused the programs
+    attach_failed,
+    ring_buffer_failed,
+};
+
+struct Status {
+    enum class State {
+        recording,    // records and can kill; cannot deny (no BPF LSM)
+        enforcing,    // could deny: never here, BPF LSM is refused
+        unavailable,  // see `why` and `reason`
+    };
+    struct Program {
+        std::string hook;  // "sys_enter", "sched_process_exec", "task"
+        std::string type;  // "tp_btf", "raw_tp", "iter"
+    };
+
+    State state = State::unavailable;
+    Unavailable why = Unavailable::none;
+    std::string reason;  // unavailable: what failed, with errno and libbpf's last words
+    std::vector<Program> programs;
+    std::string lsm;       // "refused (Operation not permitted)" / "available (unused)"
+    std::size_t existing_processes = 0;  // exec records from the walk at start
+
+    // "recording (sched_process_exec=tp_btf, ...; BPF LSM refused (...))" or "unavailable: REASON".
+    [[nodiscard]] std::string describe() const;
+};
+
+class Monitor;
+
+struct LoadResult {
+    std::unique_ptr<Monitor> monitor;  // null unless status.state is recording
+    Status status;
+};
+
+class Monitor {
+public:
+    struct Mark {
+        std::uint64_t id = 0;
+        OnTouch on_touch = OnTouch::record;
+    };
+
+    // Probes what this kernel allows (tp_btf per hook, else raw_tp; BPF LSM), creates every map,
+    // loads, attaches, and walks the processes that already run. Never throws.
+    static LoadResult open_and_load(const Options& options = {}) noexcept;
+
+    Monitor(const Monitor&) = delete;
+    Monitor& operator=(const Monitor&) = delete;
+    ~Monitor();
+
+    [[nodiscard]] const Status& status() const { return status_; }
+
+    // A secret's inode (st_dev, st_ino of the memfd or file injected) and its injection id
+    // (non-zero). Touches by a process marked with the same id are routine; by any other
+    // process, alerts (and with OnTouch::kill, SIGKILL in that syscall).
+    std::error_code track_inode(std::uint64_t dev, std::uint64_t ino, std::uint64_t id, OnTouch on_touch) noexcept;
+    std::error_code untrack_inode(std::uint64_t dev, std::uint64_t ino) noexcept;
+
+    // Marks a process (host tgid; the daemon keeps it pinned with a pidfd) with an injection id
+    // (non-zero); its children inherit the mark, which ends when the process exits. Attempts by
+    // other processes on it (ptrace, process_vm_*, pidfd_getfd, /proc/PID/{mem,environ,fd})
+    // are alerts, and with OnTouch::kill the attempt's caller is killed. Also the test hook:
+    // tests mark their children with it, no daemon needed.
+    std::error_code mark_process(pid_t tgid, std::uint64_t id, OnTouch on_touch) noexcept;
+    std::error_code unmark(pid_t tgid) noexcept;
+    [[nodiscard]] std::optional<Mark> mark_of(pid_t tgid) const noexcept;
+
+    void set_gate(Gate gate) noexcept;
+    // Live marks + tracked inodes, as the kernel sees them.
+    [[nodiscard]] std::uint64_t gate_count() const noexcept;
+
+    // Readable when records wait (alerts wake it at once; routine records do not, so drain on a
+    // short timer as well). For sd_event_add_io.
+    [[nodiscard]] int ring_fd() const noexcept;
+
+    // Hands every waiting record to `sink` (a noexcept callable taking const Event&), after
+    // feeding exec records to the exe cache. Returns how many records were read.
+    template <class Sink>
+        requires std::is_nothrow_invocable_v<Sink&, const Event&>
+    std::size_t drain(Sink&& sink) noexcept
+    {
+        return drain_into(&sink, [](void* ctx, const Event& event) noexcept {
+            (*static_cast<std::remove_reference_t<Sink>*>(ctx))(event);
+        });
+    }
+    std::size_t drain() noexcept { return drain_into(nullptr, nullptr); }
+
+    // Records the kernel could not reserve ring space for, since load.
+    [[nodiscard]] std::uint64_t lost_events() const noexcept;
+    // Records this side could not decode (or ran out of memory decoding).
+    [[nodiscard]] std::uint64_t undecodable_events() const noexcept { return undecodable_; }
+
+    // The exe of the process (host tgid, /proc/PID/stat start time in ticks) from the exec
+    // records, now or at CLOCK_BOOTTIME `at_ns`.
+    std::optional<ExeRecord> exe_of(pid_t tgid, std::uint64_t start_ticks);
+    std::optional<ExeRecord> exe_at(pid_t tgid, std::uint64_t start_ticks, std::uint64_t at_ns);
+    [[nodiscard]] const ExecCache& exec_cache() const { return cache_; }
+
+private:
+    // Layout of the programs' .bss (checked against the skeleton in monitor_load.cpp).
+    struct Globals {
+        std::uint64_t gate_count;
+        std::uint32_t gate_mode;
+        std::uint32_t exempt_tgid;
+    };
+    struct SkeletonDeleter {
+        void operator()(monitor_bpf* skel) const noexcept;
+    };
+    struct RingDeleter {
+        void operator()(ring_buffer* ring) const noexcept;
+    };
+    using SinkFn = void (*)(void*, const Event&) noexcept;
+
+    explicit Monitor(std::size_t exec_cache_entries);
+    static int on_record(void* ctx, void* data, std::size_t size) noexcept;
+    std::size_t drain_into(void* ctx, SinkFn fn) noexcept;
+    void add_gate(std::int64_t delta) noexcept;
+    void read_existing(int iter_link_fd) noexcept;
+    void consume_record(const void* data, std::size_t size, bool deliver) noexcept;
+
+    // Declaration order is teardown order in reverse: the ring buffer goes before the maps.
+    std::unique_ptr<monitor_bpf, SkeletonDeleter> skel_;
+    std::unique_ptr<ring_buffer, RingDeleter> ring_;
+    Globals* globals_ = nullptr;
+    int marks_fd_ = -1;
+    int tracked_fd_ = -1;
+    int lost_fd_ = -1;
+    Status status_;
+    ExecCache cache_;
+    std::uint64_t undecodable_ = 0;
+    void* sink_ctx_ = nullptr;
+    SinkFn sink_fn_ = nullptr;
+};
+
+}  // namespace codexvault::monitor

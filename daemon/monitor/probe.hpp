@@ -1,0 +1,20 @@
+// What the running kernel lets this process do, found by trying it with a two-instruction
+// program rather than by reading the kernel version or config: fentry, BPF LSM and even tp_btf
+// are refused on some kernels that have them compiled in.
+#pragma once
+
+#include <string>
+
+namespace codexvault::monitor::probe {
+
+// 0 when a tp_btf program can be loaded and attached to `tracepoint` ("sys_enter",
+// "sched_process_exec"), else -errno.
+int tp_btf(const char* tracepoint) noexcept;
+
+// 0 when a BPF LSM program can be loaded and attached to `hook` ("file_open"), else -errno.
+int lsm(const char* hook) noexcept;
+
+// "" when /sys/kernel/btf/vmlinux is readable, else why not (CO-RE needs it).
+std::string kernel_btf();
+
+}  // namespace codexvault::monitor::probe

@@ -1,0 +1,566 @@
+#include "daemon/pipeline/vault_object.hpp"
+
+#include <sodium.h>
+
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <system_error>
+
+#include "common/bus_contract.hpp"
+#include "common/vault_error.hpp"
+#include "daemon/grant_bridge.hpp"
+#include "daemon/integrity/integrity_control.hpp"
+#include "daemon/monotonic_clock.hpp"
+#include "daemon/vault_service.hpp"
+#include "lib/log/log.hpp"
+
+namespace codexvault::daemon {
+namespace {
+
+// "g-0123456789abcdef" or "g-... a-..." for the audit record.
+std::string grant_reference(const policy::Decision& decision)
+{
+    std::string out(decision.grant_id.view());
+    if (!decision.approval_id.empty()) {
+        out += (out.empty() ? "" : " ") + decision.approval_id.str();
+    }
+    return out;
+}
+
+int reply_error(sd_bus_error* error, ErrorCode code, const std::string& message)
+{
+    return sd_bus_error_set(error, error_info(code).bus_name, message.c_str());
+}
+
+ErrorCode error_for(founder::ProofVerdict verdict)
+{
+    switch (verdict) {
+    case founder::ProofVerdict::ProofExpired:
+    case founder::ProofVerdict::NonceExpired:
+        return ErrorCode::Expired;
+    case founder::ProofVerdict::NotEnrolled:
+        return ErrorCode::Unavailable;
+    default:
+        return ErrorCode::PermissionDenied;
+    }
+}
+
+// Public methods that grant nothing are answered from the subject pinned at connect time; a
+// method that authorizes, or answers what the caller may do (Check), reads it again.
+identity::IdentityResolver::Freshness freshness_for(const MethodSpec& spec)
+{
+    const bool informational = spec.access == Access::Anyone && std::string_view(spec.name) != bus::method::kCheck;
+    return informational ? identity::IdentityResolver::Freshness::Pinned
+                         : identity::IdentityResolver::Freshness::Reread;
+}
+
+}  // namespace
+
+VaultObject::VaultObject(sd_bus* bus, sd_event* event, VaultService& vault, audit::AuditTrail& audit,
+                         IntegrityControl& integrity)
+    : bus_(bus), vault_(vault), audit_(audit), integrity_(integrity), resolver_(bus)
+{
+    vtable_.push_back(SD_BUS_VTABLE_START(0));
+    for (const auto& spec : method_table()) {
+        // Authorization is the pipeline's job, so sd-bus must not filter on its own notion of
+        // privilege (UNPRIVILEGED); secret-carrying methods are kept out of sd-bus's debug dumps.
+        sd_bus_vtable entry =
+            spec.sensitive
+                ? sd_bus_vtable SD_BUS_METHOD_WITH_NAMES_OFFSET(spec.name, spec.in_signature, "", spec.out_signature,
+                                                                "", &VaultObject::on_method_call, 0,
+                                                                SD_BUS_VTABLE_UNPRIVILEGED | SD_BUS_VTABLE_SENSITIVE)
+                : sd_bus_vtable SD_BUS_METHOD_WITH_NAMES_OFFSET(spec.name, spec.in_signature, "", spec.out_signature,
+                                                                "", &VaultObject::on_method_call, 0,
+                                                                SD_BUS_VTABLE_UNPRIVILEGED);
+        entry.x.method.names = spec.argument_names;
+        vtable_.push_back(entry);
+    }
+    vtable_.push_back(SD_BUS_SIGNAL_WITH_NAMES(bus::signal::kApprovalRequested,
+                                               bus::signal::kApprovalRequestedSignature,
+                                               "approval_id\0capability\0expires_usec\0", 0));
+    vtable_.push_back(SD_BUS_SIGNAL_WITH_NAMES(bus::signal::kLocked, bus::signal::kLockedSignature, "reason\0", 0));
+    vtable_.push_back(SD_BUS_VTABLE_END);
+
+    sd_bus_slot* slot = nullptr;
+    int r = sd_bus_add_object_vtable(bus, &slot, bus::kObjectPath, bus::kInterface, vtable_.data(), this);
+    if (r < 0) {
+        throw std::system_error(-r, std::generic_category(), "register /org/codexvault/Vault1");
+    }
+    slot_.reset(slot);
+
+    sd_event_source* source = nullptr;
+    r = sd_event_add_defer(event, &source, &VaultObject::on_commit, this);
+    if (r < 0) {
+        throw std::system_error(-r, std::generic_category(), "create the audit commit source");
+    }
+    commit_source_.reset(source);
+    // Idle priority: every message the bus has ready is dispatched (and its decision queued)
+    // before the round's one fdatasync.
+    r = sd_event_source_set_priority(source, SD_EVENT_PRIORITY_IDLE);
+    if (r >= 0) {
+        r = sd_event_source_set_enabled(source, SD_EVENT_OFF);
+    }
+    if (r < 0) {
+        throw std::system_error(-r, std::generic_category(), "configure the audit commit source");
+    }
+    r = sd_event_add_time(event, &source, CLOCK_MONOTONIC, UINT64_MAX, 0, &VaultObject::on_usage_timer, this);
+    if (r < 0) {
+        throw std::system_error(-r, std::generic_category(), "create the grant usage timer");
+    }
+    usage_timer_.reset(source);
+    r = sd_event_source_set_enabled(source, SD_EVENT_OFF);
+    if (r < 0) {
+        throw std::system_error(-r, std::generic_category(), "configure the grant usage timer");
+    }
+}
+
+int VaultObject::on_usage_timer(sd_event_source* /*source*/, std::uint64_t /*usec*/, void* userdata) noexcept
+{
+    static_cast<VaultObject*>(userdata)->save_usage();
+    return 0;
+}
+
+void VaultObject::schedule_usage_save()
+{
+    int enabled = SD_EVENT_OFF;
+    if (sd_event_source_get_enabled(usage_timer_.get(), &enabled) >= 0 && enabled != SD_EVENT_OFF) {
+        return;  // already due within the second
+    }
+    const int r = sd_event_source_set_time_relative(usage_timer_.get(), 1'000'000);
+    if (r < 0 || sd_event_source_set_enabled(usage_timer_.get(), SD_EVENT_ONESHOT) < 0) {
+        save_usage();  // no timer: save now, slower but never later
+    }
+}
+
+void VaultObject::save_usage() noexcept
+{
+    try {
+        vault_.flush_policy_state();
+    } catch (const std::exception& e) {
+        (void)lock_for_unsaved_state(e);
+    }
+}
+
+VaultObject::~VaultObject() = default;
+
+int VaultObject::on_method_call(sd_bus_message* message, void* userdata, sd_bus_error* error) noexcept
+{
+    auto* self = static_cast<VaultObject*>(userdata);
+    const char* member = sd_bus_message_get_member(message);
+    const MethodSpec* spec = find_method(member != nullptr ? member : "");
+    if (spec == nullptr) {
+        // Unreachable: sd-bus dispatches only members of the vtable, which is built from the table.
+        return reply_error(error, ErrorCode::PermissionDenied, "no such method");
+    }
+    try {
+        return self->dispatch(*spec, message, error);
+    } catch (const std::exception& e) {
+        log::error(std::string("internal error in ") + spec->name + ": " + e.what());
+    } catch (...) {
+        log::error(std::string("internal error in ") + spec->name);
+    }
+    return reply_error(error, ErrorCode::Unavailable, "internal error; see the daemon's log");
+}
+
+int VaultObject::on_commit(sd_event_source* /*source*/, void* userdata) noexcept
+{
+    auto* self = static_cast<VaultObject*>(userdata);
+    try {
+        self->commit();
+    } catch (const std::exception& e) {
+        log::error(std::string("internal error in the audit commit: ") + e.what());
+    } catch (...) {
+        log::error("internal error in the audit commit");
+    }
+    return 0;
+}
+
+void VaultObject::authorize(const MethodSpec& spec, const identity::Subject& subject, PreparedCall& call)
+{
+    if (spec.access == Access::Anyone) {
+        return;
+    }
+    if (spec.access == Access::Grant) {
+        authorize_use(subject, *call.grant_use);
+        return;
+    }
+    // Audit readers: a signed call is the founder's (checked below, like any founder method); an
+    // unsigned one needs a grant for audit:read.
+    if (spec.access == Access::AuditReader) {
+        if (!call.proof || call.proof->signature.empty()) {
+            authorize_use(subject, *call.grant_use);
+            return;
+        }
+        call.grant_use.reset();
+    }
+    if (subject.uid != vault_.founder_uid()) {
+        throw VaultError(ErrorCode::PermissionDenied, std::string(spec.action) + " is reserved to the founder");
+    }
+    if (spec.access == Access::FounderUid) {
+        return;
+    }
+    if (!call.proof) {
+        throw VaultError(ErrorCode::PermissionDenied, "founder proof missing");
+    }
+    const auto realtime = clock::realtime_usec();
+    const auto monotonic = clock::monotonic_usec();
+    auto& authority = vault_.founder();
+    const founder::ProofVerdict verdict =
+        spec.access == Access::Enrollment
+            ? authority.verify_with_key(*call.enrolling_key, spec.name, call.signed_arguments, *call.proof, realtime,
+                                        monotonic)
+            : authority.verify(spec.name, call.signed_arguments, *call.proof, realtime, monotonic);
+    if (verdict != founder::ProofVerdict::Ok) {
+        throw VaultError(error_for(verdict), describe(verdict));
+    }
+}
+
+// The policy engine decides, in Use mode: an allowed use is recorded (uses, rate) and a
+// presented approval consumed; a use that needs an approval creates one and tells the founder.
+void VaultObject::authorize_use(const identity::Subject& subject, GrantUse& use)
+{
+    const policy::RequestContext request = use.request();
+    policy::IdSeed seed{};
+    randombytes_buf(seed.data(), seed.size());
+    auto& engine = vault_.engine();
+    use.decision = engine.evaluate(subject_view(subject), use.capability, request, clock::realtime_usec(),
+                                   policy::Mode::Use, seed);
+    // What a later decision depends on (uses against max_uses, rate state, approvals) is saved
+    // before the reply; the count of an unlimited grant is saved within a second.
+    if (use.decision.allowed() && use.decision.approval_id.empty() &&
+        !vault_.grant_use_is_enforced(use.decision.grant_id.view())) {
+        vault_.mark_policy_usage_dirty();
+    } else if (use.decision.verdict != policy::Verdict::Deny || use.approval_id) {
+        vault_.mark_policy_state_dirty();
+    }
+    if (use.decision.allowed()) {
+        return;
+    }
+    if (use.decision.reason == policy::Reason::ApprovalRequired && !use.decision.approval_id.empty()) {
+        persist_state();  // the founder must be able to approve what the signal announces
+        announce_approval(use.decision.approval_id.view());
+    }
+    throw VaultError(error_for(use.decision), caller_message(use.decision));
+}
+
+void VaultObject::announce_approval(std::string_view approval_id)
+{
+    const policy::Approval* approval = vault_.engine().approvals().find(approval_id);
+    if (approval == nullptr) {
+        return;
+    }
+    const std::string id(approval_id);
+    const std::string capability = approval->capability.to_string();
+    const std::uint64_t expires_realtime = approval->expires_at_usec;
+    const int r =
+        sd_bus_emit_signal(bus_, bus::kObjectPath, bus::kInterface, bus::signal::kApprovalRequested,
+                           bus::signal::kApprovalRequestedSignature, id.c_str(), capability.c_str(), expires_realtime);
+    if (r < 0) {
+        // The approval exists and `vaultctl approvals ls` shows it; only the notification is lost.
+        log::warning("could not emit ApprovalRequested for " + id + ": " + std::strerror(-r));
+    }
+}
+
+// Grant state changed by this call is on disk before the reply; if it cannot be written the
+// vault locks rather than serve grants a restart would bring back or forget.
+void VaultObject::persist_state()
+{
+    try {
+        vault_.save_policy_state_if_dirty();
+    } catch (const std::exception& e) {
+        throw VaultError(ErrorCode::Unavailable, lock_for_unsaved_state(e));
+    }
+}
+
+// Grant state that cannot be saved locks the vault, like any other lock: recorded and signalled.
+// If even that cannot be written, the lock holds in memory (VaultService::lock says so).
+std::string VaultObject::lock_for_unsaved_state(const std::exception& error) noexcept
+{
+    std::string reason = std::string("could not persist grant state: ") + error.what();
+    log::critical(reason + "; locking the vault");
+    try {
+        integrity_.lock(reason, "daemon");
+    } catch (const std::exception&) {
+        vault_.lock(reason);
+    }
+    return reason;
+}
+
+int VaultObject::dispatch(const MethodSpec& spec, sd_bus_message* message, sd_bus_error* error)
+{
+    const std::uint64_t dispatch_ticks = identity::boottime_ticks_now();
+    const char* sender_name = sd_bus_message_get_sender(message);
+    PendingCall pending;
+    pending.spec = &spec;
+    pending.sender = sender_name != nullptr ? sender_name : "";
+    const bool is_status = std::string_view(spec.name) == bus::method::kStatus;
+
+    // No record, no action: a failed log leaves only Status, which says why.
+    if (!audit_.healthy() && !is_status) {
+        return reply_error(error, ErrorCode::Unavailable,
+                           "audit log unavailable, request denied: " + audit_.failure_reason());
+    }
+    try {
+        // Public methods that grant nothing are answered from the subject confirmed when the
+        // caller was pinned; every method that authorizes re-reads it.
+        pending.subject = resolver_.resolve(message, dispatch_ticks, freshness_for(spec));
+        pending.identified = true;
+    } catch (const identity::IdentityError& e) {
+        return refuse(spec, message, std::move(pending),
+                      Failure{ErrorCode::PermissionDenied, std::string("caller could not be identified: ") + e.what()},
+                      error);
+    }
+
+    try {
+        const VaultState state = vault_.state();
+        if (state == VaultState::Locked && !spec.allowed_when_locked) {
+            throw VaultError(ErrorCode::Locked, "vault is locked: " + vault_.lock_reason());
+        }
+        if (spec.requires_enrolled_founder && state == VaultState::Uninitialized) {
+            throw VaultError(ErrorCode::Unavailable, "vault is not initialized; run 'vaultctl init'");
+        }
+        if (spec.access == Access::Enrollment && state != VaultState::Uninitialized) {
+            throw VaultError(ErrorCode::PermissionDenied, "a founder is already enrolled");
+        }
+        pending.call = spec.decode(message);
+        authorize(spec, pending.subject, pending.call);
+    } catch (const VaultError& e) {
+        if (pending.call.grant_use) {
+            pending.grant = grant_reference(pending.call.grant_use->decision);
+        }
+        return refuse(spec, message, std::move(pending), Failure{e.code(), e.what()}, error);
+    }
+    if (pending.call.grant_use) {
+        pending.grant = grant_reference(pending.call.grant_use->decision);
+    }
+
+    if (spec.access == Access::Anyone) {
+        audit::AuditRecord record = record_of(pending, audit::EventType::Decision);
+        return answer_now(spec, message, pending.subject, pending.call, record, error);
+    }
+
+    // Durable: nothing happens until the decision is on disk (the next commit round).
+    audit::AuditRecord record = record_of(pending, audit::EventType::Decision);
+    record.decision = audit::Decision::Allow;
+    record.reason = "authorized";
+    if (audit_.record(record) == audit::Appended::Failed) {
+        return reply_error(error, ErrorCode::Unavailable,
+                           "audit log unavailable, request denied: " + audit_.failure_reason());
+    }
+    pending.message.reset(sd_bus_message_ref(message));
+    // A use whose action is only its reply (Use of a grant whose state needs no saving before
+    // the reply) writes nothing outside the log: its outcome joins its decision, and the one
+    // fdatasync of the next round covers both before the reply is sent.
+    if (spec.access == Access::Grant && !vault_.policy_state_unsaved()) {
+        act(pending);
+        awaiting_outcome_.push_back(std::move(pending));
+        if (awaiting_outcome_.size() >= kMaxBatch) {
+            commit();
+        } else {
+            schedule_commit();
+        }
+        return 1;
+    }
+    awaiting_decision_.push_back(std::move(pending));
+    if (awaiting_decision_.size() >= kMaxBatch) {
+        commit();
+    } else {
+        schedule_commit();
+    }
+    return 1;
+}
+
+// A refused call: its denial is recorded; a durable method's denial is on disk before the reply
+// (unless it was folded as a repeat, which is answered at once).
+int VaultObject::refuse(const MethodSpec& spec, sd_bus_message* message, PendingCall pending, const Failure& failure,
+                        sd_bus_error* error)
+{
+    audit::AuditRecord record = record_of(pending, audit::EventType::Decision);
+    record.decision = audit::Decision::Deny;
+    record.reason = failure.message;
+    const audit::Appended appended = audit_.record(record);
+    if (spec.access == Access::Anyone || appended != audit::Appended::Queued) {
+        schedule_commit();
+        return reply_error(error, failure.code, failure.message);
+    }
+    pending.failure = failure;
+    pending.message.reset(sd_bus_message_ref(message));
+    awaiting_decision_.push_back(std::move(pending));
+    schedule_commit();
+    return 1;
+}
+
+// Informational calls: nothing changes, so they are answered now; one record (decision and
+// outcome at once) goes out with the next round.
+int VaultObject::answer_now(const MethodSpec& spec, sd_bus_message* message, const identity::Subject& subject,
+                            PreparedCall& call, audit::AuditRecord& record, sd_bus_error* error)
+{
+    record.decision = audit::Decision::Allow;
+    record.reason = "done";
+    const bool recorded = audit_.record(record) != audit::Appended::Failed;
+    if (!recorded && std::string_view(spec.name) != bus::method::kStatus) {
+        return reply_error(error, ErrorCode::Unavailable,
+                           "audit log unavailable, request denied: " + audit_.failure_reason());
+    }
+    schedule_commit();
+    sd_bus_message* raw_reply = nullptr;
+    int r = sd_bus_message_new_method_return(message, &raw_reply);
+    bus::MessagePtr reply(raw_reply);
+    if (r < 0) {
+        throw std::system_error(-r, std::generic_category(), "create reply");
+    }
+    try {
+        RequestContext context{vault_, subject, nullptr, &audit_, &integrity_};
+        call.act(context, reply.get());
+    } catch (const VaultError& e) {
+        return reply_error(error, e.code(), e.what());
+    }
+    r = sd_bus_send(nullptr, reply.get(), nullptr);
+    if (r < 0) {
+        throw std::system_error(-r, std::generic_category(), "send reply");
+    }
+    return 1;
+}
+
+void VaultObject::schedule_commit()
+{
+    const int r = sd_event_source_set_enabled(commit_source_.get(), SD_EVENT_ONESHOT);
+    if (r < 0) {
+        // Without the deferred round, commit now: slower, never less durable.
+        commit();
+    }
+}
+
+void VaultObject::commit()
+{
+    std::vector<PendingCall> acted = std::move(awaiting_outcome_);
+    std::vector<PendingCall> decided = std::move(awaiting_decision_);
+    awaiting_outcome_.clear();
+    awaiting_decision_.clear();
+    if (acted.empty() && decided.empty()) {
+        (void)audit_.write_pending();  // informational records: written, not waited for
+        return;
+    }
+    if (!audit_.sync()) {
+        const std::string reason = "audit log unavailable, request not carried out: " + audit_.failure_reason();
+        for (auto* batch : {&acted, &decided}) {
+            for (auto& pending : *batch) {
+                if (!pending.reply && !pending.failure) {
+                    pending.failure = Failure{ErrorCode::Unavailable, reason};
+                } else if (pending.reply) {
+                    // Done, but its outcome record may be lost: the caller must not take it as audited.
+                    pending.reply.reset();
+                    pending.failure = Failure{ErrorCode::Unavailable,
+                                              "the request was carried out, but its audit record could not be made "
+                                              "durable: " +
+                                                  audit_.failure_reason()};
+                }
+                send_reply(pending);
+            }
+        }
+        return;
+    }
+    for (auto& pending : acted) {
+        send_reply(pending);
+    }
+    for (auto& pending : decided) {
+        if (pending.failure) {
+            send_reply(pending);  // a refusal: its record is on disk now
+            continue;
+        }
+        act(pending);
+        awaiting_outcome_.push_back(std::move(pending));
+    }
+    if (!awaiting_outcome_.empty()) {
+        schedule_commit();
+    }
+    if (vault_.policy_usage_unsaved()) {
+        schedule_usage_save();
+    }
+}
+
+void VaultObject::act(PendingCall& pending)
+{
+    audit::AuditRecord outcome = record_of(pending, audit::EventType::Outcome);
+    std::string reason = "done";
+    outcome.decision = audit::Decision::Allow;
+    // Authorized before a Lock or Incident that was acted on first in this round.
+    if (vault_.state() == VaultState::Locked && !pending.spec->allowed_when_locked) {
+        pending.failure = Failure{ErrorCode::Locked, "vault is locked: " + vault_.lock_reason()};
+    } else {
+        try {
+            sd_bus_message* raw_reply = nullptr;
+            const int r = sd_bus_message_new_method_return(pending.message.get(), &raw_reply);
+            bus::MessagePtr reply(raw_reply);
+            if (r < 0) {
+                throw std::system_error(-r, std::generic_category(), "create reply");
+            }
+            RequestContext context{vault_, pending.subject, pending.call.grant_use ? &*pending.call.grant_use : nullptr,
+                                   &audit_, &integrity_};
+            pending.call.act(context, reply.get());
+            persist_state();
+            pending.reply = std::move(reply);
+        } catch (const VaultError& e) {
+            pending.failure = Failure{e.code(), e.what()};
+        } catch (const std::system_error& e) {
+            // Storage errors (a full disk, an I/O error): say so. Their messages name files and
+            // errno, never secret bytes (store/secret_store.hpp).
+            log::error(std::string(pending.spec->name) + " failed: " + e.what());
+            pending.failure = Failure{ErrorCode::Unavailable, std::string("storage error: ") + e.what()};
+        } catch (const std::exception& e) {
+            log::error(std::string("internal error in ") + pending.spec->name + ": " + e.what());
+            pending.failure = Failure{ErrorCode::Unavailable, "internal error; see the daemon's log"};
+            reason = "internal error";
+        }
+    }
+    if (pending.failure) {
+        outcome.decision = audit::Decision::Deny;
+        if (reason == "done") {
+            reason = pending.failure->message;
+        }
+    }
+    outcome.reason = reason;
+    (void)audit_.record(outcome);  // a failure here fails the next sync, and so this reply
+}
+
+void VaultObject::send_reply(PendingCall& pending) noexcept
+{
+    int r = 0;
+    if (pending.failure) {
+        const sd_bus_error e =
+            SD_BUS_ERROR_MAKE_CONST(error_info(pending.failure->code).bus_name, pending.failure->message.c_str());
+        r = sd_bus_reply_method_error(pending.message.get(), &e);
+    } else if (pending.reply) {
+        r = sd_bus_send(nullptr, pending.reply.get(), nullptr);
+    }
+    if (r < 0) {
+        // The caller went away; what was done is recorded either way.
+        log::notice("could not reply to " + pending.sender + " (" + pending.spec->name + "): " + std::strerror(-r));
+    }
+}
+
+audit::AuditRecord VaultObject::record_of(const PendingCall& pending, audit::EventType type) const
+{
+    return audit::AuditRecord{.type = type,
+                              .action = pending.spec->action,
+                              .object = pending.call.object,
+                              .subject = pending.identified ? &pending.subject : nullptr,
+                              .sender = pending.sender,
+                              .decision = audit::Decision::Deny,
+                              .reason = {},
+                              .grant = pending.grant,
+                              .informational = pending.spec->access == Access::Anyone};
+}
+
+void VaultObject::drain()
+{
+    for (int round = 0; round < 4 && (!awaiting_decision_.empty() || !awaiting_outcome_.empty()); ++round) {
+        commit();
+    }
+    (void)audit_.write_pending();
+    save_usage();
+}
+
+}  // namespace codexvault::daemon

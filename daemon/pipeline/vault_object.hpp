@@ -1,0 +1,107 @@
+// /org/codexvault/Vault1: the vtable built from the method table, and the request pipeline.
+//
+// identity -> state -> decode -> authorize -> audit decision -> act -> audit outcome -> reply.
+//
+// Durability (group commit): a call that changes state or uses a secret (every method but the
+// informational ones) is not acted on until its decision record is on disk, and gets no reply
+// until its outcome record is. Calls dispatched in one event-loop iteration share one fdatasync:
+//   round k:  fdatasync  -> reply to the calls acted on in round k-1 (outcomes now durable)
+//                        -> act on the calls whose decisions were queued since round k-1
+//                           (decisions now durable), queue their outcomes for round k+1
+// A round runs when the bus has nothing more to dispatch (an idle-priority defer source), or at
+// once when kMaxBatch calls wait. If a record cannot be written, the calls waiting on it are
+// answered Unavailable and nothing further is done: no record, no action.
+// A Use whose only action is its reply (no grant state to save first) skips the first half: its
+// decision and outcome records are written together and share the round's fdatasync.
+// Informational calls (Status, WhoAmI, Check) are answered at once; their records are written
+// with the next round without waiting for the disk. Repeated informational calls and denials
+// are folded (audit_log.hpp); a folded denial is answered at once.
+#pragma once
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/vault_error.hpp"
+#include "daemon/audit/audit_trail.hpp"
+#include "daemon/identity/identity_resolver.hpp"
+#include "daemon/pipeline/method_table.hpp"
+#include "lib/sdbus/sd_ptr.hpp"
+
+namespace codexvault::daemon {
+
+class VaultService;
+class IntegrityControl;
+
+class VaultObject {
+public:
+    static constexpr std::size_t kMaxBatch = 64;
+
+    // Registers the object on `bus`; the caller requests the name afterwards.
+    VaultObject(sd_bus* bus, sd_event* event, VaultService& vault, audit::AuditTrail& audit,
+                IntegrityControl& integrity);
+    VaultObject(const VaultObject&) = delete;
+    VaultObject& operator=(const VaultObject&) = delete;
+    ~VaultObject();
+
+    // Runs commit rounds until nothing waits (orderly stop).
+    void drain();
+
+private:
+    struct Failure {
+        ErrorCode code;
+        std::string message;
+    };
+    // A durable call between dispatch and reply.
+    struct PendingCall {
+        const MethodSpec* spec = nullptr;
+        bus::MessagePtr message;
+        identity::Subject subject;
+        bool identified = false;
+        PreparedCall call;
+        std::string sender;
+        std::string grant;
+        std::optional<Failure> failure;  // refused (decision) or failed (act): the error reply
+        bus::MessagePtr reply;           // acted: the reply to send
+    };
+
+    static int on_method_call(sd_bus_message* message, void* userdata, sd_bus_error* error) noexcept;
+    static int on_commit(sd_event_source* source, void* userdata) noexcept;
+    static int on_usage_timer(sd_event_source* source, std::uint64_t usec, void* userdata) noexcept;
+    void schedule_usage_save();
+    void save_usage() noexcept;
+    int dispatch(const MethodSpec& spec, sd_bus_message* message, sd_bus_error* error);
+    void authorize(const MethodSpec& spec, const identity::Subject& subject, PreparedCall& call);
+    void authorize_use(const identity::Subject& subject, GrantUse& use);
+    void announce_approval(std::string_view approval_id);
+    void persist_state();
+    std::string lock_for_unsaved_state(const std::exception& error) noexcept;
+
+    int refuse(const MethodSpec& spec, sd_bus_message* message, PendingCall pending, const Failure& failure,
+               sd_bus_error* error);
+    int answer_now(const MethodSpec& spec, sd_bus_message* message, const identity::Subject& subject,
+                   PreparedCall& call, audit::AuditRecord& record, sd_bus_error* error);
+    void schedule_commit();
+    void commit();
+    void act(PendingCall& pending);
+    void send_reply(PendingCall& pending) noexcept;
+    audit::AuditRecord record_of(const PendingCall& pending, audit::EventType type) const;
+
+    sd_bus* bus_;
+    VaultService& vault_;
+    audit::AuditTrail& audit_;
+    IntegrityControl& integrity_;
+    identity::IdentityResolver resolver_;
+    std::vector<sd_bus_vtable> vtable_;
+    bus::SlotPtr slot_;
+    bus::EventSourcePtr commit_source_;
+    bus::EventSourcePtr usage_timer_;             // saves unlimited grants' use counts within a second
+    std::vector<PendingCall> awaiting_decision_;  // decision queued, not yet on disk
+    std::vector<PendingCall> awaiting_outcome_;   // acted or refused, outcome queued
+};
+
+}  // namespace codexvault::daemon
