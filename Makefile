@@ -104,6 +104,7 @@ $(BUILD)/tests/unit-$(1): $$(call obj,$$(call srcs,tests/unit/$(1))) $$(call arc
 	$$(Q)$$(CXX) $$(LDHARDENING) -o $$@ $$(call obj,$$(call srcs,tests/unit/$(1))) $(2) $$(TEST_LINK)
 endef
 $(eval $(call unit_tests,fileio,$(FILEIO_LINK)))
+$(eval $(call unit_tests,sdbus,$(call pkg_libs,libsystemd)))
 $(eval $(call unit_tests,auditcore,$(AUDITCORE_LINK)))
 $(eval $(call unit_tests,policy,$(POLICY_LINK)))
 $(eval $(call unit_tests,daemon,$(DAEMON_LINK)))

@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "common/limits.hpp"
+#include "lib/sdbus/string_array.hpp"
 
 namespace codexvault::cli {
 std::string default_founder_key_path()
@@ -89,14 +90,8 @@ nlohmann::json read_dictionary(sd_bus_message* message)
             const auto* values = static_cast<const std::uint32_t*>(data);
             out[key] = std::vector<std::uint32_t>(values, values + size / sizeof(std::uint32_t));
         } else if (signature == "as") {
-            char** strv = nullptr;
-            check_local(sd_bus_message_read_strv(message, &strv), "read string array");
             std::vector<std::string> values;
-            for (char** item = strv; item != nullptr && *item != nullptr; ++item) {
-                values.emplace_back(*item);
-                std::free(*item);
-            }
-            std::free(static_cast<void*>(strv));
+            check_local(bus::read_string_array(message, values), "read string array");
             out[key] = values;
         } else {
             check_local(sd_bus_message_skip(message, contents), "skip value");

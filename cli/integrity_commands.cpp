@@ -13,6 +13,7 @@
 #include "common/vault_error.hpp"
 #include "lib/auditcore/log_reader.hpp"
 #include "lib/auditcore/offline_verify.hpp"
+#include "lib/sdbus/string_array.hpp"
 
 namespace codexvault::cli {
 namespace {
@@ -191,15 +192,13 @@ int cmd_audit_tail(const GlobalOptions& options, const TailOptions& tail)
             check_local(sd_bus_message_close_container(m), "close query");
             append_proof(m, proof);
         });
-        char** lines = nullptr;
-        check_local(sd_bus_message_read_strv(reply.get(), &lines), "read records");
+        std::vector<std::string> lines;
+        check_local(bus::read_string_array(reply.get(), lines), "read records");
         std::uint64_t last_seq = 0;
         check_local(sd_bus_message_read(reply.get(), "t", &last_seq), "read last seq");
-        for (char** line = lines; line != nullptr && *line != nullptr; ++line) {
-            print_tail_line(*line, options.json);
-            std::free(*line);
+        for (const std::string& line : lines) {
+            print_tail_line(line, options.json);
         }
-        std::free(static_cast<void*>(lines));
         std::cout.flush();
         if (!tail.follow) {
             return 0;

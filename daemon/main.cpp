@@ -61,25 +61,35 @@ struct ReloadContext {
     audit::AuditTrail* audit;
 };
 
-// SIGHUP (systemctl reload): re-read the policy folder; audited like every reload.
+// SIGHUP (systemctl reload): re-read the policy folder. Like a bus call, the request is on disk
+// before anything changes and the result after it: a reload the audit log cannot record does not
+// happen (no record, no action), and the policy in force stays as it was.
 int on_reload_signal(sd_event_source* /*source*/, const struct signalfd_siginfo* /*info*/, void* userdata) noexcept
 {
     auto* context = static_cast<ReloadContext*>(userdata);
     try {
         (void)sd_notify(0, "RELOADING=1");
-        const bool loaded = context->vault->reload_policy();
-        const std::string status = context->vault->policy_status();
-        (void)context->audit->record(
-            audit::AuditRecord{.type = audit::EventType::Reload,
-                               .action = "policy.reload",
-                               .object = "policy",
-                               .subject = nullptr,
-                               .sender = "signal:SIGHUP",
-                               .decision = loaded ? audit::Decision::Allow : audit::Decision::Deny,
-                               .reason = status,
-                               .grant = {},
-                               .informational = false});
-        (void)context->audit->sync();
+        audit::AuditRecord record{.type = audit::EventType::Reload,
+                                  .action = "policy.reload",
+                                  .object = "policy",
+                                  .subject = nullptr,
+                                  .sender = "signal:SIGHUP",
+                                  .decision = audit::Decision::Allow,
+                                  .reason = "reload requested",
+                                  .grant = {},
+                                  .informational = false};
+        if (context->audit->record(record) == audit::Appended::Failed || !context->audit->sync()) {
+            log::error("policy reload refused: the audit log cannot record it (" + context->audit->failure_reason() +
+                       ")");
+        } else {
+            const bool loaded = context->vault->reload_policy();
+            const std::string status = context->vault->policy_status();
+            record.type = audit::EventType::Outcome;
+            record.decision = loaded ? audit::Decision::Allow : audit::Decision::Deny;
+            record.reason = status;
+            (void)context->audit->record(record);
+            (void)context->audit->sync();  // a failure here fails the log: every later call is refused
+        }
     } catch (const std::exception& e) {
         log::error(std::string("reload failed: ") + e.what());
     }

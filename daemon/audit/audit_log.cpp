@@ -335,6 +335,17 @@ void AuditLog::open_current_segment()
     segment_ = std::move(fd);
 }
 
+void AuditLog::fail_closed(std::string reason) noexcept
+{
+    try {
+        fail(std::move(reason));
+    } catch (...) {
+        // Even the reason could not be kept: the log must still stop accepting records.
+        failure_ = "audit log failed";
+        batch_.clear();
+    }
+}
+
 void AuditLog::fail(std::string reason)
 {
     if (failure_.empty()) {

@@ -188,6 +188,10 @@ public:
     [[nodiscard]] bool close(Timestamps now = Timestamps::now(), std::string_view reason = "orderly stop");
 
     [[nodiscard]] bool healthy() const noexcept { return failure_.empty(); }
+    // Turns the log FAILED for good with `reason` (the first reason is kept): for failures found
+    // outside the log itself, such as an exception in a callback that drives it. Every request is
+    // then denied, as for a failed write.
+    void fail_closed(std::string reason) noexcept;
     [[nodiscard]] const std::string& failure_reason() const noexcept { return failure_; }
     [[nodiscard]] AppendOnlyStatus append_only_flag() const noexcept { return append_only_; }
     [[nodiscard]] const ChainState& chain_state() const noexcept { return writer_.state(); }

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <system_error>
 
+#include "lib/log/log.hpp"
+
 namespace codexvault::audit {
 namespace {
 
@@ -139,14 +141,26 @@ std::string AuditTrail::status_line() const
 int AuditTrail::on_timer(sd_event_source* /*source*/, std::uint64_t /*usec*/, void* userdata) noexcept
 {
     auto* self = static_cast<AuditTrail*>(userdata);
+    self->run_fail_closed("audit timer", [self] { self->tick(); });
+    return 0;
+}
+
+void AuditTrail::tick()
+{
     const Timestamps now = Timestamps::now();
-    AuditLog& log = *self->log_;
+    AuditLog& log = *log_;
     if (const auto deadline = log.fold_deadline(); deadline && *deadline <= now.monotonic_usec) {
         (void)log.flush_folds(now);
     }
     (void)(log.write_pending() && log.maybe_checkpoint(now));
-    self->arm_timer();
-    return 0;
+    arm_timer();
+}
+
+void AuditTrail::fail_closed(const std::string& reason) noexcept
+{
+    log_->fail_closed(reason);
+    log::critical("the audit log failed: " + reason + "; every request is now refused");
+    (void)sd_event_source_set_enabled(timer_.get(), SD_EVENT_OFF);
 }
 
 void AuditTrail::arm_timer()
@@ -166,8 +180,7 @@ void AuditTrail::arm_timer()
     // The log's deadlines are CLOCK_MONOTONIC microseconds, the clock of this timer.
     if (sd_event_source_set_time(timer_.get(), std::max<std::uint64_t>(*next, 1)) < 0 ||
         sd_event_source_set_enabled(timer_.get(), SD_EVENT_ONESHOT) < 0) {
-        std::fputs("codex-vaultd: could not arm the audit timer; folds and checkpoints wait for the next call\n",
-                   stderr);
+        log::warning("could not arm the audit timer; folds and checkpoints wait for the next call");
     }
 }
 

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "daemon/audit/audit_log.hpp"
 #include "daemon/identity/subject.hpp"
@@ -58,8 +59,26 @@ public:
     // One line for Status: "ok: segment 3, seq 1234, ..." or "FAILED: ...".
     [[nodiscard]] std::string status_line() const;
 
+    // Runs `work` (a timer's or another C callback's share of the log's upkeep). An exception it
+    // throws must not cross the C callback, and must not be swallowed either: the log turns FAILED
+    // with `what` and the exception's text, so every later request is denied (no record, no
+    // action), and the daemon's log says why.
+    template <typename Work>
+    void run_fail_closed(const char* what, Work&& work) noexcept
+    {
+        try {
+            std::forward<Work>(work)();
+        } catch (const std::exception& e) {
+            fail_closed(std::string(what) + ": " + e.what());
+        } catch (...) {
+            fail_closed(std::string(what) + ": unknown exception");
+        }
+    }
+
 private:
     static int on_timer(sd_event_source* source, std::uint64_t usec, void* userdata) noexcept;
+    void fail_closed(const std::string& reason) noexcept;
+    void tick();
     void arm_timer();
 
     sd_event* event_;

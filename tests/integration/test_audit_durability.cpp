@@ -162,6 +162,22 @@ std::string status_text()
     return r.out;
 }
 
+// The "policy" line of `vaultctl status`: what the engine has loaded.
+std::string policy_line(const std::string& status)
+{
+    std::istringstream lines(status);
+    for (std::string line; std::getline(lines, line);) {
+        if (line.find("policy") != std::string::npos) {
+            return line;
+        }
+    }
+    cr_assert_fail("no policy line in status:\n%s", status.c_str());
+    return {};
+}
+
+// A policy that loads: a reload of it changes the policy line of Status.
+const char* const kReloadPolicy = "version = 1\n[principals.agent]\nuid = 65534\n";
+
 // ---- the segment files, read the way docs/audit-log.md describes them ----------------------------
 
 constexpr std::size_t kSegmentHeaderBytes = 96;
@@ -783,6 +799,24 @@ Test(audit_durability, a_full_file_system_denies_all_but_status_and_nothing_happ
         cr_expect(r.err.find("audit log") != std::string::npos, "%s: %s", what.c_str(), r.err.c_str());
     }
     not_stored.push_back("after-failure");
+
+    // A SIGHUP reload while the log cannot record it changes nothing: the policy in force stays
+    // the one that was recorded (no record, no action, for reloads too).
+    const std::string policy_before = policy_line(status_text());
+    {
+        const std::string path = env->policy_dir() + "/10-reload.toml";
+        std::ofstream(path, std::ios::trunc) << kReloadPolicy;
+        cr_assert_eq(::chmod(path.c_str(), 0644), 0);
+    }
+    cr_assert_eq(::kill(env->daemon_pid(), SIGHUP), 0);
+    for (int i = 0; i < 200 && env->daemon_log().find("policy reload refused") == std::string::npos; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    cr_expect(env->daemon_log().find("policy reload refused: the audit log cannot record it") != std::string::npos,
+              "the daemon did not say why the reload was refused:\n%s", env->daemon_log().c_str());
+    cr_expect_eq(policy_line(status_text()), policy_before,
+                 "a reload the audit log could not record was installed anyway");
+    cr_assert_eq(::unlink((env->policy_dir() + "/10-reload.toml").c_str()), 0);
 
     // Free the space, restart: the log verifies (a torn tail is allowed) and the vault works.
     cr_assert_eq(::unlink(filler.c_str()), 0);

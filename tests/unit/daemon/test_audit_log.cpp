@@ -12,6 +12,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <systemd/sd-event.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -26,10 +27,12 @@
 #include <iterator>
 #include <memory>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "daemon/audit/audit_log.hpp"
+#include "daemon/audit/audit_trail.hpp"
 #include "daemon/audit/journal_mirror.hpp"
 #include "lib/auditcore/fold.hpp"
 #include "lib/auditcore/log_reader.hpp"
@@ -918,4 +921,30 @@ Test(audit_log_tail, last_n_with_filters_and_follow)
         follow.after_seq = p.last_seq;
     }
     cr_assert_eq(expected, last + 1, "every record after seq 10 was seen once");
+}
+
+// An exception in the upkeep a C callback drives (the audit timer) must neither cross the callback
+// nor vanish: the log turns FAILED with the reason, so the pipeline refuses every later request.
+Test(audit_log, an_exception_in_the_timer_work_fails_the_log_closed)
+{
+    Clock clock;
+    std::unique_ptr<AuditLog> log = open_log(clock);
+    AuditLog* raw_log = log.get();
+    sd_event* raw_event = nullptr;
+    cr_assert_geq(sd_event_new(&raw_event), 0);
+    {
+        codexvault::audit::AuditTrail trail(raw_event, std::move(log));
+        cr_assert(trail.healthy());
+        trail.run_fail_closed("audit timer", [] { throw std::runtime_error("checkpoint encoder exploded"); });
+        cr_assert_not(trail.healthy(), "an exception in the timer work left the log accepting records");
+        cr_assert(raw_log->failure_reason() == "audit timer: checkpoint encoder exploded", "reason: %s",
+                  raw_log->failure_reason().c_str());
+        cr_assert(raw_log->append(decision(1000, "request", Decision::Allow, "after the failure"), clock.tick()) ==
+                      Appended::Failed,
+                  "a failed log accepted a record");
+        trail.run_fail_closed("audit timer", [] { throw 42; });
+        cr_assert(raw_log->failure_reason() == "audit timer: checkpoint encoder exploded",
+                  "the first reason was replaced");
+    }
+    sd_event_unref(raw_event);
 }
