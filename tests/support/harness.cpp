@@ -8,7 +8,9 @@
 #include <sodium.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,6 +37,14 @@ std::string build_dir()
     const char* dir = std::getenv("CODEX_VAULT_BUILD");
     cr_assert(dir != nullptr, "CODEX_VAULT_BUILD must point at the build folder (make integration-test sets it)");
     return dir;
+}
+
+std::string read_text_file(const std::string& path)
+{
+    std::ifstream in(path);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
 }
 
 std::string repo_dir()
@@ -68,18 +78,81 @@ std::string stage_binary(const std::string& root, const std::string& name)
     return target;
 }
 
-bool wait_for_name(const std::string& bus_address, pid_t daemon_pid)
+// Reads one line from `fd` (dbus-daemon --print-address), waiting at most `timeout`; empty when
+// none arrived (the child died or said nothing).
+std::string read_line_within(int fd, std::chrono::milliseconds timeout)
 {
-    for (int attempt = 0; attempt < 200; ++attempt) {
+    std::string line;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (line.find('\n') == std::string::npos) {
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+            return {};
+        }
+        pollfd pfd{fd, POLLIN, 0};
+        const int r = ::poll(&pfd, 1, static_cast<int>(left.count()));
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r <= 0) {
+            return {};
+        }
+        char buffer[512];
+        const ssize_t n = ::read(fd, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return {};
+        }
+        line.append(buffer, static_cast<std::size_t>(n));
+    }
+    return line.substr(0, line.find('\n'));
+}
+
+// A datagram socket the daemon's sd_notify() reaches (NOTIFY_SOCKET), as systemd provides one.
+UniqueFd bind_notify_socket(const std::string& path)
+{
+    UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    cr_assert(fd, "notify socket: %s", std::strerror(errno));
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    cr_assert_lt(path.size(), sizeof address.sun_path, "notify socket path too long: %s", path.c_str());
+    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    (void)::unlink(path.c_str());
+    cr_assert_eq(::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address), 0, "bind %s: %s",
+                 path.c_str(), std::strerror(errno));
+    return fd;
+}
+
+// Waits for READY=1 on the notify socket, as systemd does for Type=notify: true once it arrives;
+// false when the daemon exits first or 30 s pass.
+bool wait_for_ready(int notify_fd, pid_t daemon_pid)
+{
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+        pollfd pfd{notify_fd, POLLIN, 0};
+        const int r = ::poll(&pfd, 1, 100);
+        if (r > 0) {
+            char message[4096];
+            const ssize_t n = ::recv(notify_fd, message, sizeof message - 1, 0);
+            if (n > 0) {
+                message[n] = '\0';
+                // sd_notify sends newline-separated assignments; READY=1 may share a datagram.
+                std::istringstream lines(message);
+                for (std::string line; std::getline(lines, line);) {
+                    if (line == "READY=1") {
+                        return true;
+                    }
+                }
+            }
+            continue;
+        }
         int status = 0;
         if (::waitpid(daemon_pid, &status, WNOHANG) == daemon_pid) {
             return false;
         }
-        const auto result = run_command({"busctl", "--address=" + bus_address, "status", "org.codexvault.Vault1"});
-        if (result.exit_code == 0) {
-            return true;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(25));
     }
     return false;
 }
@@ -242,6 +315,12 @@ VaultEnv::VaultEnv(bool start_daemon_now)
     config_path_ = root_ + "/codex-vaultd.toml";
     std::ofstream(config_path_) << "founder_uid = " << ::geteuid() << "\n";
 
+    // dbus-daemon prints its address once it listens (--print-address), so the test waits for that
+    // line rather than polling for the socket file.
+    int address_pipe[2] = {-1, -1};
+    cr_assert_eq(::pipe2(address_pipe, O_CLOEXEC), 0);
+    UniqueFd address_read(address_pipe[0]);
+    UniqueFd address_write(address_pipe[1]);
     bus_pid_ = ::fork();
     cr_assert(bus_pid_ >= 0);
     if (bus_pid_ == 0) {
@@ -252,16 +331,20 @@ VaultEnv::VaultEnv(bool start_daemon_now)
         const int log = ::open(bus_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         ::dup2(log, 1);
         ::dup2(log, 2);
+        ::dup2(address_write.get(), 3);  // dup2 clears close-on-exec on the copy
         const std::string config = "--config-file=" + repo_dir() + "/units/dev-bus.conf";
         const std::string address = "--address=" + bus_address_;
         ::execlp("dbus-daemon", "dbus-daemon", config.c_str(), address.c_str(), "--nofork", "--nopidfile",
-                 static_cast<char*>(nullptr));
+                 "--print-address=3", static_cast<char*>(nullptr));
         _exit(127);
     }
-    for (int attempt = 0; attempt < 200 && !fs::exists(socket_dir + "/socket"); ++attempt) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    cr_assert(fs::exists(socket_dir + "/socket"), "private dbus-daemon did not start");
+    address_write.reset();
+    const std::string printed = read_line_within(address_read.get(), std::chrono::seconds(10));
+    cr_assert(!printed.empty(), "private dbus-daemon did not print its address; log:\n%s",
+              read_text_file(root_ + "/bus.log").c_str());
+    // The printed address carries a guid; clients connect by the path alone, as before.
+    cr_assert(printed.rfind(bus_address_, 0) == 0, "dbus-daemon listens on %s, not %s", printed.c_str(),
+              bus_address_.c_str());
     if (start_daemon_now) {
         start_daemon();
     }
@@ -311,6 +394,10 @@ VaultEnv::~VaultEnv()
 
 void VaultEnv::start_daemon()
 {
+    // Ready means what it means under systemd: the daemon sent READY=1, after it took its name,
+    // hardened itself and wrote its start-up records.
+    const std::string notify_path = root_ + "/notify.sock";
+    const UniqueFd notify = bind_notify_socket(notify_path);
     daemon_pid_ = ::fork();
     cr_assert(daemon_pid_ >= 0);
     if (daemon_pid_ == 0) {
@@ -318,13 +405,15 @@ void VaultEnv::start_daemon()
         const int log = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         ::dup2(log, 1);
         ::dup2(log, 2);
+        ::setenv("NOTIFY_SOCKET", notify_path.c_str(), 1);
         const std::string binary = root_ + "/bin/codex-vaultd";
         ::execl(binary.c_str(), binary.c_str(), "--bus", bus_address_.c_str(), "--state-dir", state_dir_.c_str(),
                 "--config", config_path_.c_str(), "--policy-dir", policy_dir().c_str(), static_cast<char*>(nullptr));
         _exit(127);
     }
-    cr_assert(wait_for_name(bus_address_, daemon_pid_), "codex-vaultd did not take its name; log:\n%s",
-              daemon_log().c_str());
+    const bool ready = wait_for_ready(notify.get(), daemon_pid_);
+    (void)::unlink(notify_path.c_str());
+    cr_assert(ready, "codex-vaultd did not send READY=1; log:\n%s", daemon_log().c_str());
 }
 
 void VaultEnv::stop_daemon()
