@@ -1,4 +1,4 @@
-// codex-vaultd start-up, in the order DESIGN.md fixes: configuration -> state and keys ->
+// codex-vaultd start-up, in a fixed order (docs/architecture.md, "Start-up order"): configuration -> state and keys ->
 // bus connection and name -> hardening -> READY. Any failure stops start-up with the step named.
 #include <signal.h>
 #include <sodium.h>

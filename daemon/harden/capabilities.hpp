@@ -1,4 +1,4 @@
-// The capability drop (DESIGN.md, "Hardening at start-up"): after it, the process holds no
+// The capability drop (docs/hardening.md): after it, the process holds no
 // capability in any set -- effective, permitted, inheritable, ambient, bounding -- and can never
 // regain one. Under the unit the daemon already holds none (system user, empty bounding set, and
 // capset(2) is outside the unit's SystemCallFilter), so the drop then changes nothing and only

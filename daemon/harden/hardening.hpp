@@ -1,5 +1,5 @@
 // The daemon's runtime hardening, one call, made once start-up is over (state open, keys loaded,
-// bus connected and the name taken) and before READY=1 -- DESIGN.md "Hardening at start-up":
+// bus connected and the name taken) and before READY=1 -- docs/hardening.md:
 //
 //   1. drop every capability (capabilities.hpp)
 //   2. RLIMIT_CORE 0, PR_SET_DUMPABLE 0, PR_SET_NO_NEW_PRIVS 1 (process_limits.hpp)

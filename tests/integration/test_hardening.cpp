@@ -1,4 +1,4 @@
-// The running daemon after start-up (DESIGN.md "Hardening at start-up"): no capability in any
+// The running daemon after start-up (docs/hardening.md): no capability in any
 // set, no_new_privs, the seccomp filter in place, no core dumps -- read from /proc/<pid>, then
 // the daemon still answers (the filter let it through its own work).
 #include <unistd.h>
