@@ -48,6 +48,22 @@ int send_to_journal(const struct iovec* iov, int n)
 
 }  // namespace
 
+// `text` when it fits in `max` bytes; else its first bytes (cut at a UTF-8 boundary) and how long
+// it was, in `storage`.
+std::string_view bounded_field(std::string_view text, std::size_t max, std::string& storage)
+{
+    if (text.size() <= max) {
+        return text;
+    }
+    std::size_t end = max;
+    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xc0) == 0x80) {
+        --end;
+    }
+    storage.assign(text.substr(0, end));
+    storage += "...[" + std::to_string(text.size()) + " bytes]";
+    return storage;
+}
+
 JournalMirror::SendFn journal_sender() noexcept
 {
     const char* stream = std::getenv("JOURNAL_STREAM");
@@ -69,13 +85,17 @@ AuditTrail::~AuditTrail() = default;
 
 Appended AuditTrail::record(const AuditRecord& record)
 {
+    // Objects and reasons can carry text the caller sent (a capability string, a name): each
+    // record holds a bounded amount of it, so record size is no lever for filling the disk.
+    std::string object_storage;
+    std::string reason_storage;
     RecordView view;
     view.type = record.type;
     view.decision = record.decision;
     view.sender = record.sender;
     view.action = record.action;
-    view.object = record.object;
-    view.reason = record.reason;
+    view.object = bounded_field(record.object, kMaxObjectBytes, object_storage);
+    view.reason = bounded_field(record.reason, kMaxReasonBytes, reason_storage);
     view.grant = record.grant;
     if (record.subject != nullptr) {
         const identity::Subject& s = *record.subject;

@@ -33,6 +33,12 @@ struct AuditRecord {
     bool informational = false;  // Status/WhoAmI/Check: may be folded, never waited for
 };
 
+// What a record keeps of a field that may carry caller-chosen text; longer text is cut, with its
+// length noted.
+inline constexpr std::size_t kMaxObjectBytes = 256;
+inline constexpr std::size_t kMaxReasonBytes = 512;
+std::string_view bounded_field(std::string_view text, std::size_t max, std::string& storage);
+
 class AuditTrail {
 public:
     AuditTrail(sd_event* event, std::unique_ptr<AuditLog> log);

@@ -53,30 +53,42 @@ FoldVerdict Folder::offer(const RecordView& r, bool informational, std::uint64_t
             r.subject_known ? std::string() : cut(r.sender),
             static_cast<std::uint8_t>(r.type),
             cut(r.action),
-            static_cast<std::uint8_t>(r.decision),
-            cut(r.reason)};
+            static_cast<std::uint8_t>(r.decision)};
     if (const auto it = keys_.find(key); it != keys_.end()) {
-        ++it->second;
+        ++it->second.count;
         ++counted_;
         return FoldVerdict::Folded;
     }
-    if (keys_.size() < limits_.max_keys) {
-        keys_.emplace(std::move(key), 0);
-        return FoldVerdict::Write;
+    const OverflowKey subject_overflow{r.subject_known, r.subject_known ? r.uid : 0,
+                                       static_cast<std::uint8_t>(r.decision)};
+    if (keys_.size() >= limits_.max_keys) {
+        return count_overflow(subject_overflow);
     }
-    OverflowKey overflow{r.subject_known, r.subject_known ? r.uid : 0, static_cast<std::uint8_t>(r.decision)};
-    if (overflow_.find(overflow) == overflow_.end() && overflow_.size() >= limits_.max_overflow_keys) {
-        overflow = OverflowKey{false, 0, kCatchAll};  // the one key left; a slot is kept for it below
+    // Every unidentified caller shares one budget: a caller that cannot be identified must not
+    // gain records by opening new connections.
+    std::size_t& written = written_[SubjectKey{r.subject_known, r.subject_known ? r.uid : 0}];
+    if (written >= limits_.max_written_per_subject) {
+        return count_overflow(subject_overflow);
     }
-    ++overflow_[overflow];
+    ++written;
+    keys_.emplace(std::move(key), Counted{0, cut(r.reason)});
+    return FoldVerdict::Write;
+}
+
+FoldVerdict Folder::count_overflow(OverflowKey key)
+{
+    if (overflow_.find(key) == overflow_.end() && overflow_.size() >= limits_.max_overflow_keys) {
+        key = OverflowKey{false, 0, kCatchAll};  // the one key left; a slot is kept for it below
+    }
+    ++overflow_[key];
     ++counted_;
     return FoldVerdict::Folded;
 }
 
 void Folder::close_window()
 {
-    for (const auto& [key, count] : keys_) {
-        if (count == 0) {
+    for (const auto& [key, counted] : keys_) {
+        if (counted.count == 0) {
             continue;
         }
         FoldedRepeat f;
@@ -86,8 +98,8 @@ void Folder::close_window()
         f.folded_type = static_cast<EventType>(std::get<3>(key));
         f.action = std::get<4>(key);
         f.decision = static_cast<Decision>(std::get<5>(key));
-        f.reason = std::get<6>(key);
-        f.count = count;
+        f.reason = counted.first_reason;
+        f.count = counted.count;
         due_.push_back(std::move(f));
     }
     for (const auto& [key, count] : overflow_) {
@@ -97,13 +109,14 @@ void Folder::close_window()
         f.uid = std::get<1>(key);
         f.decision = catch_all ? Decision::None : static_cast<Decision>(std::get<2>(key));
         f.action = "*";
-        f.reason = catch_all ? "fold table full: repeated calls of many subjects counted together"
-                             : "fold table full: repeated calls of this subject counted together";
+        f.reason = catch_all ? "fold limit reached: calls of many subjects counted together"
+                             : "fold limit reached: further calls of this subject counted together";
         f.count = count;
         f.overflow = true;
         due_.push_back(std::move(f));
     }
     keys_.clear();
+    written_.clear();
     overflow_.clear();
     counted_ = 0;
     window_end_.reset();

@@ -4,9 +4,15 @@
 // Rules (docs/audit-log.md, "Folding"):
 //   - Only informational calls (Status, WhoAmI ...) and denials are foldable. An allowed
 //     state-changing call is always written.
-//   - Key: the subject (uid when known, else the bus sender), event type, action, decision and
-//     reason. In each window (1 s, starting at the first foldable record after the previous window
-//     ended), the first record per key is written; later ones are only counted.
+//   - Key: the subject (uid when known, else the bus sender), event type, action and decision —
+//     never the reason or the object, which can carry text the caller chose (a capability string,
+//     a secret name): varying them must not defeat folding. In each window (1 s, starting at the
+//     first foldable record after the previous window ended), the first record per key is
+//     written; later ones are only counted, and the folded record keeps the first one's reason.
+//   - Per subject (uid when known; every unidentified caller shares one), at most
+//     max_written_per_subject foldable records are written per window; beyond that they are
+//     counted under the subject's overflow key, so no caller can write more than a fixed number
+//     of records per window however it varies its calls.
 //   - When the window ends, every key with a count yields one folded-repeats record carrying
 //     repeat_count; then the table starts empty.
 //   - Memory is bounded: at most max_keys keys per window. When the table is full, a new key is
@@ -31,6 +37,7 @@ struct FoldLimits {
     std::size_t max_keys = 4096;
     std::size_t max_overflow_keys = 64;
     std::size_t max_key_field_bytes = 256;
+    std::size_t max_written_per_subject = 16;
 };
 
 enum class FoldVerdict {
@@ -78,17 +85,25 @@ public:
     [[nodiscard]] const FoldLimits& limits() const noexcept { return limits_; }
 
 private:
-    // (subject known, uid, sender, type, action, decision, reason)
-    using Key = std::tuple<bool, std::uint32_t, std::string, std::uint8_t, std::string, std::uint8_t, std::string>;
+    // (subject known, uid, sender, type, action, decision)
+    using Key = std::tuple<bool, std::uint32_t, std::string, std::uint8_t, std::string, std::uint8_t>;
+    struct Counted {
+        std::uint64_t count = 0;
+        std::string first_reason;  // cut to max_key_field_bytes
+    };
     // (subject known, uid, decision); the catch-all key is (false, 0, kNone).
     using OverflowKey = std::tuple<bool, std::uint32_t, std::uint8_t>;
+    // (subject known, uid): whom the per-subject cap counts; unidentified callers share (false, 0).
+    using SubjectKey = std::tuple<bool, std::uint32_t>;
 
+    FoldVerdict count_overflow(OverflowKey key);
     void close_window();
     [[nodiscard]] std::string cut(std::string_view text) const;
 
     FoldLimits limits_;
     std::optional<std::uint64_t> window_end_;
-    std::map<Key, std::uint64_t> keys_;              // repeats counted per key in this window
+    std::map<Key, Counted> keys_;                    // repeats counted per key in this window
+    std::map<SubjectKey, std::size_t> written_;      // foldable records written per subject
     std::map<OverflowKey, std::uint64_t> overflow_;  // counted when keys_ was full
     std::vector<FoldedRepeat> due_;                  // from windows that have ended
     std::uint64_t counted_ = 0;                      // records counted in this window

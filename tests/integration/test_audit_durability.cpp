@@ -162,6 +162,18 @@ std::string status_text()
     return r.out;
 }
 
+// Bytes of every file in the audit folder.
+std::uint64_t audit_folder_bytes()
+{
+    std::uint64_t total = 0;
+    for (const auto& entry : fs::directory_iterator(env->state_dir() + "/audit")) {
+        if (entry.is_regular_file()) {
+            total += entry.file_size();
+        }
+    }
+    return total;
+}
+
 // The "policy" line of `vaultctl status`: what the engine has loaded.
 std::string policy_line(const std::string& status)
 {
@@ -932,4 +944,61 @@ Test(audit_durability, an_unlimited_grants_use_count_survives_a_crash_after_a_se
     env->kill_daemon();
     env->start_daemon();
     cr_expect_eq(count_of(grant_uses(), id), 3u, "uses counted after the crash");
+}
+
+// The attack pass: varying the capability string defeated folding (the denial's reason quotes
+// it), 2.8 MB/s of records from one uid. Now caller text is in no fold key, each record keeps a
+// bounded amount of it, and one subject writes at most a fixed number of records per window.
+Test(audit_durability, a_flood_of_distinct_bad_capabilities_writes_a_bounded_number_of_records,
+     .init = start_env_with_founder, .fini = stop_env)
+{
+    require_root();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    std::uint64_t last_seq = 0;
+    for (const auto& r : tail_records(1)) {
+        last_seq = r["seq"].get<std::uint64_t>();
+    }
+    const std::uint64_t bytes_before = audit_folder_bytes();
+
+    constexpr int kCalls = 2000;
+    int refused = 0;
+    {
+        cli::VaultClient client(env->bus_address());
+        for (int i = 0; i < kCalls; ++i) {
+            // Long and different every time: the worst case for folding and for record size.
+            const std::string capability = "bogus:" + std::to_string(i) + ":" + std::string(600, 'q');
+            try {
+                (void)client.call(i % 2 == 0 ? bus::method::kCheck : bus::method::kUse, [&](sd_bus_message* m) {
+                    cli::check_local(sd_bus_message_append(m, "s", capability.c_str()), "append capability");
+                    cli::check_local(sd_bus_message_append(m, "a{sv}", 0), "append request");
+                });
+            } catch (const cli::CallError&) {
+                ++refused;
+            }
+        }
+    }
+    cr_expect_eq(refused, kCalls, "every bogus capability is refused");
+    std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // the last windows' folded repeats
+    std::uint64_t added = 0;
+    std::uint64_t counted = 0;
+    for (const auto& r : tail_records(100000)) {
+        if (r["seq"].get<std::uint64_t>() <= last_seq) {
+            continue;
+        }
+        ++added;
+        const std::string reason = r.value("reason", "");
+        cr_expect_lt(reason.size(), 700U, "a record holds %zu bytes of reason", reason.size());
+        if (r["event"] == "folded-repeats") {
+            counted += r.value("repeat_count", std::uint64_t{0});
+        } else if (r["event"] == "decision") {
+            ++counted;
+        }
+    }
+    const std::uint64_t grown = audit_folder_bytes() - bytes_before;
+    cr_log_info("%d bogus capabilities: %llu records, %llu bytes added", kCalls, static_cast<unsigned long long>(added),
+                static_cast<unsigned long long>(grown));
+    cr_expect_lt(added, 200U, "%llu records for %d calls", static_cast<unsigned long long>(added), kCalls);
+    cr_expect_lt(grown, 200U * 1024U, "the log grew by %llu bytes", static_cast<unsigned long long>(grown));
+    cr_expect_eq(counted, static_cast<std::uint64_t>(kCalls), "the records account for %llu of %d calls",
+                 static_cast<unsigned long long>(counted), kCalls);
 }

@@ -1,9 +1,9 @@
 // The audit log's writer (daemon/audit/audit_log.*) on real files: a log continues across
 // restarts, checkpoints come by count and by time, segments rotate and the folder verifies
-// offline (cli/audit_verify.*), a torn tail is recovered in a new segment, a tampered log is
+// offline (lib/auditcore/offline_verify.*), a torn tail is recovered in a new segment, a tampered log is
 // quarantined and a fresh one started, a full file system turns the log FAILED with nothing
-// written after the failure; plus the pure Folder, the journal mirror's formatting and the tail
-// reader. Suites: audit_log, audit_log_fold, audit_log_mirror, audit_log_tail.
+// written after the failure; plus the journal mirror's formatting and the tail
+// reader. Suites: audit_log, audit_log_mirror, audit_log_tail (the Folder: tests/unit/auditcore).
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <nlohmann/json.hpp>
@@ -681,89 +681,6 @@ Test(audit_log, no_secret_bytes_reach_the_files_or_the_journal)
         cr_assert(known, "unexpected journal field %s", name.c_str());
     }
     cr_assert_eq(log->status().journal_failures, 0U);
-}
-
-// ---- Folder (pure) --------------------------------------------------------------------------
-
-Test(audit_log_fold, first_per_window_is_written_repeats_are_counted)
-{
-    Folder folder;
-    const RecordView status = decision(1000, "status", Decision::Allow, "informational");
-    cr_assert(folder.offer(status, true, 100) == FoldVerdict::Write);
-    cr_assert(folder.offer(status, true, 200) == FoldVerdict::Folded);
-    cr_assert(folder.offer(status, true, 300) == FoldVerdict::Folded);
-    cr_assert(folder.take_due(999'999).empty(), "window not over");
-    cr_assert_eq(*folder.deadline(), 1'000'100U);
-    const auto due = folder.take_due(1'000'100);
-    cr_assert_eq(due.size(), 1U);
-    cr_assert_eq(due[0].count, 2U);
-    cr_assert(due[0].view().type == EventType::FoldedRepeats);
-    cr_assert_eq(due[0].view().repeat_count, 2U);
-    cr_assert_not(folder.deadline().has_value());
-    // A new window: written again first.
-    cr_assert(folder.offer(status, true, 2'000'000) == FoldVerdict::Write);
-}
-
-Test(audit_log_fold, allowed_state_changes_are_never_folded_and_keys_differ)
-{
-    Folder folder;
-    const RecordView put = decision(1000, "put", Decision::Allow, "founder");
-    for (int i = 0; i < 5; ++i) {
-        cr_assert(folder.offer(put, false, 10) == FoldVerdict::Write);
-    }
-    cr_assert_eq(folder.key_count(), 0U);
-    cr_assert(folder.offer(decision(1000, "put", Decision::Deny, "a"), false, 10) == FoldVerdict::Write);
-    cr_assert(folder.offer(decision(1000, "put", Decision::Deny, "b"), false, 10) == FoldVerdict::Write);
-    cr_assert(folder.offer(decision(1001, "put", Decision::Deny, "a"), false, 10) == FoldVerdict::Write);
-    cr_assert(folder.offer(decision(1000, "rm", Decision::Deny, "a"), false, 10) == FoldVerdict::Write);
-    cr_assert(folder.offer(decision(1000, "put", Decision::Deny, "a"), false, 10) == FoldVerdict::Folded);
-    // An unknown subject is keyed by its sender.
-    RecordView anon = decision(0, "put", Decision::Deny, "unknown subject");
-    anon.subject_known = false;
-    anon.sender = ":1.5";
-    cr_assert(folder.offer(anon, false, 10) == FoldVerdict::Write);
-    anon.sender = ":1.6";
-    cr_assert(folder.offer(anon, false, 10) == FoldVerdict::Write);
-    cr_assert(folder.offer(anon, false, 10) == FoldVerdict::Folded);
-    const auto all = folder.take_all();
-    cr_assert_eq(all.size(), 2U);
-}
-
-Test(audit_log_fold, the_key_table_is_bounded)
-{
-    FoldLimits limits;
-    limits.max_keys = 4;
-    limits.max_overflow_keys = 2;
-    Folder folder(limits);
-    for (int i = 0; i < 4; ++i) {
-        cr_assert(folder.offer(decision(1000, "put", Decision::Deny, "r" + std::to_string(i)), false, 10) ==
-                  FoldVerdict::Write);
-    }
-    // Table full: new keys are counted under a per-subject overflow key, then a catch-all.
-    for (std::uint32_t uid = 2000; uid < 2100; ++uid) {
-        for (int i = 0; i < 10; ++i) {
-            cr_assert(folder.offer(decision(uid, "put", Decision::Deny, "x" + std::to_string(i)), false, 10) ==
-                      FoldVerdict::Folded);
-        }
-    }
-    cr_assert_leq(folder.key_count(), 4U + 2U + 1U);
-    const auto due = folder.take_due(2'000'000);
-    std::uint64_t total = 0;
-    for (const auto& f : due) {
-        cr_assert(f.overflow);
-        cr_assert_eq(f.action, "*");
-        total += f.count;
-    }
-    cr_assert_eq(total, 1000U, "every call is accounted for");
-    cr_assert_eq(due.size(), 3U);
-
-    // Key strings are cut, so one key cannot hold unbounded memory.
-    limits.max_key_field_bytes = 8;
-    Folder small(limits);
-    const std::string long_reason(10000, 'x');
-    cr_assert(small.offer(decision(1, "a", Decision::Deny, long_reason), false, 0) == FoldVerdict::Write);
-    cr_assert(small.offer(decision(1, "a", Decision::Deny, long_reason), false, 0) == FoldVerdict::Folded);
-    cr_assert_eq(small.take_all()[0].reason.size(), 8U);
 }
 
 // ---- journal mirror -------------------------------------------------------------------------
