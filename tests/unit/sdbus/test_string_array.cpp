@@ -5,19 +5,26 @@
 
 #include <criterion/criterion.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "lib/sdbus/sd_ptr.hpp"
 #include "lib/sdbus/string_array.hpp"
 
-using codexvault::bus::BusPtr;
 using codexvault::bus::MessagePtr;
 using codexvault::bus::read_string_array;
 
 namespace {
 
 int g_peer_end = -1;
+
+// Closed without a flush: the queued authentication request would wait out sd-bus's timeout for
+// a peer that never answers (BusPtr flushes, as the daemon wants on exit).
+struct CloseWithoutFlush {
+    void operator()(sd_bus* bus) const noexcept { sd_bus_close_unref(bus); }
+};
+using BusPtr = std::unique_ptr<sd_bus, CloseWithoutFlush>;
 
 // A message needs a started bus object; one end of a socketpair that nobody answers is enough
 // (sd_bus_start only queues its authentication request).
