@@ -35,6 +35,7 @@
 #include <system_error>
 #include <utility>
 
+#include "common/bytes.hpp"
 #include "lib/fileio/unique_fd.hpp"
 
 namespace codexvault::cli {
@@ -69,22 +70,6 @@ void ensure_sodium()
     if (status < 0) {
         throw std::runtime_error("libsodium failed to initialise");
     }
-}
-
-void put_u64_le(std::uint8_t* out, std::uint64_t value) noexcept
-{
-    for (std::size_t i = 0; i < 8; ++i) {
-        out[i] = static_cast<std::uint8_t>(value >> (8 * i));
-    }
-}
-
-std::uint64_t get_u64_le(const std::uint8_t* in) noexcept
-{
-    std::uint64_t value = 0;
-    for (std::size_t i = 0; i < 8; ++i) {
-        value |= static_cast<std::uint64_t>(in[i]) << (8 * i);
-    }
-    return value;
 }
 
 std::string quoted(const std::filesystem::path& path)
@@ -309,8 +294,8 @@ FounderKeyPair create_founder_key_file(const std::filesystem::path& path, std::s
 
     std::vector<std::uint8_t> file(kFileBytes);
     std::copy(kMagic.begin(), kMagic.end(), file.begin() + kMagicOffset);
-    put_u64_le(file.data() + kOpsOffset, crypto_pwhash_OPSLIMIT_INTERACTIVE);
-    put_u64_le(file.data() + kMemOffset, crypto_pwhash_MEMLIMIT_INTERACTIVE);
+    bytes::put_le<std::uint64_t>(file.data() + kOpsOffset, crypto_pwhash_OPSLIMIT_INTERACTIVE);
+    bytes::put_le<std::uint64_t>(file.data() + kMemOffset, crypto_pwhash_MEMLIMIT_INTERACTIVE);
     randombytes_buf(file.data() + kSaltOffset, crypto_pwhash_SALTBYTES);
     std::copy(pair.public_key.begin(), pair.public_key.end(), file.begin() + kPublicKeyOffset);
     randombytes_buf(file.data() + kNonceOffset, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
@@ -350,8 +335,8 @@ FounderKeyPair load_founder_key_file(const std::filesystem::path& path, std::spa
 
     // Bounded before use: the derivation runs before anything is authenticated, so these two
     // numbers are attacker-controlled input to an allocation and a CPU loop.
-    const std::uint64_t opslimit = get_u64_le(file.data() + kOpsOffset);
-    const std::uint64_t memlimit = get_u64_le(file.data() + kMemOffset);
+    const auto opslimit = bytes::get_le<std::uint64_t>(file.data() + kOpsOffset);
+    const auto memlimit = bytes::get_le<std::uint64_t>(file.data() + kMemOffset);
     if (opslimit < crypto_pwhash_OPSLIMIT_INTERACTIVE || opslimit > crypto_pwhash_OPSLIMIT_MODERATE ||
         memlimit < crypto_pwhash_MEMLIMIT_INTERACTIVE || memlimit > crypto_pwhash_MEMLIMIT_MODERATE) {
         throw FounderKeyError(FounderKeyError::Kind::Corrupt,

@@ -1,7 +1,10 @@
 // Byte encodings both sides of the bus agree on: lowercase hex (the enrolled key is signed in
-// this form) and little-endian u64 (used by every on-disk and signed format).
+// this form) and little-endian u16/u32/u64 (every on-disk and signed format: audit frames,
+// segment headers and the head file, sealed secrets, the founder key file, founder proofs).
 #pragma once
 
+#include <concepts>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -54,20 +57,60 @@ inline std::optional<std::vector<std::uint8_t>> from_hex(std::string_view text)
     return out;
 }
 
-inline void put_u64_le(std::uint8_t* out, std::uint64_t value) noexcept
+// ---- little-endian integers ----------------------------------------------------------------------
+// The one set of helpers for fixed-width little-endian fields. Only u16, u32 and u64 are
+// accepted, so every call states the field's width (append_le<std::uint64_t>(out, s.size())).
+
+template <typename T>
+concept LeWord = std::same_as<T, std::uint16_t> || std::same_as<T, std::uint32_t> || std::same_as<T, std::uint64_t>;
+
+// Writes sizeof(T) bytes at out.
+template <LeWord T>
+constexpr void put_le(std::uint8_t* out, T value) noexcept
 {
-    for (int i = 0; i < 8; ++i) {
+    for (std::size_t i = 0; i < sizeof(T); ++i) {
         out[i] = static_cast<std::uint8_t>(value >> (8 * i));
     }
 }
 
-inline std::uint64_t get_u64_le(const std::uint8_t* in) noexcept
+// Reads sizeof(T) bytes at in; the caller has checked that they are there.
+template <LeWord T>
+constexpr T get_le(const std::uint8_t* in) noexcept
 {
-    std::uint64_t value = 0;
-    for (int i = 7; i >= 0; --i) {
-        value = (value << 8) | in[i];
+    T value = 0;
+    for (std::size_t i = 0; i < sizeof(T); ++i) {
+        value = static_cast<T>(value | static_cast<T>(static_cast<T>(in[i]) << (8 * i)));
     }
     return value;
 }
+
+// Appends sizeof(T) bytes to out.
+template <LeWord T>
+constexpr void append_le(std::vector<std::uint8_t>& out, T value)
+{
+    std::uint8_t encoded[sizeof(T)] = {};
+    put_le(encoded, value);
+    out.insert(out.end(), encoded, encoded + sizeof(T));
+}
+
+// The byte order, pinned at compile time for every file that includes this header.
+static_assert([] {
+    std::uint8_t b[8] = {};
+    put_le<std::uint64_t>(b, 0x0807060504030201ULL);
+    return b[0] == 0x01 && b[1] == 0x02 && b[7] == 0x08 && get_le<std::uint64_t>(b) == 0x0807060504030201ULL &&
+           get_le<std::uint32_t>(b) == 0x04030201U && get_le<std::uint16_t>(b) == 0x0201U;
+}());
+static_assert([] {
+    std::uint8_t b[4] = {};
+    put_le<std::uint32_t>(b, 0xfffffffeU);
+    put_le<std::uint16_t>(b, 0xabcdU);
+    return b[0] == 0xcd && b[1] == 0xab && b[2] == 0xff && b[3] == 0xff;
+}());
+static_assert([] {
+    std::vector<std::uint8_t> out{0x99};
+    append_le<std::uint32_t>(out, 0x11223344U);
+    append_le<std::uint16_t>(out, 0x5566U);
+    return out == std::vector<std::uint8_t>{0x99, 0x44, 0x33, 0x22, 0x11, 0x66, 0x55};
+}());
 
 }  // namespace codexvault::bytes

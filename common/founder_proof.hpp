@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/bytes.hpp"
+
 namespace codexvault {
 
 struct FounderProof {
@@ -19,16 +21,11 @@ struct FounderProof {
 inline constexpr std::string_view kFounderProofDomain = "codex-vault/founder-op/v1";
 
 namespace detail {
-inline void append_u64_le(std::vector<std::uint8_t>& out, std::uint64_t value)
+// A field: its length (u64 little-endian), then its bytes.
+inline void append_field(std::vector<std::uint8_t>& out, std::span<const std::uint8_t> field)
 {
-    for (int i = 0; i < 8; ++i) {
-        out.push_back(static_cast<std::uint8_t>(value >> (8 * i)));
-    }
-}
-inline void append_field(std::vector<std::uint8_t>& out, std::span<const std::uint8_t> bytes)
-{
-    append_u64_le(out, bytes.size());
-    out.insert(out.end(), bytes.begin(), bytes.end());
+    bytes::append_le<std::uint64_t>(out, field.size());
+    out.insert(out.end(), field.begin(), field.end());
 }
 inline void append_field(std::vector<std::uint8_t>& out, std::string_view text)
 {
@@ -46,12 +43,12 @@ inline std::vector<std::uint8_t> founder_signing_payload(std::string_view operat
     std::vector<std::uint8_t> out;
     detail::append_field(out, kFounderProofDomain);
     detail::append_field(out, operation);
-    detail::append_u64_le(out, arguments.size());
+    bytes::append_le<std::uint64_t>(out, arguments.size());
     for (const auto& argument : arguments) {
         detail::append_field(out, argument);
     }
     detail::append_field(out, nonce);
-    detail::append_u64_le(out, expires_realtime_usec);
+    bytes::append_le<std::uint64_t>(out, expires_realtime_usec);
     return out;
 }
 

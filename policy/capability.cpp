@@ -47,11 +47,6 @@ std::string Capability::to_string() const
     return text;
 }
 
-std::string_view capability_grammar(CapabilityKind kind) noexcept
-{
-    return form_of(kind).grammar;
-}
-
 Result<Capability> parse_capability(std::string_view text)
 {
     for (const Form& form : kForms) {

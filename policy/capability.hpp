@@ -52,7 +52,4 @@ struct Capability {
 
 Result<Capability> parse_capability(std::string_view text);
 
-// "secret:*:inject" and so on: the grammar of one kind, for messages and docs.
-std::string_view capability_grammar(CapabilityKind kind) noexcept;
-
 }  // namespace codexvault::policy

@@ -33,47 +33,6 @@
 
 namespace codexvault::policy {
 
-// 32-bit fingerprint of a condition string; 0 is never produced. Fingerprints only rule grants
-// out (a collision costs one exact comparison, never a wrong decision).
-std::uint32_t fingerprint(std::string_view text) noexcept;
-
-// A principal reduced to fingerprints (a quick "certainly not" filter; the index itself now
-// matches exactly through interned strings, see IndexEntry).
-struct Candidate {
-    std::uint32_t unit_hash = 0;
-    std::uint32_t cgroup_hash = 0;
-    std::uint32_t exe_hash = 0;
-    std::uint32_t exe_sha256_hash = 0;
-    std::uint32_t slot = 0;  // in the owner's grant vector
-    std::uint32_t gid = 0;
-    std::uint8_t conditions = 0;  // bit (1 << Condition) for each condition the principal has
-
-    [[nodiscard]] bool has(Condition condition) const noexcept
-    {
-        return (conditions & (1U << static_cast<unsigned>(condition))) != 0;
-    }
-    static Candidate of(const Conditions& principal, std::uint32_t slot) noexcept;
-};
-
-// The subject's side of the fingerprints.
-class SubjectPrints {
-public:
-    explicit SubjectPrints(const SubjectView& subject) noexcept;
-    // False only when the candidate's principal certainly does not match the subject (a
-    // condition fails); an unknown exe is left to the exact check (it reports "exe unknown").
-    [[nodiscard]] bool may_match(const Candidate& candidate) const noexcept;
-
-private:
-    static constexpr std::size_t kMaxCgroupPrefixes = 32;
-    const SubjectView& subject_;
-    std::uint32_t unit_ = 0;
-    std::uint32_t exe_ = 0;
-    std::uint32_t exe_sha256_ = 0;
-    std::uint32_t cgroup_prefixes_[kMaxCgroupPrefixes] = {};
-    std::size_t cgroup_count_ = 0;
-    bool cgroup_overflow_ = false;
-};
-
 // Distinct strings, each stored once and named by a dense id from 1 (0: none). Lookups compare
 // the text exactly.
 class StringPool {
@@ -137,7 +96,6 @@ class GrantIndex;
 class SubjectKeys {
 public:
     explicit SubjectKeys(const SubjectView& subject) noexcept : subject_(subject) {}
-    [[nodiscard]] const SubjectView& subject() const noexcept { return subject_; }
 
 private:
     friend class SubjectMatcher;

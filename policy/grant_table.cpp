@@ -178,16 +178,6 @@ std::size_t GrantTable::revoke_all(const PolicySet* policy, std::uint64_t now_us
     return revoked;
 }
 
-bool GrantTable::reinstate(std::string_view policy_grant_name)
-{
-    const auto found = policy_revoked_.find(policy_grant_name);
-    if (found == policy_revoked_.end()) {
-        return false;
-    }
-    policy_revoked_.erase(found);
-    return true;
-}
-
 bool GrantTable::is_policy_grant_revoked(std::string_view name) const noexcept
 {
     return !policy_revoked_.empty() && policy_revoked_.find(name) != policy_revoked_.end();

@@ -59,12 +59,10 @@ public:
                           std::uint64_t now_usec);
 
     // Revokes a runtime grant by id, or a policy grant by name (it stays revoked, across
-    // reloads and restarts, until reinstate()).
+    // reloads and restarts).
     RevokeResult revoke(const PolicySet* policy, std::string_view id, std::uint64_t now_usec);
     // Revokes every runtime grant and every grant of `policy`; returns how many changed.
     std::size_t revoke_all(const PolicySet* policy, std::uint64_t now_usec);
-    // Lifts the revocation of a policy grant (runtime grants cannot be reinstated).
-    bool reinstate(std::string_view policy_grant_name);
 
     // Every grant, policy ones first, with its state at now.
     [[nodiscard]] std::vector<GrantInfo> list(const PolicySet* policy, std::uint64_t now_usec) const;

@@ -46,10 +46,6 @@ public:
     [[nodiscard]] const std::vector<Provider>& providers() const noexcept { return providers_; }
     [[nodiscard]] const std::vector<GrantDefinition>& grants() const noexcept { return grants_; }
     [[nodiscard]] const GrantIndex& index() const noexcept { return index_; }
-    [[nodiscard]] std::size_t entry_count() const noexcept
-    {
-        return principals_.size() + providers_.size() + grants_.size();
-    }
 
     // `vaultctl grant --principal SPEC`: SPEC containing '=' is inline conditions
     // (parse_inline_conditions), otherwise the name of a principal in this set.

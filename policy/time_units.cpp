@@ -86,16 +86,6 @@ Result<std::uint64_t> parse_duration(std::string_view text)
     return *count * unit->usec;
 }
 
-std::string format_duration(std::uint64_t usec)
-{
-    for (const auto& unit : kUnits) {
-        if (usec != 0 && usec % unit.usec == 0) {
-            return std::to_string(usec / unit.usec) + unit.symbol;
-        }
-    }
-    return std::to_string(usec) + "us";
-}
-
 std::string format_timestamp(std::uint64_t usec)
 {
     const std::uint64_t seconds = usec / kUsecPerSecond;

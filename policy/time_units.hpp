@@ -22,9 +22,6 @@ inline constexpr std::uint64_t kMaxDurationUsec = 3650 * kUsecPerDay;  // ten ye
 // Returns microseconds.
 Result<std::uint64_t> parse_duration(std::string_view text);
 
-// The largest unit that divides the value exactly: 7200000000 -> "2h"; sub-second values -> "Nus".
-std::string format_duration(std::uint64_t usec);
-
 // UTC, RFC 3339: "2025-06-01T12:00:00Z", with ".ffffff" when the microseconds are not zero.
 std::string format_timestamp(std::uint64_t usec);
 

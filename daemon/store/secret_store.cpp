@@ -34,6 +34,7 @@
 #include <system_error>
 #include <utility>
 
+#include "common/bytes.hpp"
 #include "common/limits.hpp"
 #include "common/vault_error.hpp"
 #include "daemon/store/manifest_file.hpp"
@@ -97,32 +98,14 @@ std::string file_name(std::string_view name)
     return std::string(name) + std::string(kSuffix);
 }
 
-template <typename T>
-void append_le(Bytes& out, T value)
-{
-    for (std::size_t i = 0; i < sizeof(T); ++i) {
-        out.push_back(static_cast<std::uint8_t>(value >> (8 * i)));
-    }
-}
-
-template <typename T>
-T load_le(const std::uint8_t* in)
-{
-    T value = 0;
-    for (std::size_t i = 0; i < sizeof(T); ++i) {
-        value = static_cast<T>(value | static_cast<T>(static_cast<T>(in[i]) << (8 * i)));
-    }
-    return value;
-}
-
 Bytes associated_data(const SecretMetadata& metadata)
 {
     Bytes aad(kMagic.begin(), kMagic.end());
-    append_le<std::uint64_t>(aad, metadata.name.size());
+    bytes::append_le<std::uint64_t>(aad, metadata.name.size());
     aad.insert(aad.end(), metadata.name.begin(), metadata.name.end());
-    append_le(aad, metadata.version);
-    append_le(aad, metadata.created_usec);
-    append_le(aad, metadata.rotated_usec);
+    bytes::append_le<std::uint32_t>(aad, metadata.version);
+    bytes::append_le<std::uint64_t>(aad, metadata.created_usec);
+    bytes::append_le<std::uint64_t>(aad, metadata.rotated_usec);
     return aad;
 }
 
@@ -144,13 +127,13 @@ ParsedFile parse(std::string_view name, std::span<const std::uint8_t> file)
         return parsed;
     }
     if (file.size() >= kCreatedOffset) {
-        parsed.metadata.version = load_le<std::uint32_t>(file.data() + kVersionOffset);
+        parsed.metadata.version = bytes::get_le<std::uint32_t>(file.data() + kVersionOffset);
     }
     if (file.size() >= kRotatedOffset) {
-        parsed.metadata.created_usec = load_le<std::uint64_t>(file.data() + kCreatedOffset);
+        parsed.metadata.created_usec = bytes::get_le<std::uint64_t>(file.data() + kCreatedOffset);
     }
     if (file.size() >= kNonceOffset) {
-        parsed.metadata.rotated_usec = load_le<std::uint64_t>(file.data() + kRotatedOffset);
+        parsed.metadata.rotated_usec = bytes::get_le<std::uint64_t>(file.data() + kRotatedOffset);
     }
     if (file.size() >= kHeaderBytes + kTagBytes) {
         parsed.complete = true;
@@ -719,9 +702,9 @@ PendingWrite SecretStore::prepare(std::string_view name, std::span<const std::ui
 
     Bytes file(kMagic.begin(), kMagic.end());
     file.reserve(kHeaderBytes + value.size() + kTagBytes);
-    append_le(file, sealed.version);
-    append_le(file, sealed.created_usec);
-    append_le(file, sealed.rotated_usec);
+    bytes::append_le<std::uint32_t>(file, sealed.version);
+    bytes::append_le<std::uint64_t>(file, sealed.created_usec);
+    bytes::append_le<std::uint64_t>(file, sealed.rotated_usec);
     file.resize(kHeaderBytes + value.size() + kTagBytes);
     ::randombytes_buf(file.data() + kNonceOffset, kNonceBytes);
 

@@ -12,6 +12,7 @@ namespace {
 
 constexpr std::array<std::uint8_t, 8> kSegmentMagic{'C', 'V', 'A', 'U', 'D', 'S', 'E', 'G'};
 constexpr std::size_t kHeaderHashedBytes = 64;
+static_assert(kSegmentHeaderBytes <= UINT16_MAX, "the header records its own size as a u16");
 
 }  // namespace
 
@@ -19,12 +20,10 @@ SegmentHeaderBytes encode_segment_header(std::uint64_t segment, std::uint64_t fi
 {
     SegmentHeaderBytes out{};
     std::memcpy(out.data(), kSegmentMagic.data(), kSegmentMagic.size());
-    out[8] = static_cast<std::uint8_t>(kFormatVersion & 0xff);
-    out[9] = static_cast<std::uint8_t>(kFormatVersion >> 8);
-    out[10] = static_cast<std::uint8_t>(kSegmentHeaderBytes & 0xff);
-    out[11] = static_cast<std::uint8_t>(kSegmentHeaderBytes >> 8);
-    bytes::put_u64_le(out.data() + 16, segment);
-    bytes::put_u64_le(out.data() + 24, first_seq);
+    bytes::put_le<std::uint16_t>(out.data() + 8, kFormatVersion);
+    bytes::put_le<std::uint16_t>(out.data() + 10, kSegmentHeaderBytes);
+    bytes::put_le<std::uint64_t>(out.data() + 16, segment);
+    bytes::put_le<std::uint64_t>(out.data() + 24, first_seq);
     std::memcpy(out.data() + 32, prev_hash.data(), prev_hash.size());
     crypto_generichash(out.data() + kHeaderHashedBytes, 32, out.data(), kHeaderHashedBytes, nullptr, 0);
     return out;
@@ -39,8 +38,8 @@ std::optional<SegmentHeader> parse_segment_header(std::span<const std::uint8_t> 
     if (std::memcmp(p, kSegmentMagic.data(), kSegmentMagic.size()) != 0) {
         return std::nullopt;
     }
-    const auto version = static_cast<std::uint16_t>(p[8] | (p[9] << 8));
-    const auto size = static_cast<std::uint16_t>(p[10] | (p[11] << 8));
+    const auto version = bytes::get_le<std::uint16_t>(p + 8);
+    const auto size = bytes::get_le<std::uint16_t>(p + 10);
     if (version != kFormatVersion || size != kSegmentHeaderBytes || p[12] != 0 || p[13] != 0 || p[14] != 0 ||
         p[15] != 0) {
         return std::nullopt;
@@ -51,8 +50,8 @@ std::optional<SegmentHeader> parse_segment_header(std::span<const std::uint8_t> 
         return std::nullopt;
     }
     SegmentHeader header;
-    header.segment = bytes::get_u64_le(p + 16);
-    header.first_seq = bytes::get_u64_le(p + 24);
+    header.segment = bytes::get_le<std::uint64_t>(p + 16);
+    header.first_seq = bytes::get_le<std::uint64_t>(p + 24);
     std::memcpy(header.prev_hash.data(), p + 32, 32);
     header.hash = computed;
     if (header.segment == 0 || header.first_seq == 0) {

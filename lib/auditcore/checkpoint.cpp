@@ -102,12 +102,11 @@ HeadBytes encode_head(const Head& head, const CheckpointSigner& signer) noexcept
 {
     HeadBytes out{};
     std::memcpy(out.data(), kHeadMagic.data(), kHeadMagic.size());
-    out[8] = static_cast<std::uint8_t>(kFormatVersion & 0xff);
-    out[9] = static_cast<std::uint8_t>(kFormatVersion >> 8);
-    bytes::put_u64_le(out.data() + 16, head.segment);
-    bytes::put_u64_le(out.data() + 24, head.seq);
+    bytes::put_le<std::uint16_t>(out.data() + 8, kFormatVersion);
+    bytes::put_le<std::uint64_t>(out.data() + 16, head.segment);
+    bytes::put_le<std::uint64_t>(out.data() + 24, head.seq);
     std::memcpy(out.data() + 32, head.checkpoint_hash.data(), 32);
-    bytes::put_u64_le(out.data() + 64, head.realtime_usec);
+    bytes::put_le<std::uint64_t>(out.data() + 64, head.realtime_usec);
     std::memcpy(out.data() + 72, signer.key_id().data(), signer.key_id().size());
     const auto message = head_message(out.data());
     const Signature sig = signer.sign(message);
@@ -137,7 +136,7 @@ HeadParse parse_head(std::span<const std::uint8_t> bytes, const PublicKey& key) 
         return result;
     }
     const std::uint8_t* p = bytes.data();
-    const auto version = static_cast<std::uint16_t>(p[8] | (p[9] << 8));
+    const auto version = bytes::get_le<std::uint16_t>(p + 8);
     for (std::size_t i = 10; i < 16; ++i) {
         if (p[i] != 0) {
             return result;
@@ -147,10 +146,10 @@ HeadParse parse_head(std::span<const std::uint8_t> bytes, const PublicKey& key) 
         return result;
     }
     Head head;
-    head.segment = bytes::get_u64_le(p + 16);
-    head.seq = bytes::get_u64_le(p + 24);
+    head.segment = bytes::get_le<std::uint64_t>(p + 16);
+    head.seq = bytes::get_le<std::uint64_t>(p + 24);
     std::memcpy(head.checkpoint_hash.data(), p + 32, 32);
-    head.realtime_usec = bytes::get_u64_le(p + 64);
+    head.realtime_usec = bytes::get_le<std::uint64_t>(p + 64);
     std::memcpy(head.key_id.data(), p + 72, head.key_id.size());
     if (head.segment == 0 || head.seq == 0) {
         return result;

@@ -39,35 +39,6 @@ constexpr unsigned kTruncatedShift = 1;  // truncated bits live at flags bits 1.
 constexpr std::uint16_t kFlagsKnownMask = 0x00ff;
 constexpr std::uint8_t kCheckpointFlagSealed = 1U << 0;
 
-// ---- little-endian primitives -------------------------------------------------------------------
-
-inline void put_u16(std::uint8_t* p, std::uint16_t v) noexcept
-{
-    p[0] = static_cast<std::uint8_t>(v);
-    p[1] = static_cast<std::uint8_t>(v >> 8);
-}
-
-inline void put_u32(std::uint8_t* p, std::uint32_t v) noexcept
-{
-    for (int i = 0; i < 4; ++i) {
-        p[i] = static_cast<std::uint8_t>(v >> (8 * i));
-    }
-}
-
-inline std::uint16_t get_u16(const std::uint8_t* p) noexcept
-{
-    return static_cast<std::uint16_t>(p[0] | (p[1] << 8));
-}
-
-inline std::uint32_t get_u32(const std::uint8_t* p) noexcept
-{
-    std::uint32_t v = 0;
-    for (int i = 3; i >= 0; --i) {
-        v = (v << 8) | p[i];
-    }
-    return v;
-}
-
 // Bounds-checked cursor over hostile bytes: every read checks the remaining length first.
 class Reader {
 public:
@@ -87,7 +58,7 @@ public:
         if (left_ < 2) {
             return false;
         }
-        v = get_u16(p_);
+        v = bytes::get_le<std::uint16_t>(p_);
         advance(2);
         return true;
     }
@@ -96,7 +67,7 @@ public:
         if (left_ < 8) {
             return false;
         }
-        v = bytes::get_u64_le(p_);
+        v = bytes::get_le<std::uint64_t>(p_);
         advance(8);
         return true;
     }
@@ -325,7 +296,7 @@ std::uint8_t write_payload(const RecordView& r, std::span<std::uint8_t> dst) noe
         if (len != value.size()) {
             truncated = static_cast<std::uint8_t>(truncated | (1U << i));
         }
-        put_u16(s, static_cast<std::uint16_t>(len));
+        bytes::put_le(s, static_cast<std::uint16_t>(len));
         if (len != 0) {
             std::memcpy(s + 2, value.data(), len);
         }
@@ -335,28 +306,28 @@ std::uint8_t write_payload(const RecordView& r, std::span<std::uint8_t> dst) noe
     flags = static_cast<std::uint16_t>(flags | (truncated << kTruncatedShift));
     p[0] = static_cast<std::uint8_t>(r.type);
     p[1] = static_cast<std::uint8_t>(r.decision);
-    put_u16(p + 2, flags);
-    bytes::put_u64_le(p + 4, r.seq);
-    bytes::put_u64_le(p + 12, r.realtime_usec);
-    bytes::put_u64_le(p + 20, r.monotonic_usec);
+    bytes::put_le<std::uint16_t>(p + 2, flags);
+    bytes::put_le<std::uint64_t>(p + 4, r.seq);
+    bytes::put_le<std::uint64_t>(p + 12, r.realtime_usec);
+    bytes::put_le<std::uint64_t>(p + 20, r.monotonic_usec);
     std::memcpy(p + 28, r.prev_hash.data(), r.prev_hash.size());
-    put_u32(p + 60, r.subject_known ? r.uid : 0);
-    put_u32(p + 64, r.subject_known ? static_cast<std::uint32_t>(r.pid) : 0);
-    bytes::put_u64_le(p + 68, r.repeat_count);
+    bytes::put_le<std::uint32_t>(p + 60, r.subject_known ? r.uid : 0);
+    bytes::put_le<std::uint32_t>(p + 64, r.subject_known ? static_cast<std::uint32_t>(r.pid) : 0);
+    bytes::put_le<std::uint64_t>(p + 68, r.repeat_count);
     if (r.type == EventType::Checkpoint) {
         const CheckpointBody& c = r.checkpoint;
-        bytes::put_u64_le(s, c.segment);
-        bytes::put_u64_le(s + 8, c.segment_first_seq);
-        bytes::put_u64_le(s + 16, c.prev_checkpoint_seq);
+        bytes::put_le<std::uint64_t>(s, c.segment);
+        bytes::put_le<std::uint64_t>(s + 8, c.segment_first_seq);
+        bytes::put_le<std::uint64_t>(s + 16, c.prev_checkpoint_seq);
         std::memcpy(s + 24, c.prev_checkpoint_hash.data(), 32);
         std::memcpy(s + 56, c.chain_hash.data(), 32);
         s[88] = c.sealed ? kCheckpointFlagSealed : 0;
         std::memcpy(s + 89, c.key_id.data(), c.key_id.size());
         std::memcpy(s + 97, c.signature.data(), c.signature.size());
     } else if (r.type == EventType::TornTailRecovered) {
-        bytes::put_u64_le(s, r.torn.segment);
-        bytes::put_u64_le(s + 8, r.torn.offset);
-        bytes::put_u64_le(s + 16, r.torn.bytes);
+        bytes::put_le<std::uint64_t>(s, r.torn.segment);
+        bytes::put_le<std::uint64_t>(s + 8, r.torn.offset);
+        bytes::put_le<std::uint64_t>(s + 16, r.torn.bytes);
     }
     return truncated;
 }
@@ -431,8 +402,8 @@ std::size_t begin_frame(const RecordView& r, std::vector<std::uint8_t>& out)
     const std::size_t start = out.size();
     out.resize(start + kFrameHeaderBytes + len);
     std::uint8_t* p = out.data() + start;
-    put_u32(p, static_cast<std::uint32_t>(len));
-    put_u32(p + 4, ~static_cast<std::uint32_t>(len));
+    bytes::put_le(p, static_cast<std::uint32_t>(len));
+    bytes::put_le(p + 4, ~static_cast<std::uint32_t>(len));
     write_payload(r, std::span<std::uint8_t>(p + kFrameHeaderBytes, len));
     return start;
 }
@@ -446,7 +417,7 @@ FrameInfo finish_frame(std::vector<std::uint8_t>& out, std::size_t frame_start)
     FrameInfo info;
     info.offset = frame_start;
     info.size = body + 32;
-    info.seq = bytes::get_u64_le(out.data() + frame_start + kFrameHeaderBytes + 4);
+    info.seq = bytes::get_le<std::uint64_t>(out.data() + frame_start + kFrameHeaderBytes + 4);
     crypto_generichash(info.hash.data(), info.hash.size(), out.data() + frame_start, body, nullptr, 0);
     out.insert(out.end(), info.hash.begin(), info.hash.end());
     return info;
@@ -478,8 +449,8 @@ FrameRead peek_frame(std::span<const std::uint8_t> bytes, std::size_t offset) no
         result.status = FrameStatus::Truncated;
         return result;
     }
-    const std::uint32_t len = get_u32(p);
-    const std::uint32_t check = get_u32(p + 4);
+    const auto len = bytes::get_le<std::uint32_t>(p);
+    const auto check = bytes::get_le<std::uint32_t>(p + 4);
     if (len != ~check || len < kMinPayloadBytes || len > kMaxPayloadBytes) {
         result.status = all_zero() ? FrameStatus::ZeroFill : FrameStatus::BadHeader;
         return result;

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/bytes.hpp"
+
 namespace codexvault::audit {
 namespace {
 
@@ -19,13 +21,10 @@ bool is_zero(const Hash& h) noexcept
     return std::all_of(h.begin(), h.end(), [](std::uint8_t b) { return b == 0; });
 }
 
+// The record's seq: bytes 4..11 of a payload peek_frame() accepted (at least kMinPayloadBytes).
 std::uint64_t payload_seq(std::span<const std::uint8_t> payload) noexcept
 {
-    std::uint64_t v = 0;
-    for (int i = 11; i >= 4; --i) {
-        v = (v << 8) | payload[static_cast<std::size_t>(i)];
-    }
-    return v;
+    return bytes::get_le<std::uint64_t>(payload.data() + 4);
 }
 
 // Where, after `from`, a structurally sound frame carries `seq` (0 = nowhere in this segment).

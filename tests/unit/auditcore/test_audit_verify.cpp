@@ -342,9 +342,7 @@ Test(audit_verify, deleted_record_with_renumbered_successors_breaks_the_chain)
     for (std::size_t i = 1; i < seg.frames.size(); ++i) {
         auto payload = payload_of(seg.bytes, seg.frames[i]);
         const std::uint64_t seq = seg.frames[i].seq - 1;
-        for (int b = 0; b < 8; ++b) {
-            payload[4 + static_cast<std::size_t>(b)] = static_cast<std::uint8_t>(seq >> (8 * b));
-        }
+        codexvault::bytes::put_le<std::uint64_t>(payload.data() + 4, seq);  // common/bytes.hpp, via record.hpp
         rehash_frame(seg.bytes, seg.frames[i]);
     }
     expect_problem(log.verify(), Problem::ChainBroken, 1, victim.offset, 8);

@@ -138,6 +138,8 @@ UniqueFd pipe_with(std::string_view content, bool close_writer = true)
     return reader;
 }
 
+// The test's own encoder, not common/bytes.hpp: this file pins the documented format
+// independently of the code under test (and tests/unit/cli may not include common/ directly).
 void put_u64_le(std::vector<std::uint8_t>& file, std::size_t offset, std::uint64_t value)
 {
     for (std::size_t i = 0; i < 8; ++i) {
@@ -265,6 +267,12 @@ Test(founder_key, round_trip_signs_verifiably_and_stores_no_plaintext_key)
 
     const std::vector<std::uint8_t> file = read_all(path);
     cr_assert_eq(file.size(), kFileBytes);
+    // The documented header, byte for byte: magic, then opslimit 2 and memlimit 64 MiB (the
+    // INTERACTIVE costs) as u64 little-endian.
+    static_assert(crypto_pwhash_OPSLIMIT_INTERACTIVE == 2 && crypto_pwhash_MEMLIMIT_INTERACTIVE == 64U << 20);
+    const std::array<std::uint8_t, kSaltOffset> header{'C', 'V', 'F', 'K', 'E', 'Y', '0', '1', 2, 0, 0, 0,
+                                                       0,   0,   0,   0,   0,   0,   0,   4,   0, 0, 0, 0};
+    cr_assert(std::equal(header.begin(), header.end(), file.begin()), "the key file header is not the documented one");
     cr_assert(std::equal(created.public_key.begin(), created.public_key.end(), file.begin() + kPublicKeyOffset));
     const std::span<const std::uint8_t> seed(created.secret_key.data(), crypto_sign_SEEDBYTES);
     cr_assert_not(contains(file, seed), "the private seed appears in the file in plaintext");

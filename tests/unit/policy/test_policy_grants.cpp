@@ -279,12 +279,12 @@ Test(policy_grants, revocation_survives_json_and_reload)
     cr_assert_eq(grant->usage.uses, 1U);
     cr_assert_eq(grant->revoked_at_usec.value(), kT0 + kSec);
 
-    // Reload (SIGHUP) with a new policy set: the policy grant stays revoked until reinstated.
+    // Reload (SIGHUP) with a new policy set: the policy grant stays revoked, and is still known
+    // as revoked (not "not found") to a second revocation.
     restarted.set_policy(load(kPolicy + "\n# edited\n"));
     cr_assert_eq(use(restarted, s, kStatus, {}, kT0 + 4 * kSec).reason, Reason::GrantRevoked);
-    cr_assert(restarted.grants().reinstate("static-status"));
-    cr_assert_not(restarted.grants().reinstate("static-status"));
-    cr_assert_eq(use(restarted, s, kStatus, {}, kT0 + 5 * kSec).verdict, Verdict::Allow);
+    cr_assert_eq(restarted.revoke("static-status", kT0 + 5 * kSec), RevokeResult::AlreadyRevoked);
+    cr_assert_eq(use(restarted, s, kStatus, {}, kT0 + 5 * kSec).reason, Reason::GrantRevoked);
 }
 
 Test(policy_grants, revoke_all)
