@@ -6,10 +6,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <system_error>
 #include <vector>
+
+#include "lib/log/log.hpp"
 
 namespace codexvault::identity {
 namespace {
@@ -107,7 +110,56 @@ void require_bus_uid(const ProcStatus& status, uid_t bus_uid, pid_t pid)
     }
 }
 
+bool out_of_descriptors(int error) noexcept
+{
+    return error == EMFILE || error == ENFILE;
+}
+
+CallerLimitError no_descriptor_left(pid_t pid)
+{
+    return CallerLimitError("too many callers: no file descriptor left to pin caller pid " + std::to_string(pid) +
+                            "; try again later");
+}
+
+std::string describe(pid_t pid, const std::string& unique_name)
+{
+    return "caller pid " + std::to_string(pid) + " (connection " + unique_name + ")";
+}
+
+// The executable seen at the first pin is the caller's for the connection's life: a process
+// that exec'd another program kept a connection made by the previous one (sd-bus connections
+// are close-on-exec, so that takes intent), and must not be judged by the program it runs now.
+// An exe that was unknown at the pin stays unknown: exe conditions keep failing closed.
+void keep_pinned_exe(const Subject& pinned, Subject& fresh)
+{
+    if (!pinned.exe_known) {
+        fresh.exe.clear();
+        fresh.exe_known = false;
+        fresh.exe_device = 0;
+        fresh.exe_inode = 0;
+        fresh.exe_sha256.clear();
+        return;
+    }
+    if (!fresh.exe_known || fresh.exe_device != pinned.exe_device || fresh.exe_inode != pinned.exe_inode) {
+        throw IdentityError(describe(pinned.pid, pinned.bus_name) + " runs another executable (" +
+                            (fresh.exe_known ? fresh.exe : std::string("unreadable")) + ") than when it was pinned (" +
+                            pinned.exe + "): a connection kept across exec is not trusted; reconnect");
+    }
+}
+
 }  // namespace
+
+PinCapacity pin_capacity(rlim_t soft_limit) noexcept
+{
+    PinCapacity capacity;
+    const rlim_t reserved = std::max<rlim_t>(PinCapacity::kMinReservedFds, soft_limit / 4);
+    capacity.reserved_fds = static_cast<std::size_t>(reserved);
+    if (soft_limit > reserved) {
+        capacity.max_pinned = static_cast<std::size_t>(
+            std::min<rlim_t>(PinCapacity::kMaxPinnedPeers, (soft_limit - reserved) / PinCapacity::kFdsPerPeer));
+    }
+    return capacity;
+}
 
 std::uint64_t boottime_ticks_now()
 {
@@ -120,13 +172,58 @@ std::uint64_t boottime_ticks_now()
 
 IdentityResolver::IdentityResolver(sd_bus* bus) : bus_(bus)
 {
+    struct rlimit limit {};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+        throw std::system_error(errno, std::generic_category(), "read RLIMIT_NOFILE");
+    }
+    capacity_ = pin_capacity(limit.rlim_cur);
+    const std::string bound = "up to " + std::to_string(capacity_.max_pinned) +
+                              " callers pinned at once (RLIMIT_NOFILE soft limit " + std::to_string(limit.rlim_cur) +
+                              ", " + std::to_string(capacity_.reserved_fds) + " descriptors reserved)";
+    if (capacity_.max_pinned == 0) {
+        log::warning("identity: " + bound + ": every authorizing call will be refused; raise LimitNOFILE=");
+    } else {
+        log::info("identity: " + bound);
+    }
+
     sd_bus_slot* slot = nullptr;
+    // Synchronous AddMatch: once it returns, every name that appears is signalled to us, and the
+    // bus delivers that signal before any message the new name sends.
     const int r = sd_bus_match_signal(bus, &slot, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                                       "org.freedesktop.DBus", "NameOwnerChanged", &on_name_owner_changed, this);
     if (r < 0) {
         throw std::system_error(-r, std::generic_category(), "subscribe to NameOwnerChanged");
     }
     name_owner_changed_.reset(slot);
+    subscribed_ticks_ = boottime_ticks_now();
+    seed_existing_names();
+}
+
+// Names already on the bus appeared at some unknown moment before the subscription; the
+// subscription time is the tightest bound the daemon can vouch for.
+void IdentityResolver::seed_existing_names()
+{
+    bus::BusError error;
+    sd_bus_message* raw_reply = nullptr;
+    int r = sd_bus_call_method(bus_, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                               "ListNames", error.get(), &raw_reply, "");
+    bus::MessagePtr reply(raw_reply);
+    if (r < 0) {
+        const std::string detail = error.is_set() ? std::string(": ") + error.message() : std::string();
+        throw std::system_error(-r, std::generic_category(), "list the names on the bus" + detail);
+    }
+    if ((r = sd_bus_message_enter_container(reply.get(), 'a', "s")) < 0) {
+        throw std::system_error(-r, std::generic_category(), "read the names on the bus");
+    }
+    const char* name = nullptr;
+    while ((r = sd_bus_message_read(reply.get(), "s", &name)) > 0) {
+        if (name[0] == ':') {
+            name_appeared(name, subscribed_ticks_);
+        }
+    }
+    if (r < 0) {
+        throw std::system_error(-r, std::generic_category(), "read the names on the bus");
+    }
 }
 
 int IdentityResolver::on_name_owner_changed(sd_bus_message* message, void* userdata, sd_bus_error* /*error*/) noexcept
@@ -137,19 +234,64 @@ int IdentityResolver::on_name_owner_changed(sd_bus_message* message, void* userd
     if (sd_bus_message_read(message, "sss", &name, &old_owner, &new_owner) < 0) {
         return 0;  // a malformed signal from the driver changes nothing we hold
     }
-    if (name[0] == ':' && new_owner[0] == '\0') {
-        try {
-            static_cast<IdentityResolver*>(userdata)->forget(name);
-        } catch (...) {
-            return 0;
+    if (name[0] != ':') {
+        return 0;  // well-known names are not callers
+    }
+    auto* self = static_cast<IdentityResolver*>(userdata);
+    try {
+        if (new_owner[0] == '\0') {
+            self->forget(name);
+        } else if (old_owner[0] == '\0') {
+            self->name_appeared(name, boottime_ticks_now());
         }
+    } catch (...) {
+        // Out of memory: a name not recorded is refused when it calls (fail closed).
+        return 0;
     }
     return 0;
 }
 
-void IdentityResolver::reread(Peer& peer)
+void IdentityResolver::name_appeared(const std::string& unique_name, std::uint64_t boottime_ticks)
 {
-    Subject& subject = peer.subject;
+    if (names_.size() >= kMaxTrackedNames && names_.find(unique_name) == names_.end()) {
+        if (!warned_untracked_) {
+            log::warning("identity: more than " + std::to_string(kMaxTrackedNames) +
+                         " connections on the bus; callers not tracked are refused");
+            warned_untracked_ = true;
+        }
+        return;
+    }
+    // A name listed at start-up and then signalled keeps the earlier (stricter) bound.
+    const auto [it, inserted] = names_.try_emplace(unique_name);
+    if (inserted) {
+        it->second.appeared_ticks = boottime_ticks;
+    }
+}
+
+void IdentityResolver::forget(const std::string& unique_name)
+{
+    const auto it = names_.find(unique_name);
+    if (it == names_.end()) {
+        return;
+    }
+    if (it->second.peer) {
+        --pinned_;
+    }
+    names_.erase(it);
+}
+
+void IdentityResolver::retire(NameRecord& record, const std::string& reason)
+{
+    if (record.peer) {
+        record.peer.reset();  // closes its descriptors
+        --pinned_;
+    }
+    record.refusal = reason + "; the connection is refused until it disconnects";
+    throw IdentityError(record.refusal);
+}
+
+void IdentityResolver::read_peer(const Peer& peer, Subject& subject)
+{
     const ProcStatus status = peer.proc->status();
     require_bus_uid(status, peer.bus_uid, peer.pid);
     read_process(*peer.proc, status, exe_digests_, subject);
@@ -177,12 +319,17 @@ void read_process(const ProcEntry& proc, const ProcStatus& status, ExeDigestCach
         subject.exe_inode = 0;
     }
     subject.cgroup = proc.cgroup();
-    subject.unit = unit_from_cgroup(subject.cgroup);
+    CgroupUnits units = units_from_cgroup(subject.cgroup);
+    subject.unit = std::move(units.unit);
+    subject.user_manager_uid = units.user_manager_uid;
+    subject.user_unit = std::move(units.user_unit);
 }
 
-IdentityResolver::Peer IdentityResolver::pin_peer(const std::string& unique_name, std::uint64_t dispatch_boottime_ticks)
+IdentityResolver::Peer IdentityResolver::pin_peer(const std::string& unique_name, NameRecord& record,
+                                                  std::uint64_t dispatch_boottime_ticks)
 {
     BusCredentials creds = query_bus_credentials(bus_, unique_name);
+    const std::string who = describe(creds.pid, unique_name);
     Peer peer;
     peer.bus_uid = creds.uid;
     peer.pid = creds.pid;
@@ -193,27 +340,75 @@ IdentityResolver::Peer IdentityResolver::pin_peer(const std::string& unique_name
     } else {
         peer.pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, creds.pid, 0)));
         if (!peer.pidfd) {
-            throw IdentityError("cannot pin caller pid " + std::to_string(creds.pid) + ": " + std::strerror(errno));
+            const int error = errno;
+            if (out_of_descriptors(error)) {
+                throw no_descriptor_left(creds.pid);
+            }
+            if (error == ESRCH) {
+                retire(record, who + " exited before it could be pinned");  // nothing lives on its pid
+            }
+            throw IdentityError("cannot pin " + who + ": " + std::strerror(error));
         }
     }
+    // The process on the pid now is the one that connected only if it is older than the name;
+    // otherwise the connector has died and its pid was reused: the name has lost its process.
+    const std::uint64_t bound = std::min(record.appeared_ticks, dispatch_boottime_ticks);
     try {
         peer.proc = std::make_unique<ProcEntry>(creds.pid);
         peer.subject.start_time_ticks = peer.proc->start_time();
-        reread(peer);
+        if (peer.subject.start_time_ticks > bound) {
+            retire(record, who + " started after the connection appeared on the bus: its pid was reused");
+        }
+        read_peer(peer, peer.subject);
     } catch (const IdentityError&) {
         throw;
+    } catch (const std::system_error& e) {
+        if (out_of_descriptors(e.code().value())) {
+            throw no_descriptor_left(creds.pid);
+        }
+        if (!process_alive(peer.pidfd.get())) {
+            retire(record, who + " exited before it could be pinned");
+        }
+        throw IdentityError("cannot read " + who + ": " + e.what());
     } catch (const std::exception& e) {
-        throw IdentityError("cannot read caller pid " + std::to_string(creds.pid) + ": " + e.what());
+        if (!process_alive(peer.pidfd.get())) {
+            retire(record, who + " exited before it could be pinned");
+        }
+        throw IdentityError("cannot read " + who + ": " + e.what());
     }
     // The /proc entry was opened after the pidfd: if the pinned process is still alive now, the
-    // entry is that process's. A process younger than this dispatch cannot be the sender.
+    // entry is that process's.
     if (!process_alive(peer.pidfd.get())) {
-        throw IdentityError("caller pid " + std::to_string(creds.pid) + " exited before it could be pinned");
-    }
-    if (peer.subject.start_time_ticks > dispatch_boottime_ticks) {
-        throw IdentityError("caller pid " + std::to_string(creds.pid) + " was reused by a newer process");
+        retire(record, who + " exited before it could be pinned");
     }
     return peer;
+}
+
+void IdentityResolver::reread(NameRecord& record)
+{
+    Peer& peer = *record.peer;
+    const std::string who = describe(peer.pid, peer.subject.bus_name);
+    Subject fresh = peer.subject;
+    try {
+        read_peer(peer, fresh);
+    } catch (const IdentityError&) {
+        throw;  // refused; the peer stays pinned, so the name is never pinned again
+    } catch (const std::system_error& e) {
+        if (out_of_descriptors(e.code().value())) {
+            throw no_descriptor_left(peer.pid);
+        }
+        if (!process_alive(peer.pidfd.get())) {
+            retire(record, who + " has exited");
+        }
+        throw IdentityError("cannot read " + who + ": " + e.what());
+    } catch (const std::exception& e) {
+        if (!process_alive(peer.pidfd.get())) {
+            retire(record, who + " has exited");
+        }
+        throw IdentityError("cannot read " + who + ": " + e.what());
+    }
+    keep_pinned_exe(peer.subject, fresh);
+    peer.subject = std::move(fresh);
 }
 
 Subject IdentityResolver::resolve(sd_bus_message* message, std::uint64_t dispatch_boottime_ticks, Freshness freshness)
@@ -222,34 +417,37 @@ Subject IdentityResolver::resolve(sd_bus_message* message, std::uint64_t dispatc
     if (sender == nullptr || sender[0] != ':') {
         throw IdentityError("message carries no unique sender name");
     }
-    auto it = peers_.find(sender);
-    const bool pinned_now = it == peers_.end();
-    if (pinned_now) {
-        if (peers_.size() >= kMaxCachedPeers) {
-            peers_.erase(peers_.begin());  // cheap to rebuild; bounded so connection floods cannot grow it
-        }
-        it = peers_.emplace(sender, pin_peer(sender, dispatch_boottime_ticks)).first;
+    const auto it = names_.find(sender);
+    if (it == names_.end()) {
+        // Every name that connected since the subscription was signalled before its first
+        // message; one we never saw cannot be bounded in time, so it is not pinned.
+        throw IdentityError(std::string("connection ") + sender + " was not seen to appear on the bus");
     }
-    Peer& peer = it->second;
-    try {
-        if (freshness == Freshness::Reread && !pinned_now) {
-            reread(peer);
+    NameRecord& record = it->second;
+    if (!record.refusal.empty()) {
+        throw IdentityError(record.refusal);
+    }
+    if (!record.peer) {
+        if (pinned_ >= capacity_.max_pinned) {
+            if (freshness == Freshness::Reread) {
+                throw CallerLimitError("too many callers: " + std::to_string(pinned_) +
+                                       " are pinned, the most this daemon's file descriptor limit allows; try "
+                                       "again when some have disconnected");
+            }
+            // Informational calls grant nothing: answered from a pin whose descriptors are
+            // released on return, so Status and WhoAmI still answer when the cache is full.
+            return pin_peer(sender, record, dispatch_boottime_ticks).subject;
         }
-    } catch (const IdentityError&) {
-        peers_.erase(it);
-        throw;
-    } catch (const std::exception& e) {
-        const pid_t pid = peer.pid;
-        peers_.erase(it);
-        throw IdentityError("cannot read caller pid " + std::to_string(pid) + ": " + e.what());
+        record.peer = std::make_unique<Peer>(pin_peer(sender, record, dispatch_boottime_ticks));
+        ++pinned_;
+    } else if (freshness == Freshness::Reread) {
+        reread(record);
     }
     // Checked after the reads: every value above belongs to a process that was alive throughout.
-    if (!process_alive(peer.pidfd.get())) {
-        const pid_t pid = peer.pid;
-        peers_.erase(it);
-        throw IdentityError("caller pid " + std::to_string(pid) + " has exited");
+    if (!process_alive(record.peer->pidfd.get())) {
+        retire(record, describe(record.peer->pid, sender) + " has exited");
     }
-    return peer.subject;
+    return record.peer->subject;
 }
 
 }  // namespace codexvault::identity

@@ -4,12 +4,25 @@
 // a connection's life, so they are fetched once per unique name, confirmed against /proc when
 // the pid is pinned, and cached with the rest of the subject until the name disappears.
 //
+// A unique name is pinned at most once. The resolver records when each unique name appeared on
+// the bus (NameOwnerChanged; names already there when it subscribed get the subscription time),
+// and a process that started after that moment cannot be the one that connected: its pid was
+// reused, and the name is refused. A name whose pinned process has died is remembered as dead
+// and refused until the bus says it is gone, so a reused pid never inherits a connection.
+//
 // Every call checks that the pinned process is still alive. A call that authorizes on identity
 // (Freshness::Reread) re-reads uid, exe and cgroup through the pinned /proc entry, so a process
-// that changed uid since it connected is refused and exe/unit are current. Public informational
-// calls, which grant nothing, are answered from the subject confirmed at pin time.
+// that changed uid since it connected is refused and the unit is current; a process whose
+// executable (device, inode) differs from the one seen at its first pin is refused too (it
+// exec'd another program on a connection it kept). Public informational calls, which grant
+// nothing, are answered from the subject confirmed at pin time.
+//
+// Each pinned caller holds two descriptors (pidfd, /proc/PID). Their number is bounded well
+// below RLIMIT_NOFILE; when the bound is reached, a new caller's authorizing calls are refused
+// (CallerLimitError) and its informational calls are answered from a pin released at once.
 #pragma once
 
+#include <sys/resource.h>
 #include <systemd/sd-bus.h>
 
 #include <cstdint>
@@ -32,11 +45,35 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+// The daemon has no room to pin another caller now (the pinned-caller bound, or the descriptor
+// limit, is reached). Not a verdict on the caller: the request is refused as unavailable.
+class CallerLimitError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// How many callers may be pinned under a soft RLIMIT_NOFILE of `soft_limit`: each takes
+// kFdsPerPeer descriptors, and a reserve (a quarter of the limit, at least kMinReservedFds) is
+// kept for the audit log, state writes, the bus, the event loop and the transient reads of
+// /proc and of executables.
+struct PinCapacity {
+    static constexpr std::size_t kFdsPerPeer = 2;
+    static constexpr std::size_t kMinReservedFds = 128;
+    static constexpr std::size_t kMaxPinnedPeers = 4096;  // bounds memory whatever the limit
+    std::size_t reserved_fds = 0;
+    std::size_t max_pinned = 0;
+};
+PinCapacity pin_capacity(rlim_t soft_limit) noexcept;
+
 class IdentityResolver {
 public:
-    static constexpr std::size_t kMaxCachedPeers = 1024;
+    // Unique names the resolver tracks at once; the bus's own connection limit (2,048 on a
+    // default system bus) keeps it far below this.
+    static constexpr std::size_t kMaxTrackedNames = 65536;
 
-    // Subscribes to NameOwnerChanged on `bus` to drop departed peers.
+    // Subscribes to NameOwnerChanged on `bus` and lists the names already on it (a synchronous
+    // call: construct before the event loop runs). The pin bound comes from RLIMIT_NOFILE now:
+    // construct before the syscall filter, which does not allow reading it later.
     explicit IdentityResolver(sd_bus* bus);
     IdentityResolver(const IdentityResolver&) = delete;
     IdentityResolver& operator=(const IdentityResolver&) = delete;
@@ -46,8 +83,12 @@ public:
     enum class Freshness { Pinned, Reread };
     Subject resolve(sd_bus_message* message, std::uint64_t dispatch_boottime_ticks, Freshness freshness);
 
-    void forget(const std::string& unique_name) { peers_.erase(unique_name); }
-    [[nodiscard]] std::size_t cached_peers() const noexcept { return peers_.size(); }
+    // NameOwnerChanged: a unique name appeared (at `boottime_ticks`) or is gone.
+    void name_appeared(const std::string& unique_name, std::uint64_t boottime_ticks);
+    void forget(const std::string& unique_name);
+
+    [[nodiscard]] std::size_t cached_peers() const noexcept { return pinned_; }
+    [[nodiscard]] std::size_t max_cached_peers() const noexcept { return capacity_.max_pinned; }
 
 private:
     struct Peer {
@@ -55,23 +96,36 @@ private:
         pid_t pid = 0;
         UniqueFd pidfd;
         std::unique_ptr<ProcEntry> proc;
-        Subject subject;  // as confirmed at pin time or by the last re-read
+        Subject subject;  // as confirmed at pin time or by the last successful re-read
+    };
+    // One unique name on the bus, from its appearance until NameOwnerChanged removes it.
+    struct NameRecord {
+        std::uint64_t appeared_ticks = 0;  // a process started later is not the one that connected
+        std::unique_ptr<Peer> peer;        // the pinned caller; null until its first call
+        std::string refusal;               // non-empty: its process is gone; refused for good
     };
 
-    // Reads uid (which must still be the bus's), gid, groups, exe and cgroup into peer.subject.
-    void reread(Peer& peer);
-
-    Peer pin_peer(const std::string& unique_name, std::uint64_t dispatch_boottime_ticks);
+    // Reads uid (which must still be the bus's), gid, groups, exe and cgroup into `subject`.
+    void read_peer(const Peer& peer, Subject& subject);
+    // Re-reads a pinned peer; its subject changes only if the process still is what was pinned.
+    void reread(NameRecord& record);
+    Peer pin_peer(const std::string& unique_name, NameRecord& record, std::uint64_t dispatch_boottime_ticks);
+    [[noreturn]] void retire(NameRecord& record, const std::string& reason);
+    void seed_existing_names();
     static int on_name_owner_changed(sd_bus_message* message, void* userdata, sd_bus_error* error) noexcept;
 
     sd_bus* bus_;
     bus::SlotPtr name_owner_changed_;
-    std::unordered_map<std::string, Peer> peers_;
+    std::uint64_t subscribed_ticks_ = 0;
+    std::unordered_map<std::string, NameRecord> names_;
+    std::size_t pinned_ = 0;  // records holding a Peer (two descriptors each)
+    PinCapacity capacity_;
+    bool warned_untracked_ = false;
     ExeDigestCache exe_digests_;
 };
 
 // What the kernel says about the process behind `proc` (ids from `status`, exe and its digest,
-// cgroup, unit), read into `subject`. The exe is unknown when the daemon may not read it.
+// cgroup, units), read into `subject`. The exe is unknown when the daemon may not read it.
 void read_process(const ProcEntry& proc, const ProcStatus& status, ExeDigestCache& digests, Subject& subject);
 
 // CLOCK_BOOTTIME in the clock ticks /proc/PID/stat uses.

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,10 +24,26 @@ struct Subject {
     std::uint64_t exe_inode = 0;
     std::string exe_sha256;  // lowercase hex of the running executable; empty when unknown
     std::string cgroup;      // unified hierarchy path
-    std::string unit;        // systemd unit derived from the cgroup, empty if none
+    // The system unit, as systemd derives it: the first unit below the leading slices
+    // ("/user.slice/user-1000.slice/user@1000.service/app.slice/x.service" -> "user@1000.service").
+    // Empty if none. Never a name chosen inside a delegated subtree.
+    std::string unit;
+    // Set when `unit` is a user's service manager (user@UID.service): that UID, and the user unit
+    // below it ("x.service" above; empty if none). The user owns that subtree and can give a
+    // cgroup any name there, so a user unit is never compared with system unit names.
+    std::optional<uid_t> user_manager_uid;
+    std::string user_unit;
 };
 
-// The innermost systemd unit named in a cgroup path ("/system.slice/foo.service" -> "foo.service").
+// Units named by a cgroup path, derived like systemd's cg_path_get_unit/cg_path_get_user_unit.
+struct CgroupUnits {
+    std::string unit;
+    std::optional<uid_t> user_manager_uid;
+    std::string user_unit;
+};
+CgroupUnits units_from_cgroup(const std::string& cgroup_path);
+
+// The system unit alone (units_from_cgroup(path).unit).
 std::string unit_from_cgroup(const std::string& cgroup_path);
 
 }  // namespace codexvault::identity
