@@ -51,9 +51,8 @@ ErrorCode error_for(founder::ProofVerdict verdict)
 // method that authorizes, or answers what the caller may do (Check), reads it again.
 identity::IdentityResolver::Freshness freshness_for(const MethodSpec& spec)
 {
-    const bool informational = spec.access == Access::Anyone && std::string_view(spec.name) != bus::method::kCheck;
-    return informational ? identity::IdentityResolver::Freshness::Pinned
-                         : identity::IdentityResolver::Freshness::Reread;
+    return spec.has(MethodFlag::PinnedIdentity) ? identity::IdentityResolver::Freshness::Pinned
+                                                : identity::IdentityResolver::Freshness::Reread;
 }
 
 }  // namespace
@@ -67,7 +66,7 @@ VaultObject::VaultObject(sd_bus* bus, sd_event* event, VaultService& vault, audi
         // Authorization is the pipeline's job, so sd-bus must not filter on its own notion of
         // privilege (UNPRIVILEGED); secret-carrying methods are kept out of sd-bus's debug dumps.
         sd_bus_vtable entry =
-            spec.sensitive
+            spec.has(MethodFlag::Sensitive)
                 ? sd_bus_vtable SD_BUS_METHOD_WITH_NAMES_OFFSET(spec.name, spec.in_signature, "", spec.out_signature,
                                                                 "", &VaultObject::on_method_call, 0,
                                                                 SD_BUS_VTABLE_UNPRIVILEGED | SD_BUS_VTABLE_SENSITIVE)
@@ -295,18 +294,19 @@ int VaultObject::dispatch(const MethodSpec& spec, sd_bus_message* message, sd_bu
     PendingCall pending;
     pending.spec = &spec;
     pending.sender = sender_name != nullptr ? sender_name : "";
-    const bool is_status = std::string_view(spec.name) == bus::method::kStatus;
 
     // No record, no action: a failed log leaves only Status, which says why.
-    if (!audit_.healthy() && !is_status) {
+    if (!audit_.healthy() && !spec.has(MethodFlag::ServedWhenAuditFailed)) {
         return reply_error(error, ErrorCode::Unavailable,
                            "audit log unavailable, request denied: " + audit_.failure_reason());
     }
     try {
         // Public methods that grant nothing are answered from the subject confirmed when the
-        // caller was pinned; every method that authorizes re-reads it.
+        // caller was pinned (MethodFlag::PinnedIdentity); every other method re-reads it.
         pending.subject = resolver_.resolve(message, dispatch_ticks, freshness_for(spec));
         pending.identified = true;
+    } catch (const identity::CallerLimitError& e) {
+        return refuse(spec, message, std::move(pending), Failure{ErrorCode::Unavailable, e.what()}, error);
     } catch (const identity::IdentityError& e) {
         return refuse(spec, message, std::move(pending),
                       Failure{ErrorCode::PermissionDenied, std::string("caller could not be identified: ") + e.what()},
@@ -315,10 +315,10 @@ int VaultObject::dispatch(const MethodSpec& spec, sd_bus_message* message, sd_bu
 
     try {
         const VaultState state = vault_.state();
-        if (state == VaultState::Locked && !spec.allowed_when_locked) {
+        if (state == VaultState::Locked && !spec.has(MethodFlag::AllowedWhenLocked)) {
             throw VaultError(ErrorCode::Locked, "vault is locked: " + vault_.lock_reason());
         }
-        if (spec.requires_enrolled_founder && state == VaultState::Uninitialized) {
+        if (spec.has(MethodFlag::NeedsEnrolledFounder) && state == VaultState::Uninitialized) {
             throw VaultError(ErrorCode::Unavailable, "vault is not initialized; run 'vaultctl init'");
         }
         if (spec.access == Access::Enrollment && state != VaultState::Uninitialized) {
@@ -336,7 +336,7 @@ int VaultObject::dispatch(const MethodSpec& spec, sd_bus_message* message, sd_bu
         pending.grant = grant_reference(pending.call.grant_use->decision);
     }
 
-    if (spec.access == Access::Anyone) {
+    if (spec.has(MethodFlag::Informational)) {
         audit::AuditRecord record = record_of(pending, audit::EventType::Decision);
         return answer_now(spec, message, pending.subject, pending.call, record, error);
     }
@@ -353,7 +353,7 @@ int VaultObject::dispatch(const MethodSpec& spec, sd_bus_message* message, sd_bu
     // A use whose action is only its reply (Use of a grant whose state needs no saving before
     // the reply) writes nothing outside the log: its outcome joins its decision, and the one
     // fdatasync of the next round covers both before the reply is sent.
-    if (spec.access == Access::Grant && !vault_.policy_state_unsaved()) {
+    if (spec.has(MethodFlag::OneRoundCommit) && !vault_.policy_state_unsaved()) {
         act(pending);
         awaiting_outcome_.push_back(std::move(pending));
         if (awaiting_outcome_.size() >= kMaxBatch) {
@@ -381,7 +381,7 @@ int VaultObject::refuse(const MethodSpec& spec, sd_bus_message* message, Pending
     record.decision = audit::Decision::Deny;
     record.reason = failure.message;
     const audit::Appended appended = audit_.record(record);
-    if (spec.access == Access::Anyone || appended != audit::Appended::Queued) {
+    if (spec.has(MethodFlag::Informational) || appended != audit::Appended::Queued) {
         schedule_commit();
         return reply_error(error, failure.code, failure.message);
     }
@@ -400,7 +400,7 @@ int VaultObject::answer_now(const MethodSpec& spec, sd_bus_message* message, con
     record.decision = audit::Decision::Allow;
     record.reason = "done";
     const bool recorded = audit_.record(record) != audit::Appended::Failed;
-    if (!recorded && std::string_view(spec.name) != bus::method::kStatus) {
+    if (!recorded && !spec.has(MethodFlag::ServedWhenAuditFailed)) {
         return reply_error(error, ErrorCode::Unavailable,
                            "audit log unavailable, request denied: " + audit_.failure_reason());
     }
@@ -487,7 +487,7 @@ void VaultObject::act(PendingCall& pending)
     std::string reason = "done";
     outcome.decision = audit::Decision::Allow;
     // Authorized before a Lock or Incident that was acted on first in this round.
-    if (vault_.state() == VaultState::Locked && !pending.spec->allowed_when_locked) {
+    if (vault_.state() == VaultState::Locked && !pending.spec->has(MethodFlag::AllowedWhenLocked)) {
         pending.failure = Failure{ErrorCode::Locked, "vault is locked: " + vault_.lock_reason()};
     } else {
         try {
@@ -551,7 +551,7 @@ audit::AuditRecord VaultObject::record_of(const PendingCall& pending, audit::Eve
                               .decision = audit::Decision::Deny,
                               .reason = {},
                               .grant = pending.grant,
-                              .informational = pending.spec->access == Access::Anyone};
+                              .informational = pending.spec->has(MethodFlag::Informational)};
 }
 
 void VaultObject::drain()

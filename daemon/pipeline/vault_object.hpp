@@ -11,11 +11,12 @@
 // A round runs when the bus has nothing more to dispatch (an idle-priority defer source), or at
 // once when kMaxBatch calls wait. If a record cannot be written, the calls waiting on it are
 // answered Unavailable and nothing further is done: no record, no action.
-// A Use whose only action is its reply (no grant state to save first) skips the first half: its
-// decision and outcome records are written together and share the round's fdatasync.
-// Informational calls (Status, WhoAmI, Check) are answered at once; their records are written
-// with the next round without waiting for the disk. Repeated informational calls and denials
-// are folded (audit_log.hpp); a folded denial is answered at once.
+// A call flagged OneRoundCommit (Use), whose only action is its reply, skips the first half when
+// no grant state awaits saving: its decision and outcome records share the round's fdatasync.
+// Informational calls (MethodFlag::Informational: Status, WhoAmI, Check, AuditPublicKey) are
+// answered at once; their records are written with the next round without waiting for the disk.
+// Repeated informational calls and denials are folded (audit_log.hpp); a folded denial is
+// answered at once.
 #pragma once
 
 #include <systemd/sd-bus.h>

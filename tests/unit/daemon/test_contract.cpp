@@ -2,6 +2,9 @@
 // name rules, error vocabulary and audit-line escaping.
 #include <criterion/criterion.h>
 
+#include <algorithm>
+#include <functional>
+#include <iterator>
 #include <set>
 #include <string>
 
@@ -34,7 +37,8 @@ Test(method_table, every_method_declares_an_action_access_and_decoder)
             cr_expect(in.size() >= 7 && in.substr(in.size() - 7) == "(aytay)", "%s lacks a founder proof", spec.name);
         }
         // Values enter by descriptor only, and such methods are flagged sensitive.
-        cr_expect_eq(in.find('h') != std::string::npos, spec.sensitive, "%s sensitive flag", spec.name);
+        cr_expect_eq(in.find('h') != std::string::npos, spec.has(daemon::MethodFlag::Sensitive), "%s sensitive flag",
+                     spec.name);
         // No method may return bytes that could be a secret value except the nonce.
         if (std::string(spec.name) != "GetNonce") {
             cr_expect(std::string(spec.out_signature).find("ay") == std::string::npos, "%s returns bytes", spec.name);
@@ -51,11 +55,107 @@ Test(method_table, only_informational_methods_are_public)
             cr_expect(name == "Status" || name == "WhoAmI" || name == "Check" || name == "AuditPublicKey",
                       "%s is open to anyone", spec.name);
         }
-        if (spec.sensitive) {
-            cr_expect(!spec.allowed_when_locked, "%s carries secrets yet is allowed when locked", spec.name);
+        if (spec.has(daemon::MethodFlag::Sensitive)) {
+            cr_expect(!spec.has(daemon::MethodFlag::AllowedWhenLocked), "%s carries secrets yet is allowed when locked",
+                      spec.name);
         }
     }
     cr_expect_eq(daemon::find_method("NoSuchMethod"), nullptr);
+}
+
+namespace {
+using Names = std::set<std::string>;
+
+Names rows_where(const std::function<bool(const daemon::MethodSpec&)>& predicate)
+{
+    Names names;
+    for (const auto& spec : daemon::method_table()) {
+        if (predicate(spec)) {
+            names.insert(spec.name);
+        }
+    }
+    return names;
+}
+
+Names rows_with(daemon::MethodFlag flag)
+{
+    return rows_where([flag](const daemon::MethodSpec& spec) { return spec.has(flag); });
+}
+
+Names rows_with_access(daemon::Access access)
+{
+    return rows_where([access](const daemon::MethodSpec& spec) { return spec.access == access; });
+}
+
+std::string joined(const Names& names)
+{
+    std::string out;
+    for (const auto& name : names) {
+        out += (out.empty() ? "" : " ") + name;
+    }
+    return out.empty() ? "(none)" : out;
+}
+
+void expect_rows(const char* flag, const Names& actual, const Names& expected)
+{
+    cr_expect(actual == expected, "%s is on {%s}, expected {%s}", flag, joined(actual).c_str(),
+              joined(expected).c_str());
+}
+}  // namespace
+
+// Each flag changes what the pipeline does for a method (method_table.hpp says why each exists);
+// these are the rows that need it, and only they. A new method must be added here on purpose.
+Test(method_table, each_flag_is_on_exactly_the_rows_that_need_it)
+{
+    using daemon::Access;
+    using daemon::MethodFlag;
+    const Names all = rows_where([](const daemon::MethodSpec&) { return true; });
+    const Names open = rows_with_access(Access::Anyone);
+    cr_expect(open == Names({"Status", "WhoAmI", "Check", "AuditPublicKey"}), "open to anyone: {%s}",
+              joined(open).c_str());
+
+    expect_rows("AllowedWhenLocked", rows_with(MethodFlag::AllowedWhenLocked),
+                {"Status", "WhoAmI", "GetNonce", "Lock", "Unlock", "Incident", "AuditTail", "AuditPublicKey"});
+    // Every method a founder proof authorizes needs the enrolled key, except the enrolment itself.
+    expect_rows("NeedsEnrolledFounder", rows_with(MethodFlag::NeedsEnrolledFounder), rows_with_access(Access::Founder));
+    cr_expect(rows_with_access(Access::Enrollment) == Names({"Enroll"}));
+    expect_rows("Sensitive", rows_with(MethodFlag::Sensitive), {"PutSecret", "RotateSecret"});
+    // Answered at once, its record not waited for: exactly the calls that authorize nothing.
+    expect_rows("Informational", rows_with(MethodFlag::Informational), open);
+    // Check and every method that authorizes re-read the caller's identity; only the public calls
+    // that decide nothing take the subject confirmed at pin time.
+    const Names pinned = rows_with(MethodFlag::PinnedIdentity);
+    expect_rows("PinnedIdentity", pinned, {"Status", "WhoAmI", "AuditPublicKey"});
+    Names fresh;
+    std::set_difference(all.begin(), all.end(), pinned.begin(), pinned.end(), std::inserter(fresh, fresh.end()));
+    cr_expect(fresh.count("Check") == 1, "Check must re-read the caller's identity");
+    for (const auto& spec : daemon::method_table()) {
+        if (spec.access != Access::Anyone) {
+            cr_expect(fresh.count(spec.name) == 1, "%s authorizes on the pinned identity", spec.name);
+        }
+    }
+    // Only Status says why the log failed; every other call is refused without a record.
+    expect_rows("ServedWhenAuditFailed", rows_with(MethodFlag::ServedWhenAuditFailed), {"Status"});
+    // Only Use's action is its reply alone, and it is the only grant-decided method.
+    expect_rows("OneRoundCommit", rows_with(MethodFlag::OneRoundCommit), {"Use"});
+    cr_expect(rows_with_access(Access::Grant) == Names({"Use"}));
+}
+
+Test(method_table, rows_carry_only_declared_flags)
+{
+    using daemon::MethodFlag;
+    constexpr daemon::MethodFlags kDeclared = MethodFlag::AllowedWhenLocked | MethodFlag::NeedsEnrolledFounder |
+                                              MethodFlag::Sensitive | MethodFlag::Informational |
+                                              MethodFlag::PinnedIdentity | MethodFlag::ServedWhenAuditFailed |
+                                              MethodFlag::OneRoundCommit;
+    for (const auto& spec : daemon::method_table()) {
+        cr_expect_eq(spec.flags.bits() & ~kDeclared.bits(), 0U, "%s has an undeclared flag", spec.name);
+        cr_expect(spec.in_signature != nullptr && spec.out_signature != nullptr && spec.argument_names != nullptr,
+                  "%s lacks its D-Bus shape", spec.name);
+    }
+    static_assert((MethodFlag::Sensitive | MethodFlag::Informational).has(MethodFlag::Informational));
+    static_assert(!daemon::MethodFlags(MethodFlag::Sensitive).has(MethodFlag::Informational));
+    static_assert(!daemon::MethodFlags{}.has(MethodFlag::AllowedWhenLocked));
 }
 
 Test(founder_payload, fields_cannot_be_shifted_between_each_other)
