@@ -15,32 +15,21 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
-#include <memory>
 #include <string>
 #include <string_view>
 
+#include "bench/bench_bus.hpp"
+
 namespace {
 
-constexpr const char* kDefaultName = "org.codexvault.BenchNoop";
-constexpr const char* kObjectPath = "/org/codexvault/BenchNoop";
-constexpr const char* kInterface = "org.codexvault.BenchNoop";
+using codexvault::bench::BusPtr;
+using codexvault::bench::EventPtr;
+using codexvault::bench::SlotPtr;
+using codexvault::bench::SourcePtr;
 
-struct BusUnref {
-    void operator()(sd_bus* bus) const noexcept { sd_bus_flush_close_unref(bus); }
-};
-struct EventUnref {
-    void operator()(sd_event* event) const noexcept { sd_event_unref(event); }
-};
-struct SlotUnref {
-    void operator()(sd_bus_slot* slot) const noexcept { sd_bus_slot_unref(slot); }
-};
-struct SourceUnref {
-    void operator()(sd_event_source* source) const noexcept { sd_event_source_disable_unref(source); }
-};
-using BusPtr = std::unique_ptr<sd_bus, BusUnref>;
-using EventPtr = std::unique_ptr<sd_event, EventUnref>;
-using SlotPtr = std::unique_ptr<sd_bus_slot, SlotUnref>;
-using SourcePtr = std::unique_ptr<sd_event_source, SourceUnref>;
+constexpr const char* kDefaultName = codexvault::bench::kNoopName;
+constexpr const char* kObjectPath = codexvault::bench::kNoopPath;
+constexpr const char* kInterface = codexvault::bench::kNoopInterface;
 
 int method_nop(sd_bus_message* call, void* /*userdata*/, sd_bus_error* /*error*/)
 {
@@ -49,7 +38,7 @@ int method_nop(sd_bus_message* call, void* /*userdata*/, sd_bus_error* /*error*/
 
 const sd_bus_vtable kVtable[] = {
     SD_BUS_VTABLE_START(0),
-    SD_BUS_METHOD("Nop", "", "", method_nop, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD(codexvault::bench::kNoopMethod, "", "", method_nop, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_VTABLE_END,
 };
 
