@@ -19,6 +19,8 @@ PACKAGES=(
     libclang-rt-14-dev
     # tests, `make run`, benchmarks
     libcriterion-dev dbus-daemon dbus util-linux openssl
+    # the audit ordering test traces the daemon (tests/integration/test_audit_ordering.cpp)
+    strace
     # lint
     clang-format clang-tidy cppcheck
     # packaging and e2e

@@ -16,6 +16,7 @@
 
 #include <criterion/criterion.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <chrono>
@@ -163,6 +164,51 @@ void die_with_parent()
     if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) {
         _exit(126);
     }
+}
+
+// The descendant of `ancestor` whose command name is `comm` (the daemon started under a wrapper
+// such as strace), or -1. Walks /proc rather than /proc/PID/task/TID/children, which needs
+// CONFIG_PROC_CHILDREN.
+pid_t find_descendant(pid_t ancestor, const std::string& comm)
+{
+    std::vector<std::pair<pid_t, pid_t>> parents;  // (pid, ppid) of every process named `comm`
+    std::vector<std::pair<pid_t, pid_t>> all;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+        const std::string name = entry.path().filename().string();
+        if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) {
+            continue;
+        }
+        // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so cut at the last ')'.
+        const std::string stat = read_text_file(entry.path().string() + "/stat");
+        const std::size_t open = stat.find('(');
+        const std::size_t close = stat.rfind(')');
+        if (open == std::string::npos || close == std::string::npos || close < open) {
+            continue;
+        }
+        std::istringstream rest(stat.substr(close + 1));
+        std::string state;
+        pid_t ppid = 0;
+        if (!(rest >> state >> ppid)) {
+            continue;
+        }
+        const pid_t pid = static_cast<pid_t>(std::stol(name));
+        all.emplace_back(pid, ppid);
+        if (stat.substr(open + 1, close - open - 1) == comm) {
+            parents.emplace_back(pid, ppid);
+        }
+    }
+    for (const auto& [pid, ppid] : parents) {
+        pid_t up = ppid;
+        for (int depth = 0; depth < 16 && up > 1; ++depth) {
+            if (up == ancestor) {
+                return pid;
+            }
+            const auto it = std::find_if(all.begin(), all.end(), [up](const auto& p) { return p.first == up; });
+            up = it == all.end() ? 0 : it->second;
+        }
+    }
+    return -1;
 }
 
 }  // namespace
@@ -379,7 +425,14 @@ bool set_append_only(const std::string& path, bool on)
 
 VaultEnv::~VaultEnv()
 {
-    if (daemon_pid_ > 0) {
+    if (wrapper_pid_ > 0) {
+        // The daemon first: a tracer killed before its tracee would leave it running, detached.
+        if (daemon_pid_ > 0 && daemon_pid_ != wrapper_pid_) {
+            ::kill(daemon_pid_, SIGKILL);
+        }
+        ::kill(wrapper_pid_, SIGKILL);
+        ::waitpid(wrapper_pid_, nullptr, 0);
+    } else if (daemon_pid_ > 0) {
         ::kill(daemon_pid_, SIGKILL);
         ::waitpid(daemon_pid_, nullptr, 0);
     }
@@ -390,6 +443,11 @@ VaultEnv::~VaultEnv()
     std::error_code ec;
     clear_append_only_flags(root_);
     fs::remove_all(root_, ec);
+}
+
+void VaultEnv::set_daemon_wrapper(std::vector<std::string> argv)
+{
+    daemon_wrapper_ = std::move(argv);
 }
 
 void VaultEnv::start_daemon()
@@ -407,31 +465,58 @@ void VaultEnv::start_daemon()
         ::dup2(log, 2);
         ::setenv("NOTIFY_SOCKET", notify_path.c_str(), 1);
         const std::string binary = root_ + "/bin/codex-vaultd";
+        if (!daemon_wrapper_.empty()) {
+            std::vector<std::string> full = daemon_wrapper_;
+            full.insert(full.end(), {binary, "--bus", bus_address_, "--state-dir", state_dir_, "--config", config_path_,
+                                     "--policy-dir", policy_dir()});
+            std::vector<char*> args;
+            for (auto& a : full) {
+                args.push_back(a.data());
+            }
+            args.push_back(nullptr);
+            ::execvp(args[0], args.data());
+            _exit(127);
+        }
         ::execl(binary.c_str(), binary.c_str(), "--bus", bus_address_.c_str(), "--state-dir", state_dir_.c_str(),
                 "--config", config_path_.c_str(), "--policy-dir", policy_dir().c_str(), static_cast<char*>(nullptr));
         _exit(127);
     }
+    if (!daemon_wrapper_.empty()) {
+        wrapper_pid_ = daemon_pid_;
+    }
     const bool ready = wait_for_ready(notify.get(), daemon_pid_);
     (void)::unlink(notify_path.c_str());
     cr_assert(ready, "codex-vaultd did not send READY=1; log:\n%s", daemon_log().c_str());
+    if (wrapper_pid_ > 0) {
+        daemon_pid_ = find_descendant(wrapper_pid_, "codex-vaultd");
+        cr_assert(daemon_pid_ > 0, "codex-vaultd is not a descendant of its wrapper %s (pid %d)",
+                  daemon_wrapper_.front().c_str(), wrapper_pid_);
+    }
+}
+
+// A wrapped daemon: the signal goes to the daemon, the wait to the wrapper (its parent).
+int VaultEnv::signal_and_reap(int signal)
+{
+    const pid_t waited = wrapper_pid_ > 0 ? wrapper_pid_ : daemon_pid_;
+    ::kill(daemon_pid_, signal);
+    int status = 0;
+    ::waitpid(waited, &status, 0);
+    daemon_pid_ = -1;
+    wrapper_pid_ = -1;
+    return status;
 }
 
 void VaultEnv::stop_daemon()
 {
     cr_assert(daemon_pid_ > 0);
-    ::kill(daemon_pid_, SIGTERM);
-    int status = 0;
-    ::waitpid(daemon_pid_, &status, 0);
-    daemon_pid_ = -1;
+    const int status = signal_and_reap(SIGTERM);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "codex-vaultd did not stop cleanly (status %d)", status);
 }
 
 void VaultEnv::kill_daemon()
 {
     cr_assert(daemon_pid_ > 0);
-    ::kill(daemon_pid_, SIGKILL);
-    ::waitpid(daemon_pid_, nullptr, 0);
-    daemon_pid_ = -1;
+    (void)signal_and_reap(SIGKILL);
 }
 
 std::string VaultEnv::daemon_log() const

@@ -47,6 +47,13 @@ public:
     [[nodiscard]] std::string policy_dir() const { return root_ + "/policy.d"; }
     [[nodiscard]] pid_t daemon_pid() const { return daemon_pid_; }
 
+    // Starts the daemon under a wrapper command from the next start_daemon() on: `argv` (e.g.
+    // {"strace", "-f", "-o", FILE, "--"}) comes first, then the daemon's own command line. The
+    // daemon must be a descendant of the wrapper: daemon_pid() is then the daemon's own pid (found
+    // after READY=1), signals go to it, and stop_daemon()/kill_daemon() wait for the wrapper, whose
+    // exit status must be the daemon's (as strace's is). An empty `argv` removes the wrapper.
+    void set_daemon_wrapper(std::vector<std::string> argv);
+
     void start_daemon();
     void stop_daemon();  // SIGTERM and wait; asserts a clean exit
     void kill_daemon();  // SIGKILL and wait: a crash (no stop record, no final checkpoint)
@@ -59,6 +66,8 @@ public:
     [[nodiscard]] cli::FounderKeyPair load_founder() const;
 
 private:
+    int signal_and_reap(int signal);  // signals the daemon, waits for it (or its wrapper); the wait status
+
     std::string root_;
     std::string bus_address_;
     std::string state_dir_;
@@ -66,6 +75,8 @@ private:
     std::string config_path_;
     pid_t bus_pid_ = -1;
     pid_t daemon_pid_ = -1;
+    std::vector<std::string> daemon_wrapper_;
+    pid_t wrapper_pid_ = -1;  // the wrapper's pid while a wrapped daemon runs; -1 otherwise
 };
 
 // The suite fixture: one VaultEnv per test (Criterion runs each test in its own process).
