@@ -169,7 +169,7 @@ unit-test: $(UNIT_TESTS)
 	@set -e; for tests in $(UNIT_TESTS); do echo "== $$tests"; $$tests $(CRITERION_FLAGS); done
 
 integration-test: $(INTEGRATION_TESTS) $(DAEMON_BIN) $(CLI_BIN)
-	CODEX_VAULT_BUILD=$(abspath $(BUILD)) $(INTEGRATION_TESTS) $(CRITERION_FLAGS)
+	CODEX_VAULT_BUILD=$(abspath $(BUILD)) CODEX_VAULT_SOURCE=$(CURDIR) $(INTEGRATION_TESTS) $(CRITERION_FLAGS)
 
 run: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all

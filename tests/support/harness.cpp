@@ -48,10 +48,17 @@ std::string read_text_file(const std::string& path)
     return text.str();
 }
 
-std::string repo_dir()
+}  // namespace
+
+// The source tree: CODEX_VAULT_SOURCE (make sets it, so a build folder may live anywhere), else
+// the build folder's parent.
+std::string source_dir()
 {
-    return fs::path(build_dir()).parent_path().string();
+    const char* dir = std::getenv("CODEX_VAULT_SOURCE");
+    return dir != nullptr ? std::string(dir) : fs::path(build_dir()).parent_path().string();
 }
+
+namespace {
 
 void write_all(int fd, const std::string& data)
 {
@@ -378,7 +385,7 @@ VaultEnv::VaultEnv(bool start_daemon_now)
         ::dup2(log, 1);
         ::dup2(log, 2);
         ::dup2(address_write.get(), 3);  // dup2 clears close-on-exec on the copy
-        const std::string config = "--config-file=" + repo_dir() + "/units/dev-bus.conf";
+        const std::string config = "--config-file=" + source_dir() + "/units/dev-bus.conf";
         const std::string address = "--address=" + bus_address_;
         ::execlp("dbus-daemon", "dbus-daemon", config.c_str(), address.c_str(), "--nofork", "--nopidfile",
                  "--print-address=3", static_cast<char*>(nullptr));

@@ -88,6 +88,9 @@ void stop_env();
 
 CommandResult run_command(const std::vector<std::string>& argv, const CommandOptions& options = {});
 
+// The source tree (units/, policy/examples), wherever the build folder is.
+std::string source_dir();
+
 // Runs `body` in a child process whose uid, gid and groups are `uid` (no capabilities), and
 // returns its exit status. `body` returns the status (e.g. a CallError's exit code).
 int run_as(uid_t uid, const std::function<int()>& body);
