@@ -196,16 +196,28 @@ int cmd_audit_tail(const GlobalOptions& options, const TailOptions& tail)
         check_local(bus::read_string_array(reply.get(), lines), "read records");
         std::uint64_t last_seq = 0;
         check_local(sd_bus_message_read(reply.get(), "t", &last_seq), "read last seq");
+        int complete = 1;
+        check_local(sd_bus_message_read(reply.get(), "b", &complete), "read complete");
         for (const std::string& line : lines) {
             print_tail_line(line, options.json);
         }
         std::cout.flush();
         if (!tail.follow) {
+            if (complete == 0) {
+                std::cerr << "vaultctl: the daemon reads at most 4 MiB of the log per call, and stopped before "
+                             "finding "
+                          << limit
+                          << " matching records; older records may match too: narrow the query, or verify "
+                             "and read a copy of the audit folder offline ('vaultctl audit verify')\n";
+            }
             return 0;
         }
         after = last_seq;
         limit = 1000;
-        std::this_thread::sleep_for(std::chrono::seconds(1));
+        // A page cut by the scan budget is followed at once: the rest of the log is already there.
+        if (complete != 0) {
+            std::this_thread::sleep_for(std::chrono::seconds(1));
+        }
     }
 }
 

@@ -60,7 +60,7 @@ constexpr std::array<MethodSpec, 24> kMethods{{
     {kIncident,         Access::Founder,     "vault.incident",   &methods::decode_incident,          AllowedWhenLocked | NeedsEnrolledFounder,
                         "s(aytay)",          "u",                "reason\0proof\0revoked\0"},
     {kAuditTail,        Access::AuditReader, "audit.read",       &methods::decode_audit_tail,        AllowedWhenLocked,
-                        "a{sv}(aytay)",      "ast",              "query\0proof\0records\0last_seq\0"},
+                        "a{sv}(aytay)",      "astb",             "query\0proof\0records\0last_seq\0complete\0"},
     {kAuditPublicKey,   Access::Anyone,      "audit.pubkey",     &methods::decode_audit_public_key,  AllowedWhenLocked | Informational | PinnedIdentity,
                         "",                  "s",                "public_key\0"},
     {kDeny,             Access::Founder,     "approval.deny",    &methods::decode_deny,              NeedsEnrolledFounder,
