@@ -17,8 +17,8 @@ constexpr std::uint32_t kMaxTailRecords = 1000;
 // What one call may read of the log: a filter that matches nothing costs this much and no more,
 // however large the log has grown (about 16,000 records; ~10 ms here). A caller may ask for less.
 constexpr std::uint32_t kMaxTailScanBytes = 4U << 20;
-constexpr std::array<std::string_view, 7> kTailKeys{"limit", "after_seq", "uid", "action", "decision", "event",
-                                                    "scan_bytes"};
+constexpr std::array<std::string_view, 7> kTailKeys{"limit",    "after_seq", "uid",       "action",
+                                                    "decision", "event",     "scan_bytes"};
 
 std::string read_reason(sd_bus_message* message)
 {

@@ -130,8 +130,9 @@ Test(audit_tail, follow_mode_pages_through_every_record_under_a_small_budget)
     }
     cr_expect_geq(after, head, "paging reached the head");
     cr_expect_geq(incomplete_pages, 1, "an 8 KiB budget cuts the pages of this log");
-    cr_expect_geq(seen, static_cast<std::size_t>(head - 1), "every record before the head was returned once: %zu of %llu",
-                  seen, static_cast<unsigned long long>(head));
+    cr_expect_geq(seen, static_cast<std::size_t>(head - 1),
+                  "every record before the head was returned once: %zu of %llu", seen,
+                  static_cast<unsigned long long>(head));
 }
 
 Test(audit_tail, a_budget_above_the_daemons_is_cut_to_it)

@@ -156,8 +156,7 @@ Test(policy_files, vaultctl_policy_check_validates_offline)
     cr_expect_eq(r.exit_code, error_info(ErrorCode::InvalidArgument).exit_code);
     cr_expect(contains(r.err, dir + "/20-bad.toml:3:"), "%s", r.err.c_str());
     // The example policy shipped with the project is valid.
-    const std::string examples =
-        source_dir() + "/policy/examples";
+    const std::string examples = source_dir() + "/policy/examples";
     r = env->vaultctl({"policy", "check", examples});
     cr_expect_eq(r.exit_code, 0, "%s", r.err.c_str());
 }
