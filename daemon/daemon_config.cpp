@@ -75,6 +75,12 @@ void load_config_file(DaemonConfig& config)
                 throw std::runtime_error(where + ": approval_ttl must be a number of seconds from 10 to 86400");
             }
             config.approval_ttl_usec = static_cast<std::uint64_t>(*value) * 1000 * 1000;
+        } else if (key == "monitor") {
+            const auto value = node.value<bool>();
+            if (!value) {
+                throw std::runtime_error(where + ": monitor must be true or false");
+            }
+            config.monitor = *value;
         } else {
             throw std::runtime_error(where + ": unknown setting '" + std::string(key.str()) + "'");
         }

@@ -22,6 +22,8 @@ struct DaemonConfig {
     uid_t founder_uid = 0;
     // How long an approval stays valid after it was requested (approval_ttl, in seconds).
     std::uint64_t approval_ttl_usec = 120ULL * 1000 * 1000;
+    // Load the eBPF monitor at start (`monitor`); false leaves it off.
+    bool monitor = true;
 };
 
 // Throws std::runtime_error with a message fit for stderr; `exit_code` set for --help/--version.

@@ -106,7 +106,9 @@ elif ((${#TIDY_FILES[@]} == 0)); then
     pass tidy "no files"
 else
     # The Makefile's DAEMON_PKGS: tomlplusplus adds -DTOML_HEADER_ONLY=0, as in the real build.
-    TIDY_FLAGS="-std=c++20 -I. $(pkg-config --cflags libsystemd libsodium libseccomp libcap tomlplusplus 2>/dev/null || true)"
+    # BUILD_DIR/bpf: the generated skeleton daemon/monitor/monitor_load.cpp includes (make lint
+    # generates it first).
+    TIDY_FLAGS="-std=c++20 -I. -I$BUILD_DIR/bpf $(pkg-config --cflags libsystemd libsodium libseccomp libcap tomlplusplus 2>/dev/null || true)"
     export TIDY_FLAGS TIDY_LOG_DIR="$LOG_DIR/tidy"
     # One log per file, so parallel output does not interleave; a clean file leaves no log.
     # shellcheck disable=SC2016  # the inner script expands its own variables

@@ -24,6 +24,11 @@
 #                                       adds (Use vs Check, 1 client, against 1.2 fdatasyncs);
 # stops the daemon in order and runs
 #   bench/audit_verify_bench --dir   offline verify of the log the daemon wrote during the run.
+# and, with no daemon running,
+#   bench/redact_bench               the streaming redactor's throughput (lib/redact)
+#   bench/monitor_bench              ns per read/mmap and forks/execs per second with the eBPF
+#                                    monitor detached vs attached (root; skipped with the reason
+#                                    where BPF is refused).
 # Finally it prints the summary the programs appended to one file (their measurements and
 # figures). The state folder (and this run's other files) go under $TMPDIR or /tmp unless that is
 # a tmpfs, where fdatasync costs nothing; then /var/tmp is used. Timing never fails the run. The
@@ -364,6 +369,23 @@ if ((!ONLY_NOOP)); then
     [[ -s $TMP/audit.pub ]] && VERIFY+=(--pubkey "$TMP/audit.pub")
     run_program "audit_verify_bench --dir" "$VERIFY_BENCH" "${VERIFY[@]}"
 fi
+
+# The pure redactor, and what the eBPF monitor costs the rest of the machine: after the vault has
+# stopped, so no daemon's monitor is attached while monitor_bench compares attached with
+# detached. Each prints its own figures; monitor_bench says why it skipped where BPF is refused.
+for program in redact_bench monitor_bench; do
+    if [[ ! -x $BUILD_DIR/bench/$program ]]; then
+        echo "note: $BUILD_DIR/bench/$program not built; skipped" | tee -a "$SUMMARY"
+        continue
+    fi
+    echo "== $program =="
+    if ! {
+        echo "-- $program"
+        "$BUILD_DIR/bench/$program" 2>&1
+    } | tee -a "$SUMMARY"; then
+        die "$program could not run"
+    fi
+done
 
 echo "== summary (medians over rounds; latencies in us; section 1 pinned unless BENCH_PIN=0) =="
 cat "$SUMMARY"

@@ -94,10 +94,17 @@ std::optional<Event> decode_mark(std::span<const std::byte> record, const mon_ev
     const auto raw = read_struct<mon_mark_event>(record);
     MarkEvent ev;
     switch (raw.change) {
-    case MON_MARK_INHERITED: ev.change = MarkEvent::Change::inherited; break;
-    case MON_MARK_REMOVED: ev.change = MarkEvent::Change::removed; break;
-    case MON_MARK_OVERFLOW: ev.change = MarkEvent::Change::overflow; break;
-    default: return std::nullopt;
+    case MON_MARK_INHERITED:
+        ev.change = MarkEvent::Change::inherited;
+        break;
+    case MON_MARK_REMOVED:
+        ev.change = MarkEvent::Change::removed;
+        break;
+    case MON_MARK_OVERFLOW:
+        ev.change = MarkEvent::Change::overflow;
+        break;
+    default:
+        return std::nullopt;
     }
     ev.task = decode_task(raw.task, hdr.flags);
     ev.mark_id = raw.mark_id;
@@ -111,17 +118,28 @@ std::optional<AccessEvent::Kind> access_kind(std::uint32_t raw)
 {
     using K = AccessEvent::Kind;
     switch (raw) {
-    case MON_ACC_READ: return K::read;
-    case MON_ACC_MMAP: return K::mmap;
-    case MON_ACC_SEND: return K::send;
-    case MON_ACC_OPEN: return K::open;
-    case MON_ACC_RECEIVE: return K::receive;
-    case MON_ACC_PIDFD_GETFD: return K::pidfd_getfd;
-    case MON_ACC_PTRACE: return K::ptrace;
-    case MON_ACC_VM_READ: return K::vm_read;
-    case MON_ACC_VM_WRITE: return K::vm_write;
-    case MON_ACC_PROC_OPEN: return K::proc_open;
-    default: return std::nullopt;
+    case MON_ACC_READ:
+        return K::read;
+    case MON_ACC_MMAP:
+        return K::mmap;
+    case MON_ACC_SEND:
+        return K::send;
+    case MON_ACC_OPEN:
+        return K::open;
+    case MON_ACC_RECEIVE:
+        return K::receive;
+    case MON_ACC_PIDFD_GETFD:
+        return K::pidfd_getfd;
+    case MON_ACC_PTRACE:
+        return K::ptrace;
+    case MON_ACC_VM_READ:
+        return K::vm_read;
+    case MON_ACC_VM_WRITE:
+        return K::vm_write;
+    case MON_ACC_PROC_OPEN:
+        return K::proc_open;
+    default:
+        return std::nullopt;
     }
 }
 
@@ -202,10 +220,14 @@ std::optional<Event> decode_event(std::span<const std::byte> record)
     record = record.first(hdr.size);
     switch (hdr.kind) {
     case MON_EV_EXEC:
-    case MON_EV_EXISTING: return decode_exec(record, hdr);
-    case MON_EV_MARK: return decode_mark(record, hdr);
-    case MON_EV_ACCESS: return decode_access(record, hdr);
-    default: return std::nullopt;
+    case MON_EV_EXISTING:
+        return decode_exec(record, hdr);
+    case MON_EV_MARK:
+        return decode_mark(record, hdr);
+    case MON_EV_ACCESS:
+        return decode_access(record, hdr);
+    default:
+        return std::nullopt;
     }
 }
 
@@ -213,16 +235,26 @@ std::string_view to_string(AccessEvent::Kind kind)
 {
     using K = AccessEvent::Kind;
     switch (kind) {
-    case K::read: return "read";
-    case K::mmap: return "mmap";
-    case K::send: return "send";
-    case K::open: return "open";
-    case K::receive: return "receive";
-    case K::pidfd_getfd: return "pidfd_getfd";
-    case K::ptrace: return "ptrace";
-    case K::vm_read: return "process_vm_readv";
-    case K::vm_write: return "process_vm_writev";
-    case K::proc_open: return "proc_open";
+    case K::read:
+        return "read";
+    case K::mmap:
+        return "mmap";
+    case K::send:
+        return "send";
+    case K::open:
+        return "open";
+    case K::receive:
+        return "receive";
+    case K::pidfd_getfd:
+        return "pidfd_getfd";
+    case K::ptrace:
+        return "ptrace";
+    case K::vm_read:
+        return "process_vm_readv";
+    case K::vm_write:
+        return "process_vm_writev";
+    case K::proc_open:
+        return "proc_open";
     }
     return "unknown";
 }
@@ -230,9 +262,12 @@ std::string_view to_string(AccessEvent::Kind kind)
 std::string_view to_string(MarkEvent::Change change)
 {
     switch (change) {
-    case MarkEvent::Change::inherited: return "inherited";
-    case MarkEvent::Change::removed: return "removed";
-    case MarkEvent::Change::overflow: return "overflow";
+    case MarkEvent::Change::inherited:
+        return "inherited";
+    case MarkEvent::Change::removed:
+        return "removed";
+    case MarkEvent::Change::overflow:
+        return "overflow";
     }
     return "unknown";
 }

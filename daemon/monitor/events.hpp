@@ -70,9 +70,9 @@ struct AccessEvent {
     };
     Kind kind = Kind::read;
     Task actor;
-    bool alert = false;   // not a process marked with the same id
-    bool killed = false;  // SIGKILL sent in that syscall
-    bool compat = false;  // ia32 syscall
+    bool alert = false;            // not a process marked with the same id
+    bool killed = false;           // SIGKILL sent in that syscall
+    bool compat = false;           // ia32 syscall
     std::uint64_t id = 0;          // tracked inode's id / target's mark id
     std::uint64_t actor_mark = 0;  // the actor's mark id, 0 when unmarked
     std::uint64_t dev = 0;         // inode touched (0 for attempts on a process)

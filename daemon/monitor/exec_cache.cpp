@@ -25,8 +25,8 @@ void ExecCache::record(const ExecEvent& event)
         return;
     }
     const Key key{event.task.tgid, event.task.start_ticks()};
-    ExeRecord rec{event.exe_path,         event.task.exe_dev, event.task.exe_ino, event.task.uid,
-                  event.task.euid,        event.time_ns,      event.path_truncated};
+    ExeRecord rec{event.exe_path,  event.task.exe_dev, event.task.exe_ino,  event.task.uid,
+                  event.task.euid, event.time_ns,      event.path_truncated};
     Entry* entry = find(key);
     if (entry == nullptr) {
         if (index_.size() >= capacity_) {

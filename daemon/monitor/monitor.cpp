@@ -23,7 +23,9 @@ std::error_code errno_code(int err)
 
 }  // namespace
 
-Monitor::Monitor(std::size_t exec_cache_entries) : cache_(exec_cache_entries) {}
+Monitor::Monitor(std::size_t exec_cache_entries) : cache_(exec_cache_entries)
+{
+}
 
 Monitor::~Monitor() = default;
 
@@ -135,24 +137,7 @@ int Monitor::ring_fd() const noexcept
 
 std::uint64_t Monitor::lost_events() const noexcept
 {
-    try {
-        const int cpus = libbpf_num_possible_cpus();
-        if (cpus <= 0) {
-            return 0;
-        }
-        std::vector<std::uint64_t> per_cpu(static_cast<std::size_t>(cpus));
-        const std::uint32_t zero = 0;
-        if (bpf_map_lookup_elem(lost_fd_, &zero, per_cpu.data()) != 0) {
-            return 0;
-        }
-        std::uint64_t total = 0;
-        for (const auto n : per_cpu) {
-            total += n;
-        }
-        return total;
-    } catch (...) {
-        return 0;
-    }
+    return __atomic_load_n(&globals_->lost_count, __ATOMIC_RELAXED);
 }
 
 void Monitor::consume_record(const void* data, std::size_t size, bool deliver) noexcept

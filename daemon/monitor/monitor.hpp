@@ -36,20 +36,25 @@ enum class Gate : std::uint32_t {
 };
 
 struct Options {
-    std::uint32_t ring_bytes = 8U << 20;  // power of two, at least a page
+    std::uint32_t ring_bytes = 2U << 20;  // power of two, at least a page (see README: fork cost)
     std::uint32_t max_marks = 16'384;
     std::uint32_t max_tracked_inodes = 1'024;
     std::size_t exec_cache_entries = ExecCache::default_capacity;
     bool exempt_self = true;    // this process's own touches are neither alerts nor records
     bool walk_existing = true;  // iter/task at start: exec records for processes already running
     bool force_raw_tp = false;  // skip tp_btf (exercises the raw_tp fallback)
+    // The sys_enter/sys_exit hooks (touches of tracked inodes, attempts on marked processes).
+    // While attached, every syscall on the machine takes the tracepoint slow path, gate or no
+    // gate (bpf/README.md, Cost); a loader with nothing to track or mark leaves them out, and
+    // then track_inode and mark_process record nothing.
+    bool syscall_hooks = true;
 };
 
 // Why the monitor cannot run.
 enum class Unavailable {
     none,
     no_kernel_btf,
-    not_permitted,  // no CAP_BPF + CAP_PERFMON (or a policy refused the load)
+    not_permitted,  // no CAP_BPF + CAP_PERFMON, bpf(2) filtered, or a policy refused the load
     load_failed,    // the verifier or libbpf refused the programs
     attach_failed,
     ring_buffer_failed,
@@ -70,7 +75,7 @@ struct Status {
     Unavailable why = Unavailable::none;
     std::string reason;  // unavailable: what failed, with errno and libbpf's last words
     std::vector<Program> programs;
-    std::string lsm;       // "refused (Operation not permitted)" / "available (unused)"
+    std::string lsm;                     // "refused (Operation not permitted)" / "available (unused)"
     std::size_t existing_processes = 0;  // exec records from the walk at start
 
     // "recording (sched_process_exec=tp_btf, ...; BPF LSM refused (...))" or "unavailable: REASON".
@@ -127,16 +132,19 @@ public:
     // Hands every waiting record to `sink` (a noexcept callable taking const Event&), after
     // feeding exec records to the exe cache. Returns how many records were read.
     template <class Sink>
-        requires std::is_nothrow_invocable_v<Sink&, const Event&>
-    std::size_t drain(Sink&& sink) noexcept
+    requires std::is_nothrow_invocable_v<Sink&, const Event&> std::size_t drain(Sink&& sink)
+    noexcept
     {
-        return drain_into(&sink, [](void* ctx, const Event& event) noexcept {
+        // The sink may be a const lambda; it is only ever called through its own type.
+        void* self = const_cast<void*>(static_cast<const void*>(std::addressof(sink)));
+        return drain_into(self, [](void* ctx, const Event& event) noexcept {
             (*static_cast<std::remove_reference_t<Sink>*>(ctx))(event);
         });
     }
     std::size_t drain() noexcept { return drain_into(nullptr, nullptr); }
 
-    // Records the kernel could not reserve ring space for, since load.
+    // Records the kernel could not reserve ring space for, since load (a load from the mmapped
+    // .bss: no system call, so it works under the daemon's syscall filter).
     [[nodiscard]] std::uint64_t lost_events() const noexcept;
     // Records this side could not decode (or ran out of memory decoding).
     [[nodiscard]] std::uint64_t undecodable_events() const noexcept { return undecodable_; }
@@ -153,6 +161,7 @@ private:
         std::uint64_t gate_count;
         std::uint32_t gate_mode;
         std::uint32_t exempt_tgid;
+        std::uint64_t lost_count;
     };
     struct SkeletonDeleter {
         void operator()(monitor_bpf* skel) const noexcept;
@@ -175,7 +184,6 @@ private:
     Globals* globals_ = nullptr;
     int marks_fd_ = -1;
     int tracked_fd_ = -1;
-    int lost_fd_ = -1;
     Status status_;
     ExecCache cache_;
     std::uint64_t undecodable_ = 0;

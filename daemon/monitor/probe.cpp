@@ -4,9 +4,15 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <linux/bpf.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstring>
+#include <fstream>
+#include <string_view>
 
 namespace codexvault::monitor::probe {
 
@@ -53,6 +59,82 @@ int tp_btf(const char* tracepoint) noexcept
 int lsm(const char* hook) noexcept
 {
     return load_and_attach(BPF_PROG_TYPE_LSM, BPF_LSM_MAC, hook);
+}
+
+namespace {
+
+// The value of a "Name:\tvalue" line of /proc/self/status, "" when absent.
+std::string status_field(std::string_view name)
+{
+    std::ifstream in("/proc/self/status");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.size() > name.size() && line.compare(0, name.size(), name) == 0 && line[name.size()] == ':') {
+            const auto value = line.find_first_not_of(" \t", name.size() + 1);
+            return value == std::string::npos ? std::string() : line.substr(value);
+        }
+    }
+    return {};
+}
+
+}  // namespace
+
+std::string capabilities()
+{
+    constexpr unsigned cap_sys_admin = 21;
+    constexpr unsigned cap_perfmon = 38;
+    constexpr unsigned cap_bpf = 39;
+    const std::string field = status_field("CapEff");
+    std::uint64_t effective = 0;
+    try {
+        effective = std::stoull(field, nullptr, 16);
+    } catch (const std::exception&) {
+        return "effective capabilities unreadable (/proc/self/status CapEff: '" + field + "')";
+    }
+    const auto has = [effective](unsigned cap) {
+        return (effective >> cap) & 1U;
+    };
+    const bool admin = has(cap_sys_admin) != 0;
+    std::string missing;
+    if (!admin && has(cap_bpf) == 0) {
+        missing = "CAP_BPF";
+    }
+    if (!admin && has(cap_perfmon) == 0) {
+        missing += missing.empty() ? "CAP_PERFMON" : " and CAP_PERFMON";
+    }
+    if (missing.empty()) {
+        return {};
+    }
+    return "no " + missing + " (effective capabilities " + field + ")";
+}
+
+std::string bpf_filtered()
+{
+    if (status_field("Seccomp") != "2") {
+        return {};
+    }
+    const pid_t child = ::fork();
+    if (child < 0) {
+        return std::string("cannot probe bpf(2) under this process's seccomp filter: fork: ") + std::strerror(errno);
+    }
+    if (child == 0) {
+        // An all-zero attribute is refused with EINVAL by the kernel: only the filter can do worse.
+        bpf_attr attr{};
+        (void)::syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
+        ::_exit(0);
+    }
+    int status = 0;
+    while (::waitpid(child, &status, 0) < 0) {
+        if (errno != EINTR) {
+            return std::string("cannot probe bpf(2) under this process's seccomp filter: waitpid: ") +
+                   std::strerror(errno);
+        }
+    }
+    if (WIFSIGNALED(status)) {
+        return "bpf(2) is refused by this process's seccomp filter (a probe child died of " +
+               std::string(::strsignal(WTERMSIG(status))) + ")";
+    }
+    return {};
 }
 
 std::string kernel_btf()

@@ -17,4 +17,15 @@ int lsm(const char* hook) noexcept;
 // "" when /sys/kernel/btf/vmlinux is readable, else why not (CO-RE needs it).
 std::string kernel_btf();
 
+// "" when this process's effective capabilities allow loading tracing programs (CAP_BPF and
+// CAP_PERFMON, or CAP_SYS_ADMIN), else what is missing. Read from /proc/self/status, so a
+// process that would be refused learns it without calling bpf(2).
+std::string capabilities();
+
+// "" unless a seccomp filter on this process kills it for calling bpf(2) (a unit's
+// SystemCallFilter=~@privileged does). Found by making the call in a forked child, and only
+// when /proc/self/status says a filter is installed; a filter that returns an error instead is
+// left to the load itself to report.
+std::string bpf_filtered();
+
 }  // namespace codexvault::monitor::probe

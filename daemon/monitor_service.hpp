@@ -1,0 +1,67 @@
+// The eBPF monitor in the running daemon: loaded before the capability drop (it needs CAP_BPF and
+// CAP_PERFMON, and maps cannot be created afterwards), drained on the event loop, its records
+// written to the audit log, its state reported by Status.
+//
+// Fails soft: a kernel, unit or user that refuses BPF leaves the monitor `unavailable` with the
+// reason the loader found (it asks before calling bpf(2), so a filtered bpf(2) cannot kill the
+// daemon), and everything that does not need the monitor keeps working.
+#pragma once
+
+#include <systemd/sd-event.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "daemon/monitor/monitor.hpp"
+#include "lib/sdbus/sd_ptr.hpp"
+
+namespace codexvault::audit {
+class AuditTrail;
+}
+
+namespace codexvault::daemon {
+
+class MonitorService {
+public:
+    enum class Mode { off, unavailable, recording };
+
+    // Loads and attaches unless `enabled` is false, and records the outcome in the audit log
+    // (a `monitor.start` record; the caller syncs it). Throws only when the event loop refuses a
+    // source, with the step named.
+    MonitorService(sd_event* event, audit::AuditTrail& audit, bool enabled);
+    MonitorService(const MonitorService&) = delete;
+    MonitorService& operator=(const MonitorService&) = delete;
+    ~MonitorService();
+
+    [[nodiscard]] Mode mode() const noexcept { return mode_; }
+    // "off: ...", "unavailable: REASON" or "recording (programs; BPF LSM ...; existing processes N)".
+    [[nodiscard]] const std::string& state_line() const noexcept { return state_line_; }
+    // Null unless recording.
+    [[nodiscard]] monitor::Monitor* monitor() noexcept { return monitor_.get(); }
+
+    // The daemon's one monitor service while it exists, else null (Status reads its state here).
+    static const MonitorService* current() noexcept;
+    // current()'s state line, or "off: not started" when there is none.
+    static std::string current_state_line();
+
+    // Reads every waiting record into the audit log. Also run by the event loop; an exe lookup
+    // that needs the latest exec records may call it first.
+    void drain() noexcept;
+
+private:
+    static int on_ring(sd_event_source* source, int fd, std::uint32_t revents, void* userdata) noexcept;
+    static int on_timer(sd_event_source* source, std::uint64_t usec, void* userdata) noexcept;
+    void record(const monitor::Event& event);
+    void record_losses();
+
+    audit::AuditTrail& audit_;
+    Mode mode_ = Mode::off;
+    std::string state_line_;
+    std::unique_ptr<monitor::Monitor> monitor_;
+    std::uint64_t lost_reported_ = 0;
+    bus::EventSourcePtr ring_source_;
+    bus::EventSourcePtr timer_;
+};
+
+}  // namespace codexvault::daemon
