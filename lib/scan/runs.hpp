@@ -1,0 +1,122 @@
+// The run finder: maximal runs of at least `min` bytes drawn from one byte class, for rules
+// with no literal to anchor on (a high-entropy quoted string). It probes the byte `min - 1`
+// ahead and jumps past it when that byte is outside the class, so on source text it reads a
+// small fraction of the bytes instead of running an automaton over every one.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+namespace codexvault::scan {
+
+using ByteTable = std::array<bool, 256>;
+
+// Calls found(begin, end) for each maximal run [begin, end) with end - begin >= min (min >= 1),
+// in order. found returns false to stop early.
+template <typename Found>
+void for_each_run(std::string_view text, const ByteTable& in_class, std::size_t min, Found&& found)
+{
+    const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+    const std::size_t size = text.size();
+    // Invariant: no run of `min` or more starts before i unreported, and i == 0 or the byte
+    // before i is outside the class.
+    std::size_t i = 0;
+    while (min > 0 && i + min <= size) {
+        const std::size_t probe = i + min - 1;
+        if (!in_class[bytes[probe]]) {
+            i = probe + 1;
+            continue;
+        }
+        std::size_t begin = probe;
+        while (begin > i && in_class[bytes[begin - 1]]) {
+            --begin;
+        }
+        if (begin > i) {
+            i = begin;  // a run long enough would have to start here
+            continue;
+        }
+        std::size_t end = probe + 1;
+        while (end < size && in_class[bytes[end]]) {
+            ++end;
+        }
+        if (!found(begin, end)) {
+            return;
+        }
+        i = end + 1;
+    }
+}
+
+// Runs that begin right after one of the `after` bytes (at most 4; they should be outside the
+// class, as quotes are): found(begin, end) for each run of at least `min` bytes. Counting stops
+// at max + 1 bytes (when max > 0), so a long run costs no more than that; its reported end is
+// then begin + max + 1. The anchors are found 16 bytes at a time with the compiler's generic
+// vector extension (SSE2 on x86-64, NEON on arm64; no intrinsics header), so text between
+// them (a base64 blob, say) is skimmed, not classified byte by byte.
+template <typename Found>
+void for_each_run_after(std::string_view text, std::string_view after, const ByteTable& in_class, std::size_t min,
+                        std::size_t max, Found&& found)
+{
+    using Bytes16 = unsigned char __attribute__((vector_size(16)));
+    const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+    const std::size_t size = text.size();
+    const std::size_t cap = max == 0 ? size : max + 1;
+    const std::size_t anchors = std::min<std::size_t>(after.size(), 4);
+    std::array<bool, 256> anchor{};
+    // Unused slots repeat the first anchor, so the loop below needs no count.
+    std::array<Bytes16, 4> splat{};
+    for (std::size_t k = 0; k < 4; ++k) {
+        const auto byte = static_cast<unsigned char>(after[k < anchors ? k : 0]);
+        anchor[byte] = anchors > 0;
+        for (int lane = 0; lane < 16; ++lane) {
+            splat[k][lane] = byte;
+        }
+    }
+    if (anchors == 0) {
+        return;
+    }
+    // One anchor at p: measure the run after it.
+    const auto visit = [&](std::size_t p) {
+        const std::size_t begin = p + 1;
+        std::size_t end = begin;
+        while (end < size && end - begin < cap && in_class[bytes[end]]) {
+            ++end;
+        }
+        return end - begin < min || found(begin, end);
+    };
+    // Walks the 0xFF bytes of one 8-byte half of a comparison result.
+    const auto visit_half = [&](std::uint64_t half, std::size_t base) {
+        while (half != 0) {
+            const auto bit = static_cast<std::size_t>(__builtin_ctzll(half));
+            half &= ~(std::uint64_t{0xFF} << (bit & ~std::size_t{7}));
+            if (!visit(base + bit / 8)) {
+                return false;
+            }
+        }
+        return true;
+    };
+    std::size_t i = 0;
+    for (; i + 16 <= size; i += 16) {
+        Bytes16 chunk;
+        std::memcpy(&chunk, bytes + i, sizeof chunk);
+        const auto equal = (chunk == splat[0]) | (chunk == splat[1]) | (chunk == splat[2]) | (chunk == splat[3]);
+        std::array<std::uint64_t, 2> halves{};
+        std::memcpy(halves.data(), &equal, sizeof halves);
+        if ((halves[0] | halves[1]) == 0) {
+            continue;
+        }
+        if (!visit_half(halves[0], i) || !visit_half(halves[1], i + 8)) {
+            return;
+        }
+    }
+    for (; i < size; ++i) {
+        if (anchor[bytes[i]] && !visit(i)) {
+            return;
+        }
+    }
+}
+
+}  // namespace codexvault::scan

@@ -1,0 +1,253 @@
+// The second-stage parts on their own: the PCRE2 wrapper (dialect, captures, leftmost-first
+// order, windows, limits and budget), the run finders, file globs, verifiers and entropy.
+#include <criterion/criterion.h>
+
+#include <cmath>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "lib/scan/entropy.hpp"
+#include "lib/scan/file_glob.hpp"
+#include "lib/scan/runs.hpp"
+#include "lib/scan/second_stage.hpp"
+#include "lib/scan/verifiers.hpp"
+
+using namespace codexvault::scan;
+using namespace codexvault::scan::re;
+
+namespace {
+
+Regex compiled(const char* pattern)
+{
+    auto result = Regex::compile(pattern);
+    if (const auto* error = std::get_if<std::string>(&result)) {
+        cr_assert_fail("pattern %s: %s", pattern, error->c_str());
+    }
+    return std::get<Regex>(std::move(result));
+}
+
+// The whole match and group 1 ("-" when unset), or "no".
+std::string first_match(const char* pattern, std::string_view text)
+{
+    const Regex regex = compiled(pattern);
+    Budget budget{1'000'000};
+    Scratch scratch;
+    std::vector<Span> spans;
+    if (regex.search(text, 0, text.size(), text.size(), spans, budget, scratch) != Outcome::Found) {
+        return "no";
+    }
+    std::string out(text.substr(spans[0].begin, spans[0].size()));
+    if (regex.groups() > 0) {
+        out += "|";
+        out += spans[1].begin == kUnset ? std::string("-") : std::string(text.substr(spans[1].begin, spans[1].size()));
+    }
+    return out;
+}
+
+void expect_match(const char* pattern, std::string_view text, const char* want)
+{
+    const std::string got = first_match(pattern, text);
+    cr_expect_str_eq(got.c_str(), want, "/%s/ on '%.*s'", pattern, static_cast<int>(text.size()), text.data());
+}
+
+}  // namespace
+
+Test(scan_engine, the_pcre2_dialect_matches_bytes_with_multiline_anchors)
+{
+    expect_match("a+b", "xxaaab", "aaab");
+    expect_match("a+?b", "aaab", "aaab");
+    expect_match("(a|ab)(?:c|bcd)", "abcd", "abcd|a");
+    expect_match("(?i)hello", "say HeLLo", "HeLLo");
+    expect_match("x(?i:ab)c", "xABC xABc", "xABc");
+    expect_match("\\bfoo\\b", "afoo foo", "foo");
+    expect_match("foo(?!bar)", "foobar foobaz", "foo");
+    expect_match("^b", "a\nb", "b");
+    expect_match("a$", "ab\na", "a");
+    expect_match("\\Aa", "ba", "no");
+    expect_match("a\\z", "a\nb a", "a");
+    expect_match("(?:ab){2,3}", "abababab", "ababab");
+    expect_match("(?:ab){2,3}?", "abababab", "abab");
+    expect_match("(a)|b", "b", "b|-");
+    expect_match("[]a]+", "x]a]", "]a]");
+    expect_match("[a-c\\d-]+", "zab-9z", "ab-9");
+    expect_match("(?<name>x)y", "xy", "xy|x");
+    expect_match("(?P<name>x)y", "xy", "xy|x");
+    expect_match(".+", "ab\ncd", "ab");
+    expect_match("[\\x00-\\x08]+", std::string_view("a\x01\x02z", 4), "\x01\x02");
+    // Bytes, not characters: \w is ASCII only and invalid UTF-8 is just bytes.
+    expect_match("\\w+", "\xc3\xa9t\xff\xfez", "t");
+    expect_match("[\\x80-\\xff]+", "ab\xc3\x28\xff", "\xc3");
+}
+
+Test(scan_engine, patterns_that_would_change_the_dialect_are_refused)
+{
+    for (const char* pattern : {"(a", "a)", "*a", "a**", "[z-a]", "\\x{4", "[", "(*UTF)a", "(*UCP)\\w", "a\\Cb"}) {
+        auto result = Regex::compile(pattern);
+        cr_expect(std::holds_alternative<std::string>(result), "accepted /%s/", pattern);
+    }
+}
+
+Test(scan_engine, a_window_limits_where_a_match_starts_and_what_it_sees)
+{
+    const Regex regex = compiled("ghp_[a-z]{4,}");
+    const std::string text = "xx ghp_abcdefgh yy";
+    Budget budget{100000};
+    Scratch scratch;
+    std::vector<Span> spans;
+    // Starts only in [3, 4); the text from byte 11 on is not seen.
+    cr_assert(regex.search(text, 3, 4, 11, spans, budget, scratch) == Outcome::Found);
+    cr_expect_eq(spans[0].begin, 3u);
+    cr_expect_eq(spans[0].end, 11u);
+    // Starts only in [4, 10): none.
+    cr_expect(regex.search(text, 4, 10, text.size(), spans, budget, scratch) == Outcome::NotFound);
+    // The window ends before the minimum length: none.
+    cr_expect(regex.search(text, 3, 4, 9, spans, budget, scratch) == Outcome::NotFound);
+    // $ does not match where the window cuts a line, only where the line really ends.
+    const Regex line_end = compiled("ghp_[a-z]{4}$");
+    cr_expect(line_end.search(text, 3, 4, 11, spans, budget, scratch) == Outcome::NotFound);
+    const std::string line = "ghp_abcd\nnext";
+    cr_expect(line_end.search(line, 0, 1, 9, spans, budget, scratch) == Outcome::Found);
+    // Text before the window's start is seen by \b: "xghp_" has no boundary before g.
+    const Regex bounded = compiled("\\bghp_[a-z]+");
+    const std::string glued = "xghp_abcd";
+    cr_expect(bounded.search(glued, 1, 2, glued.size(), spans, budget, scratch) == Outcome::NotFound);
+    cr_expect(budget.left < 100000u, "searches are charged to the budget");
+}
+
+Test(scan_engine, a_backtracking_pattern_stops_at_its_search_limit)
+{
+    const Regex regex = compiled("(?:(?:a+)+)+b");
+    // The b is there (so PCRE2's required-byte check does not end the search at once), but not
+    // after the a's: the nested repeats backtrack exponentially.
+    const std::string text = std::string(64, 'a') + "cb";
+    Budget budget{UINT64_MAX / 2};
+    const std::uint64_t before = budget.left;
+    Scratch scratch;
+    std::vector<Span> spans;
+    cr_expect(regex.search(text, 0, text.size(), text.size(), spans, budget, scratch) == Outcome::LimitHit);
+    cr_expect_eq(before - budget.left, kSearchFloor + kSearchPerByte * text.size(), "charged exactly its limit");
+}
+
+Test(scan_engine, a_spent_budget_stops_a_search_before_it_starts)
+{
+    const Regex regex = compiled("(?:(?:a+)+)+b");
+    const std::string text = std::string(64, 'a') + "cb";
+    Budget budget{5000};
+    Scratch scratch;
+    std::vector<Span> spans;
+    cr_expect(regex.search(text, 0, text.size(), text.size(), spans, budget, scratch) == Outcome::OutOfBudget);
+    cr_expect_eq(budget.left, 0u);
+    cr_expect(regex.search(text, 0, text.size(), text.size(), spans, budget, scratch) == Outcome::OutOfBudget);
+}
+
+Test(scan_engine, single_byte_classes_and_first_bytes)
+{
+    const auto base64 = single_byte_class("[A-Za-z0-9+/]");
+    cr_assert(base64.has_value());
+    cr_expect((*base64)['+'] && (*base64)['z'] && !(*base64)['-'] && !(*base64)['\n']);
+    cr_expect(single_byte_class("x").has_value());
+    cr_expect(single_byte_class("\\w").has_value());
+    cr_expect(!single_byte_class("[a-z]+").has_value());
+    cr_expect(!single_byte_class("a|bb").has_value());
+    cr_expect(!single_byte_class("(").has_value());
+    const Regex regex = compiled("\\b(?:ghp|gho)_x");
+    cr_expect(regex.can_start_with('g'));
+    cr_expect(!regex.can_start_with('x'));
+    const Regex caseless = compiled("(?i)token");
+    cr_expect(caseless.can_start_with('t') && caseless.can_start_with('T'));
+    cr_expect(compiled("^x").can_start_with('x'));
+}
+
+Test(scan_engine, run_finders)
+{
+    ByteTable table{};
+    for (const char c : std::string_view("abcdefghijklmnopqrstuvwxyz")) {
+        table[static_cast<unsigned char>(c)] = true;
+    }
+    const std::string text = "ab " + std::string(10, 'q') + " " + std::string(4, 'r') + "!" + std::string(12, 's');
+    std::vector<std::pair<std::size_t, std::size_t>> runs;
+    for_each_run(text, table, 8, [&](std::size_t b, std::size_t e) {
+        runs.emplace_back(b, e);
+        return true;
+    });
+    cr_assert_eq(runs.size(), 2u);
+    cr_expect(runs[0] == std::make_pair(std::size_t{3}, std::size_t{13}));
+    cr_expect(runs[1] == std::make_pair(text.size() - 12, text.size()));
+
+    // Runs right after a quote, capped at max + 1 bytes.
+    const std::string quoted =
+        "x = \"" + std::string(40, 'k') + "\" + '" + std::string(5, 'k') + "' `" + std::string(300, 'k') + "`";
+    runs.clear();
+    for_each_run_after(quoted, "\"'`", table, 32, 128, [&](std::size_t b, std::size_t e) {
+        runs.emplace_back(b, e);
+        return true;
+    });
+    cr_assert_eq(runs.size(), 2u);
+    cr_expect_eq(runs[0].first, 5u);
+    cr_expect_eq(runs[0].second - runs[0].first, 40u);
+    cr_expect_eq(runs[1].second - runs[1].first, 129u);
+}
+
+Test(scan_engine, globs)
+{
+    cr_expect(glob_matches("*.yml", "config.YML"));
+    cr_expect(glob_matches("docker-compose*.y?ml", "docker-compose.prod.yaml"));
+    cr_expect(!glob_matches("*.yml", "config.yaml"));
+    cr_expect(glob_matches("*", ""));
+    cr_expect(!glob_matches("a*b*c*d", std::string(5000, 'a')));
+    cr_expect(file_filter_matches({}, "anything"));
+    cr_expect(file_filter_matches({"@env"}, "srv/.env.local"));
+    cr_expect(!file_filter_matches({"@env"}, "srv/env.py"));
+    cr_expect_str_eq(std::string(base_name("a/b/c.txt")).c_str(), "c.txt");
+}
+
+Test(scan_engine, verifiers)
+{
+    cr_expect_not_null(find_verifier("pem"));
+    cr_expect_null(find_verifier("nope"));
+    cr_expect_eq(verifier_names().size(), 6u);
+
+    const Verifier jwt = find_verifier("jwt");
+    // {"alg":"HS256"} . {"sub":"1"} . signature
+    const std::string good = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlc2lnbmF0dXJl";
+    cr_expect(jwt(good, Span{0, good.size()}).has_value());
+    const std::string no_alg = "eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiIxIn0.c2lnbmF0dXJlc2lnbmF0dXJl";
+    cr_expect(!jwt(no_alg, Span{0, no_alg.size()}).has_value());
+
+    const Verifier pem = find_verifier("pem");
+    std::string block = "-----BEGIN EC PRIVATE KEY-----\n";
+    for (int i = 0; i < 3; ++i) {
+        block += "MHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5dAS0wpu8y7lEoAoGCCqGSM49\n";
+    }
+    block += "-----END EC PRIVATE KEY-----\ntrailer";
+    const auto span = pem(block, Span{0, 30});
+    cr_assert(span.has_value());
+    cr_expect_eq(span->end, block.find("trailer") - 1);
+    const std::string truncated = block.substr(0, 100);
+    cr_expect(!pem(truncated, Span{0, 30}).has_value());
+
+    const Verifier url = find_verifier("url-password");
+    const std::string same = "postgres://admin:admin@db/x";
+    cr_expect(!url(same, Span{17, 22}).has_value());
+    const std::string docs = "postgres://admin:Zx81kq@db.example.com/x";
+    cr_expect(!url(docs, Span{17, 23}).has_value());
+    const std::string real = "postgres://admin:Zx81kq@db.internal/x";
+    cr_expect(url(real, Span{17, 23}).has_value());
+}
+
+Test(scan_engine, entropy)
+{
+    cr_expect_float_eq(shannon_entropy(""), 0.0, 1e-9);
+    cr_expect_float_eq(shannon_entropy("aaaa"), 0.0, 1e-9);
+    cr_expect_float_eq(shannon_entropy("ab"), 1.0, 1e-9);
+    cr_expect_float_eq(shannon_entropy("abcd"), 2.0, 1e-9);
+    std::string all;
+    for (int i = 0; i < 256; ++i) {
+        all.push_back(static_cast<char>(i));
+    }
+    cr_expect_float_eq(shannon_entropy(all), 8.0, 1e-9);
+    cr_expect_float_eq(shannon_entropy(all + all), 8.0, 1e-9);  // the long-value path
+}
