@@ -10,6 +10,7 @@
 
 #include "policy/document_shape.hpp"
 #include "policy/policy_limits.hpp"
+#include "policy/provider_toml.hpp"
 #include "policy/text.hpp"
 #include "policy/time_units.hpp"
 
@@ -356,11 +357,14 @@ private:
                 auto text = description(node, owner);
                 ok = ok && text.has_value();
                 result.description = text.value_or("");
-            } else {
-                error(key,
-                      owner + ": unknown key " + quote(k) + " (expected origin, allow, secret, inject, description)");
+            } else if (!transport_field(k, key, node, owner, result)) {
                 ok = false;
             }
+        }
+        if (ok) {
+            std::vector<FieldError> problems;
+            check_transport(result, table.source(), owner, problems);
+            ok = report(problems);
         }
         const std::pair<bool, const char*> required[] = {{have_origin, "origin"},
                                                          {have_allow, "allow"},
@@ -375,6 +379,31 @@ private:
         if (ok) {
             drafts_.providers.push_back(std::move(result));
         }
+    }
+
+    // The transport keys are parsed in provider_toml.cpp; false when the key failed or is unknown.
+    bool transport_field(std::string_view k, const toml::key& key, const toml::node& node, const std::string& owner,
+                         Provider& out)
+    {
+        std::vector<FieldError> problems;
+        switch (parse_transport_field(k, node, owner, out, problems)) {
+        case FieldStatus::Ok:
+            return true;
+        case FieldStatus::Failed:
+            return report(problems);
+        case FieldStatus::NotTransport:
+            break;
+        }
+        error(key, owner + ": unknown key " + quote(k) + " (expected " + std::string(kProviderKeys) + ")");
+        return false;
+    }
+
+    bool report(const std::vector<FieldError>& problems)
+    {
+        for (const FieldError& problem : problems) {
+            errors_.add(at(problem.where), problem.message);
+        }
+        return problems.empty();
     }
 
     bool injection(const toml::node& node, const std::string& owner, Injection& out)

@@ -4,11 +4,13 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "policy/diagnostic.hpp"
+#include "policy/provider_transport.hpp"
 #include "policy/request_pattern.hpp"
 #include "policy/result.hpp"
 
@@ -43,6 +45,8 @@ struct Provider {
     std::vector<RequestPattern> allow;  // at least one
     std::string secret;                 // the secret's name in the store
     Injection inject;
+    Transport transport;                   // trust, address guard, timeouts, limits (defaults)
+    std::optional<ClientSettings> client;  // for `vaultctl run`; absent: not runnable that way
     std::string description;
     SourceLocation source;  // where it is defined
 

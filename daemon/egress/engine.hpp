@@ -1,0 +1,86 @@
+// The egress engine: mediated HTTPS exchanges on the daemon's sd-event loop with libcurl's
+// multi-socket interface. No thread per request and no blocking call: curl tells the engine which
+// sockets to watch and when to wake it, sd-event wakes it, and every descriptor the engine reads
+// (the caller's body pipe) or writes (the response stream) is non-blocking, with the transfer
+// paused in that direction while the descriptor is not ready. One connection cache for the
+// engine, so kept-alive connections to an origin are reused across requests.
+//
+// Every exchange is HTTPS only, verifies TLS (the system store or the provider's ca_file, plus
+// its pins), follows no redirect, uses no proxy from the environment, refuses a non-public peer
+// address unless the provider allows it (checked on the address connected to), injects the
+// secret by the provider's template, and redacts the secret from response headers and body.
+#pragma once
+
+#include <systemd/sd-event.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "daemon/egress/curl_ptr.hpp"
+#include "daemon/egress/exchange.hpp"
+#include "lib/sdbus/sd_ptr.hpp"
+#include "policy/result.hpp"
+
+namespace codexvault::egress {
+
+class Transfer;
+
+class Engine {
+public:
+    // Throws std::runtime_error when libcurl or sd-event cannot be set up.
+    explicit Engine(sd_event* event);
+    ~Engine();
+    Engine(const Engine&) = delete;
+    Engine& operator=(const Engine&) = delete;
+
+    // Starts an exchange. Refused at once (no connection made) when the method, path or headers
+    // are malformed or not allowed by the provider, the body descriptor is of the wrong kind or
+    // too large, or the secret cannot be redacted (shorter than 8 bytes). `secret` is copied into
+    // the request header and the redactor's needles and not kept otherwise. The callbacks run on
+    // the event loop; they may call start() and cancel().
+    policy::Result<std::uint64_t> start(ExchangeRequest request, std::span<const std::uint8_t> secret,
+                                        ExchangeCallbacks callbacks);
+
+    // Cuts an exchange (or all of them): the stream closes without its end and on_end reports
+    // Cancelled with the reason. Takes effect on the next turn of the loop.
+    void cancel(std::uint64_t id, std::string reason);
+    void cancel_all(const std::string& reason);
+
+    [[nodiscard]] std::size_t active() const noexcept { return transfers_.size(); }
+
+    // Used by Transfer.
+    [[nodiscard]] sd_event* event() const noexcept { return event_; }
+    [[nodiscard]] CURLM* multi() const noexcept { return multi_.get(); }
+    void finished(std::uint64_t id);  // the transfer has reported its end; delete it soon
+    void wake_reaper();
+
+private:
+    static int on_socket(CURL* easy, curl_socket_t socket, int what, void* engine, void* socket_data) noexcept;
+    static int on_timer(CURLM* multi, long timeout_ms, void* engine) noexcept;
+    static int on_socket_ready(sd_event_source* source, int fd, uint32_t events, void* engine) noexcept;
+    static int on_timer_due(sd_event_source* source, uint64_t usec, void* engine) noexcept;
+    static int on_reap(sd_event_source* source, void* engine) noexcept;
+
+    int watch_socket(curl_socket_t socket, int what);
+    void set_timer(long timeout_ms);
+    void drive(curl_socket_t socket, int flags);
+    void collect_done();
+    void reap();
+
+    sd_event* event_;
+    MultiPtr multi_;
+    bus::EventSourcePtr timer_;
+    bus::EventSourcePtr reaper_;
+    std::unordered_map<curl_socket_t, bus::EventSourcePtr> sockets_;
+    std::map<std::uint64_t, std::unique_ptr<Transfer>> transfers_;
+    std::vector<std::pair<std::uint64_t, std::string>> cancels_;
+    std::vector<std::uint64_t> ended_;
+    std::uint64_t next_id_ = 1;
+};
+
+}  // namespace codexvault::egress
