@@ -46,17 +46,40 @@ std::optional<std::string> sha256_hex_of_file(int fd)
     return bytes::to_hex(digest);
 }
 
+std::optional<ExeDigestCache::Key> ExeDigestCache::key_of(const struct stat& file)
+{
+    if (!S_ISREG(file.st_mode) || static_cast<std::uint64_t>(file.st_size) > kMaxExecutableBytes) {
+        return std::nullopt;
+    }
+    return Key{file.st_dev, file.st_ino, file.st_size,
+               static_cast<std::int64_t>(file.st_mtim.tv_sec) * 1'000'000'000 + file.st_mtim.tv_nsec,
+               static_cast<std::int64_t>(file.st_ctim.tv_sec) * 1'000'000'000 + file.st_ctim.tv_nsec};
+}
+
+std::optional<std::string> ExeDigestCache::cached(const struct stat& file) const
+{
+    const auto key = key_of(file);
+    if (!key) {
+        return std::nullopt;
+    }
+    const auto it = cache_.find(*key);
+    if (it == cache_.end()) {
+        return std::nullopt;
+    }
+    return it->second;
+}
+
 std::optional<std::string> ExeDigestCache::digest(int exe_fd, std::uint64_t device, std::uint64_t inode)
 {
     struct stat st {};
-    if (::fstat(exe_fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_dev != device || st.st_ino != inode ||
-        static_cast<std::uint64_t>(st.st_size) > kMaxExecutableBytes) {
+    if (::fstat(exe_fd, &st) != 0 || st.st_dev != device || st.st_ino != inode) {
         return std::nullopt;
     }
-    const Key key{st.st_dev, st.st_ino, st.st_size,
-                  static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
-                  static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec};
-    if (auto it = cache_.find(key); it != cache_.end()) {
+    const auto key = key_of(st);
+    if (!key) {
+        return std::nullopt;
+    }
+    if (auto it = cache_.find(*key); it != cache_.end()) {
         return it->second;
     }
     auto digest = sha256_hex_of_file(exe_fd);
@@ -66,7 +89,7 @@ std::optional<std::string> ExeDigestCache::digest(int exe_fd, std::uint64_t devi
     if (cache_.size() >= kMaxEntries) {
         cache_.clear();  // simple bound; binaries are few and rehashing one is cheap enough
     }
-    cache_.emplace(key, *digest);
+    cache_.emplace(*key, *digest);
     return digest;
 }
 

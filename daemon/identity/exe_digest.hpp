@@ -3,6 +3,7 @@
 // are cached by inode and change time, so each binary is hashed once, not on every call.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -23,6 +24,10 @@ public:
     // cannot be read, is too large, or is not the inode (`device`, `inode`) the caller's exe path
     // was read from (the process exec'd in between).
     std::optional<std::string> digest(int exe_fd, std::uint64_t device, std::uint64_t inode);
+    // The digest already known for the executable whose stat (through /proc/PID/exe) is `file`,
+    // or nullopt: then open it and call digest(). Saves the open, fstat and close of every call
+    // from a program already hashed; the key is the same whichever way the stat was taken.
+    [[nodiscard]] std::optional<std::string> cached(const struct stat& file) const;
 
 private:
     struct Key {
@@ -33,6 +38,8 @@ private:
         std::int64_t ctime_nsec;
         bool operator==(const Key&) const = default;
     };
+    // nullopt for what is never hashed (not a regular file, or too large).
+    static std::optional<Key> key_of(const struct stat& file);
     struct KeyHash {
         std::size_t operator()(const Key& key) const noexcept;
     };

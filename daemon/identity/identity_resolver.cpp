@@ -290,39 +290,55 @@ void IdentityResolver::retire(NameRecord& record, const std::string& reason)
     throw IdentityError(record.refusal);
 }
 
-void IdentityResolver::read_peer(const Peer& peer, Subject& subject)
+void IdentityResolver::read_peer(const Peer& peer, Subject& subject, ExeRead exe_read)
 {
     const ProcStatus status = peer.proc->status();
     require_bus_uid(status, peer.bus_uid, peer.pid);
-    read_process(*peer.proc, status, exe_digests_, subject);
+    read_process(*peer.proc, status, exe_digests_, subject, exe_read);
 }
 
-void read_process(const ProcEntry& proc, const ProcStatus& status, ExeDigestCache& digests, Subject& subject)
+void read_process(const ProcEntry& proc, const ProcStatus& status, ExeDigestCache& digests, Subject& subject,
+                  ExeRead exe_read)
 {
     subject.uid = status.effective_uid;
     subject.gid = status.effective_gid;
     subject.groups = status.groups;
-    if (auto exe = proc.exe()) {
-        subject.exe = std::move(exe->path);
-        subject.exe_known = true;
-        subject.exe_device = exe->device;
-        subject.exe_inode = exe->inode;
-        const UniqueFd exe_file = proc.open_exe();
-        subject.exe_sha256 = exe_file
-                                 ? digests.digest(exe_file.get(), subject.exe_device, subject.exe_inode).value_or("")
-                                 : std::string();
-    } else {
+    if (exe_read == ExeRead::Read) {
+        read_exe(proc, digests, subject);
+    }
+    std::string cgroup = proc.cgroup();
+    // The units are derived from the cgroup alone: the same path names the same units.
+    if (cgroup != subject.cgroup || subject.cgroup.empty()) {
+        CgroupUnits units = units_from_cgroup(cgroup);
+        subject.cgroup = std::move(cgroup);
+        subject.unit = std::move(units.unit);
+        subject.user_manager_uid = units.user_manager_uid;
+        subject.user_unit = std::move(units.user_unit);
+    }
+}
+
+void read_exe(const ProcEntry& proc, ExeDigestCache& digests, Subject& subject)
+{
+    auto exe = proc.exe();
+    if (!exe) {
         subject.exe_sha256.clear();
         subject.exe.clear();
         subject.exe_known = false;
         subject.exe_device = 0;
         subject.exe_inode = 0;
+        return;
     }
-    subject.cgroup = proc.cgroup();
-    CgroupUnits units = units_from_cgroup(subject.cgroup);
-    subject.unit = std::move(units.unit);
-    subject.user_manager_uid = units.user_manager_uid;
-    subject.user_unit = std::move(units.user_unit);
+    subject.exe = std::move(exe->path);
+    subject.exe_known = true;
+    subject.exe_device = exe->device;
+    subject.exe_inode = exe->inode;
+    if (auto known = digests.cached(exe->file)) {
+        subject.exe_sha256 = std::move(*known);
+        return;
+    }
+    const UniqueFd exe_file = proc.open_exe();
+    subject.exe_sha256 =
+        exe_file ? digests.digest(exe_file.get(), subject.exe_device, subject.exe_inode).value_or("") : std::string();
 }
 
 IdentityResolver::Peer IdentityResolver::pin_peer(const std::string& unique_name, NameRecord& record,
@@ -359,7 +375,7 @@ IdentityResolver::Peer IdentityResolver::pin_peer(const std::string& unique_name
         if (peer.subject.start_time_ticks > bound) {
             retire(record, who + " started after the connection appeared on the bus: its pid was reused");
         }
-        read_peer(peer, peer.subject);
+        read_peer(peer, peer.subject, ExeRead::Read);
     } catch (const IdentityError&) {
         throw;
     } catch (const std::system_error& e) {
@@ -387,10 +403,15 @@ IdentityResolver::Peer IdentityResolver::pin_peer(const std::string& unique_name
 void IdentityResolver::reread(NameRecord& record)
 {
     Peer& peer = *record.peer;
-    const std::string who = describe(peer.pid, peer.subject.bus_name);
+    auto who = [&] {
+        return describe(peer.pid, peer.subject.bus_name);
+    };
+    // An exe unknown at the pin stays unknown (keep_pinned_exe), so reading it again would be
+    // thrown away: the caller's executable is read only when there is a pinned one to compare.
+    const ExeRead exe_read = peer.subject.exe_known ? ExeRead::Read : ExeRead::Skip;
     Subject fresh = peer.subject;
     try {
-        read_peer(peer, fresh);
+        read_peer(peer, fresh, exe_read);
     } catch (const IdentityError&) {
         throw;  // refused; the peer stays pinned, so the name is never pinned again
     } catch (const std::system_error& e) {
@@ -398,14 +419,14 @@ void IdentityResolver::reread(NameRecord& record)
             throw no_descriptor_left(peer.pid);
         }
         if (!process_alive(peer.pidfd.get())) {
-            retire(record, who + " has exited");
+            retire(record, who() + " has exited");
         }
-        throw IdentityError("cannot read " + who + ": " + e.what());
+        throw IdentityError("cannot read " + who() + ": " + e.what());
     } catch (const std::exception& e) {
         if (!process_alive(peer.pidfd.get())) {
-            retire(record, who + " has exited");
+            retire(record, who() + " has exited");
         }
-        throw IdentityError("cannot read " + who + ": " + e.what());
+        throw IdentityError("cannot read " + who() + ": " + e.what());
     }
     keep_pinned_exe(peer.subject, fresh);
     peer.subject = std::move(fresh);

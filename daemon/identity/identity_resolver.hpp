@@ -17,7 +17,9 @@
 // exec'd another program on a connection it kept). Public informational calls, which grant
 // nothing, are answered from the subject confirmed at pin time.
 //
-// Each pinned caller holds two descriptors (pidfd, /proc/PID). Their number is bounded well
+// Each pinned caller holds four descriptors (pidfd, /proc/PID, its status and cgroup: kept open
+// because re-reading them from offset 0 is fresh and cheaper than opening them per call, see
+// proc_entry.hpp). Their number is bounded well
 // below RLIMIT_NOFILE; when the bound is reached, a new caller's authorizing calls are refused
 // (CallerLimitError) and its informational calls are answered from a pin released at once.
 #pragma once
@@ -57,13 +59,16 @@ public:
 // kept for the audit log, state writes, the bus, the event loop and the transient reads of
 // /proc and of executables.
 struct PinCapacity {
-    static constexpr std::size_t kFdsPerPeer = 2;
+    static constexpr std::size_t kFdsPerPeer = 1 + ProcEntry::kDescriptors;  // the pidfd and the entry
     static constexpr std::size_t kMinReservedFds = 128;
     static constexpr std::size_t kMaxPinnedPeers = 4096;  // bounds memory whatever the limit
     std::size_t reserved_fds = 0;
     std::size_t max_pinned = 0;
 };
 PinCapacity pin_capacity(rlim_t soft_limit) noexcept;
+
+// Whether read_process reads the executable, or leaves the subject's exe fields as they are.
+enum class ExeRead { Read, Skip };
 
 class IdentityResolver {
 public:
@@ -105,8 +110,9 @@ private:
         std::string refusal;               // non-empty: its process is gone; refused for good
     };
 
-    // Reads uid (which must still be the bus's), gid, groups, exe and cgroup into `subject`.
-    void read_peer(const Peer& peer, Subject& subject);
+    // Reads uid (which must still be the bus's), gid, groups, exe (unless skipped) and cgroup
+    // into `subject`.
+    void read_peer(const Peer& peer, Subject& subject, ExeRead exe_read);
     // Re-reads a pinned peer; its subject changes only if the process still is what was pinned.
     void reread(NameRecord& record);
     Peer pin_peer(const std::string& unique_name, NameRecord& record, std::uint64_t dispatch_boottime_ticks);
@@ -125,8 +131,14 @@ private:
 };
 
 // What the kernel says about the process behind `proc` (ids from `status`, exe and its digest,
-// cgroup, units), read into `subject`. The exe is unknown when the daemon may not read it.
-void read_process(const ProcEntry& proc, const ProcStatus& status, ExeDigestCache& digests, Subject& subject);
+// cgroup, units), read into `subject`. The exe is unknown when the daemon may not read it. The
+// units are derived again only when the cgroup differs from `subject.cgroup` (whose units
+// `subject` must then hold, as every subject read here does).
+void read_process(const ProcEntry& proc, const ProcStatus& status, ExeDigestCache& digests, Subject& subject,
+                  ExeRead exe_read = ExeRead::Read);
+// The executable behind `proc` (path, device, inode, digest) into `subject`; unknown when the
+// daemon may not read it. The file is opened only to hash a version not seen before.
+void read_exe(const ProcEntry& proc, ExeDigestCache& digests, Subject& subject);
 
 // CLOCK_BOOTTIME in the clock ticks /proc/PID/stat uses.
 std::uint64_t boottime_ticks_now();

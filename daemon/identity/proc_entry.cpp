@@ -7,13 +7,17 @@
 #include <array>
 #include <cerrno>
 #include <charconv>
-#include <string_view>
+#include <stdexcept>
 #include <system_error>
 
 namespace codexvault::identity {
 namespace {
 
-constexpr std::size_t kMaxProcFileBytes = 64 * 1024;
+// Above NGROUPS_MAX (65,536) groups of ten digits each, so a real status is never cut; text
+// beyond it is refused, not parsed short.
+constexpr std::size_t kMaxProcFileBytes = 1024 * 1024;
+// status (about 1.5 KiB) and cgroup fit here for any ordinary process; longer text spills.
+constexpr std::size_t kStackBytes = 4096;
 
 template <typename T>
 bool parse_number(std::string_view text, T& out)
@@ -23,65 +27,125 @@ bool parse_number(std::string_view text, T& out)
     return ec == std::errc() && ptr == end;
 }
 
-std::vector<std::string_view> split_whitespace(std::string_view text)
+bool is_blank(char c)
 {
-    std::vector<std::string_view> fields;
-    std::size_t pos = 0;
-    while (pos < text.size()) {
-        while (pos < text.size() && (text[pos] == ' ' || text[pos] == '\t' || text[pos] == '\n')) {
-            ++pos;
-        }
-        const std::size_t start = pos;
-        while (pos < text.size() && text[pos] != ' ' && text[pos] != '\t' && text[pos] != '\n') {
-            ++pos;
-        }
-        if (pos > start) {
-            fields.push_back(text.substr(start, pos - start));
-        }
+    return c == ' ' || c == '\t' || c == '\n';
+}
+
+// The next blank-separated field of `text` at or after `pos`; empty when there is none.
+std::string_view next_field(std::string_view text, std::size_t& pos)
+{
+    while (pos < text.size() && is_blank(text[pos])) {
+        ++pos;
     }
-    return fields;
+    const std::size_t start = pos;
+    while (pos < text.size() && !is_blank(text[pos])) {
+        ++pos;
+    }
+    return text.substr(start, pos - start);
+}
+
+// The text of a /proc file, read from offset 0 without an allocation in the common case.
+class ProcText {
+public:
+    // A seq_file read returns less than asked only when the text is over, and a read that
+    // continues where the previous one stopped copies on from the same rendering, so the text
+    // is one consistent snapshot. (Should a read ever stop short anyway, the parsers refuse a
+    // line without its newline.)
+    std::string_view read(int fd, const char* name)
+    {
+        std::size_t got = 0;
+        while (got < stack_.size()) {
+            const ssize_t n = ::pread(fd, stack_.data() + got, stack_.size() - got, static_cast<off_t>(got));
+            if (n < 0) {
+                if (errno == EINTR) {
+                    continue;
+                }
+                throw failure(errno, name);
+            }
+            got += static_cast<std::size_t>(n);
+            if (n == 0 || got < stack_.size()) {
+                return {stack_.data(), got};
+            }
+        }
+        spill_.assign(stack_.data(), got);
+        while (spill_.size() <= kMaxProcFileBytes) {
+            const ssize_t n = ::pread(fd, stack_.data(), stack_.size(), static_cast<off_t>(spill_.size()));
+            if (n < 0) {
+                if (errno == EINTR) {
+                    continue;
+                }
+                throw failure(errno, name);
+            }
+            if (n == 0) {
+                return spill_;
+            }
+            spill_.append(stack_.data(), static_cast<std::size_t>(n));
+        }
+        throw failure(EFBIG, name);
+    }
+
+private:
+    static std::system_error failure(int error, const char* name)
+    {
+        return std::system_error(error, std::generic_category(), std::string("read /proc/PID/") + name);
+    }
+
+    std::array<char, kStackBytes> stack_;
+    std::string spill_;
+};
+
+UniqueFd open_in(int dir, const char* name)
+{
+    return UniqueFd(::openat(dir, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
 }
 
 }  // namespace
 
-std::optional<ProcStatus> parse_proc_status(const std::string& text)
+std::optional<ProcStatus> parse_proc_status(std::string_view text)
 {
     ProcStatus status;
     bool have_uid = false;
     bool have_gid = false;
-    std::string_view rest(text);
-    while (!rest.empty()) {
-        const auto newline = rest.find('\n');
-        const auto line = rest.substr(0, newline);
-        rest = newline == std::string_view::npos ? std::string_view() : rest.substr(newline + 1);
+    bool have_groups = false;
+    // The kernel writes Uid, Gid and Groups once each, near the top; nothing after them is read.
+    while (!text.empty() && !(have_uid && have_gid && have_groups)) {
+        const auto newline = text.find('\n');
+        const bool complete = newline != std::string_view::npos;
+        const auto line = text.substr(0, newline);
+        text = complete ? text.substr(newline + 1) : std::string_view();
         const auto colon = line.find(':');
         if (colon == std::string_view::npos) {
             continue;
         }
         const auto key = line.substr(0, colon);
-        if (key != "Uid" && key != "Gid" && key != "Groups") {
-            continue;
-        }
-        const auto fields = split_whitespace(line.substr(colon + 1));
+        const auto values = line.substr(colon + 1);
+        std::size_t pos = 0;
         if (key == "Uid") {
-            if (fields.size() < 2 || !parse_number(fields[0], status.real_uid) ||
-                !parse_number(fields[1], status.effective_uid)) {
+            const auto real = next_field(values, pos);
+            const auto effective = next_field(values, pos);
+            if (!complete || !parse_number(real, status.real_uid) || !parse_number(effective, status.effective_uid)) {
                 return std::nullopt;
             }
             have_uid = true;
         } else if (key == "Gid") {
-            if (fields.size() < 2 || !parse_number(fields[1], status.effective_gid)) {
+            (void)next_field(values, pos);
+            if (!complete || !parse_number(next_field(values, pos), status.effective_gid)) {
                 return std::nullopt;
             }
             have_gid = true;
-        } else {
-            for (auto field : fields) {
+        } else if (key == "Groups") {
+            if (!complete) {
+                return std::nullopt;
+            }
+            for (auto field = next_field(values, pos); !field.empty(); field = next_field(values, pos)) {
                 gid_t group = 0;
                 if (!parse_number(field, group)) {
                     return std::nullopt;
                 }
                 status.groups.push_back(group);
             }
+            have_groups = true;
         }
     }
     if (!have_uid || !have_gid) {
@@ -90,40 +154,40 @@ std::optional<ProcStatus> parse_proc_status(const std::string& text)
     return status;
 }
 
-std::optional<std::uint64_t> parse_start_time(const std::string& stat_text)
+std::optional<std::uint64_t> parse_start_time(std::string_view stat_text)
 {
     // The command name (field 2) is in parentheses and may itself contain ") ", so the fixed
     // fields are counted from the last ')'. starttime is field 22, i.e. the 20th after it.
     const auto close = stat_text.rfind(')');
-    if (close == std::string::npos) {
+    if (close == std::string_view::npos) {
         return std::nullopt;
     }
-    const auto fields = split_whitespace(std::string_view(stat_text).substr(close + 1));
+    const auto rest = stat_text.substr(close + 1);
     constexpr std::size_t kStartTimeIndex = 19;
+    std::size_t pos = 0;
+    std::string_view field;
+    for (std::size_t i = 0; i <= kStartTimeIndex; ++i) {
+        field = next_field(rest, pos);
+    }
     std::uint64_t start = 0;
-    if (fields.size() <= kStartTimeIndex) {
-        return std::nullopt;
-    }
-    auto field = fields[kStartTimeIndex];
-    if (!field.empty() && field.back() == '\n') {
-        field.remove_suffix(1);
-    }
-    if (!parse_number(field, start)) {
+    if (field.empty() || !parse_number(field, start)) {
         return std::nullopt;
     }
     return start;
 }
 
-std::string parse_unified_cgroup(const std::string& cgroup_text)
+std::string parse_unified_cgroup(std::string_view cgroup_text)
 {
-    std::string_view rest(cgroup_text);
-    while (!rest.empty()) {
-        const auto newline = rest.find('\n');
-        const auto line = rest.substr(0, newline);
+    while (!cgroup_text.empty()) {
+        const auto newline = cgroup_text.find('\n');
+        if (newline == std::string_view::npos) {
+            return {};  // cut short: the path may be incomplete
+        }
+        const auto line = cgroup_text.substr(0, newline);
         if (line.substr(0, 3) == "0::") {
             return std::string(line.substr(3));
         }
-        rest = newline == std::string_view::npos ? std::string_view() : rest.substr(newline + 1);
+        cgroup_text.remove_prefix(newline + 1);
     }
     return {};
 }
@@ -135,44 +199,34 @@ ProcEntry::ProcEntry(pid_t pid)
     if (!dir_) {
         throw std::system_error(errno, std::generic_category(), "open " + path);
     }
-}
-
-std::string ProcEntry::read_file(const char* name) const
-{
-    UniqueFd fd(::openat(dir_.get(), name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-    if (!fd) {
-        throw std::system_error(errno, std::generic_category(), std::string("open /proc/PID/") + name);
+    status_ = open_in(dir_.get(), "status");
+    if (!status_) {
+        throw std::system_error(errno, std::generic_category(), "open " + path + "/status");
     }
-    std::string out;
-    std::array<char, 4096> chunk{};
-    while (out.size() < kMaxProcFileBytes) {
-        const ssize_t n = ::read(fd.get(), chunk.data(), chunk.size());
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            throw std::system_error(errno, std::generic_category(), std::string("read /proc/PID/") + name);
-        }
-        if (n == 0) {
-            break;
-        }
-        out.append(chunk.data(), static_cast<std::size_t>(n));
+    cgroup_ = open_in(dir_.get(), "cgroup");
+    if (!cgroup_ && (errno == EMFILE || errno == ENFILE)) {
+        throw std::system_error(errno, std::generic_category(), "open " + path + "/cgroup");
     }
-    return out;
 }
 
 ProcStatus ProcEntry::status() const
 {
-    auto parsed = parse_proc_status(read_file("status"));
+    ProcText text;
+    auto parsed = parse_proc_status(text.read(status_.get(), "status"));
     if (!parsed) {
         throw std::runtime_error("malformed /proc/PID/status");
     }
-    return *parsed;
+    return std::move(*parsed);
 }
 
 std::uint64_t ProcEntry::start_time() const
 {
-    auto parsed = parse_start_time(read_file("stat"));
+    const UniqueFd fd = open_in(dir_.get(), "stat");
+    if (!fd) {
+        throw std::system_error(errno, std::generic_category(), "open /proc/PID/stat");
+    }
+    ProcText text;
+    auto parsed = parse_start_time(text.read(fd.get(), "stat"));
     if (!parsed) {
         throw std::runtime_error("malformed /proc/PID/stat");
     }
@@ -181,8 +235,12 @@ std::uint64_t ProcEntry::start_time() const
 
 std::string ProcEntry::cgroup() const
 {
+    if (!cgroup_) {
+        return {};
+    }
     try {
-        return parse_unified_cgroup(read_file("cgroup"));
+        ProcText text;
+        return parse_unified_cgroup(text.read(cgroup_.get(), "cgroup"));
     } catch (const std::system_error&) {
         return {};
     }
@@ -195,11 +253,14 @@ std::optional<ProcExe> ProcEntry::exe() const
     if (n < 0 || static_cast<std::size_t>(n) >= buffer.size()) {
         return std::nullopt;
     }
-    struct stat st {};
-    if (::fstatat(dir_.get(), "exe", &st, 0) != 0) {
+    ProcExe exe;
+    if (::fstatat(dir_.get(), "exe", &exe.file, 0) != 0) {
         return std::nullopt;
     }
-    return ProcExe{std::string(buffer.data(), static_cast<std::size_t>(n)), st.st_dev, st.st_ino};
+    exe.path.assign(buffer.data(), static_cast<std::size_t>(n));
+    exe.device = exe.file.st_dev;
+    exe.inode = exe.file.st_ino;
+    return exe;
 }
 
 UniqueFd ProcEntry::open_exe() const

@@ -1,6 +1,7 @@
 // Attacks on caller identity, each performed against the real daemon on a real private bus:
 // a reused pid inheriting a dead caller's connection, a unit name chosen inside a user's own
-// cgroup subtree, an executable borrowed by exec on a kept connection, and descriptor exhaustion.
+// cgroup subtree, an executable borrowed by exec on a kept connection, a pinned caller that
+// exited or moved to another cgroup, and descriptor exhaustion.
 //
 // Several attacks need a connection whose socket was connected by one process (the bus driver
 // records that pid, via SO_PEERCRED) and is spoken on by another: the test process creates the
@@ -558,6 +559,89 @@ capability = "audit:read"
     cr_expect(shown["exe"] == own_exe, "WhoAmI must keep showing the pinned exe: %s", shown.dump().c_str());
 }
 
+// Item: a pinned caller exits while its connection lives on in another process. Every
+// authorizing call looks again: the caller is refused whether or not it has been reaped yet (a
+// zombie's /proc entry still reads; only the pidfd says it is gone).
+Test(identity_attacks, a_pinned_caller_that_exits_is_refused_on_its_next_authorizing_call)
+{
+    require_root();
+    for (const bool reaped : {false, true}) {
+        UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        cr_assert(fd.valid());
+        Connector connector = fork_connector(fd.get(), {}, {});
+        bus::BusPtr bus = open_bus_on(std::move(fd));
+        const auto check = [&] {
+            return call(bus.get(), bus::method::kCheck, [](sd_bus_message* m) { append_capability(m, "audit:read"); });
+        };
+        const CallResult alive = check();
+        cr_assert(alive.ok(), "reaped=%d: %s", reaped, alive.message.c_str());
+
+        connector.go.reset();  // the connector exits
+        if (reaped) {
+            cr_assert_eq(::waitpid(connector.pid, nullptr, 0), connector.pid);
+        } else {
+            siginfo_t info{};  // WNOWAIT: it has exited, and stays a zombie
+            cr_assert_eq(::waitid(P_PID, static_cast<id_t>(connector.pid), &info, WEXITED | WNOWAIT), 0);
+        }
+        const CallResult gone = check();
+        const CallResult again = check();
+        if (!reaped) {
+            ::waitpid(connector.pid, nullptr, 0);
+        }
+        cr_expect(gone.error == denied_name(), "reaped=%d: answered after the caller exited", reaped);
+        cr_expect(gone.message.find("has exited") != std::string::npos, "reaped=%d: %s", reaped, gone.message.c_str());
+        cr_expect(again.error == denied_name(), "reaped=%d: answered on the second call", reaped);
+    }
+}
+
+// Item: a pinned caller is moved out of the unit a grant names. Its next authorizing call is
+// judged by the cgroup it is in now, not the one it was pinned in; and the other way round.
+Test(identity_attacks, a_caller_moved_to_another_cgroup_after_its_pin_is_judged_by_the_new_one)
+{
+    require_root();
+    const std::string mount = cgroup2_mount();
+    if (mount.empty()) {
+        cr_skip_test("no cgroup2 hierarchy is mounted");
+    }
+    const std::string unit = "cv-granted-" + std::to_string(::getpid()) + ".service";
+    const std::string granted_path = "/system.slice/" + unit;
+    const std::string other_path = "/system.slice/cv-other-" + std::to_string(::getpid()) + ".service";
+    CgroupDirs dirs(mount);
+    if (const int error = dirs.make(granted_path); error != 0) {
+        cr_skip_test("cgroup2 at %s is not writable: %s", mount.c_str(), std::strerror(error));
+    }
+    cr_assert_eq(dirs.make(other_path), 0);
+    write_policy_and_restart(R"(version = 1
+[principals.granted]
+unit = ")" + unit + R"("
+[grants.granted-audit]
+principal = "granted"
+capability = "audit:read"
+)");
+    const auto move_to = [&](pid_t pid, const std::string& relative) {
+        std::ofstream procs(dirs.path(relative) + "/cgroup.procs");
+        procs << pid << std::flush;
+        cr_assert(static_cast<bool>(procs), "could not move pid %d to %s", pid, relative.c_str());
+    };
+
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    cr_assert(fd.valid());
+    Connector connector = fork_connector(fd.get(), {}, {});
+    move_to(connector.pid, granted_path);
+    bus::BusPtr bus = open_bus_on(std::move(fd));
+    const CallResult in_unit = use_audit_read(bus.get());
+    move_to(connector.pid, other_path);
+    const CallResult moved_out = use_audit_read(bus.get());
+    move_to(connector.pid, granted_path);
+    const CallResult moved_back = use_audit_read(bus.get());
+    end_connector(connector);
+    dirs.clean_up();
+
+    cr_expect(in_unit.ok(), "control: a caller in %s is granted: %s", unit.c_str(), in_unit.message.c_str());
+    cr_expect(moved_out.error == denied_name(), "moved out of %s and still granted", unit.c_str());
+    cr_expect(moved_back.ok(), "moved back into %s: %s", unit.c_str(), moved_back.message.c_str());
+}
+
 TestSuite(identity_limits, .fini = stop_env, .timeout = 120);
 
 namespace {
@@ -569,10 +653,10 @@ void check_status_read(cli::VaultClient& client)
 
 }  // namespace
 
-// Item: descriptor exhaustion. Each pinned caller holds two descriptors; the daemon bounds the
+// Item: descriptor exhaustion. Each pinned caller holds four descriptors; the daemon bounds the
 // pinned callers well below RLIMIT_NOFILE, refuses new callers clearly when the bound is reached,
 // keeps answering Status, and serves again once connections close. The daemon is started with a
-// low soft limit (192: 32 callers) so the test needs few connections.
+// low soft limit (192: 16 callers) so the test needs few connections.
 Test(identity_limits, a_full_caller_cache_refuses_new_callers_clearly_and_status_still_answers)
 {
     env = std::make_unique<VaultEnv>(false);
