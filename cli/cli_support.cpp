@@ -10,7 +10,9 @@
 #include <ctime>
 #include <iostream>
 
+#include "common/bytes.hpp"
 #include "common/limits.hpp"
+#include "lib/auditcore/checkpoint.hpp"
 #include "lib/sdbus/string_array.hpp"
 
 namespace codexvault::cli {
@@ -37,6 +39,11 @@ FounderKeyPair load_founder_key(const GlobalOptions& options)
 {
     const SensitiveBytes passphrase = read_passphrase(options, false);
     return load_founder_key_file(options.founder_key, passphrase.span());
+}
+
+std::string founder_key_id(const std::array<std::uint8_t, 32>& public_key)
+{
+    return bytes::to_hex(audit::key_id_of(public_key));
 }
 
 std::string format_time(std::uint64_t usec)
@@ -116,7 +123,7 @@ void print_dictionary(const nlohmann::json& dict, bool json)
 
 // The value travels in a pipe whose write end is closed before the call, so the daemon reads
 // a complete value without blocking; it never appears in argv, the environment or a message.
-UniqueFd value_pipe_from_stdin()
+SensitiveBytes read_value_from_stdin()
 {
     SensitiveBytes value(limits::kMaxSecretBytes + 1);
     if (::isatty(STDIN_FILENO) != 0) {
@@ -148,27 +155,7 @@ UniqueFd value_pipe_from_stdin()
     if (value.size() > limits::kMaxSecretBytes) {
         throw CallError(ErrorCode::InvalidArgument, invalid, "secret value exceeds 65536 bytes");
     }
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) {
-        throw CallError(std::nullopt, kExitLocalError, std::string("pipe: ") + std::strerror(errno));
-    }
-    UniqueFd read_end(fds[0]);
-    UniqueFd write_end(fds[1]);
-    if (::fcntl(write_end.get(), F_SETPIPE_SZ, static_cast<int>(limits::kMaxSecretBytes)) < 0) {
-        throw CallError(std::nullopt, kExitLocalError, std::string("size pipe: ") + std::strerror(errno));
-    }
-    std::size_t written = 0;
-    while (written < value.size()) {
-        const ssize_t n = ::write(write_end.get(), value.data() + written, value.size() - written);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            throw CallError(std::nullopt, kExitLocalError, std::string("write pipe: ") + std::strerror(errno));
-        }
-        written += static_cast<std::size_t>(n);
-    }
-    return read_end;
+    return value;
 }
 
 nlohmann::json read_dictionary_array(sd_bus_message* message)

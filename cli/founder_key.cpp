@@ -59,6 +59,14 @@ constexpr std::size_t kKekBytes = crypto_aead_xchacha20poly1305_ietf_KEYBYTES;
 constexpr std::size_t kMaxReadBytes = 4096;
 constexpr std::size_t kMinPassphraseBytes = 8;
 
+// The transport key pin (founder_key.hpp).
+constexpr std::string_view kPinMagic = "CVTPIN01";
+constexpr std::string_view kPinDomain = "codex-vault/transport-pin/v1";
+constexpr std::size_t kPinKeyOffset = kPinMagic.size();
+constexpr std::size_t kPinSignatureOffset = kPinKeyOffset + std::tuple_size_v<TransportPublicKey>;
+constexpr std::size_t kPinFileBytes = kPinSignatureOffset + crypto_sign_BYTES;
+static_assert(kPinFileBytes == 104);
+
 static_assert(kMagic.size() == 8);
 static_assert(kFileBytes == 176);
 static_assert(crypto_sign_PUBLICKEYBYTES == std::tuple_size_v<decltype(FounderKeyPair::public_key)>);
@@ -166,7 +174,8 @@ void fsync_parent_dir(const std::filesystem::path& path)
     }
 }
 
-std::vector<std::uint8_t> read_key_file(const std::filesystem::path& path)
+// `missing` says how to create the file when it does not exist.
+std::vector<std::uint8_t> read_private_file(const std::filesystem::path& path, const char* what, const char* missing)
 {
     // O_NOFOLLOW: a symlink planted at the key path is refused rather than followed.
     // O_NONBLOCK: opening a FIFO planted there must not hang vaultctl (regular files ignore it).
@@ -174,21 +183,22 @@ std::vector<std::uint8_t> read_key_file(const std::filesystem::path& path)
     if (!fd) {
         const int error = errno;
         if (error == ENOENT) {
-            throw FounderKeyError(FounderKeyError::Kind::Io, "founder key file " + quoted(path) +
-                                                                 " does not exist (create it with vaultctl init)");
+            throw FounderKeyError(FounderKeyError::Kind::Io,
+                                  std::string(what) + " " + quoted(path) + " does not exist (" + missing + ")");
         }
         if (error == ELOOP) {
-            throw FounderKeyError(FounderKeyError::Kind::Io,
-                                  "founder key file " + quoted(path) + " is a symbolic link; refusing to follow it");
+            throw FounderKeyError(FounderKeyError::Kind::Io, std::string(what) + " " + quoted(path) +
+                                                                 " is a symbolic link; refusing to follow it");
         }
-        throw_io("cannot open founder key file " + quoted(path), error);
+        throw_io(std::string("cannot open ") + what + " " + quoted(path), error);
     }
     struct stat info {};
     if (::fstat(fd.get(), &info) != 0) {
-        throw_io("cannot stat founder key file " + quoted(path), errno);
+        throw_io(std::string("cannot stat ") + what + " " + quoted(path), errno);
     }
     if (!S_ISREG(info.st_mode)) {
-        throw FounderKeyError(FounderKeyError::Kind::Io, "founder key file " + quoted(path) + " is not a regular file");
+        throw FounderKeyError(FounderKeyError::Kind::Io,
+                              std::string(what) + " " + quoted(path) + " is not a regular file");
     }
 
     std::vector<std::uint8_t> bytes(kMaxReadBytes);
@@ -199,7 +209,7 @@ std::vector<std::uint8_t> read_key_file(const std::filesystem::path& path)
             if (errno == EINTR) {
                 continue;
             }
-            throw_io("cannot read founder key file " + quoted(path), errno);
+            throw_io(std::string("cannot read ") + what + " " + quoted(path), errno);
         }
         if (got == 0) {
             break;
@@ -208,6 +218,13 @@ std::vector<std::uint8_t> read_key_file(const std::filesystem::path& path)
     }
     bytes.resize(filled);
     return bytes;
+}
+
+std::vector<std::uint8_t> pin_signed_bytes(const TransportPublicKey& transport_key)
+{
+    std::vector<std::uint8_t> message(kPinDomain.begin(), kPinDomain.end());
+    message.insert(message.end(), transport_key.begin(), transport_key.end());
+    return message;
 }
 
 }  // namespace
@@ -322,7 +339,7 @@ FounderKeyPair create_founder_key_file(const std::filesystem::path& path, std::s
 FounderKeyPair load_founder_key_file(const std::filesystem::path& path, std::span<const std::uint8_t> passphrase)
 {
     ensure_sodium();
-    const std::vector<std::uint8_t> file = read_key_file(path);
+    const std::vector<std::uint8_t> file = read_private_file(path, "founder key file", "create it with vaultctl init");
 
     if (file.size() < kMagic.size() || !std::equal(kMagic.begin(), kMagic.end(), file.begin())) {
         throw FounderKeyError(FounderKeyError::Kind::Corrupt,
@@ -382,6 +399,67 @@ std::vector<std::uint8_t> sign_detached(const FounderKeyPair& key, std::span<con
     std::vector<std::uint8_t> signature(crypto_sign_BYTES);
     crypto_sign_detached(signature.data(), nullptr, message.data(), message.size(), key.secret_key.data());
     return signature;
+}
+
+std::filesystem::path transport_pin_path(const std::filesystem::path& founder_key_path)
+{
+    std::filesystem::path pin = founder_key_path;
+    pin += ".transport";
+    return pin;
+}
+
+void write_transport_pin(const std::filesystem::path& founder_key_path, const FounderKeyPair& key,
+                         const TransportPublicKey& transport_key)
+{
+    ensure_sodium();
+    const std::filesystem::path path = transport_pin_path(founder_key_path);
+    std::vector<std::uint8_t> file(kPinMagic.begin(), kPinMagic.end());
+    file.insert(file.end(), transport_key.begin(), transport_key.end());
+    const std::vector<std::uint8_t> signature = sign_detached(key, pin_signed_bytes(transport_key));
+    file.insert(file.end(), signature.begin(), signature.end());
+
+    std::filesystem::path temp = path;
+    temp += ".tmp";
+    (void)::unlink(temp.c_str());  // a leftover of an interrupted pin
+    UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600));
+    if (!fd) {
+        throw_io("cannot create transport key pin " + quoted(temp), errno);
+    }
+    RemoveUnlessCommitted cleanup(temp);
+    if (::fchmod(fd.get(), 0600) != 0) {
+        throw_io("cannot set the mode of transport key pin " + quoted(temp), errno);
+    }
+    write_all(fd.get(), file, temp);
+    if (::fsync(fd.get()) != 0) {
+        throw_io("cannot sync transport key pin " + quoted(temp), errno);
+    }
+    if (::rename(temp.c_str(), path.c_str()) != 0) {
+        throw_io("cannot put transport key pin in place at " + quoted(path), errno);
+    }
+    cleanup.commit();
+    fsync_parent_dir(path);
+}
+
+TransportPublicKey load_transport_pin(const std::filesystem::path& founder_key_path, const FounderKeyPair& key)
+{
+    ensure_sodium();
+    const std::filesystem::path path = transport_pin_path(founder_key_path);
+    const std::vector<std::uint8_t> file = read_private_file(
+        path, "transport key pin",
+        "vaultctl init writes it; for a vault initialized before pins existed, compare the "
+        "transport_key of `vaultctl status` with the daemon's, then run `vaultctl pin-transport-key`");
+    if (file.size() != kPinFileBytes || !std::equal(kPinMagic.begin(), kPinMagic.end(), file.begin())) {
+        throw FounderKeyError(FounderKeyError::Kind::Corrupt, quoted(path) + " is not a transport key pin");
+    }
+    TransportPublicKey transport_key{};
+    std::copy(file.begin() + kPinKeyOffset, file.begin() + kPinSignatureOffset, transport_key.begin());
+    const std::vector<std::uint8_t> message = pin_signed_bytes(transport_key);
+    if (crypto_sign_verify_detached(file.data() + kPinSignatureOffset, message.data(), message.size(),
+                                    key.public_key.data()) != 0) {
+        throw FounderKeyError(FounderKeyError::Kind::Corrupt,
+                              "transport key pin " + quoted(path) + " is not signed by this founder key");
+    }
+    return transport_key;
 }
 
 }  // namespace codexvault::cli

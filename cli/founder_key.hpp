@@ -59,6 +59,20 @@ FounderKeyPair load_founder_key_file(const std::filesystem::path& path, std::spa
 
 std::vector<std::uint8_t> sign_detached(const FounderKeyPair& key, std::span<const std::uint8_t> message);
 
+// The daemon's transport key (X25519), which vaultctl seals secret values to. `init` pins the key
+// the daemon shows; `secret put`/`rotate` refuse to send a value when the daemon shows another.
+using TransportPublicKey = std::array<std::uint8_t, 32>;
+
+// The pin lives next to the founder key: "<founder key file>.transport", 0600, 104 bytes:
+// magic "CVTPIN01", the key, and an Ed25519 signature by the founder key over a domain tag and the
+// key, so a pin swapped by someone who can write the folder but not use the founder key is refused.
+std::filesystem::path transport_pin_path(const std::filesystem::path& founder_key_path);
+// Replaces the pin atomically (temp file, fsync, rename, fsync of the folder).
+void write_transport_pin(const std::filesystem::path& founder_key_path, const FounderKeyPair& key,
+                         const TransportPublicKey& transport_key);
+// Io when there is no pin; Corrupt when it is malformed or not signed by `key`.
+TransportPublicKey load_transport_pin(const std::filesystem::path& founder_key_path, const FounderKeyPair& key);
+
 // Reads one line (without its newline) from fd; at most 1024 bytes.
 SensitiveBytes read_passphrase_from_fd(int fd);
 // Prompts on /dev/tty with echo off; `confirm` asks twice and requires both to match.

@@ -1,7 +1,11 @@
 #include "cli/vault_client.hpp"
 
+#include <fcntl.h>
+#include <sodium.h>
 #include <time.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
@@ -19,6 +23,11 @@ std::uint64_t realtime_usec()
     struct timespec ts {};
     ::clock_gettime(CLOCK_REALTIME, &ts);
     return static_cast<std::uint64_t>(ts.tv_sec) * 1000000ULL + static_cast<std::uint64_t>(ts.tv_nsec) / 1000ULL;
+}
+
+[[noreturn]] void throw_errno(const char* what, int error)
+{
+    throw CallError(std::nullopt, 1, std::string(what) + ": " + std::strerror(error));
 }
 
 CallError error_from_reply(const sd_bus_error& error, int r)
@@ -130,6 +139,89 @@ FounderProof VaultClient::prove(const FounderKeyPair& key, const char* method,
     const auto payload = founder_signing_payload(method, arguments, proof.nonce, proof.expires_realtime_usec);
     proof.signature = sign_detached(key, payload);
     return proof;
+}
+
+UniqueFd sealed_value_pipe(const TransportPublicKey& recipient, std::span<const std::uint8_t> value)
+{
+    if (sodium_init() < 0) {
+        throw CallError(std::nullopt, 1, "libsodium failed to initialise");
+    }
+    std::vector<std::uint8_t> box(value.size() + crypto_box_SEALBYTES);
+    if (crypto_box_seal(box.data(), value.data(), value.size(), recipient.data()) != 0) {
+        throw CallError(std::nullopt, 1, "sealing the value to the daemon's transport key failed");
+    }
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) {
+        throw_errno("pipe", errno);
+    }
+    UniqueFd read_end(fds[0]);
+    UniqueFd write_end(fds[1]);
+    // The whole box must fit before the call: the daemon never waits for more (an open writer
+    // with nothing left to read is refused).
+    if (::fcntl(write_end.get(), F_SETPIPE_SZ, static_cast<int>(box.size())) < 0) {
+        throw_errno("size pipe", errno);
+    }
+    std::size_t written = 0;
+    while (written < box.size()) {
+        const ssize_t n = ::write(write_end.get(), box.data() + written, box.size() - written);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            throw_errno("write pipe", errno);
+        }
+        written += static_cast<std::size_t>(n);
+    }
+    return read_end;
+}
+
+TransportPublicKey VaultClient::transport_key()
+{
+    Message reply = call(bus::method::kStatus);
+    sd_bus_message* m = reply.get();
+    check_local(sd_bus_message_enter_container(m, 'a', "{sv}"), "read status");
+    std::string hex;
+    for (;;) {
+        const int r = sd_bus_message_enter_container(m, 'e', "sv");
+        check_local(r, "read status entry");
+        if (r == 0) {
+            break;
+        }
+        const char* key = nullptr;
+        check_local(sd_bus_message_read(m, "s", &key), "read status key");
+        if (std::string_view(key) == "transport_key") {
+            const char* value = nullptr;
+            check_local(sd_bus_message_read(m, "v", "s", &value), "read transport_key");
+            hex = value;
+        } else {
+            check_local(sd_bus_message_skip(m, "v"), "skip status value");
+        }
+        check_local(sd_bus_message_exit_container(m), "read status entry");
+    }
+    TransportPublicKey key{};
+    const std::vector<std::uint8_t> bytes = bytes::from_hex(hex).value_or(std::vector<std::uint8_t>{});
+    if (bytes.size() != key.size()) {
+        throw CallError(ErrorCode::Unavailable, error_info(ErrorCode::Unavailable).exit_code,
+                        "the daemon shows no transport key (an older codex-vaultd?); secret values are sent only "
+                        "sealed to it");
+    }
+    std::copy(bytes.begin(), bytes.end(), key.begin());
+    return key;
+}
+
+std::uint32_t VaultClient::write_secret(const FounderKeyPair& key, const TransportPublicKey& pinned,
+                                        const std::string& name, std::span<const std::uint8_t> value, bool rotate)
+{
+    const TransportPublicKey shown = transport_key();
+    if (sodium_memcmp(shown.data(), pinned.data(), shown.size()) != 0) {
+        throw CallError(ErrorCode::IntegrityFailure, error_info(ErrorCode::IntegrityFailure).exit_code,
+                        "the daemon shows transport key " + bytes::to_hex(shown) + ", not the pinned " +
+                            bytes::to_hex(pinned) +
+                            "; the value was not sent (another daemon on this bus, or a new master key: re-pin "
+                            "only once you know which)");
+    }
+    const UniqueFd sealed = sealed_value_pipe(pinned, value);
+    return put_secret(key, name, sealed.get(), rotate);
 }
 
 void VaultClient::enroll(const FounderKeyPair& key)

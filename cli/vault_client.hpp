@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "cli/founder_key.hpp"
 #include "common/founder_proof.hpp"
 #include "common/vault_error.hpp"
+#include "lib/fileio/unique_fd.hpp"
 #include "lib/sdbus/sd_ptr.hpp"
 
 namespace codexvault::cli {
@@ -58,6 +60,14 @@ public:
     FounderProof prove(const FounderKeyPair& key, const char* method, const std::vector<std::string>& arguments);
 
     void enroll(const FounderKeyPair& key);
+    // The transport key the daemon shows in Status (`transport_key`).
+    TransportPublicKey transport_key();
+    // PutSecret/RotateSecret of `value`: refused here (IntegrityFailure, nothing sent) unless the
+    // daemon shows the `pinned` transport key; the value is sealed to that key and handed over in
+    // a pipe that holds only the sealed box.
+    std::uint32_t write_secret(const FounderKeyPair& key, const TransportPublicKey& pinned, const std::string& name,
+                               std::span<const std::uint8_t> value, bool rotate);
+    // The raw call: `value_fd` must already hold what the daemon expects (a sealed box).
     std::uint32_t put_secret(const FounderKeyPair& key, const std::string& name, int value_fd, bool rotate);
     void delete_secret(const FounderKeyPair& key, const std::string& name);
     std::vector<SecretInfo> list_secrets(const FounderKeyPair& key);
@@ -70,6 +80,9 @@ private:
 };
 
 void append_proof(sd_bus_message* message, const FounderProof& proof);
+// A pipe whose write end is closed after it received `value` sealed to `recipient`
+// (crypto_box_seal): the descriptor to pass as a PutSecret/RotateSecret value.
+UniqueFd sealed_value_pipe(const TransportPublicKey& recipient, std::span<const std::uint8_t> value);
 // Throws CallError(exit 1) naming `what` when an sd-bus call fails locally.
 void check_local(int r, const char* what);
 

@@ -20,6 +20,7 @@
 #include "cli/founder_key.hpp"
 #include "cli/vault_client.hpp"
 #include "common/bus_contract.hpp"
+#include "common/bytes.hpp"
 #include "common/limits.hpp"
 #include "lib/fileio/unique_fd.hpp"
 #include "policy/policy_parser.hpp"
@@ -53,11 +54,53 @@ int cmd_init(const GlobalOptions& options)
     FounderKeyPair key = existing ? load_founder_key(options)
                                   : create_founder_key_file(options.founder_key, read_passphrase(options, true).span());
     client.enroll(key);
+    // What the daemon now holds, read back: the founder compares this id with their own key's
+    // (and with `vaultctl status` later); a mismatch means another key was enrolled.
+    const std::string id = founder_key_id(key.public_key);
+    Message status = client.call(bus::method::kStatus);
+    const nlohmann::json state = read_dictionary(status.get());
+    const std::string enrolled = state.value("founder_key_id", "");
+    if (enrolled != id) {
+        throw CallError(std::nullopt, kExitLocalError,
+                        "the daemon reports founder key id '" + enrolled + "', not this key's id " + id +
+                            ": another key was enrolled; do not use this vault before you have looked");
+    }
+    // The key secret values will be sealed to, pinned next to the founder key (and signed by it).
+    const TransportPublicKey transport = client.transport_key();
+    write_transport_pin(options.founder_key, key, transport);
     if (!options.json) {
         std::cout << (existing ? "enrolled the existing founder key " : "created and enrolled the founder key ")
-                  << options.founder_key << '\n';
+                  << options.founder_key << '\n'
+                  << "founder key id " << id << " (vaultctl status shows the enrolled key's id)\n"
+                  << "daemon transport key " << bytes::to_hex(transport) << " (vaultctl status: transport_key), "
+                  << "pinned in " << transport_pin_path(options.founder_key) << '\n';
     } else {
-        std::cout << nlohmann::json{{"founder_key", options.founder_key}, {"created", !existing}}.dump(2) << '\n';
+        std::cout << nlohmann::json{{"founder_key", options.founder_key},
+                                    {"created", !existing},
+                                    {"founder_key_id", id},
+                                    {"transport_key", bytes::to_hex(transport)}}
+                         .dump(2)
+                  << '\n';
+    }
+    return 0;
+}
+
+// For a vault initialized before transport keys were pinned, or after its master key changed:
+// pins what the daemon shows now. The founder checks it out of band first (the daemon's own host).
+int cmd_pin_transport_key(const GlobalOptions& options)
+{
+    VaultClient client(options.bus);
+    const FounderKeyPair key = load_founder_key(options);
+    const TransportPublicKey transport = client.transport_key();
+    write_transport_pin(options.founder_key, key, transport);
+    if (options.json) {
+        std::cout << nlohmann::json{{"transport_key", bytes::to_hex(transport)},
+                                    {"pin", transport_pin_path(options.founder_key).string()}}
+                         .dump(2)
+                  << '\n';
+    } else {
+        std::cout << "pinned the daemon's transport key " << bytes::to_hex(transport) << " in "
+                  << transport_pin_path(options.founder_key) << '\n';
     }
     return 0;
 }
@@ -69,10 +112,12 @@ int cmd_secret_write(const GlobalOptions& options, const std::string& name, bool
             ErrorCode::InvalidArgument, error_info(ErrorCode::InvalidArgument).exit_code,
             "invalid secret name: use 1-64 characters from [A-Za-z0-9._-], starting with a letter or digit");
     }
-    UniqueFd value = value_pipe_from_stdin();
+    const SensitiveBytes value = read_value_from_stdin();
     VaultClient client(options.bus);
     const FounderKeyPair key = load_founder_key(options);
-    const std::uint32_t version = client.put_secret(key, name, value.get(), rotate);
+    // Sealed to the pinned transport key, and only if the daemon shows that key.
+    const TransportPublicKey pinned = load_transport_pin(options.founder_key, key);
+    const std::uint32_t version = client.write_secret(key, pinned, name, value.span(), rotate);
     if (options.json) {
         std::cout << nlohmann::json{{"name", name}, {"version", version}}.dump(2) << '\n';
     } else {
@@ -203,6 +248,8 @@ int run(int argc, char** argv)
     auto* status = app.add_subcommand("status", "Show the vault's state");
     auto* whoami = app.add_subcommand("whoami", "Show the identity the daemon resolved for this process");
     auto* init = app.add_subcommand("init", "Create the founder key and enroll it (founder uid only)");
+    auto* pin = app.add_subcommand("pin-transport-key",
+                                   "Pin the transport key the daemon shows now (init does this; check the key first)");
     auto* secret = app.add_subcommand("secret", "Manage secrets (founder only)");
     secret->require_subcommand(1);
     auto* put = secret->add_subcommand("put", "Store a new secret; the value is read from stdin");
@@ -237,6 +284,9 @@ int run(int argc, char** argv)
     }
     if (*init) {
         return cmd_init(options);
+    }
+    if (*pin) {
+        return cmd_pin_transport_key(options);
     }
     if (*put) {
         return cmd_secret_write(options, name, false);

@@ -2,18 +2,20 @@
 
 #include <stdexcept>
 
+#include "common/vault_error.hpp"
+#include "daemon/audit/audit_trail.hpp"
 #include "daemon/integrity/lock_file.hpp"
+#include "daemon/integrity/state_ledger.hpp"
 #include "daemon/monotonic_clock.hpp"
 #include "daemon/policy_files.hpp"
+#include "daemon/store/state_file.hpp"
+#include "lib/auditcore/checkpoint.hpp"
 #include "lib/fileio/files.hpp"
 #include "policy/persistence.hpp"
 
 namespace codexvault::daemon {
 namespace {
 
-constexpr const char* kFounderKeyFile = "founder.pub";
-constexpr const char* kPolicyStateFile = "policy-state.json";
-constexpr std::size_t kMaxPolicyStateBytes = 64ULL * 1024 * 1024;
 // Finished runtime grants (revoked, expired, used up) are listed for a day, then forgotten;
 // revocations of policy grants are kept for ever.
 constexpr std::uint64_t kKeepFinishedGrantsUsec = 24ULL * 3600 * 1000 * 1000;
@@ -26,29 +28,42 @@ policy::EngineOptions engine_options(const DaemonConfig& config)
     return options;
 }
 
-std::optional<founder::PublicKey> load_founder_key(int state_dir, const std::filesystem::path& state_path)
+std::size_t index(store::StateKind kind) noexcept
 {
-    const auto path = state_path / kFounderKeyFile;
-    std::error_code ec;
-    if (!std::filesystem::exists(std::filesystem::symlink_status(path, ec))) {
-        return std::nullopt;
-    }
-    // Whoever can replace this file becomes the founder: it gets the same checks as the key.
-    fileio::require_private_file(path);
-    std::string text = fileio::read_small_file(state_dir, kFounderKeyFile, 256);
+    return kind == store::StateKind::Founder ? 1 : 0;
+}
+
+std::optional<founder::PublicKey> parse_founder_key(std::string text)
+{
     while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
         text.pop_back();
     }
     const auto bytes = from_hex(text);
     founder::PublicKey key{};
     if (!bytes || bytes->size() != key.size()) {
-        throw std::runtime_error(path.string() + " does not hold a founder public key (64 hex digits)");
+        return std::nullopt;
     }
     std::copy(bytes->begin(), bytes->end(), key.begin());
     return key;
 }
 
+StateFileFinding bad(std::string detail)
+{
+    StateFileFinding finding;
+    finding.form = StateFileFinding::Form::Bad;
+    finding.detail = std::move(detail);
+    return finding;
+}
+
 }  // namespace
+
+std::string founder_key_id(const founder::PublicKey& key)
+{
+    audit::PublicKey as_audit_key{};
+    static_assert(sizeof(as_audit_key) == sizeof(key));
+    std::copy(key.begin(), key.end(), as_audit_key.begin());
+    return to_hex(audit::key_id_of(as_audit_key));
+}
 
 const char* to_string(VaultState state) noexcept
 {
@@ -79,9 +94,7 @@ std::unique_ptr<VaultService> VaultService::open(const DaemonConfig& config)
         std::filesystem::exists(config.state_dir / "secrets" / store::kManifestFileName, ec) && !ec;
     std::unique_ptr<VaultService> service(new VaultService(config, std::move(state_dir), std::move(keyring)));
     service->had_store_manifest_ = had_manifest;
-    if (auto key = load_founder_key(service->state_dir_.get(), config.state_dir)) {
-        service->founder_.enroll(*key);
-    }
+    service->load_founder_key();
     // An unusable policy does not stop start-up: founder operations still work, grant-based use
     // is denied, and Status says why.
     service->lock_ = store::lock_file::load(service->state_dir_.get());
@@ -99,34 +112,215 @@ VaultService::VaultService(const DaemonConfig& config, UniqueFd state_dir, store
                                                     keyring_.store_manifest_key())),
       policy_dir_(config.policy_dir),
       state_path_(config.state_dir),
-      engine_(engine_options(config))
+      engine_(engine_options(config)),
+      grant_state_mac_key_(
+          keyring_.derive(store::kGrantStateMacSubkeyId, store::kGrantStateMacContext, store::kStateMacKeyBytes)),
+      founder_key_mac_key_(
+          keyring_.derive(store::kFounderKeyMacSubkeyId, store::kFounderKeyMacContext, store::kStateMacKeyBytes)),
+      transport_key_(store::TransportKey::derive(keyring_))
 {
+}
+
+std::span<const std::uint8_t> VaultService::state_key(store::StateKind kind) const noexcept
+{
+    return kind == store::StateKind::Founder ? founder_key_mac_key_.span() : grant_state_mac_key_.span();
+}
+
+// Reads founder.pub; only an authentic key is enrolled now. A legacy one waits for the start-up
+// check (adopt or refuse), a bad one is never enrolled: whoever can replace this file would
+// otherwise become the founder.
+void VaultService::load_founder_key()
+{
+    const auto kind = store::StateKind::Founder;
+    const store::StateFileRead file = store::read_state_file(state_dir_.get(), kind, state_key(kind));
+    StateFileFinding& finding = state_files_[index(kind)];
+    if (!file.present) {
+        return;
+    }
+    if (file.decoded.fault == store::StateFault::Legacy && !file.decoded.state) {
+        finding.form = StateFileFinding::Form::Legacy;
+        legacy_bodies_[index(kind)] = file.decoded.legacy_body;
+        return;
+    }
+    if (!file.decoded.state) {
+        finding = bad(std::string(store::to_string(file.decoded.fault)) + ": " + file.decoded.detail);
+        return;
+    }
+    const auto key = parse_founder_key(file.decoded.state->body);
+    if (!key) {
+        finding = bad("authentic, but does not hold a founder public key (64 hex digits)");
+        return;
+    }
+    finding.form = StateFileFinding::Form::Authentic;
+    finding.generation = file.decoded.state->generation;
+    finding.stamp = file.decoded.state->audit;
+    generations_[index(kind)] = finding.generation;
+    founder_.enroll(*key);
 }
 
 void VaultService::load_policy_state()
 {
-    std::string text;
-    try {
-        text = fileio::read_small_file(state_dir_.get(), kPolicyStateFile, kMaxPolicyStateBytes);
-    } catch (const std::system_error& e) {
-        if (e.code() == std::errc::no_such_file_or_directory) {
-            return;  // first start: no runtime grants yet
-        }
-        throw;
+    const auto kind = store::StateKind::PolicyState;
+    const store::StateFileRead file = store::read_state_file(state_dir_.get(), kind, state_key(kind));
+    StateFileFinding& finding = state_files_[index(kind)];
+    if (!file.present) {
+        return;  // first start, or no runtime grants yet (the start-up check asks the log which)
     }
-    auto decoded = policy::decode_state(text, engine_.approvals().options());
-    if (!decoded) {
-        // Serving grants from a state we cannot read could bring revoked grants back, and
-        // overwriting it would forget them for good: lock, serve no grants, never write it.
-        grant_state_error_ = "grant state file " + std::string(kPolicyStateFile) + " is unreadable (" +
-                             decoded.message() + "); restore it or move it aside, then restart";
+    if (file.decoded.fault == store::StateFault::Legacy && !file.decoded.state) {
+        // Serves no grants until the start-up check adopts it.
+        finding.form = StateFileFinding::Form::Legacy;
+        legacy_bodies_[index(kind)] = file.decoded.legacy_body;
+        grant_state_error_ = "grant state file " + std::string(store::file_name(kind)) +
+                             " is not authenticated and has not been adopted";
         engine_.set_policy(nullptr);
         policy_status_ = "not loaded: " + grant_state_error_;
-        lock(grant_state_error_);
         return;
     }
+    if (!file.decoded.state) {
+        finding = bad(std::string(store::to_string(file.decoded.fault)) + ": " + file.decoded.detail);
+        refuse_state(
+            kind, "grant state file " + std::string(store::file_name(kind)) + " is unusable (" + finding.detail + ")");
+        return;
+    }
+    auto decoded = policy::decode_state(file.decoded.state->body, engine_.approvals().options());
+    if (!decoded) {
+        finding = bad("authentic, but its grant state does not decode: " + decoded.message());
+        refuse_state(kind, "grant state file " + std::string(store::file_name(kind)) + " is unreadable (" +
+                               decoded.message() + ")");
+        return;
+    }
+    finding.form = StateFileFinding::Form::Authentic;
+    finding.generation = file.decoded.state->generation;
+    finding.stamp = file.decoded.state->audit;
+    generations_[index(kind)] = finding.generation;
     auto state = std::move(decoded).value();
     engine_.replace_state(std::move(state.grants), std::move(state.approvals));
+}
+
+const StateFileFinding& VaultService::state_file(store::StateKind kind) const noexcept
+{
+    return state_files_[index(kind)];
+}
+
+std::uint64_t VaultService::state_generation(store::StateKind kind) const noexcept
+{
+    return generations_[index(kind)];
+}
+
+void VaultService::set_recorded_generation(store::StateKind kind, std::uint64_t generation) noexcept
+{
+    recorded_generations_[index(kind)] = generation;
+}
+
+void VaultService::adopt_legacy_state(store::StateKind kind)
+{
+    const std::string& body = legacy_bodies_[index(kind)];
+    if (kind == store::StateKind::Founder) {
+        const auto key = parse_founder_key(body);
+        if (!key) {
+            throw std::runtime_error("founder.pub does not hold a founder public key (64 hex digits)");
+        }
+        founder_.enroll(*key);
+    } else {
+        auto decoded = policy::decode_state(body, engine_.approvals().options());
+        if (!decoded) {
+            throw std::runtime_error("grant state file policy-state.json is unreadable (" + decoded.message() + ")");
+        }
+        auto state = std::move(decoded).value();
+        engine_.replace_state(std::move(state.grants), std::move(state.approvals));
+        grant_state_error_.clear();
+        reload_policy();
+    }
+    state_files_[index(kind)].form = StateFileFinding::Form::Authentic;
+}
+
+void VaultService::refuse_state(store::StateKind kind, const std::string& reason)
+{
+    if (kind == store::StateKind::Founder) {
+        // Nothing to undo: an unauthenticated key is never enrolled (load_founder_key).
+        return;
+    }
+    // Serving grants from a state we cannot trust could bring revoked grants back, and
+    // overwriting it would forget them for good: serve no grants, never write it.
+    grant_state_error_ = reason + "; restore it or move it aside, then restart";
+    engine_.set_policy(nullptr);
+    policy_status_ = "not loaded: " + grant_state_error_;
+}
+
+bool VaultService::rewrite_state_file(store::StateKind kind, std::string_view why)
+{
+    if (kind == store::StateKind::Founder) {
+        if (!founder_.enrolled()) {
+            return false;
+        }
+        write_state(kind, to_hex(*founder_.public_key()) + "\n", why);
+        return true;
+    }
+    if (!grant_state_error_.empty()) {
+        return false;
+    }
+    write_state(kind, policy::encode_state(engine_.grants(), engine_.approvals()), why);
+    return true;
+}
+
+void VaultService::flag_state_for_acceptance(store::StateKind kind) noexcept
+{
+    needs_acceptance_[index(kind)] = true;
+}
+
+void VaultService::accept_state_files(std::string_view why)
+{
+    for (const store::StateKind kind : {store::StateKind::Founder, store::StateKind::PolicyState}) {
+        if (kind == store::StateKind::PolicyState || needs_acceptance_[index(kind)]) {
+            (void)rewrite_state_file(kind, why);
+            needs_acceptance_[index(kind)] = false;
+        }
+    }
+}
+
+// Every write: the next generation (above what the audit log has seen), stamped with the log's
+// last durable checkpoint, then one record of the generation. The record follows the file: a crash between the two
+// leaves the file newer than the log says, which is accepted; the reverse would lock a vault nobody attacked.
+void VaultService::write_state(store::StateKind kind, std::string body, std::string_view why)
+{
+    store::SealedState sealed;
+    sealed.kind = kind;
+    sealed.generation = std::max(generations_[index(kind)], recorded_generations_[index(kind)]) + 1;
+    // A checkpoint whose flush is still out is not in the log yet as far as a crash is concerned:
+    // then the previous stamp (an older record the log surely holds) is kept.
+    sealed.audit = state_files_[index(kind)].stamp;
+    if (audit_ != nullptr) {
+        const auto& log = audit_->log();
+        const auto& chain = log.chain_state();
+        if (chain.last_checkpoint_seq != 0 && chain.last_checkpoint_seq <= log.durable_seq()) {
+            sealed.audit.seq = chain.last_checkpoint_seq;
+            std::copy(chain.last_checkpoint_hash.begin(), chain.last_checkpoint_hash.end(), sealed.audit.hash.begin());
+        }
+    }
+    sealed.body = std::move(body);
+    store::write_state_file(state_dir_.get(), sealed, state_key(kind));
+    generations_[index(kind)] = sealed.generation;
+    StateFileFinding& finding = state_files_[index(kind)];
+    finding.form = StateFileFinding::Form::Authentic;
+    finding.generation = sealed.generation;
+    finding.stamp = sealed.audit;
+    if (audit_ == nullptr) {
+        return;
+    }
+    std::string reason = generation_reason(sealed.generation, why, sealed.audit.seq);
+    if (kind == store::StateKind::Founder) {
+        reason += "; founder key " + founder_key_id();
+    }
+    // A failed log fails every later call; the file is written, so nothing more to do here.
+    (void)audit_->record(audit::AuditRecord{.type = audit::EventType::Integrity,
+                                            .action = "state.generation",
+                                            .object = store::file_name(kind),
+                                            .subject = nullptr,
+                                            .sender = "daemon",
+                                            .decision = audit::Decision::None,
+                                            .reason = reason,
+                                            .grant = {},
+                                            .informational = false});
 }
 
 void VaultService::save_policy_state_if_dirty()
@@ -144,9 +338,8 @@ void VaultService::save_policy_state_if_dirty()
         engine_.approvals().prune(now);
         last_prune_usec_ = now;
     }
-    const std::string text = policy::encode_state(engine_.grants(), engine_.approvals());
-    fileio::write_file_atomically(state_dir_.get(), kPolicyStateFile,
-                                  std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
+    write_state(store::StateKind::PolicyState, policy::encode_state(engine_.grants(), engine_.approvals()),
+                "grant state changed");
     policy_state_dirty_ = false;
     policy_usage_dirty_ = false;
 }
@@ -174,20 +367,29 @@ bool VaultService::grant_use_is_enforced(std::string_view grant_id) const noexce
 
 // Every secret file must authenticate and match the signed manifest; anything else locks the
 // vault until the founder has looked. A build without a manifest is upgraded from the files.
+// Inspects only: a recovery or a created manifest is written by apply_store_check(), once the
+// audit log holds the record of it.
 void VaultService::check_store()
 {
-    store_report_ = secrets_->verify_integrity(store::MissingManifest::CreateFromFiles);
-    if (store_report_.ok()) {
+    store_inspection_ = secrets_->inspect_integrity(store::MissingManifest::CreateFromFiles);
+    const store::IntegrityReport& report = store_inspection_.report;
+    if (report.ok()) {
         return;
     }
     std::string reason = "store integrity check failed: ";
-    for (std::size_t i = 0; i < store_report_.problems.size() && i < 4; ++i) {
-        reason += (i == 0 ? "" : "; ") + store::describe(store_report_.problems[i]);
+    for (std::size_t i = 0; i < report.problems.size() && i < 4; ++i) {
+        reason += (i == 0 ? "" : "; ") + store::describe(report.problems[i]);
     }
-    if (store_report_.problems.size() > 4) {
-        reason += "; and " + std::to_string(store_report_.problems.size() - 4) + " more";
+    if (report.problems.size() > 4) {
+        reason += "; and " + std::to_string(report.problems.size() - 4) + " more";
     }
     lock(reason);
+}
+
+void VaultService::apply_store_check()
+{
+    secrets_->apply_integrity(store_inspection_);
+    store_inspection_.write = false;
 }
 
 void VaultService::save_lock(const store::LockState& state)
@@ -269,10 +471,22 @@ VaultState VaultService::state() const noexcept
 
 void VaultService::enroll_founder(const founder::PublicKey& key)
 {
-    const std::string text = to_hex(key) + "\n";
-    fileio::write_file_atomically(state_dir_.get(), kFounderKeyFile,
-                                  std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
+    if (founder_.enrolled() || state() != VaultState::Uninitialized) {
+        throw VaultError(ErrorCode::PermissionDenied, "a founder is already enrolled");
+    }
     founder_.enroll(key);
+    try {
+        write_state(store::StateKind::Founder, to_hex(key) + "\n", "enrolled");
+    } catch (...) {
+        founder_ = founder::FounderAuthority();  // not persisted: not enrolled
+        throw;
+    }
+}
+
+std::string VaultService::founder_key_id() const
+{
+    const auto& key = founder_.public_key();
+    return key ? daemon::founder_key_id(*key) : std::string();
 }
 
 }  // namespace codexvault::daemon

@@ -14,11 +14,37 @@
 #include "daemon/founder/founder_authority.hpp"
 #include "daemon/integrity/lock_state.hpp"
 #include "daemon/store/keyring.hpp"
+#include "daemon/store/sealed_state.hpp"
 #include "daemon/store/secret_store.hpp"
+#include "daemon/store/transport_key.hpp"
 #include "lib/fileio/unique_fd.hpp"
 #include "policy/engine.hpp"
 
+namespace codexvault::audit {
+class AuditTrail;
+}
+
 namespace codexvault::daemon {
+
+// What start-up found in one authenticated state file (policy-state.json or founder.pub), before
+// the audit log was open to compare it with. Nothing was written to find it.
+struct StateFileFinding {
+    enum class Form {
+        Absent,     // no such file
+        Authentic,  // sealed under the vault's key (generation and audit stamp below)
+        Legacy,     // the unauthenticated format of an earlier version: held back until judged
+        Bad,        // fails authentication, malformed, not private, or its body does not decode
+    };
+    Form form = Form::Absent;
+    std::uint64_t generation = 0;  // Authentic only
+    store::AuditStamp stamp;       // Authentic only
+    std::string detail;            // Bad: why
+};
+
+// The founder key's id as Status and `vaultctl init` show it: the first 8 bytes of BLAKE2b-256
+// of the Ed25519 public key, as 16 lowercase hex digits (the same fingerprint the audit key's id
+// uses, lib/auditcore/checkpoint.hpp key_id_of).
+std::string founder_key_id(const founder::PublicKey& key);
 
 enum class VaultState { Uninitialized, Ready, Locked };
 const char* to_string(VaultState state) noexcept;
@@ -35,9 +61,44 @@ public:
     [[nodiscard]] const store::Keyring& keyring() const noexcept { return keyring_; }
     [[nodiscard]] founder::FounderAuthority& founder() noexcept { return founder_; }
     [[nodiscard]] store::SecretStore& secrets() noexcept { return *secrets_; }
+    // The key pair secret values are sealed to in transit (derived at start-up: its memory is
+    // allocated before the seccomp filter forbids memfd_secret).
+    [[nodiscard]] const store::TransportKey& transport_key() const noexcept { return transport_key_; }
 
-    // Persists the founder's public key (atomically) and moves the vault to `ready`.
+    // Persists the founder's public key (atomically, sealed) and moves the vault to `ready`.
+    // Refuses (PermissionDenied) when a founder is enrolled or the vault is not uninitialized
+    // any more: checked when the enrolment is applied, not only when it was authorized, so two
+    // enrolments in one commit round cannot both succeed.
     void enroll_founder(const founder::PublicKey& key);
+    // "" when no founder is enrolled.
+    [[nodiscard]] std::string founder_key_id() const;
+
+    // ---- authenticated state files (sealed_state.hpp) ----
+    // The audit trail state writes are recorded in ("state.generation" records) and whose last
+    // checkpoint each write is stamped with. Attached once the log is open; before that nothing
+    // is written.
+    void attach_audit(audit::AuditTrail* trail) noexcept { audit_ = trail; }
+    [[nodiscard]] const StateFileFinding& state_file(store::StateKind kind) const noexcept;
+    // Generation of the file as last read or written; 0 when it was never written.
+    [[nodiscard]] std::uint64_t state_generation(store::StateKind kind) const noexcept;
+    // The highest generation the audit log records for the file: the next write goes above it,
+    // so a file accepted after a rollback moves past what the log saw.
+    void set_recorded_generation(store::StateKind kind, std::uint64_t generation) noexcept;
+    // Takes a Legacy file as it is (the start-up check decided it may): decodes it and puts it in
+    // force. Throws when its content does not decode (then it is refused instead).
+    void adopt_legacy_state(store::StateKind kind);
+    // Refuses the file's content: an unusable grant state serves no grants and is never
+    // overwritten; an unusable founder key is not enrolled (so nobody can use or re-enrol it).
+    void refuse_state(store::StateKind kind, const std::string& reason);
+    // Rewrites the file (if there is one to write) with the next generation, stamped with the
+    // audit log's last checkpoint, and records the write. Returns whether it wrote.
+    bool rewrite_state_file(store::StateKind kind, std::string_view why);
+    // A file the start-up check locked for (rolled back, or written against another log) is
+    // rewritten when the founder unlocks, so the same finding does not return at the next start.
+    void flag_state_for_acceptance(store::StateKind kind) noexcept;
+    // Unlock: the grant state is rewritten (an empty one where it was deleted), and each flagged
+    // file; founder.pub is otherwise left as enrolment wrote it.
+    void accept_state_files(std::string_view why);
 
     // Re-reads the policy folder. On failure the engine gets no policy, so every grant-based
     // use is denied until a good policy loads; it never keeps serving the previous one.
@@ -80,7 +141,12 @@ public:
     [[nodiscard]] store::LockState lock_state_for(std::string_view reason) const;
 
     // What the start-up integrity check of the store found (audited at start-up).
-    [[nodiscard]] const store::IntegrityReport& store_report() const noexcept { return store_report_; }
+    [[nodiscard]] const store::IntegrityReport& store_report() const noexcept { return store_inspection_.report; }
+    // Puts the store check's result in force: rewrites the manifest when it found an interrupted
+    // write to settle, or none to create. Start-up calls it only once the recovery is recorded
+    // durably in the audit log (no record, no action).
+    void apply_store_check();
+    [[nodiscard]] bool store_check_writes() const noexcept { return store_inspection_.write; }
     // Whether the store had a manifest before this start (so the vault has run before with an
     // audit log, and a missing log is not a first start).
     [[nodiscard]] bool had_store_manifest() const noexcept { return had_store_manifest_; }
@@ -90,7 +156,10 @@ public:
 private:
     VaultService(const DaemonConfig& config, UniqueFd state_dir, store::Keyring keyring);
     void load_policy_state();
+    void load_founder_key();
     void check_store();
+    void write_state(store::StateKind kind, std::string body, std::string_view why);
+    [[nodiscard]] std::span<const std::uint8_t> state_key(store::StateKind kind) const noexcept;
 
     uid_t founder_uid_;
     UniqueFd state_dir_;
@@ -107,8 +176,17 @@ private:
     std::shared_ptr<const policy::PolicySet> last_good_policy_;
     std::uint64_t last_prune_usec_ = 0;
     std::optional<store::LockState> lock_;
-    store::IntegrityReport store_report_;
+    store::IntegrityInspection store_inspection_;
     bool had_store_manifest_ = false;
+    store::SecureBuffer grant_state_mac_key_;
+    store::SecureBuffer founder_key_mac_key_;
+    store::TransportKey transport_key_;
+    StateFileFinding state_files_[2];
+    std::uint64_t generations_[2] = {0, 0};
+    std::uint64_t recorded_generations_[2] = {0, 0};
+    std::string legacy_bodies_[2];  // Legacy files, until adopted or refused
+    bool needs_acceptance_[2] = {false, false};
+    audit::AuditTrail* audit_ = nullptr;
 };
 
 using bytes::from_hex;

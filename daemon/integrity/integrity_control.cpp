@@ -69,6 +69,15 @@ void IntegrityControl::unlock(std::string_view reason, std::string_view by)
         throw VaultError(ErrorCode::Unavailable, std::string("could not remove the lock file: ") + e.what());
     }
     record(audit::EventType::Unlock, "vault.unlock", reason, by);
+    // Unlocking accepts the state files as they are now (a rolled-back or deleted one included):
+    // each is rewritten above the generation the log last recorded, so the next start does not
+    // find the same difference again. A grant state whose content was refused is not written.
+    try {
+        vault_.accept_state_files("accepted at unlock");
+    } catch (const std::exception& e) {
+        vault_.lock(std::string("could not rewrite the state files after unlocking: ") + e.what());
+        throw VaultError(ErrorCode::Unavailable, std::string("could not rewrite the state files: ") + e.what());
+    }
 }
 
 std::size_t IntegrityControl::incident(std::string_view reason, std::string_view by)

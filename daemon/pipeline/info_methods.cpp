@@ -3,6 +3,7 @@
 
 #include "daemon/audit/audit_trail.hpp"
 #include "daemon/grant_bridge.hpp"
+#include "daemon/monitor_service.hpp"
 #include "daemon/monotonic_clock.hpp"
 #include "daemon/pipeline/message_io.hpp"
 #include "daemon/pipeline/methods.hpp"
@@ -21,11 +22,18 @@ PreparedCall decode_status(sd_bus_message* /*message*/)
         dict.add("version", kVersion);
         dict.add("lock_reason", vault.lock_reason());
         dict.add("founder_enrolled", vault.founder().enrolled());
+        // Compare with the id `vaultctl init` printed for the founder's own key.
+        dict.add("founder_key_id", vault.founder_key_id());
+        dict.add("founder_key_generation", vault.state_generation(store::StateKind::Founder));
+        dict.add("grant_state_generation", vault.state_generation(store::StateKind::PolicyState));
+        dict.add("store_manifest_generation", vault.secrets().manifest_generation());
         dict.add("founder_uid", static_cast<std::uint32_t>(vault.founder_uid()));
         dict.add("key_storage", store::to_string(vault.keyring().memory_kind()));
         dict.add("key_source", vault.keyring().source());
-        // Said plainly until those parts exist, so nobody mistakes absence for health.
-        dict.add("monitor", "not available: the eBPF monitor is not built yet; injection is disabled");
+        // vaultctl seals secret values to this key and compares it with the one it pinned at init.
+        dict.add("transport_key", to_hex(vault.transport_key().public_key()));
+        // "off: ...", "unavailable: REASON" or "recording (...)": absence is never mistaken for health.
+        dict.add("monitor", MonitorService::current_state_line());
         dict.add("policy", vault.policy_status());
         dict.add("audit", context.audit->status_line());
         const auto& lock = vault.lock_state();

@@ -35,6 +35,9 @@ public:
     //   1 "CVsecret"  secret sealing key (above)
     //   1 "CVaudsig"  audit checkpoint signing seed (daemon/audit/checkpoint.hpp)
     //   3 "CVmanfst"  store manifest MAC key (above)
+    //   4 "CVgrants"  grant state (policy-state.json) MAC key (daemon/store/sealed_state.hpp)
+    //   5 "CVfoundr"  founder key (founder.pub) MAC key (daemon/store/sealed_state.hpp)
+    //   6 "CVtrnsp0"  transport key seed: values are sealed to it in transit (daemon/store/transport_key.hpp)
     // (2 and 42 with "CVprobe0" are used by tests only.) Add new ones to this list.
     [[nodiscard]] SecureBuffer derive(std::uint64_t subkey_id, const char (&context)[9], std::size_t bytes) const;
 

@@ -254,26 +254,6 @@ bool file_exists(int dir_fd, const std::string& file)
     throw_errno(errno, "cannot inspect " + file);
 }
 
-const char* describe_type(mode_t mode)
-{
-    if (S_ISDIR(mode)) {
-        return "a directory";
-    }
-    if (S_ISSOCK(mode)) {
-        return "a socket";
-    }
-    if (S_ISCHR(mode)) {
-        return "a character device";
-    }
-    if (S_ISBLK(mode)) {
-        return "a block device";
-    }
-    if (S_ISLNK(mode)) {
-        return "a symbolic link";
-    }
-    return "not a regular file or pipe";
-}
-
 }  // namespace
 
 // --- PendingWrite ---------------------------------------------------------------------------
@@ -631,9 +611,10 @@ SecureBuffer SecretStore::open(std::string_view name) const
     return plaintext;
 }
 
-IntegrityReport SecretStore::verify_integrity(MissingManifest on_missing)
+IntegrityInspection SecretStore::inspect_integrity(MissingManifest on_missing) const
 {
-    IntegrityReport report;
+    IntegrityInspection inspection;
+    IntegrityReport& report = inspection.report;
     const std::vector<ObservedFile> files = observe_all();
     const ManifestFile disk = read_manifest_file(dir_.get(), manifest_key_);
     const auto manifest_problem = [&report](IntegrityProblemKind kind, std::string detail) {
@@ -643,18 +624,19 @@ IntegrityReport SecretStore::verify_integrity(MissingManifest on_missing)
     if (!disk.present && !manifest_) {
         if (files.empty() || on_missing == MissingManifest::CreateFromFiles) {
             Manifest created = manifest_from_files(files, 1);
-            store_manifest(created);
             report.manifest_created = true;
             for (const auto& entry : created.entries) {
                 report.adopted.push_back(entry.name);
             }
             report.problems = compare_manifest(created, files);  // the files that did not authenticate
             report.generation = created.generation;
+            inspection.manifest = std::move(created);
+            inspection.write = true;
         } else {
             manifest_problem(IntegrityProblemKind::ManifestMissing,
                              std::to_string(files.size()) + " secret files but no manifest");
         }
-        return report;
+        return inspection;
     }
     // The manifest this store wrote is the reference while it runs; the disk must still hold it.
     if (!disk.present || !disk.decoded.manifest || (manifest_ && *disk.decoded.manifest != *manifest_)) {
@@ -673,21 +655,39 @@ IntegrityReport SecretStore::verify_integrity(MissingManifest on_missing)
                                  " on disk is not generation " + std::to_string(manifest_->generation) +
                                  " this store last wrote");
         }
-        return report;
+        return inspection;
     }
 
     Manifest manifest = *disk.decoded.manifest;
     report.recoveries = settle_all_pending(manifest, files);
     if (!report.recoveries.empty()) {
         ++manifest.generation;
-        store_manifest(manifest);
-    } else {
-        manifest_ = manifest;  // loaded now, if the constructor could not
-        manifest_unavailable_.clear();
+        inspection.write = true;
     }
     report.problems = compare_manifest(manifest, files);
     report.generation = manifest.generation;
-    return report;
+    inspection.manifest = std::move(manifest);
+    return inspection;
+}
+
+void SecretStore::apply_integrity(const IntegrityInspection& inspection)
+{
+    if (!inspection.manifest) {
+        return;
+    }
+    if (inspection.write) {
+        store_manifest(*inspection.manifest);
+        return;
+    }
+    manifest_ = *inspection.manifest;  // loaded now, if the constructor could not
+    manifest_unavailable_.clear();
+}
+
+IntegrityReport SecretStore::verify_integrity(MissingManifest on_missing)
+{
+    IntegrityInspection inspection = inspect_integrity(on_missing);
+    apply_integrity(inspection);
+    return std::move(inspection.report);
 }
 
 PendingWrite SecretStore::prepare(std::string_view name, std::span<const std::uint8_t> value,
@@ -785,66 +785,6 @@ SecretMetadata SecretStore::commit(PendingWrite&& pending)
     ++manifest.generation;
     store_manifest(manifest);
     return owned.metadata_;
-}
-
-// --- read_secret_value ------------------------------------------------------------------------
-
-SecureBuffer read_secret_value(int fd)
-{
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-        throw VaultError(ErrorCode::InvalidArgument,
-                         std::string("cannot inspect value descriptor: ") + std::strerror(errno));
-    }
-    if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode)) {
-        throw VaultError(ErrorCode::InvalidArgument, std::string("value descriptor is ") + describe_type(st.st_mode) +
-                                                         "; pass a pipe or regular file");
-    }
-    const int flags = ::fcntl(fd, F_GETFL);
-    if (flags < 0) {
-        throw VaultError(ErrorCode::InvalidArgument,
-                         std::string("cannot inspect value descriptor: ") + std::strerror(errno));
-    }
-    if ((flags & O_PATH) != 0 || (flags & O_ACCMODE) == O_WRONLY) {
-        throw VaultError(ErrorCode::InvalidArgument, "value descriptor is not readable");
-    }
-    // A pipe whose writer is still open could block the single-threaded daemon forever; the
-    // sender must have written everything and closed its end before the call.
-    if (S_ISFIFO(st.st_mode) && (flags & O_NONBLOCK) == 0 && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
-        throw VaultError(ErrorCode::InvalidArgument,
-                         std::string("cannot make value pipe non-blocking: ") + std::strerror(errno));
-    }
-
-    // One byte more than allowed, to tell "exactly the limit" from "over it".
-    SecureBuffer value = SecureBuffer::allocate_guarded(limits::kMaxSecretBytes + 1);
-    std::size_t got = 0;
-    while (got < value.size()) {
-        const ssize_t n = ::read(fd, value.data() + got, value.size() - got);
-        if (n > 0) {
-            got += static_cast<std::size_t>(n);
-            continue;
-        }
-        if (n == 0) {
-            break;
-        }
-        if (errno == EINTR) {
-            continue;
-        }
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            throw VaultError(ErrorCode::InvalidArgument,
-                             "value pipe still open for writing; close the write end before sending");
-        }
-        throw VaultError(ErrorCode::InvalidArgument, std::string("cannot read secret value: ") + std::strerror(errno));
-    }
-    if (got == 0) {
-        throw VaultError(ErrorCode::InvalidArgument, "secret value is empty");
-    }
-    if (got > limits::kMaxSecretBytes) {
-        throw VaultError(ErrorCode::InvalidArgument,
-                         "secret value exceeds " + std::to_string(limits::kMaxSecretBytes) + " bytes");
-    }
-    value.truncate(got);
-    return value;
 }
 
 }  // namespace codexvault::store

@@ -55,6 +55,14 @@ struct IntegrityReport {
     [[nodiscard]] bool ok() const noexcept { return problems.empty(); }
 };
 
+// What inspect_integrity() found and what apply_integrity() would write: nothing is changed on
+// disk between the two, so the daemon can record a recovery in the audit log before it happens.
+struct IntegrityInspection {
+    IntegrityReport report;
+    std::optional<Manifest> manifest;  // the manifest to put in force; nullopt: none usable
+    bool write = false;                // it differs from the disk (a recovery, or a created manifest)
+};
+
 // What verify_integrity() may do when the folder has secret files but no manifest.
 enum class MissingManifest {
     Report,           // report ManifestMissing and write nothing
@@ -121,6 +129,12 @@ public:
     // so. Reports a manifest that authenticates but is not the one this store last wrote
     // (rolled back while running) as ManifestStale. Throws only for I/O errors.
     IntegrityReport verify_integrity(MissingManifest on_missing = MissingManifest::Report);
+    // verify_integrity() in two halves. inspect_integrity() reads and compares and writes
+    // nothing; apply_integrity() then puts its manifest in force, rewriting the file when
+    // `write` says so (a recovery, or a created manifest). Nothing else may write the store in
+    // between: the manifest it rewrites is the one inspected.
+    [[nodiscard]] IntegrityInspection inspect_integrity(MissingManifest on_missing = MissingManifest::Report) const;
+    void apply_integrity(const IntegrityInspection& inspection);
     // Generation of the manifest in force, for the audit log; 0 when there is none.
     [[nodiscard]] std::uint64_t manifest_generation() const noexcept;
 
@@ -158,11 +172,5 @@ private:
     std::optional<Manifest> manifest_;  // the manifest in force; nullopt: missing or unusable
     std::string manifest_unavailable_;  // why manifest_ is nullopt
 };
-
-// Reads a secret value handed over as a descriptor. Accepts a regular file or a pipe/FIFO
-// whose writer has finished (read non-blocking: a pipe still open for writing is refused rather
-// than block the daemon). Refuses directories, sockets, devices, write-only descriptors, empty
-// values and values over limits::kMaxSecretBytes with VaultError(InvalidArgument).
-SecureBuffer read_secret_value(int fd);
 
 }  // namespace codexvault::store

@@ -1,9 +1,9 @@
 // The secret store and its key ring: round trips, the AEAD binding of name,
 // version and times, tamper and truncation detection, crash safety of the two-phase write,
-// permission checks that name the path, key loading order, and how a value descriptor is read.
+// permission checks that name the path, and key loading order. (How a value descriptor is read:
+// test_value_input.cpp.)
 #include <fcntl.h>
 #include <sodium.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -742,120 +742,4 @@ Test(keyring, derive_refuses_lengths_crypto_kdf_cannot_produce)
     cr_assert(refused);
     cr_assert_eq(keyring.derive(2, "CVprobe0", 64).size(), 64u);
     cr_assert(derived_probe(keyring) != Bytes(32, 0));
-}
-
-// --- read_secret_value ----------------------------------------------------------------------
-
-TestSuite(secret_value, .init = make_root, .fini = remove_root);
-
-namespace {
-
-UniqueFd open_file_with(const Bytes& content, int flags = O_RDONLY)
-{
-    const fs::path path = g_root / "value";
-    write_file(path, content);
-    UniqueFd fd(::open(path.c_str(), flags | O_CLOEXEC));
-    cr_assert(fd.valid());
-    return fd;
-}
-
-std::string refusal_of(int fd)
-{
-    std::string message;
-    const auto code = vault_error_of([&] { (void)codexvault::store::read_secret_value(fd); }, &message);
-    cr_assert(code == ErrorCode::InvalidArgument, "descriptor was not refused with InvalidArgument");
-    return message;
-}
-
-struct Pipe {
-    UniqueFd read_end;
-    UniqueFd write_end;
-    Pipe()
-    {
-        int fds[2];
-        cr_assert_eq(::pipe2(fds, O_CLOEXEC), 0);
-        read_end.reset(fds[0]);
-        write_end.reset(fds[1]);
-    }
-    void write(const Bytes& content)
-    {
-        cr_assert_eq(::write(write_end.get(), content.data(), content.size()), static_cast<ssize_t>(content.size()));
-    }
-};
-
-}  // namespace
-
-Test(secret_value, reads_a_regular_file)
-{
-    const Bytes value = random_bytes(300);
-    const UniqueFd fd = open_file_with(value);
-    const SecureBuffer read = codexvault::store::read_secret_value(fd.get());
-    cr_assert(same(read, value));
-    cr_assert_eq(read.kind(), SecureMemoryKind::SodiumMalloc);
-}
-
-Test(secret_value, reads_a_pipe_whose_writer_closed)
-{
-    Pipe pipe;
-    const Bytes value = bytes_of("ghp_exampletoken");
-    pipe.write(value);
-    pipe.write_end.reset();
-    cr_assert(same(codexvault::store::read_secret_value(pipe.read_end.get()), value));
-}
-
-Test(secret_value, refuses_a_pipe_still_open_for_writing, .timeout = 10)
-{
-    Pipe pipe;
-    pipe.write(bytes_of("partial"));
-    // Without the non-blocking read this call would hang until the timeout fails the test.
-    expect_text(refusal_of(pipe.read_end.get()).c_str(),
-                "value pipe still open for writing; close the write end before sending");
-}
-
-Test(secret_value, refuses_directories_sockets_and_devices)
-{
-    UniqueFd dir(::open(g_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    expect_text(refusal_of(dir.get()).c_str(), "value descriptor is a directory; pass a pipe or regular file");
-
-    int pair[2];
-    cr_assert_eq(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
-    const UniqueFd a(pair[0]);
-    const UniqueFd b(pair[1]);
-    expect_text(refusal_of(a.get()).c_str(), "value descriptor is a socket; pass a pipe or regular file");
-
-    UniqueFd null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    cr_assert(contains(refusal_of(null.get()), "character device"));
-
-    cr_assert(contains(refusal_of(-1), "cannot inspect value descriptor"));
-}
-
-Test(secret_value, refuses_write_only_and_path_descriptors)
-{
-    const UniqueFd write_only = open_file_with(bytes_of("value"), O_WRONLY);
-    expect_text(refusal_of(write_only.get()).c_str(), "value descriptor is not readable");
-    UniqueFd path_only(::open((g_root / "value").c_str(), O_PATH | O_CLOEXEC));
-    expect_text(refusal_of(path_only.get()).c_str(), "value descriptor is not readable");
-    Pipe pipe;
-    expect_text(refusal_of(pipe.write_end.get()).c_str(), "value descriptor is not readable");
-}
-
-Test(secret_value, refuses_empty_values)
-{
-    const UniqueFd empty_file = open_file_with(Bytes{});
-    expect_text(refusal_of(empty_file.get()).c_str(), "secret value is empty");
-    Pipe pipe;
-    pipe.write_end.reset();
-    expect_text(refusal_of(pipe.read_end.get()).c_str(), "secret value is empty");
-}
-
-Test(secret_value, accepts_exactly_the_limit_and_refuses_one_byte_more)
-{
-    const Bytes largest = random_bytes(codexvault::limits::kMaxSecretBytes);
-    const UniqueFd fd = open_file_with(largest);
-    const SecureBuffer read = codexvault::store::read_secret_value(fd.get());
-    cr_assert_eq(read.size(), 65536u);
-    cr_assert(same(read, largest));
-
-    const UniqueFd over = open_file_with(random_bytes(codexvault::limits::kMaxSecretBytes + 1));
-    expect_text(refusal_of(over.get()).c_str(), "secret value exceeds 65536 bytes");
 }
