@@ -46,6 +46,12 @@ $(BUILD)/obj/%.o: %.cpp | $(INCLUDE_FARM)
 	@$(if $(Q),echo "  CXX     $<")
 	$(Q)$(CXX) $(ALL_CXXFLAGS) $(LAYER_INCLUDE) $(SYSTEM_CFLAGS) -c $< -o $@
 
+# ---- the eBPF monitor: vmlinux.h, the BPF object and its skeleton (bpf/monitor.mk) -------------
+# The programs compile against bpf/'s include tree, like every other layer.
+MONITOR_BPF_INCLUDE := -I$(BUILD)/inc/bpf
+MONITOR_BPF_INCLUDE_DEPS := $(INCLUDE_FARM)
+include bpf/monitor.mk
+
 # ---- libraries, bottom up (a static library per layer; link order is top first) ---------------
 define library
 $(1)_SRCS := $(2)
@@ -60,7 +66,10 @@ $(eval $(call library,fileio,$(call srcs,lib/fileio)))
 $(eval $(call library,log,$(call srcs,lib/log)))
 $(eval $(call library,auditcore,$(call srcs,lib/auditcore)))
 $(eval $(call library,policy,$(call srcs,policy)))
-# daemon/monitor joins the daemon library once its BPF skeleton is part of the build.
+$(eval $(call library,redact,$(call srcs,lib/redact)))
+# The eBPF monitor's loader is a library of its own (bpf/monitor.mk: its objects need the
+# generated skeleton, and it links libbpf); the daemon's archive comes before it on link lines.
+$(eval $(call library,monitor,$(MONITOR_USER_SRCS)))
 $(eval $(call library,daemon,$(filter-out daemon/main.cpp daemon/monitor/%,$(call srcs,daemon daemon/*))))
 $(eval $(call library,cli,$(filter-out cli/vaultctl.cpp,$(call srcs,cli))))
 
@@ -68,8 +77,10 @@ FILEIO_LINK := $(fileio_LIB)
 LOG_LINK := $(log_LIB) $(call pkg_libs,libsystemd)
 AUDITCORE_LINK := $(auditcore_LIB) $(LOG_LINK) $(FILEIO_LINK) $(call pkg_libs,libsodium)
 POLICY_LINK := $(policy_LIB) $(call pkg_libs,tomlplusplus)
-DAEMON_LINK := $(daemon_LIB) $(AUDITCORE_LINK) $(POLICY_LINK) \
-	$(call pkg_libs,libsystemd libsodium libseccomp libcap tomlplusplus)
+REDACT_LINK := $(redact_LIB)
+MONITOR_LINK := $(monitor_LIB) $(LOG_LINK) $(FILEIO_LINK) $(MONITOR_LIBS)
+DAEMON_LINK := $(daemon_LIB) $(MONITOR_LINK) $(redact_LIB) $(AUDITCORE_LINK) $(POLICY_LINK) \
+	$(call pkg_libs,libsystemd libsodium libseccomp libcap tomlplusplus libcurl)
 CLI_LINK := $(cli_LIB) $(AUDITCORE_LINK) $(POLICY_LINK) $(call pkg_libs,libsystemd libsodium)
 # Link lines keep only the archives as prerequisites.
 archives = $(filter %.a,$(1))
@@ -77,7 +88,7 @@ archives = $(filter %.a,$(1))
 DAEMON_BIN := $(BUILD)/codex-vaultd
 CLI_BIN := $(BUILD)/vaultctl
 
-.PHONY: all deps check test unit-test integration-test fuzz-replay fuzz run bench lint format install clean deb rpm unit-check e2e
+.PHONY: all deps check test unit-test integration-test monitor-test fuzz-replay fuzz run bench lint format install clean deb rpm unit-check e2e
 
 all: $(DAEMON_BIN) $(CLI_BIN)
 
@@ -107,8 +118,10 @@ $(eval $(call unit_tests,fileio,$(FILEIO_LINK)))
 $(eval $(call unit_tests,sdbus,$(call pkg_libs,libsystemd)))
 $(eval $(call unit_tests,auditcore,$(AUDITCORE_LINK)))
 $(eval $(call unit_tests,policy,$(POLICY_LINK)))
+$(eval $(call unit_tests,redact,$(REDACT_LINK)))
 $(eval $(call unit_tests,daemon,$(DAEMON_LINK)))
 $(eval $(call unit_tests,cli,$(CLI_LINK)))
+$(eval $(call unit_tests,egress,$(DAEMON_LINK) $(call pkg_libs,libmicrohttpd)))
 
 INTEGRATION_TESTS := $(BUILD)/tests/integration-tests
 INTEGRATION_OBJS := $(call obj,$(call srcs,tests/integration tests/support))
@@ -117,8 +130,18 @@ $(INTEGRATION_TESTS): $(INTEGRATION_OBJS) $(call archives,$(CLI_LINK))
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CXX) $(LDHARDENING) -o $@ $(INTEGRATION_OBJS) $(CLI_LINK) $(TEST_LINK)
 
+# The monitor's tests load the real programs into the running kernel: as root they run, otherwise
+# (or where the kernel refuses BPF) every test that needs the kernel skips with the reason.
+MONITOR_TESTS := $(BUILD)/tests/monitor-tests
+$(MONITOR_TESTS): $(call obj,$(MONITOR_TEST_SRCS)) $(call archives,$(MONITOR_LINK))
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CXX) $(LDHARDENING) -o $@ $(call obj,$(MONITOR_TEST_SRCS)) $(MONITOR_LINK) $(call pkg_libs,libseccomp) \
+		$(TEST_LINK)
+
 # ---- benchmarks -----------------------------------------------------------------------------------
-BENCH_SRCS := $(wildcard bench/*.cpp)
+# scan_bench waits for lib/scan to become a library.
+BENCH_SRCS := $(filter-out bench/scan_bench.cpp,$(wildcard bench/*.cpp))
 BENCH_BINS := $(patsubst bench/%.cpp,$(BUILD)/bench/%,$(BENCH_SRCS))
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o
 	@mkdir -p $(dir $@)
@@ -130,28 +153,42 @@ $(BUILD)/bench/audit_verify_bench: $(auditcore_LIB)
 $(BUILD)/bench/audit_verify_bench: BENCH_LINK := $(AUDITCORE_LINK)
 $(BUILD)/bench/policy_decision_bench: $(policy_LIB)
 $(BUILD)/bench/policy_decision_bench: BENCH_LINK := $(POLICY_LINK)
+$(BUILD)/bench/redact_bench: $(redact_LIB)
+$(BUILD)/bench/redact_bench: BENCH_LINK := $(REDACT_LINK)
+$(BUILD)/bench/monitor_bench: $(call archives,$(MONITOR_LINK))
+$(BUILD)/bench/monitor_bench: BENCH_LINK := $(MONITOR_LINK)
 
-# The policy parser's fuzz corpus, replayed with g++ (no libFuzzer needed) by `make check`;
-# `make fuzz` runs libFuzzer with sanitizers for FUZZ_SECONDS (new inputs go to build/fuzz/corpus).
-FUZZ_REPLAY := $(BUILD)/tests/policy-fuzz-replay
-FUZZ_CORPUS := tests/fuzz/corpus/policy_parser
-$(FUZZ_REPLAY): $(call obj,tests/fuzz/policy_parser_fuzz.cpp tests/fuzz/replay_main.cpp) $(policy_LIB)
-	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CXX) $(LDHARDENING) -o $@ $(call obj,tests/fuzz/policy_parser_fuzz.cpp tests/fuzz/replay_main.cpp) $(POLICY_LINK)
+# Each fuzz target's corpus, replayed with g++ (no libFuzzer needed) by `make check`; `make fuzz`
+# runs libFuzzer with sanitizers for FUZZ_SECONDS per target (new inputs go to build/fuzz/corpus/NAME).
+# A target is tests/fuzz/NAME_fuzz.cpp, its seeds tests/fuzz/corpus/CORPUS; one replay binary each,
+# since every target defines LLVMFuzzerTestOneInput.
+#   fuzz_target NAME,CORPUS,REPLAY-LINK,LIBRARY,PKG-CONFIG-PACKAGES,MORE-SEEDS
+define fuzz_target
+FUZZ_REPLAYS += $(BUILD)/tests/$(1)-fuzz-replay
+FUZZ_REPLAY_RUNS += $(BUILD)/tests/$(1)-fuzz-replay tests/fuzz/corpus/$(2);
+$(BUILD)/tests/$(1)-fuzz-replay: $$(call obj,tests/fuzz/$(1)_fuzz.cpp tests/fuzz/replay_main.cpp) $$(call archives,$(3))
+	@mkdir -p $$(dir $$@)
+	@$$(if $$(Q),echo "  LINK    $$@")
+	$$(Q)$$(CXX) $$(LDHARDENING) -o $$@ $$(call obj,tests/fuzz/$(1)_fuzz.cpp tests/fuzz/replay_main.cpp) $(3)
 
-fuzz-replay: $(FUZZ_REPLAY)
-	$(FUZZ_REPLAY) $(FUZZ_CORPUS)
+FUZZ_RUNS += $(BUILD)/fuzz/$(1)_fuzz
+$(BUILD)/fuzz/$(1)_fuzz: $$($(4)_SRCS) tests/fuzz/$(1)_fuzz.cpp | $$(INCLUDE_FARM)
+	@mkdir -p $$(dir $$@) $(BUILD)/fuzz/corpus/$(1)
+	$$(FUZZ_CXX) $$(CXXSTD) -g -O1 -fsanitize=fuzzer,address,undefined -I$(BUILD)/inc/tests__fuzz $$(call pkg_cflags,$(5)) $$^ $$(call pkg_libs,$(5)) -o $$@
+FUZZ_COMMANDS += UBSAN_OPTIONS=halt_on_error=1 $(BUILD)/fuzz/$(1)_fuzz -max_total_time=$$(FUZZ_SECONDS) -max_len=4096 -rss_limit_mb=2048 $(BUILD)/fuzz/corpus/$(1) tests/fuzz/corpus/$(2) $(6) &&
+endef
 
 FUZZ_CXX ?= clang++
 FUZZ_SECONDS ?= 60
-$(BUILD)/fuzz/policy_parser_fuzz: $(policy_SRCS) tests/fuzz/policy_parser_fuzz.cpp | $(INCLUDE_FARM)
-	@mkdir -p $(dir $@) $(BUILD)/fuzz/corpus
-	$(FUZZ_CXX) $(CXXSTD) -g -O1 -fsanitize=fuzzer,address,undefined -I$(BUILD)/inc/tests__fuzz $(call pkg_cflags,tomlplusplus) $^ $(call pkg_libs,tomlplusplus) -o $@
+#                          NAME          CORPUS         REPLAY LINK     LIBRARY PKG-CONFIG    MORE SEEDS
+$(eval $(call fuzz_target,policy_parser,policy_parser,$(POLICY_LINK),policy,tomlplusplus,policy/examples))
+$(eval $(call fuzz_target,redact,redact,$(REDACT_LINK),redact,,))
 
-fuzz: deps $(BUILD)/fuzz/policy_parser_fuzz
-	UBSAN_OPTIONS=halt_on_error=1 $(BUILD)/fuzz/policy_parser_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
-		-rss_limit_mb=2048 $(BUILD)/fuzz/corpus $(FUZZ_CORPUS) policy/examples
+fuzz-replay: $(FUZZ_REPLAYS)
+	@set -e; $(FUZZ_REPLAY_RUNS)
+
+fuzz: deps $(FUZZ_RUNS)
+	$(FUZZ_COMMANDS) true
 
 # Criterion runs each test in its own process; --jobs=2 matches the CI machine's two cores.
 # --verbose lists every test, and every skipped test with its reason, in the log.
@@ -159,14 +196,17 @@ CRITERION_FLAGS ?= --jobs=2 --verbose
 
 # The end-to-end run in a real systemd comes last: it needs the .deb the earlier steps vouch for.
 check: deps
-	@$(MAKE) --no-print-directory -j$(JOBS) all $(UNIT_TESTS) $(INTEGRATION_TESTS) $(FUZZ_REPLAY)
+	@$(MAKE) --no-print-directory -j$(JOBS) all $(UNIT_TESTS) $(INTEGRATION_TESTS) $(FUZZ_REPLAYS) $(MONITOR_TESTS)
 	@$(MAKE) --no-print-directory test
 	@scripts/e2e.sh
 
-test: unit-test fuzz-replay integration-test
+test: unit-test fuzz-replay monitor-test integration-test
 
 unit-test: $(UNIT_TESTS)
 	@set -e; for tests in $(UNIT_TESTS); do echo "== $$tests"; $$tests $(CRITERION_FLAGS); done
+
+monitor-test: $(MONITOR_TESTS)
+	$(MONITOR_TESTS) $(CRITERION_FLAGS)
 
 integration-test: $(INTEGRATION_TESTS) $(DAEMON_BIN) $(CLI_BIN)
 	CODEX_VAULT_BUILD=$(abspath $(BUILD)) CODEX_VAULT_SOURCE=$(CURDIR) $(INTEGRATION_TESTS) $(CRITERION_FLAGS)
@@ -178,11 +218,11 @@ run: deps
 bench: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all $(BENCH_BINS)
 	@scripts/run-bench.sh "$(abspath $(BUILD))"
-	@for bench in $(filter-out %/bus_bench %/noop_server %/fdatasync_bench,$(BENCH_BINS)); do echo; "$$bench" || exit 1; done
+	@for bench in $(filter-out %/bus_bench %/noop_server %/fdatasync_bench %/redact_bench %/monitor_bench,$(BENCH_BINS)); do echo; "$$bench" || exit 1; done
 
 LINT_SRCS = $(shell { git ls-files '*.cpp' '*.hpp'; git ls-files --others --exclude-standard '*.cpp' '*.hpp'; } 2>/dev/null | sort -u)
 
-lint: deps
+lint: deps $(MONITOR_SKEL)
 	@scripts/lint.sh $(BUILD)
 
 format:
@@ -211,3 +251,6 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# lib/scan and daemon/ingest: the ingest scanner, its walker, tests, fuzz target and benchmark.
+include lib/scan/scan.mk

@@ -18,6 +18,8 @@
 #include "daemon/daemon_config.hpp"
 #include "daemon/harden/hardening.hpp"
 #include "daemon/integrity/integrity_control.hpp"
+#include "daemon/integrity/start_up_checks.hpp"
+#include "daemon/monitor_service.hpp"
 #include "daemon/pipeline/vault_object.hpp"
 #include "daemon/vault_service.hpp"
 #include "daemon/version.hpp"
@@ -111,54 +113,6 @@ std::unique_ptr<audit::AuditLog> open_audit_log(VaultService& vault)
         std::span<const std::uint8_t, audit::kAuditSeedBytes>(seed.span().data(), audit::kAuditSeedBytes), options);
 }
 
-// Start-up findings go into the log before anything else happens.
-void audit_start_up(VaultService& vault, audit::AuditTrail& trail, IntegrityControl& integrity)
-{
-    const audit::OpenReport& report = trail.log().open_report();
-    const auto note = [&trail](audit::EventType type, const std::string& action, const std::string& reason,
-                               audit::Decision decision) {
-        (void)trail.record(audit::AuditRecord{.type = type,
-                                              .action = action,
-                                              .object = "vault",
-                                              .subject = nullptr,
-                                              .sender = "start-up",
-                                              .decision = decision,
-                                              .reason = reason,
-                                              .grant = {},
-                                              .informational = false});
-    };
-    const store::IntegrityReport& store = vault.store_report();
-    for (const auto& recovery : store.recoveries) {
-        note(audit::EventType::Integrity, "store.recover",
-             "secret " + recovery.name + (recovery.rolled_forward ? " rolled forward: " : " rolled back: ") +
-                 recovery.detail,
-             audit::Decision::None);
-    }
-    if (store.manifest_created) {
-        note(audit::EventType::Integrity, "store.manifest",
-             "store manifest created from " + std::to_string(store.adopted.size()) + " authentic secret file(s)",
-             audit::Decision::None);
-    }
-    for (const auto& problem : store.problems) {
-        note(audit::EventType::Integrity, "store.verify", store::describe(problem), audit::Decision::Deny);
-    }
-    if (report.tampered()) {
-        integrity.lock("audit log failed verification (" + report.finding + "); kept as " + report.quarantine,
-                       "start-up");
-    } else if (report.state == audit::OpenState::New && vault.had_store_manifest() && vault.founder().enrolled()) {
-        // A new log for a vault that has run before with a log (enrolment is recorded in it, and
-        // the store manifest came with it): the log was removed or moved away.
-        note(audit::EventType::Integrity, "audit.verify",
-             "no audit log found, but the vault has run before (its store manifest exists)", audit::Decision::Deny);
-        integrity.lock("audit log missing: the vault has run before, so its log was removed or moved away", "start-up");
-    } else if (!store.ok()) {
-        note(audit::EventType::Lock, "vault.lock", vault.lock_reason(), audit::Decision::Allow);
-    }
-    if (!trail.sync()) {
-        throw std::runtime_error("writing the start-up audit records: " + trail.failure_reason());
-    }
-}
-
 void status_line(VaultService& vault, const std::string& bus_description)
 {
     const std::string status = std::string("STATUS=") + to_string(vault.state()) + " on " + bus_description;
@@ -204,7 +158,7 @@ int run(int argc, char** argv)
     }
     audit::AuditTrail audit(event.get(), std::move(log));
     IntegrityControl integrity(*vault, audit);
-    audit_start_up(*vault, audit, integrity);
+    run_start_up_checks(*vault, audit, integrity);  // records findings before acting on them
     ReloadContext reload_context{vault.get(), &audit};
     check(sd_event_add_signal(event.get(), nullptr, SIGHUP, &on_reload_signal, &reload_context), "watch SIGHUP");
     check(sd_event_set_watchdog(event.get(), 1), "enable watchdog");
@@ -215,11 +169,16 @@ int run(int argc, char** argv)
     check(sd_bus_request_name(bus.get(), bus::kBusName, 0), std::string("take the bus name ") + bus::kBusName);
     integrity.set_bus(bus.get());
     integrity.resume();
+    // Before the capability drop: loading the eBPF monitor and creating its maps need CAP_BPF and
+    // CAP_PERFMON. Its start record goes out with the sync below.
+    MonitorService monitor(event.get(), audit, config.monitor);
     if (!audit.sync()) {
         throw std::runtime_error("writing the start-up audit records: " + audit.failure_reason());
     }
 
-    harden::apply_runtime_hardening();
+    // The audit flusher thread starts inside the hardening step: after the capability drop and
+    // no_new_privs, before the seccomp filter that then covers it too (hardening.hpp).
+    harden::apply_runtime_hardening([&audit] { audit.start_flusher(); });
 
     const std::string bus_description = config.bus_address ? *config.bus_address : "the system bus";
     log::notice(std::string("codex-vaultd ") + kVersion + ": " + to_string(vault->state()) + ", serving " +

@@ -13,12 +13,15 @@ PACKAGES=(
     build-essential g++ make pkg-config
     libsystemd-dev libsodium-dev libseccomp-dev libcap-dev
     libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libcurl4-openssl-dev libvectorscan-dev
+    libpcre2-dev # the ingest scanner's second stage (lib/scan)
     # eBPF programs (bpf/)
     libbpf-dev bpftool clang llvm
     # libFuzzer for `make fuzz` (clang only recommends it)
     libclang-rt-14-dev
     # tests, `make run`, benchmarks
     libcriterion-dev dbus-daemon dbus util-linux openssl
+    # the egress tests' local HTTPS server (tests/unit/egress/)
+    libmicrohttpd-dev
     # the audit ordering test traces the daemon (tests/integration/test_audit_ordering.cpp)
     strace
     # lint

@@ -128,7 +128,9 @@ std::unique_ptr<AuditLog> AuditLog::open(const std::filesystem::path& state_dir,
 
 AuditLog::~AuditLog()
 {
-    if (usable() && !batch_.empty()) {
+    // With a job out (only if its owner forgot to wait for it) the descriptors it borrows must not
+    // be flushed here either; the records are in the batch or the file, as after a crash.
+    if (usable() && !batch_.empty() && !flush_in_flight_) {
         (void)sync();  // best effort: a record appended but never written would be lost silently
     }
 }
@@ -194,7 +196,8 @@ void AuditLog::start(const std::filesystem::path& state_dir, Timestamps now)
         fail(std::string("audit log: cannot open a segment for writing: ") + e.what());
         return;
     }
-    durable_ = writer_.state();
+    written_ = writer_.state();
+    durable_seq_ = written_seq();  // verified from the file (or created with fsync) just now
 
     std::string reason = "audit log opened: " + std::string(open_state_name(report_.state));
     if (report_.state == OpenState::Tampered) {
@@ -310,7 +313,10 @@ void AuditLog::create_segment(Timestamps now)
     }
     set_append_only(fd.get());
     segment_ = std::move(fd);
-    durable_ = writer_.state();
+    written_ = writer_.state();
+    // The header and first records were fsynced before the rename; a new segment follows only a
+    // sealing checkpoint that was flushed, or the start.
+    durable_seq_ = written_seq();
     mirror_frames(first_records);
 }
 
@@ -465,7 +471,7 @@ bool AuditLog::write_pending()
         const std::string where = " (segment " + segment_file_name(writer_.state().segment) + ", " +
                                   std::to_string(done) + " of " + std::to_string(batch_.size()) + " bytes written)";
         if (done == 0) {
-            writer_ = ChainWriter(durable_);  // nothing reached the file: the chain is as it was
+            writer_ = ChainWriter(written_);  // nothing reached the file: the chain is as it was
         } else {
             unsynced_ = true;  // a torn frame is on disk; the next start-up recovers it
         }
@@ -473,29 +479,58 @@ bool AuditLog::write_pending()
         return false;
     }
     mirror_frames(batch_);
-    durable_ = writer_.state();
+    written_ = writer_.state();
     batch_.clear();
     unsynced_ = true;
     return true;
 }
 
-bool AuditLog::sync()
+bool AuditLog::no_flush_in_flight(const char* what)
 {
-    if (!write_pending()) {
-        return false;
-    }
-    if (!unsynced_) {
+    if (!flush_in_flight_) {
         return true;
     }
-    if (::fdatasync(segment_.get()) != 0) {
-        // After a failed fdatasync the kernel may have dropped the dirty pages: nothing written
-        // since the last successful sync can be trusted to be on disk. Stop here.
-        fail("audit log fdatasync failed: " + errno_text(errno) + " (segment " +
-             segment_file_name(writer_.state().segment) + ")");
+    fail(std::string("audit log: internal error: ") + what + " while a flush is in flight");
+    return false;
+}
+
+std::optional<FlushJob> AuditLog::begin_flush()
+{
+    if (flush_in_flight_ || !write_pending() || !unsynced_) {
+        return std::nullopt;
+    }
+    FlushJob job;
+    job.segment_fd = segment_.get();
+    job.dir_fd = dir_.get();
+    job.segment_name = segment_file_name(written_.segment);
+    job.mark = written_seq();
+    job.head = std::exchange(pending_head_, std::nullopt);
+    unsynced_ = false;
+    flush_in_flight_ = true;
+    return job;
+}
+
+bool AuditLog::end_flush(const FlushResult& result)
+{
+    flush_in_flight_ = false;
+    if (!result.ok()) {
+        fail(result.failure.empty() ? std::string("audit log flush failed") : result.failure);
         return false;
     }
-    unsynced_ = false;
-    return true;
+    durable_seq_ = std::max(durable_seq_, result.mark);
+    return healthy();
+}
+
+bool AuditLog::sync()
+{
+    if (!usable() || !no_flush_in_flight("a synchronous flush")) {
+        return false;
+    }
+    std::optional<FlushJob> job = begin_flush();
+    if (!job) {
+        return usable();  // nothing written since the last flush, or the write failed
+    }
+    return end_flush(run_flush_job(*job));
 }
 
 bool AuditLog::checkpoint_due(Timestamps now) const noexcept
@@ -525,33 +560,47 @@ bool AuditLog::maybe_checkpoint(Timestamps now)
     if (!checkpoint_due(now)) {
         return true;
     }
-    return checkpoint(now, writer_.state().segment_bytes >= options_.segment_max_bytes);
+    return checkpoint(now, checkpoint_would_seal());
 }
 
-bool AuditLog::checkpoint(Timestamps now, bool seal)
+bool AuditLog::checkpoint_would_seal() const noexcept
+{
+    return writer_.state().segment_bytes >= options_.segment_max_bytes;
+}
+
+// Encodes and writes a checkpoint; its head is kept for the job that will make it durable (the
+// head names a checkpoint only once that checkpoint is durable: a head ahead of the log would
+// make a crash look like a removed tail).
+bool AuditLog::append_checkpoint_record(Timestamps now, bool seal)
 {
     if (!write_pending()) {  // the checkpoint must follow every record encoded before it
         return false;
     }
     try {
         (void)writer_.append_checkpoint(signer_, now.realtime_usec, now.monotonic_usec, seal, batch_);
+        pending_head_ = writer_.head(signer_);
     } catch (const std::exception& e) {
         fail(std::string("audit log: cannot encode a checkpoint: ") + e.what());
         return false;
     }
-    if (!sync()) {
+    last_checkpoint_monotonic_ = now.monotonic_usec;
+    return write_pending();
+}
+
+bool AuditLog::checkpoint_deferred(Timestamps now)
+{
+    if (!usable()) {
         return false;
     }
-    last_checkpoint_monotonic_ = now.monotonic_usec;
-    // The head names a checkpoint only once that checkpoint is durable (above): a head ahead of
-    // the log would make a crash look like a removed tail.
-    try {
-        const std::optional<HeadBytes> head = writer_.head(signer_);
-        if (head) {
-            fileio::write_file_atomically(dir_.get(), kHeadFileName, *head, 0600);
-        }
-    } catch (const std::exception& e) {
-        fail(std::string("audit log: cannot update the head file: ") + e.what());
+    return append_checkpoint_record(now, false);
+}
+
+bool AuditLog::checkpoint(Timestamps now, bool seal)
+{
+    if (!usable() || !no_flush_in_flight(seal ? "sealing a segment" : "a synchronous checkpoint")) {
+        return false;
+    }
+    if (!append_checkpoint_record(now, seal) || !sync()) {  // sync() writes the head after the fdatasync
         return false;
     }
     if (writer_.state().sealed) {
@@ -575,7 +624,7 @@ bool AuditLog::seal_segment(Timestamps now)
 
 bool AuditLog::close(Timestamps now, std::string_view reason)
 {
-    if (!usable()) {
+    if (!usable() || !no_flush_in_flight("closing the log")) {
         return false;
     }
     try {
@@ -613,6 +662,8 @@ AuditLogStatus AuditLog::status() const
     s.segment = state.segment;
     s.segment_bytes = state.segment_bytes;
     s.last_seq = state.next_seq - 1;
+    s.durable_seq = durable_seq_;
+    s.flush_in_flight = flush_in_flight_;
     s.last_checkpoint_seq = state.last_checkpoint_seq;
     s.records_since_checkpoint = state.records_since_checkpoint;
     s.append_only = append_only_;

@@ -1,5 +1,6 @@
 // The audit log's writer: the I/O shell around the pure ChainWriter (docs/audit-log.md, "What the
-// writer must do"). One object per daemon, owned by the event loop; not thread-safe.
+// writer must do"). One object per daemon, owned by the event loop; not thread-safe: only a
+// FlushJob (two borrowed descriptors and bytes) ever leaves the loop's thread.
 //
 // Start-up: AuditLog::open() verifies the existing log in STATE/audit (segments + head) and
 //   - continues it when it verifies (state Ok) or when its only problem is a torn last frame
@@ -16,10 +17,19 @@
 //   (bad-checkpoint-signature) and is quarantined with its own audit.pub, which still verifies it.
 //
 // Writing (the request path): append() encodes a record into an in-memory batch (no I/O);
-// write_pending() write(2)s the batch to the current segment (O_APPEND); sync() = write_pending()
-// + one fdatasync. Group commit: append the decisions of one event-loop iteration, write_pending()
-// before acting on each (the decision must be in the file before the action runs), then one sync()
-// before the replies are sent. maybe_checkpoint() after sync() and from a timer.
+// write_pending() write(2)s the batch to the current segment (O_APPEND). Durability is by mark:
+// every record has a sequence number, written_seq() is the last one in the file and durable_seq()
+// the last one a completed flush covers. begin_flush() writes the batch and hands out a FlushJob
+// (flush_job.hpp) covering everything written; the job runs elsewhere (the flusher thread,
+// segment_flusher.hpp) while the loop keeps appending and writing, and end_flush() takes its
+// result: durable_seq() becomes the job's mark. sync() is the same job run inline. A call whose
+// record has seq S may be acted on (or answered) once durable_seq() >= S.
+//
+// While a job is out, the segment and the folder it borrows stay open: nothing here closes or
+// replaces them (a sealing checkpoint, close(), sync() and seal_segment() refuse to run, failing
+// the log closed, as a bug in the caller would otherwise lose a flush). A checkpoint that does not
+// seal can be written with a flush in flight (checkpoint_deferred()): its record goes into the
+// file now and its head file rides on the next job, written by it once the record is durable.
 //
 // Errors: open() throws (std::system_error / std::runtime_error with context) when the log cannot
 // be opened at all (folder, permissions, reading segments, quarantine rename): fail closed, the
@@ -41,6 +51,7 @@
 #include <string_view>
 #include <vector>
 
+#include "daemon/audit/flush_job.hpp"
 #include "daemon/audit/journal_mirror.hpp"
 #include "daemon/store/secure_buffer.hpp"
 #include "lib/auditcore/chain.hpp"
@@ -124,6 +135,8 @@ struct AuditLogStatus {
     std::uint64_t segment = 0;
     std::uint64_t segment_bytes = 0;
     std::uint64_t last_seq = 0;
+    std::uint64_t durable_seq = 0;
+    bool flush_in_flight = false;
     std::uint64_t last_checkpoint_seq = 0;
     std::uint64_t records_since_checkpoint = 0;
     AppendOnlyStatus append_only;
@@ -166,8 +179,23 @@ public:
 
     // One write(2) loop for the whole batch (O_APPEND), then mirrors its records to the journal.
     [[nodiscard]] bool write_pending();
-    // write_pending() + fdatasync (skipped when nothing was written since the last sync).
+    // write_pending(), then a job covering every record written that no job covered yet (and the
+    // head of a deferred checkpoint); nullopt when there is nothing to flush, the log is failed
+    // (check healthy()) or a job is already out.
+    [[nodiscard]] std::optional<FlushJob> begin_flush();
+    // The result of the job begin_flush() handed out. Success: durable_seq() = its mark. Failure:
+    // the log is failed with the job's reason. Returns healthy().
+    bool end_flush(const FlushResult& result);
+    [[nodiscard]] bool flush_in_flight() const noexcept { return flush_in_flight_; }
+    // begin_flush() + run_flush_job() here + end_flush(): write_pending() + fdatasync (skipped when
+    // nothing was written since the last flush). Refused (the log fails) with a job out.
     [[nodiscard]] bool sync();
+
+    // Sequence numbers: the last record appended (perhaps still batched), the last one in the
+    // file, the last one known durable. 0: none yet.
+    [[nodiscard]] std::uint64_t last_seq() const noexcept { return writer_.state().next_seq - 1; }
+    [[nodiscard]] std::uint64_t written_seq() const noexcept { return written_.next_seq - 1; }
+    [[nodiscard]] std::uint64_t durable_seq() const noexcept { return durable_seq_; }
 
     // True when records_since_checkpoint >= checkpoint_every_records, or checkpoint_every_usec has
     // passed since the last checkpoint with at least one record since.
@@ -179,8 +207,14 @@ public:
     // was nothing to do.
     [[nodiscard]] bool maybe_checkpoint(Timestamps now = Timestamps::now());
     // Signed checkpoint now: write, fdatasync, head file (head.tmp, fsync, rename, fsync folder),
-    // journal; with `seal`, the segment ends there and the next one is created.
+    // journal; with `seal`, the segment ends there and the next one is created. Refused (the log
+    // fails) with a job out.
     [[nodiscard]] bool checkpoint(Timestamps now, bool seal);
+    // True when a checkpoint now would seal the segment (it reached segment_max_bytes).
+    [[nodiscard]] bool checkpoint_would_seal() const noexcept;
+    // A checkpoint that does not seal, written now; its fdatasync and head file are left to the
+    // next begin_flush() (allowed with a job out).
+    [[nodiscard]] bool checkpoint_deferred(Timestamps now);
     // Incident response: folds flushed, sealing checkpoint, head, next segment.
     [[nodiscard]] bool seal_segment(Timestamps now = Timestamps::now());
     // Orderly stop: folds flushed, `stop`, checkpoint, sync; later calls fail. `reason` goes into
@@ -209,6 +243,9 @@ private:
     void set_append_only(int fd);
     void mirror_frames(std::span<const std::uint8_t> bytes) noexcept;
     void fail(std::string reason);
+    // False, failing the log closed, when a job is out: the caller should have waited for it.
+    [[nodiscard]] bool no_flush_in_flight(const char* what);
+    [[nodiscard]] bool append_checkpoint_record(Timestamps now, bool seal);
     [[nodiscard]] bool usable() const noexcept { return healthy() && !closed_; }
 
     AuditLogOptions options_;
@@ -223,9 +260,12 @@ private:
     UniqueFd segment_;  // O_WRONLY|O_APPEND
 
     ChainWriter writer_;
-    ChainState durable_;               // the state matching the bytes in the file (restored on a failed write)
-    std::vector<std::uint8_t> batch_;  // encoded, not yet written
-    bool unsynced_ = false;            // written since the last fdatasync
+    ChainState written_;                     // the state matching the bytes in the file (restored on a failed write)
+    std::vector<std::uint8_t> batch_;        // encoded, not yet written
+    bool unsynced_ = false;                  // written since the last flush began
+    std::uint64_t durable_seq_ = 0;          // every record up to here is durable
+    bool flush_in_flight_ = false;           // a job from begin_flush() is out: segment_ and dir_ stay open
+    std::optional<HeadBytes> pending_head_;  // a deferred checkpoint's head, for the next job
     std::uint64_t last_checkpoint_monotonic_ = 0;
 
     Folder folder_;

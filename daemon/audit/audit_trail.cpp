@@ -1,5 +1,6 @@
 #include "daemon/audit/audit_trail.hpp"
 
+#include <sys/epoll.h>
 #include <systemd/sd-journal.h>
 #include <unistd.h>
 
@@ -73,15 +74,46 @@ JournalMirror::SendFn journal_sender() noexcept
 AuditTrail::AuditTrail(sd_event* event, std::unique_ptr<AuditLog> log) : event_(event), log_(std::move(log))
 {
     sd_event_source* raw = nullptr;
-    const int r = sd_event_add_time(event_, &raw, CLOCK_MONOTONIC, UINT64_MAX, 0, &AuditTrail::on_timer, this);
+    int r = sd_event_add_time(event_, &raw, CLOCK_MONOTONIC, UINT64_MAX, 0, &AuditTrail::on_timer, this);
     if (r < 0) {
         throw std::system_error(-r, std::generic_category(), "create audit timer");
     }
     timer_.reset(raw);
+    r = sd_event_add_io(event_, &raw, flusher_.event_fd(), EPOLLIN, &AuditTrail::on_flush_done, this);
+    if (r < 0) {
+        throw std::system_error(-r, std::generic_category(), "watch the audit flusher");
+    }
+    flush_done_.reset(raw);
+    r = sd_event_add_defer(event_, &raw, &AuditTrail::on_notify, this);
+    if (r < 0) {
+        throw std::system_error(-r, std::generic_category(), "create the audit notification source");
+    }
+    notify_.reset(raw);
+    r = sd_event_source_set_enabled(raw, SD_EVENT_OFF);
+    if (r < 0) {
+        throw std::system_error(-r, std::generic_category(), "configure the audit notification source");
+    }
+    r = sd_event_add_defer(event_, &raw, &AuditTrail::on_write, this);
+    if (r < 0) {
+        throw std::system_error(-r, std::generic_category(), "create the audit write source");
+    }
+    writer_.reset(raw);
+    r = sd_event_source_set_priority(raw, SD_EVENT_PRIORITY_IDLE);
+    if (r >= 0) {
+        r = sd_event_source_set_enabled(raw, SD_EVENT_OFF);
+    }
+    if (r < 0) {
+        throw std::system_error(-r, std::generic_category(), "configure the audit write source");
+    }
     arm_timer();
 }
 
-AuditTrail::~AuditTrail() = default;
+AuditTrail::~AuditTrail()
+{
+    // The job in flight borrows the log's descriptors: it ends before the log does.
+    run_fail_closed("audit flush at exit", [this] { settle(); });
+    flusher_.stop();
+}
 
 Appended AuditTrail::record(const AuditRecord& record)
 {
@@ -108,6 +140,9 @@ Appended AuditTrail::record(const AuditRecord& record)
     const bool foldable = record.informational || record.decision == Decision::Deny;
     const Appended result = foldable ? log_->append_foldable(view, record.informational) : log_->append(view);
     arm_timer();
+    // Whoever appended (a call, the monitor), the record reaches the file once the loop is idle,
+    // not only with the next call's round.
+    (void)sd_event_source_set_enabled(writer_.get(), SD_EVENT_ONESHOT);
     return result;
 }
 
@@ -116,16 +151,82 @@ bool AuditTrail::write_pending()
     return log_->write_pending();
 }
 
+bool AuditTrail::request_flush()
+{
+    if (!log_->healthy()) {
+        return false;
+    }
+    if (flusher_.busy()) {
+        // The next flush starts when this one completes; the bytes go to the file now, so the
+        // page cache, not the loop, holds them meanwhile.
+        flush_wanted_ = true;
+        return log_->write_pending();
+    }
+    start_flush();
+    return log_->healthy();
+}
+
+void AuditTrail::start_flush()
+{
+    flush_wanted_ = false;
+    checkpoint_if_due(Timestamps::now());
+    std::optional<FlushJob> job = log_->begin_flush();
+    if (job) {
+        flusher_.submit(std::move(*job));
+    } else if (!log_->healthy()) {
+        notify_durable();  // the waiting calls are answered Unavailable
+    }
+    arm_timer();
+}
+
+// A checkpoint that does not seal is written now and made durable by the next flush (its head
+// written after it). A sealing one closes the segment, so it waits for the flush in flight and
+// runs synchronously; that happens once per segment_max_bytes.
+void AuditTrail::checkpoint_if_due(Timestamps now)
+{
+    if (!log_->checkpoint_due(now)) {
+        return;
+    }
+    if (!log_->checkpoint_would_seal()) {
+        (void)log_->checkpoint_deferred(now);
+        return;
+    }
+    settle();
+    (void)log_->checkpoint(now, true);
+    notify_durable();
+}
+
+void AuditTrail::settle()
+{
+    if (!flusher_.busy()) {
+        return;
+    }
+    complete(flusher_.wait());
+    notify_durable();
+}
+
+void AuditTrail::complete(const FlushResult& result)
+{
+    const bool was_healthy = log_->healthy();
+    if (!log_->end_flush(result) && was_healthy) {
+        log::critical("the audit log failed: " + log_->failure_reason() + "; every request is now refused");
+    }
+}
+
 bool AuditTrail::sync()
 {
+    settle();
     const bool ok = log_->sync() && log_->maybe_checkpoint();
+    notify_durable();
     arm_timer();
     return ok;
 }
 
 bool AuditTrail::seal()
 {
+    settle();
     const bool ok = log_->seal_segment();
+    notify_durable();
     arm_timer();
     return ok;
 }
@@ -133,7 +234,57 @@ bool AuditTrail::seal()
 bool AuditTrail::close(std::string_view reason)
 {
     (void)sd_event_source_set_enabled(timer_.get(), SD_EVENT_OFF);
+    settle();
+    flusher_.stop();
     return log_->close(Timestamps::now(), reason);
+}
+
+// The flusher finished a job: the durable mark moves, the pipeline releases what waited for it
+// (and asks for the next flush), and a flush requested meanwhile starts now.
+int AuditTrail::on_flush_done(sd_event_source* /*source*/, int /*fd*/, std::uint32_t /*revents*/,
+                              void* userdata) noexcept
+{
+    auto* self = static_cast<AuditTrail*>(userdata);
+    self->flusher_.read_event();
+    self->run_fail_closed("audit flush", [self] {
+        std::optional<FlushResult> result = self->flusher_.take_result();
+        if (!result) {
+            return;  // settle() took it; its notification follows
+        }
+        self->complete(*result);
+    });
+    self->run_on_durable();
+    return 0;
+}
+
+int AuditTrail::on_notify(sd_event_source* /*source*/, void* userdata) noexcept
+{
+    static_cast<AuditTrail*>(userdata)->run_on_durable();
+    return 0;
+}
+
+int AuditTrail::on_write(sd_event_source* /*source*/, void* userdata) noexcept
+{
+    auto* self = static_cast<AuditTrail*>(userdata);
+    (void)self->log_->write_pending();  // a failure fails the log, and every later call
+    return 0;
+}
+
+void AuditTrail::notify_durable() noexcept
+{
+    if (sd_event_source_set_enabled(notify_.get(), SD_EVENT_ONESHOT) < 0) {
+        log::warning("could not schedule the audit notification; waiting calls wait for the next flush");
+    }
+}
+
+void AuditTrail::run_on_durable() noexcept
+{
+    if (on_durable_) {
+        run_fail_closed("audit completion", [this] { on_durable_(); });
+    }
+    if (flush_wanted_ && !flusher_.busy() && log_->healthy()) {
+        run_fail_closed("audit flush", [this] { start_flush(); });
+    }
 }
 
 std::string AuditTrail::status_line() const
@@ -172,7 +323,10 @@ void AuditTrail::tick()
     if (const auto deadline = log.fold_deadline(); deadline && *deadline <= now.monotonic_usec) {
         (void)log.flush_folds(now);
     }
-    (void)(log.write_pending() && log.maybe_checkpoint(now));
+    if (log.write_pending() && log.checkpoint_due(now)) {
+        checkpoint_if_due(now);
+        (void)request_flush();  // the checkpoint's fdatasync and head file
+    }
     arm_timer();
 }
 
@@ -181,6 +335,7 @@ void AuditTrail::fail_closed(const std::string& reason) noexcept
     log_->fail_closed(reason);
     log::critical("the audit log failed: " + reason + "; every request is now refused");
     (void)sd_event_source_set_enabled(timer_.get(), SD_EVENT_OFF);
+    notify_durable();  // the waiting calls are answered Unavailable
 }
 
 void AuditTrail::arm_timer()

@@ -36,16 +36,17 @@ constexpr std::array kAbortSelf{ArgCheck{0, kInt, kOwnPid}, ArgCheck{2, kInt, SI
 // suite and a manual session (init, put, rotate, rm, ls, whoami, status, SIGHUP, SIGTERM) with
 // NOTIFY_SOCKET and WATCHDOG_USEC set, keeping only calls made after start-up is over. Calls
 // made only during start-up (execve, memfd_secret, ftruncate, socket(AF_UNIX, SOCK_STREAM),
-// connect, epoll_create1, mkdir, prlimit64, prctl, capget/capset, seccomp, rt_sigaction, ...)
-// are not here. Everything not listed kills the process.
+// connect, epoll_create1, eventfd2, mkdir, prlimit64, prctl, capget/capset, seccomp, rt_sigaction,
+// and clone3, rseq, set_robust_list for the audit flusher thread, started before the filter) are
+// not here. Everything not listed kills the process.
 // ---------------------------------------------------------------------------------------------
 constexpr std::array kEventLoop{"epoll_wait"sv,     "epoll_ctl"sv,       "poll"sv,     "ppoll"sv,
                                 "timerfd_create"sv, "timerfd_settime"sv, "signalfd4"sv};
 constexpr std::array kBus{"recvmsg"sv, "sendmsg"sv};
 constexpr std::array kNotifySocketCalls{"socket"sv};
 constexpr std::array kNotifySockopt{"getsockopt"sv, "setsockopt"sv};
-constexpr std::array kFiles{"openat"sv, "read"sv,       "pread64"sv,    "write"sv,      "writev"sv,
-                            "close"sv,  "newfstatat"sv, "readlinkat"sv, "getdents64"sv, "fcntl"sv};
+constexpr std::array kFiles{"openat"sv,     "read"sv,       "pread64"sv,    "write"sv, "writev"sv, "close"sv,
+                            "newfstatat"sv, "readlinkat"sv, "getdents64"sv, "fcntl"sv, "fstatfs"sv};
 constexpr std::array kStateWrites{"fchmod"sv, "fsync"sv, "renameat"sv, "renameat2"sv, "linkat"sv, "unlinkat"sv};
 constexpr std::array kAuditSync{"fdatasync"sv};
 constexpr std::array kPidfd{"pidfd_open"sv};
@@ -75,13 +76,18 @@ constexpr std::array kAllowlist{
     SyscallGroup{"files", kFiles, kAlways, FilterAction::Allow, 0,
                  "the state folder (secrets, founder key, grant state), the policy folder, "
                  "/proc/PID/{status,stat,cgroup,exe} of each caller and its executable's bytes for exe_sha256 "
-                 "(pread64), log lines on stderr (writev: glibc's fatal-error messages)"},
+                 "(pread64), log lines on stderr (writev: glibc's fatal-error messages); the audit flusher's "
+                 "eventfd (the flusher thread writes it when a flush is done, the loop reads it); fstatfs and "
+                 "fcntl(O_NONBLOCK) on a secret's value descriptor, so its read never waits "
+                 "(daemon/pipeline/value_input.hpp)"},
     SyscallGroup{"state writes", kStateWrites, kAlways, FilterAction::Allow, 0,
                  "temp file -> fchmod 0600 -> fsync -> rename (RENAME_NOREPLACE; linkat is its fallback) -> fsync of "
-                 "the folder; unlinkat for rm and failed writes"},
+                 "the folder; unlinkat for rm and failed writes; the audit head file after a checkpoint, written "
+                 "the same way by the flusher thread"},
     SyscallGroup{"audit group commit", kAuditSync, kAlways, FilterAction::Allow, 0,
-                 "one fdatasync per event-loop round makes the round's audit records durable before its "
-                 "replies (and before the actions they authorize)"},
+                 "the audit flusher thread's one fdatasync per flush makes every record written before it durable "
+                 "before the replies (and the actions) waiting for them; the loop itself only for start-up, "
+                 "SIGHUP, a sealing checkpoint and the orderly stop"},
     SyscallGroup{"caller pidfd", kPidfd, kNoFlags, FilterAction::Allow, 0,
                  "pins a caller whose bus did not hand over a pidfd (flags 0 only)"},
     SyscallGroup{"own ids", kIds, kAlways, FilterAction::Allow, 0,
@@ -94,8 +100,10 @@ constexpr std::array kAllowlist{
                  "nonces and sealing (getrandom); clocks are read through the vDSO, the syscalls are its fallback "
                  "on clock sources without one"},
     SyscallGroup{"runtime", kRuntime, kAlways, FilterAction::Allow, 0,
-                 "glibc locks (futex), signal-mask bookkeeping, return from signal handlers, restarted calls"},
-    SyscallGroup{"exit", kExit, kAlways, FilterAction::Allow, 0, "a clean stop (SIGTERM) ends with exit_group(0)"},
+                 "glibc locks (futex; also the hand-off between the loop and the audit flusher thread), "
+                 "signal-mask bookkeeping, return from signal handlers, restarted calls"},
+    SyscallGroup{"exit", kExit, kAlways, FilterAction::Allow, 0,
+                 "a clean stop (SIGTERM) ends the audit flusher thread (exit) and the process (exit_group(0))"},
     SyscallGroup{"abort", kAbort, kAbortSelf, FilterAction::Allow, 0,
                  "abort() (std::terminate, a failed check in a library) still ends in SIGABRT to this process, "
                  "not in a misleading seccomp kill; no other signal and no other process"},
@@ -133,7 +141,8 @@ void install_syscall_filter()
     if (r < 0) {
         fail(r, "set the bad-architecture action");
     }
-    // Every thread gets the filter (the daemon has one thread; a stray one must not escape it).
+    // Every thread gets the filter: the audit flusher thread, started just before (hardening.hpp),
+    // and any thread a library might have started; none may escape it.
     r = ::seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_TSYNC, 1);
     if (r < 0) {
         fail(r, "enable thread synchronisation");

@@ -5,6 +5,7 @@
 #include "daemon/monotonic_clock.hpp"
 #include "daemon/pipeline/message_io.hpp"
 #include "daemon/pipeline/methods.hpp"
+#include "daemon/pipeline/value_input.hpp"
 #include "daemon/vault_service.hpp"
 
 namespace codexvault::daemon::methods {
@@ -32,9 +33,10 @@ PreparedCall decode_value_write(sd_bus_message* message, bool rotate)
     call.signed_arguments = {name};
     call.object = name;
     // The descriptor is read only here, after authorization: an unauthorized caller cannot
-    // make the daemon read from a descriptor of its choosing.
+    // make the daemon read from a descriptor of its choosing. It holds the value sealed to the
+    // daemon's transport key (value_input.hpp), never the value itself.
     call.act = [name, fd, rotate](RequestContext& context, sd_bus_message* reply) {
-        const store::SecureBuffer value = store::read_secret_value(fd->get());
+        const store::SecureBuffer value = read_sealed_value(fd->get(), context.vault.transport_key());
         fd->reset();
         auto& secrets = context.vault.secrets();
         const auto now = clock::realtime_usec();

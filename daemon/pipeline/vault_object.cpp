@@ -2,9 +2,11 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <iterator>
 #include <string>
 #include <system_error>
 
@@ -104,6 +106,7 @@ VaultObject::VaultObject(sd_bus* bus, sd_event* event, VaultService& vault, audi
     if (r < 0) {
         throw std::system_error(-r, std::generic_category(), "configure the audit commit source");
     }
+    audit_.set_on_durable([this] { on_durable(); });
     r = sd_event_add_time(event, &source, CLOCK_MONOTONIC, UINT64_MAX, 0, &VaultObject::on_usage_timer, this);
     if (r < 0) {
         throw std::system_error(-r, std::generic_category(), "create the grant usage timer");
@@ -136,13 +139,19 @@ void VaultObject::schedule_usage_save()
 void VaultObject::save_usage() noexcept
 {
     try {
+        if (!decisions_durable()) {
+            return;  // the log failed: every call is refused, and no count may outrun the log
+        }
         vault_.flush_policy_state();
     } catch (const std::exception& e) {
         (void)lock_for_unsaved_state(e);
     }
 }
 
-VaultObject::~VaultObject() = default;
+VaultObject::~VaultObject()
+{
+    audit_.set_on_durable(nullptr);
+}
 
 int VaultObject::on_method_call(sd_bus_message* message, void* userdata, sd_bus_error* error) noexcept
 {
@@ -165,15 +174,24 @@ int VaultObject::on_method_call(sd_bus_message* message, void* userdata, sd_bus_
 
 int VaultObject::on_commit(sd_event_source* /*source*/, void* userdata) noexcept
 {
-    auto* self = static_cast<VaultObject*>(userdata);
+    static_cast<VaultObject*>(userdata)->on_durable();
+    return 0;
+}
+
+// A flush completed (or the log failed): release what it made durable, at once.
+void VaultObject::on_durable() noexcept
+{
     try {
-        self->commit();
+        if (in_commit_) {
+            schedule_commit();  // reached from inside a round (a seal waited for the flush)
+        } else {
+            commit();
+        }
     } catch (const std::exception& e) {
         log::error(std::string("internal error in the audit commit: ") + e.what());
     } catch (...) {
         log::error("internal error in the audit commit");
     }
-    return 0;
 }
 
 void VaultObject::authorize(const MethodSpec& spec, const identity::Subject& subject, PreparedCall& call)
@@ -208,9 +226,9 @@ void VaultObject::authorize(const MethodSpec& spec, const identity::Subject& sub
     auto& authority = vault_.founder();
     const founder::ProofVerdict verdict =
         spec.access == Access::Enrollment
-            ? authority.verify_with_key(*call.enrolling_key, spec.name, call.signed_arguments, *call.proof, realtime,
-                                        monotonic)
-            : authority.verify(spec.name, call.signed_arguments, *call.proof, realtime, monotonic);
+            ? authority.verify_with_key(subject.bus_name, *call.enrolling_key, spec.name, call.signed_arguments,
+                                        *call.proof, realtime, monotonic)
+            : authority.verify(subject.bus_name, spec.name, call.signed_arguments, *call.proof, realtime, monotonic);
     if (verdict != founder::ProofVerdict::Ok) {
         throw VaultError(error_for(verdict), describe(verdict));
     }
@@ -266,11 +284,32 @@ void VaultObject::announce_approval(std::string_view approval_id)
 // vault locks rather than serve grants a restart would bring back or forget.
 void VaultObject::persist_state()
 {
+    if (!vault_.policy_state_unsaved()) {
+        return;  // nothing to save (an unlimited grant's count is saved within a second)
+    }
+    if (!decisions_durable()) {
+        throw VaultError(ErrorCode::Unavailable, "audit log unavailable, state not saved: " + audit_.failure_reason());
+    }
     try {
         vault_.save_policy_state_if_dirty();
     } catch (const std::exception& e) {
         throw VaultError(ErrorCode::Unavailable, lock_for_unsaved_state(e));
     }
+}
+
+// Grant state on disk must never be ahead of the log: a use counted in a saved state file needs
+// its decision record on disk, or a crash leaves a use nobody can account for. Each change to that
+// state is made while deciding a call, whose decision record follows at once (state_mark_); with
+// the flush off the loop, calls decided while a flush was in flight are not covered by it, so a
+// save first waits for the flush in flight and flushes the rest, here on the loop. Only rounds
+// that save state pay for it (counted grants, approvals, founder calls; an unlimited grant's use
+// count once a second).
+bool VaultObject::decisions_durable()
+{
+    if (audit_.durable_seq() >= state_mark_) {
+        return true;
+    }
+    return audit_.sync();
 }
 
 // Grant state that cannot be saved locks the vault, like any other lock: recorded and signalled.
@@ -350,22 +389,19 @@ int VaultObject::dispatch(const MethodSpec& spec, sd_bus_message* message, sd_bu
                            "audit log unavailable, request denied: " + audit_.failure_reason());
     }
     pending.message.reset(sd_bus_message_ref(message));
+    pending.mark = audit_.last_seq();
+    state_mark_ = pending.mark;
     // A use whose action is only its reply (Use of a grant whose state needs no saving before
-    // the reply) writes nothing outside the log: its outcome joins its decision, and the one
-    // fdatasync of the next round covers both before the reply is sent.
+    // the reply) writes nothing outside the log: its outcome joins its decision, and one flush
+    // covers both before the reply is sent.
     if (spec.has(MethodFlag::OneRoundCommit) && !vault_.policy_state_unsaved()) {
         act(pending);
         awaiting_outcome_.push_back(std::move(pending));
-        if (awaiting_outcome_.size() >= kMaxBatch) {
-            commit();
-        } else {
-            schedule_commit();
-        }
-        return 1;
+    } else {
+        awaiting_decision_.push_back(std::move(pending));
     }
-    awaiting_decision_.push_back(std::move(pending));
-    if (awaiting_decision_.size() >= kMaxBatch) {
-        commit();
+    if (waiting() >= kMaxBatch && !audit_.flush_in_flight() && !in_commit_) {
+        commit();  // start the flush now; the bus keeps being read while it runs
     } else {
         schedule_commit();
     }
@@ -381,12 +417,16 @@ int VaultObject::refuse(const MethodSpec& spec, sd_bus_message* message, Pending
     record.decision = audit::Decision::Deny;
     record.reason = failure.message;
     const audit::Appended appended = audit_.record(record);
+    if (!spec.has(MethodFlag::Informational)) {
+        state_mark_ = audit_.last_seq();  // a refused use may still have changed state (an approval, a rate)
+    }
     if (spec.has(MethodFlag::Informational) || appended != audit::Appended::Queued) {
         schedule_commit();
         return reply_error(error, failure.code, failure.message);
     }
     pending.failure = failure;
     pending.message.reset(sd_bus_message_ref(message));
+    pending.mark = audit_.last_seq();
     awaiting_decision_.push_back(std::move(pending));
     schedule_commit();
     return 1;
@@ -435,49 +475,88 @@ void VaultObject::schedule_commit()
 
 void VaultObject::commit()
 {
-    std::vector<PendingCall> acted = std::move(awaiting_outcome_);
-    std::vector<PendingCall> decided = std::move(awaiting_decision_);
-    awaiting_outcome_.clear();
-    awaiting_decision_.clear();
-    if (acted.empty() && decided.empty()) {
-        (void)audit_.write_pending();  // informational records: written, not waited for
+    if (in_commit_) {
+        schedule_commit();
         return;
     }
-    if (!audit_.sync()) {
-        const std::string reason = "audit log unavailable, request not carried out: " + audit_.failure_reason();
-        for (auto* batch : {&acted, &decided}) {
-            for (auto& pending : *batch) {
-                if (!pending.reply && !pending.failure) {
-                    pending.failure = Failure{ErrorCode::Unavailable, reason};
-                } else if (pending.reply) {
-                    // Done, but its outcome record may be lost: the caller must not take it as audited.
-                    pending.reply.reset();
-                    pending.failure = Failure{ErrorCode::Unavailable,
-                                              "the request was carried out, but its audit record could not be made "
-                                              "durable: " +
-                                                  audit_.failure_reason()};
-                }
-                send_reply(pending);
-            }
-        }
+    in_commit_ = true;
+    const struct Done {
+        bool& flag;
+        ~Done() { flag = false; }
+    } done{in_commit_};
+
+    if (!audit_.healthy()) {
+        fail_waiting();
         return;
     }
+    // Marks ascend in both queues, so what the durable mark covers is a prefix of each.
+    const std::uint64_t durable = audit_.durable_seq();
+    const auto covered = [durable](std::vector<PendingCall>& queue) {
+        const auto end =
+            std::find_if(queue.begin(), queue.end(), [durable](const PendingCall& p) { return p.mark > durable; });
+        std::vector<PendingCall> out(std::make_move_iterator(queue.begin()), std::make_move_iterator(end));
+        queue.erase(queue.begin(), end);
+        return out;
+    };
+    std::vector<PendingCall> acted = covered(awaiting_outcome_);
+    std::vector<PendingCall> decided = covered(awaiting_decision_);
     for (auto& pending : acted) {
-        send_reply(pending);
+        send_reply(pending);  // its outcome record is durable
     }
+    // An action may save grant state (and the calls decided meanwhile changed it in memory).
+    const bool acting = std::any_of(decided.begin(), decided.end(), [](const PendingCall& p) { return !p.failure; });
+    const bool may_act = !acting || decisions_durable();
     for (auto& pending : decided) {
+        if (!pending.failure && !may_act) {
+            pending.failure = Failure{ErrorCode::Unavailable,
+                                      "audit log unavailable, request not carried out: " + audit_.failure_reason()};
+        }
         if (pending.failure) {
-            send_reply(pending);  // a refusal: its record is on disk now
+            send_reply(pending);  // a refusal: its record is durable
             continue;
         }
         act(pending);
         awaiting_outcome_.push_back(std::move(pending));
     }
-    if (!awaiting_outcome_.empty()) {
-        schedule_commit();
+    if (!audit_.healthy()) {
+        fail_waiting();
+        return;
+    }
+    if (waiting() != 0) {
+        if (!audit_.request_flush()) {
+            fail_waiting();
+            return;
+        }
+    } else {
+        (void)audit_.write_pending();  // informational records: written, not waited for
     }
     if (vault_.policy_usage_unsaved()) {
         schedule_usage_save();
+    }
+}
+
+// The log failed: no waiting call is acted on, and each is told why.
+void VaultObject::fail_waiting()
+{
+    std::vector<PendingCall> acted = std::move(awaiting_outcome_);
+    std::vector<PendingCall> decided = std::move(awaiting_decision_);
+    awaiting_outcome_.clear();
+    awaiting_decision_.clear();
+    const std::string reason = "audit log unavailable, request not carried out: " + audit_.failure_reason();
+    for (auto* batch : {&acted, &decided}) {
+        for (auto& pending : *batch) {
+            if (!pending.reply && !pending.failure) {
+                pending.failure = Failure{ErrorCode::Unavailable, reason};
+            } else if (pending.reply) {
+                // Done, but its outcome record may be lost: the caller must not take it as audited.
+                pending.reply.reset();
+                pending.failure = Failure{ErrorCode::Unavailable,
+                                          "the request was carried out, but its audit record could not be made "
+                                          "durable: " +
+                                              audit_.failure_reason()};
+            }
+            send_reply(pending);
+        }
     }
 }
 
@@ -522,7 +601,9 @@ void VaultObject::act(PendingCall& pending)
         }
     }
     outcome.reason = reason;
-    (void)audit_.record(outcome);  // a failure here fails the next sync, and so this reply
+    (void)audit_.record(outcome);  // a failure here fails the log, and so this reply
+    // Folded (a repeated failure): the mark stays at or after the decision's.
+    pending.mark = std::max(pending.mark, audit_.last_seq());
 }
 
 void VaultObject::send_reply(PendingCall& pending) noexcept
@@ -554,11 +635,15 @@ audit::AuditRecord VaultObject::record_of(const PendingCall& pending, audit::Eve
                               .informational = pending.spec->has(MethodFlag::Informational)};
 }
 
+// After the loop stopped: each round waits for the flush in flight, then releases what it covered
+// and starts the next (a call needs at most two flushes: decision, then outcome).
 void VaultObject::drain()
 {
-    for (int round = 0; round < 4 && (!awaiting_decision_.empty() || !awaiting_outcome_.empty()); ++round) {
+    for (int round = 0; round < 8 && waiting() != 0; ++round) {
+        audit_.settle();
         commit();
     }
+    audit_.settle();
     (void)audit_.write_pending();
     save_usage();
 }

@@ -2,17 +2,21 @@
 //
 // identity -> state -> decode -> authorize -> audit decision -> act -> audit outcome -> reply.
 //
-// Durability (group commit): a call that changes state or uses a secret (every method but the
-// informational ones) is not acted on until its decision record is on disk, and gets no reply
-// until its outcome record is. Calls dispatched in one event-loop iteration share one fdatasync:
-//   round k:  fdatasync  -> reply to the calls acted on in round k-1 (outcomes now durable)
-//                        -> act on the calls whose decisions were queued since round k-1
-//                           (decisions now durable), queue their outcomes for round k+1
-// A round runs when the bus has nothing more to dispatch (an idle-priority defer source), or at
-// once when kMaxBatch calls wait. If a record cannot be written, the calls waiting on it are
-// answered Unavailable and nothing further is done: no record, no action.
+// Durability (group commit, off the loop): a call that changes state or uses a secret (every
+// method but the informational ones) is not acted on until its decision record is on disk, and
+// gets no reply until its outcome record is. Each waiting call keeps the sequence number (mark) of
+// the record it waits for; the flush itself runs on the audit flusher thread (AuditTrail), and
+// while it is in flight the loop keeps reading, deciding and writing. A commit round:
+//   -> reply to the calls whose outcome records are durable (mark <= the durable mark)
+//   -> act on the calls whose decision records are durable, queue their outcomes
+//   -> ask for a flush of everything written (it starts now, or when the one in flight completes,
+//      and covers everything written up to its start)
+// A round runs when the bus has nothing more to dispatch (an idle-priority defer source), at once
+// when kMaxBatch calls wait and no flush is in flight, and whenever a flush completes. If a record
+// cannot be written or flushed, every waiting call is answered Unavailable and nothing further is
+// done: no record, no action.
 // A call flagged OneRoundCommit (Use), whose only action is its reply, skips the first half when
-// no grant state awaits saving: its decision and outcome records share the round's fdatasync.
+// no grant state awaits saving: its decision and outcome records share one flush.
 // Informational calls (MethodFlag::Informational: Status, WhoAmI, Check, AuditPublicKey) are
 // answered at once; their records are written with the next round without waiting for the disk.
 // Repeated informational calls and denials are folded (audit_log.hpp); a folded denial is
@@ -68,6 +72,7 @@ private:
         std::string grant;
         std::optional<Failure> failure;  // refused (decision) or failed (act): the error reply
         bus::MessagePtr reply;           // acted: the reply to send
+        std::uint64_t mark = 0;          // the seq of the record it waits for
     };
 
     static int on_method_call(sd_bus_message* message, void* userdata, sd_bus_error* error) noexcept;
@@ -80,6 +85,7 @@ private:
     void authorize_use(const identity::Subject& subject, GrantUse& use);
     void announce_approval(std::string_view approval_id);
     void persist_state();
+    [[nodiscard]] bool decisions_durable();
     std::string lock_for_unsaved_state(const std::exception& error) noexcept;
 
     int refuse(const MethodSpec& spec, sd_bus_message* message, PendingCall pending, const Failure& failure,
@@ -88,6 +94,9 @@ private:
                    PreparedCall& call, audit::AuditRecord& record, sd_bus_error* error);
     void schedule_commit();
     void commit();
+    void on_durable() noexcept;
+    void fail_waiting();
+    [[nodiscard]] std::size_t waiting() const noexcept { return awaiting_decision_.size() + awaiting_outcome_.size(); }
     void act(PendingCall& pending);
     void send_reply(PendingCall& pending) noexcept;
     audit::AuditRecord record_of(const PendingCall& pending, audit::EventType type) const;
@@ -101,8 +110,10 @@ private:
     bus::SlotPtr slot_;
     bus::EventSourcePtr commit_source_;
     bus::EventSourcePtr usage_timer_;             // saves unlimited grants' use counts within a second
-    std::vector<PendingCall> awaiting_decision_;  // decision queued, not yet on disk
-    std::vector<PendingCall> awaiting_outcome_;   // acted or refused, outcome queued
+    std::vector<PendingCall> awaiting_decision_;  // decision queued, not yet on disk; marks ascending
+    std::vector<PendingCall> awaiting_outcome_;   // acted, outcome queued; marks ascending
+    bool in_commit_ = false;
+    std::uint64_t state_mark_ = 0;  // the last decision record of a call that may have changed grant state
 };
 
 }  // namespace codexvault::daemon

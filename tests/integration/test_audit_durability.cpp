@@ -4,7 +4,8 @@
 //     records after the restart, the chain verifies offline, torn tails are reported and recovered;
 //   - a full file system: no record, no action; only Status answers, and says why; after space is
 //     freed and the daemon restarted the log verifies and the vault works;
-//   - an informational flood is folded into a few records that still account for every call.
+//   - an informational flood is folded into a few records that still account for every call;
+//   - an incident seals the segment in the middle of a durable storm (flushes in flight, issue 11).
 #include <fcntl.h>
 #include <grp.h>
 #include <nlohmann/json.hpp>
@@ -20,6 +21,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -340,6 +342,9 @@ pid_t start_client(std::optional<uid_t> uid, const cli::FounderKeyPair* founder_
     try {
         cli::VaultClient client(bus_address);
         report.connected = true;
+        // Secret values are sent sealed to the daemon's transport key, as vaultctl sends them.
+        const cli::TransportPublicKey transport =
+            founder_key != nullptr ? client.transport_key() : cli::TransportPublicKey{};
         for (std::uint64_t i = 0; monotonic_usec() < deadline_usec; ++i) {
             const bool allowed_call = i % 4 != 3;
             try {
@@ -348,7 +353,7 @@ pid_t start_client(std::optional<uid_t> uid, const cli::FounderKeyPair* founder_
                     ++report.unexpected;
                 } else if (founder_key != nullptr) {
                     const std::string name = storm_secret(round, report.allowed);
-                    const int value = pipe_holding("value of " + name);
+                    const int value = sealed_pipe_holding(transport, "value of " + name);
                     (void)client.put_secret(*founder_key, name, value, false);
                     ::close(value);
                     ++report.allowed;
@@ -1001,4 +1006,100 @@ Test(audit_durability, a_flood_of_distinct_bad_capabilities_writes_a_bounded_num
     cr_expect_lt(grown, 200U * 1024U, "the log grew by %llu bytes", static_cast<unsigned long long>(grown));
     cr_expect_eq(counted, static_cast<std::uint64_t>(kCalls), "the records account for %llu of %d calls",
                  static_cast<unsigned long long>(counted), kCalls);
+}
+
+// Issue 11: the flush runs on a thread while the loop keeps writing, so sealing and checkpoints
+// happen with a flush in flight. 8 clients make 150 durable Uses each (about 2,400 records, so the
+// 1,000-record checkpoints ride on flushes); once 600 have been answered, the founder declares an
+// incident, which seals the current segment. Every call is answered with success or Locked, every
+// success has its outcome record in the log, the log verifies offline with its head, and the seal
+// started a new segment.
+Test(audit_durability, an_incident_seals_the_segment_in_the_middle_of_a_durable_storm_and_the_log_verifies,
+     .init = start_env_with_founder, .fini = stop_env)
+{
+    require_root();
+    const auto granted = founder({"grant", "issue", "--principal", "uid=" + std::to_string(::geteuid()), "--cap",
+                                  kAllowedCapability, "--ttl", "1h"});
+    cr_assert_eq(granted.exit_code, 0, "grant issue: %s", granted.err.c_str());
+    const std::string pubkey = export_pubkey();
+
+    constexpr int kStormClients = 8;
+    constexpr int kCallsEach = 150;
+    constexpr int kIncidentAfter = 600;  // 1,200+ records: a checkpoint by count rides a flush
+    struct Result {
+        std::string sender;
+        int ok = 0;
+        int locked = 0;
+        int other = 0;
+        std::string error;
+    };
+    std::vector<Result> results(kStormClients);
+    std::atomic<int> answered{0};
+    std::vector<std::thread> clients;
+    for (auto& result : results) {
+        clients.emplace_back([&result, &answered] {
+            try {
+                cli::VaultClient client(env->bus_address());
+                const char* name = nullptr;
+                if (sd_bus_get_unique_name(client.bus(), &name) >= 0 && name != nullptr) {
+                    result.sender = name;
+                }
+                for (int i = 0; i < kCallsEach; ++i) {
+                    try {
+                        use(client, kAllowedCapability);
+                        ++result.ok;
+                    } catch (const cli::CallError& e) {
+                        if (e.code() == ErrorCode::Locked) {
+                            ++result.locked;
+                        } else {
+                            ++result.other;
+                            result.error = e.what();
+                        }
+                    }
+                    ++answered;
+                }
+            } catch (const std::exception& e) {
+                result.error = e.what();
+                ++result.other;
+            }
+        });
+    }
+    while (answered.load() < kIncidentAfter && answered.load() < kStormClients * kCallsEach) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    const auto incident = founder({"incident", "--reason", "flush drill"});
+    for (auto& t : clients) {
+        t.join();
+    }
+    cr_assert_eq(incident.exit_code, 0, "incident: %s", incident.err.c_str());
+
+    int ok = 0, locked = 0;
+    for (const auto& r : results) {
+        cr_assert_eq(r.other, 0, "client %s: %d unexpected answers, last: %s", r.sender.c_str(), r.other,
+                     r.error.c_str());
+        ok += r.ok;
+        locked += r.locked;
+    }
+    cr_log_info("%d Uses answered before the incident took effect, %d refused as locked after it", ok, locked);
+    cr_assert_geq(ok, kIncidentAfter, "the storm did not run before the incident");
+
+    env->stop_daemon();
+    const Verified v = verify_log(pubkey);
+    cr_assert_eq(v.exit_code, 0, "the log does not verify:\n%s", v.text.c_str());
+    cr_assert(v.report["ok"].get<bool>(), "%s", v.text.c_str());
+    cr_assert_geq(v.report["segments"].get<std::uint64_t>(), 2U, "the incident did not seal a segment:\n%s",
+                  v.text.c_str());
+    cr_assert_geq(v.report["checkpoints"].get<std::uint64_t>(), 4U, "%s", v.text.c_str());
+    cr_assert_eq(v.report["unsigned_tail_records"].get<std::uint64_t>(), 0U, "%s", v.text.c_str());
+
+    std::map<std::string, int> outcomes;
+    for (const auto& r : tail_records(100000, {"--event", "outcome"})) {
+        if (r["action"] == "grant.use" && r["decision"] == "allow" && r["subject"]["sender"].is_string()) {
+            ++outcomes[r["subject"]["sender"].get<std::string>()];
+        }
+    }
+    for (const auto& r : results) {
+        cr_expect_geq(outcomes[r.sender], r.ok, "client %s got %d successes, the log has %d outcome records",
+                      r.sender.c_str(), r.ok, outcomes[r.sender]);
+    }
 }

@@ -1,13 +1,17 @@
 // Bad input gets a clear error and the daemon keeps serving with nothing corrupted.
 #include <fcntl.h>
+#include <sodium.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <vector>
 
 #include "common/vault_error.hpp"
 #include "lib/fileio/unique_fd.hpp"
@@ -26,6 +30,17 @@ int put_with_fd(cli::VaultClient& client, const cli::FounderKeyPair& key, const 
     return exit_code_of([&] {
         call_method(client, "PutSecret", make_proof(client, key, "PutSecret", {name}), key.public_key, name, fd);
     });
+}
+
+// A file at `path` holding `value` sealed to the daemon's transport key.
+void write_sealed_file(cli::VaultClient& client, const std::string& path, const std::string& value)
+{
+    const cli::TransportPublicKey key = client.transport_key();
+    std::vector<unsigned char> box(value.size() + crypto_box_SEALBYTES);
+    cr_assert_eq(
+        crypto_box_seal(box.data(), reinterpret_cast<const unsigned char*>(value.data()), value.size(), key.data()), 0);
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(box.data()), static_cast<std::streamsize>(box.size()));
 }
 
 void expect_still_serving(cli::VaultClient& client, const cli::FounderKeyPair& key, std::size_t secrets)
@@ -58,19 +73,17 @@ Test(bad_input, empty_and_oversized_values_are_refused)
     UniqueFd empty(pipe_holding(""));
     cr_expect_eq(put_with_fd(client, key, "empty", empty.get()), kInvalid);
 
+    UniqueFd sealed_empty(sealed_pipe_holding(client.transport_key(), ""));
+    cr_expect_eq(put_with_fd(client, key, "empty", sealed_empty.get()), kInvalid);
+
+    // The limits apply to the value, not to the sealed box around it (48 bytes more).
     const std::string big_path = env->root() + "/big";
-    {
-        std::ofstream big(big_path, std::ios::binary);
-        big << std::string(64 * 1024 + 1, 'x');
-    }
+    write_sealed_file(client, big_path, std::string(64 * 1024 + 1, 'x'));
     UniqueFd big(::open(big_path.c_str(), O_RDONLY | O_CLOEXEC));
     cr_expect_eq(put_with_fd(client, key, "big", big.get()), kInvalid);
 
     const std::string max_path = env->root() + "/max";
-    {
-        std::ofstream max(max_path, std::ios::binary);
-        max << std::string(64 * 1024, 'y');
-    }
+    write_sealed_file(client, max_path, std::string(64 * 1024, 'y'));
     UniqueFd max(::open(max_path.c_str(), O_RDONLY | O_CLOEXEC));
     cr_expect_eq(put_with_fd(client, key, "max", max.get()), 0, "exactly 64 KiB is allowed");
 
@@ -108,6 +121,30 @@ Test(bad_input, descriptors_that_are_not_readable_values_are_refused)
     expect_still_serving(client, key, 0);
 }
 
+// Issue 10, item 11: the founder hands over a value descriptor whose read blocks (/proc/kmsg with
+// nothing unread). A blocking read would stop the single-threaded daemon: no Status, no SIGTERM
+// (the suite's stop_env() then fails too). The daemon refuses the descriptor without reading it.
+Test(bad_input, a_value_descriptor_whose_read_would_block_is_refused_and_the_daemon_keeps_answering)
+{
+    // O_NONBLOCK only for draining: /proc/kmsg is read destructively, and a read blocks only once
+    // nothing is unread (nothing on a test host reads it; journald reads /dev/kmsg).
+    UniqueFd kmsg(::open("/proc/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    if (!kmsg) {
+        cr_skip_test("cannot open /proc/kmsg (needs CAP_SYSLOG): %s", std::strerror(errno));
+    }
+    char drain[4096];
+    while (::read(kmsg.get(), drain, sizeof drain) > 0) {
+    }
+    cr_assert_eq(::fcntl(kmsg.get(), F_SETFL, 0), 0, "make the descriptor blocking again");
+
+    const auto key = env->load_founder();
+    cli::VaultClient client(env->bus_address());
+    cr_expect_eq(put_with_fd(client, key, "kmsg", kmsg.get()), kInvalid, "the blocking descriptor was not refused");
+    cli::VaultClient other(env->bus_address());
+    cr_expect_eq(exit_code_of([&] { (void)other.call("Status"); }), 0, "Status stopped answering");
+    expect_still_serving(client, key, 0);
+}
+
 Test(bad_input, a_wrong_dbus_signature_is_refused)
 {
     const auto key = env->load_founder();
@@ -130,7 +167,7 @@ Test(bad_input, a_tampered_secret_file_is_an_integrity_failure_not_a_crash)
     const auto key = env->load_founder();
     cli::VaultClient client(env->bus_address());
     for (const std::string name : {"flipped", "truncated", "intact"}) {
-        const int fd = pipe_holding("value-of-" + name);
+        const int fd = sealed_pipe_holding(client.transport_key(), "value-of-" + name);
         cr_assert_eq(put_with_fd(client, key, name, fd), 0);
         UniqueFd(fd).reset();
     }
@@ -152,7 +189,7 @@ Test(bad_input, a_tampered_secret_file_is_an_integrity_failure_not_a_crash)
         cr_expect_eq(entry.integrity_ok, entry.name == "intact", "%s integrity flag", entry.name.c_str());
     }
     for (const std::string name : {"flipped", "truncated"}) {
-        const int fd = pipe_holding("new");
+        const int fd = sealed_pipe_holding(client.transport_key(), "new");
         const int code = exit_code_of([&] {
             call_method(client, "RotateSecret", make_proof(client, key, "RotateSecret", {name}), key.public_key, name,
                         fd);

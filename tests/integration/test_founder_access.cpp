@@ -6,6 +6,7 @@
 
 #include <memory>
 
+#include "common/bus_contract.hpp"
 #include "common/vault_error.hpp"
 #include "tests/support/founder_calls.hpp"
 #include "tests/support/harness.hpp"
@@ -17,6 +18,40 @@ namespace {
 const int kDenied = error_info(ErrorCode::PermissionDenied).exit_code;
 const int kExpired = error_info(ErrorCode::Expired).exit_code;
 const std::string kSecret = "access-test";
+
+// `count` GetNonce calls on one connection, up to 32 in flight at a time (the daemon answers a
+// batch per commit round, so the flood is over in a few seconds, well inside a proof's lifetime).
+// Returns how many were answered with a nonce.
+int mint_nonces(cli::VaultClient& client, int count)
+{
+    struct Progress {
+        int answered = 0;
+        int nonces = 0;
+    } progress;
+    const auto on_reply = [](sd_bus_message* reply, void* userdata, sd_bus_error* /*error*/) -> int {
+        auto* p = static_cast<Progress*>(userdata);
+        ++p->answered;
+        if (!sd_bus_message_is_method_error(reply, nullptr)) {
+            ++p->nonces;
+        }
+        return 0;
+    };
+    int sent = 0;
+    while (progress.answered < count) {
+        while (sent < count && sent - progress.answered < 32) {
+            cr_assert_geq(sd_bus_call_method_async(client.bus(), nullptr, bus::kBusName, bus::kObjectPath,
+                                                   bus::kInterface, bus::method::kGetNonce, on_reply, &progress, ""),
+                          0);
+            ++sent;
+        }
+        const int r = sd_bus_process(client.bus(), nullptr);
+        cr_assert_geq(r, 0);
+        if (r == 0) {
+            cr_assert_geq(sd_bus_wait(client.bus(), 30'000'000), 0);
+        }
+    }
+    return progress.nonces;
+}
 
 void require_root()
 {
@@ -158,4 +193,37 @@ Test(founder_access, a_second_enrollment_is_denied)
     // The original founder still works.
     const auto founder = env->load_founder();
     cr_expect_eq(client.list_secrets(founder).size(), 0u);
+}
+
+// Issue 10, item 10: a caller of the founder uid without the founder key (root) mints nonces. Each
+// nonce belongs to the connection that asked for it, and a connection keeps at most a few, so the
+// flood only replaces the attacker's own: the founder's nonce, taken before the flood, still works.
+Test(founder_access, a_flood_of_nonces_from_root_without_the_key_does_not_crowd_out_the_founders_nonce)
+{
+    env->init_founder();
+    const auto founder = env->load_founder();
+    cli::VaultClient client(env->bus_address());
+    const auto proof = make_proof(client, founder, "PutSecret", {kSecret});
+    cli::VaultClient attacker(env->bus_address());
+    cr_assert_eq(mint_nonces(attacker, 1000), 1000, "the attacker's GetNonce calls were not all answered");
+    cr_expect_eq(exit_code_of([&] { call_method(client, "PutSecret", proof, founder.public_key, kSecret); }), 0,
+                 "the founder's call failed after the flood");
+    cr_expect_eq(client.list_secrets(founder).size(), 1u);
+}
+
+// A nonce seen on the bus (a monitor reads every GetNonce reply) is no use on another connection,
+// and presenting it there does not spend it: the connection that asked can still use it.
+Test(founder_access, a_nonce_is_refused_on_any_connection_but_the_one_that_asked_for_it)
+{
+    env->init_founder();
+    const auto founder = env->load_founder();
+    cli::VaultClient asked(env->bus_address());
+    cli::VaultClient other(env->bus_address());
+    const auto proof = make_proof(asked, founder, "PutSecret", {kSecret});
+    cr_expect_eq(exit_code_of([&] { call_method(other, "PutSecret", proof, founder.public_key, kSecret); }), kDenied,
+                 "another connection spent the nonce");
+    cr_expect_eq(other.list_secrets(founder).size(), 0u);
+    cr_expect_eq(exit_code_of([&] { call_method(asked, "PutSecret", proof, founder.public_key, kSecret); }), 0,
+                 "the asking connection lost its nonce");
+    cr_expect_eq(asked.list_secrets(founder).size(), 1u);
 }

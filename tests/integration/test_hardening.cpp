@@ -5,6 +5,7 @@
 
 #include <criterion/criterion.h>
 
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -16,10 +17,10 @@ using namespace codexvault::test;
 
 namespace {
 
-std::map<std::string, std::string> daemon_status()
+std::map<std::string, std::string> status_fields(const std::string& path)
 {
-    std::ifstream file("/proc/" + std::to_string(env->daemon_pid()) + "/status");
-    cr_assert(file.is_open(), "cannot read /proc/%d/status", env->daemon_pid());
+    std::ifstream file(path);
+    cr_assert(file.is_open(), "cannot read %s", path.c_str());
     std::map<std::string, std::string> fields;
     std::string line;
     while (std::getline(file, line)) {
@@ -31,6 +32,23 @@ std::map<std::string, std::string> daemon_status()
         fields[line.substr(0, colon)] = value == std::string::npos ? "" : line.substr(value);
     }
     return fields;
+}
+
+std::map<std::string, std::string> daemon_status()
+{
+    return status_fields("/proc/" + std::to_string(env->daemon_pid()) + "/status");
+}
+
+// Each thread's status, by thread id: capabilities, no_new_privs and seccomp belong to a thread,
+// so the process's own status line proves nothing about the others (the audit flusher thread).
+std::map<std::string, std::map<std::string, std::string>> thread_statuses()
+{
+    std::map<std::string, std::map<std::string, std::string>> threads;
+    const std::filesystem::path tasks = "/proc/" + std::to_string(env->daemon_pid()) + "/task";
+    for (const auto& task : std::filesystem::directory_iterator(tasks)) {
+        threads[task.path().filename().string()] = status_fields((task.path() / "status").string());
+    }
+    return threads;
 }
 
 }  // namespace
@@ -69,6 +87,33 @@ Test(hardening, daemon_never_dumps_core)
         }
     }
     cr_expect(found, "no core limit in /proc/%d/limits", env->daemon_pid());
+}
+
+Test(hardening, every_thread_holds_no_capability_and_runs_under_the_filter)
+{
+    // Some durable calls first, so the flusher thread has worked under the filter.
+    env->init_founder();
+    for (int i = 0; i < 3; ++i) {
+        const auto status = env->vaultctl({"status"});
+        cr_expect_eq(status.exit_code, 0, "%s", status.err.c_str());
+    }
+    const auto threads = thread_statuses();
+    bool flusher = false;
+    for (const auto& [tid, fields] : threads) {
+        const std::string name = fields.count("Name") != 0 ? fields.at("Name") : "?";
+        flusher = flusher || name == "audit-flush";
+        for (const char* set : {"CapEff", "CapPrm", "CapInh", "CapBnd", "CapAmb"}) {
+            cr_expect_eq(fields.at(set), "0000000000000000", "thread %s (%s): %s is %s", tid.c_str(), name.c_str(), set,
+                         fields.at(set).c_str());
+        }
+        cr_expect_eq(fields.at("NoNewPrivs"), "1", "thread %s (%s): NoNewPrivs is %s", tid.c_str(), name.c_str(),
+                     fields.at("NoNewPrivs").c_str());
+        cr_expect_eq(fields.at("Seccomp"), "2", "thread %s (%s): Seccomp (2 = filter) is %s", tid.c_str(), name.c_str(),
+                     fields.at("Seccomp").c_str());
+        cr_expect_neq(fields.at("Seccomp_filters"), "0", "thread %s (%s) has no filter", tid.c_str(), name.c_str());
+    }
+    cr_expect(flusher, "no thread named audit-flush among the daemon's %zu thread(s)", threads.size());
+    cr_expect_geq(threads.size(), 2u);
 }
 
 // SIGHUP (reload) and a clean stop both happen under the filter.

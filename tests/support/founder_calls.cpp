@@ -72,9 +72,19 @@ int pipe_holding(const std::string& value)
     return fds[0];
 }
 
+int sealed_pipe_holding(const cli::TransportPublicKey& transport_key, const std::string& value)
+{
+    const auto* bytes = reinterpret_cast<const std::uint8_t*>(value.data());
+    return cli::sealed_value_pipe(transport_key, std::span(bytes, value.size())).release();
+}
+
 void call_method(cli::VaultClient& client, const std::string& method, const std::optional<FounderProof>& proof,
                  const std::array<std::uint8_t, 32>& enroll_key, const std::string& secret_name, int value_fd)
 {
+    UniqueFd own_value;
+    if ((method == "PutSecret" || method == "RotateSecret") && value_fd < 0) {
+        own_value.reset(sealed_pipe_holding(client.transport_key(), "value"));
+    }
     const FounderProof empty{};
     const FounderProof& p = proof ? *proof : empty;
     client.call(method.c_str(), [&](sd_bus_message* m) {
@@ -82,9 +92,8 @@ void call_method(cli::VaultClient& client, const std::string& method, const std:
             cli::check_local(sd_bus_message_append_array(m, 'y', enroll_key.data(), enroll_key.size()), "key");
             cli::append_proof(m, p);
         } else if (method == "PutSecret" || method == "RotateSecret") {
-            UniqueFd own(value_fd < 0 ? pipe_holding("value") : -1);
-            cli::check_local(sd_bus_message_append(m, "sh", secret_name.c_str(), value_fd < 0 ? own.get() : value_fd),
-                             "args");
+            cli::check_local(
+                sd_bus_message_append(m, "sh", secret_name.c_str(), value_fd < 0 ? own_value.get() : value_fd), "args");
             cli::append_proof(m, p);
         } else if (method == "DeleteSecret") {
             cli::check_local(sd_bus_message_append(m, "s", secret_name.c_str()), "args");
