@@ -7,6 +7,8 @@
 
 #include <memory>
 
+#include "lib/sdbus/sd_ptr.hpp"
+
 namespace codexvault::bench {
 
 inline constexpr const char* kNoopName = "org.codexvault.BenchNoop";
@@ -15,26 +17,12 @@ inline constexpr const char* kNoopInterface = "org.codexvault.BenchNoop";
 inline constexpr const char* kNoopMethod = "Nop";
 inline constexpr const char* kPeerInterface = "org.freedesktop.DBus.Peer";
 
-struct BusUnref {
-    void operator()(sd_bus* bus) const noexcept { sd_bus_flush_close_unref(bus); }
-};
-struct MessageUnref {
-    void operator()(sd_bus_message* message) const noexcept { sd_bus_message_unref(message); }
-};
-struct EventUnref {
-    void operator()(sd_event* event) const noexcept { sd_event_unref(event); }
-};
-struct SlotUnref {
-    void operator()(sd_bus_slot* slot) const noexcept { sd_bus_slot_unref(slot); }
-};
-struct SourceUnref {
-    void operator()(sd_event_source* source) const noexcept { sd_event_source_disable_unref(source); }
-};
-using BusPtr = std::unique_ptr<sd_bus, BusUnref>;
-using MessagePtr = std::unique_ptr<sd_bus_message, MessageUnref>;
-using EventPtr = std::unique_ptr<sd_event, EventUnref>;
-using SlotPtr = std::unique_ptr<sd_bus_slot, SlotUnref>;
-using SourcePtr = std::unique_ptr<sd_event_source, SourceUnref>;
+// The project's owning pointers (lib/sdbus), under the names the bench programs use.
+using bus::BusPtr;
+using bus::EventPtr;
+using bus::MessagePtr;
+using bus::SlotPtr;
+using SourcePtr = bus::EventSourcePtr;
 
 // An sd_bus_error that frees itself.
 class BusError {
