@@ -21,7 +21,7 @@ constexpr std::array<MethodSpec, 24> kMethods{{
                         "",                  "a{sv}",            "status\0"},
     {kWhoAmI,           Access::Anyone,      "identity.read",    &methods::decode_who_am_i,          AllowedWhenLocked | Informational | PinnedIdentity,
                         "",                  "a{sv}aa{sv}",      "subject\0grants\0"},
-    {kGetNonce,         Access::FounderUid,  "founder.nonce",    &methods::decode_get_nonce,         AllowedWhenLocked,
+    {kGetNonce,         Access::FounderUid,  "founder.nonce",    &methods::decode_get_nonce,         AllowedWhenLocked | Informational,
                         "",                  "ay",               "nonce\0"},
     {kEnroll,           Access::Enrollment,  "founder.enroll",   &methods::decode_enroll,            MethodFlags{},
                         "ay(aytay)",         "",                 "public_key\0proof\0"},
@@ -78,8 +78,10 @@ constexpr bool implies(bool a, bool b)
 constexpr bool flags_are_coherent(const MethodSpec& spec)
 {
     const bool open = spec.access == Access::Anyone;
-    // Acted on before its decision is durable: only a call that authorizes nothing.
-    return implies(spec.has(Informational), open) &&
+    // Acted on before its decision is durable: only a call that authorizes nothing. GetNonce
+    // (FounderUid) mints a nonce that is useless without the founder key; the call that spends it
+    // is the one recorded durably, and a flood of nonces must fold like any other repeat.
+    return implies(spec.has(Informational), open || spec.access == Access::FounderUid) &&
            // Authorizing on the pin-time subject would miss a uid, exe or unit changed since.
            implies(spec.has(PinnedIdentity), spec.has(Informational)) &&
            // No record, no action: only a call that changes nothing survives a failed log.

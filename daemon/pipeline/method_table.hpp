@@ -99,8 +99,9 @@ enum class MethodFlag : unsigned {
     Sensitive = 1U << 2,
     // Changes nothing, so it is answered at once: it acts and replies in dispatch, its one record
     // (decision and outcome) goes out with the next write and is not waited for, a denial is
-    // answered at once, and the record is marked informational. Only Access::Anyone rows: an
-    // authorized call must not act before its decision is durable.
+    // answered at once, and the record is marked informational (so repeats fold). Only
+    // Access::Anyone rows, and GetNonce: an authorized call must not act before its decision is
+    // durable, and a nonce authorizes nothing without the founder key.
     Informational = 1U << 3,
     // Answered from the subject confirmed when the caller's pid was pinned, without re-reading
     // uid, exe and cgroup (measured: 40 us -> 18 us of daemon CPU per WhoAmI). Only informational

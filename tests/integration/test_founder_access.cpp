@@ -1,10 +1,16 @@
 // Founder methods against the real daemon: who may call them, and which proofs are refused.
+#include <nlohmann/json.hpp>
 #include <sodium.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
 
+#include <chrono>
+#include <cstdint>
 #include <memory>
+#include <sstream>
+#include <thread>
+#include <vector>
 
 #include "common/bus_contract.hpp"
 #include "common/vault_error.hpp"
@@ -209,6 +215,48 @@ Test(founder_access, a_flood_of_nonces_from_root_without_the_key_does_not_crowd_
     cr_expect_eq(exit_code_of([&] { call_method(client, "PutSecret", proof, founder.public_key, kSecret); }), 0,
                  "the founder's call failed after the flood");
     cr_expect_eq(client.list_secrets(founder).size(), 1u);
+}
+
+// Issue 10, item 10, the other half: each mint wrote two unfolded records, so a nonce flood grew
+// the log without bound. GetNonce records are informational and fold: 1,000 mints cost a handful
+// of records, and the folded repeats still account for every one.
+Test(founder_access, a_flood_of_nonces_writes_a_bounded_number_of_records_that_count_every_mint)
+{
+    env->init_founder();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // set-up's folds written
+    const auto tail = [] {
+        const auto r = env->vaultctl(
+            {"audit", "tail", "--dir", env->state_dir() + "/audit", "--json", "-n", "100000", "--action", "founder.nonce"});
+        cr_assert_eq(r.exit_code, 0, "audit tail: %s", r.err.c_str());
+        std::vector<nlohmann::json> records;
+        std::istringstream in(r.out);
+        for (std::string line; std::getline(in, line);) {
+            if (!line.empty()) {
+                records.push_back(nlohmann::json::parse(line));
+            }
+        }
+        return records;
+    };
+    const std::size_t before = tail().size();
+    constexpr int kMints = 1000;
+    {
+        cli::VaultClient attacker(env->bus_address());
+        cr_assert_eq(mint_nonces(attacker, kMints), kMints);
+    }
+    std::size_t added = 0;
+    std::uint64_t counted = 0;
+    for (int attempt = 0; attempt < 40 && counted < kMints; ++attempt) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));  // the window's folded repeats
+        const auto records = tail();
+        added = records.size() - before;
+        counted = 0;
+        for (std::size_t i = before; i < records.size(); ++i) {
+            counted += records[i]["event"] == "folded-repeats" ? records[i].value("repeat_count", std::uint64_t{0}) : 1;
+        }
+    }
+    cr_expect_lt(added, 100U, "%zu records for %d nonces", added, kMints);
+    cr_expect_eq(counted, static_cast<std::uint64_t>(kMints), "the records account for %llu of %d mints",
+                 static_cast<unsigned long long>(counted), kMints);
 }
 
 // A nonce seen on the bus (a monitor reads every GetNonce reply) is no use on another connection,

@@ -120,8 +120,11 @@ Test(method_table, each_flag_is_on_exactly_the_rows_that_need_it)
     expect_rows("NeedsEnrolledFounder", rows_with(MethodFlag::NeedsEnrolledFounder), rows_with_access(Access::Founder));
     cr_expect(rows_with_access(Access::Enrollment) == Names({"Enroll"}));
     expect_rows("Sensitive", rows_with(MethodFlag::Sensitive), {"PutSecret", "RotateSecret"});
-    // Answered at once, its record not waited for: exactly the calls that authorize nothing.
-    expect_rows("Informational", rows_with(MethodFlag::Informational), open);
+    // Answered at once, its record not waited for and folded when repeated: exactly the calls
+    // that authorize nothing (a nonce is useless without the founder key).
+    Names informational = open;
+    informational.insert("GetNonce");
+    expect_rows("Informational", rows_with(MethodFlag::Informational), informational);
     // Check and every method that authorizes re-read the caller's identity; only the public calls
     // that decide nothing take the subject confirmed at pin time.
     const Names pinned = rows_with(MethodFlag::PinnedIdentity);
