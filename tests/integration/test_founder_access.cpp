@@ -225,8 +225,8 @@ Test(founder_access, a_flood_of_nonces_writes_a_bounded_number_of_records_that_c
     env->init_founder();
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // set-up's folds written
     const auto tail = [] {
-        const auto r = env->vaultctl(
-            {"audit", "tail", "--dir", env->state_dir() + "/audit", "--json", "-n", "100000", "--action", "founder.nonce"});
+        const auto r = env->vaultctl({"audit", "tail", "--dir", env->state_dir() + "/audit", "--json", "-n", "100000",
+                                      "--action", "founder.nonce"});
         cr_assert_eq(r.exit_code, 0, "audit tail: %s", r.err.c_str());
         std::vector<nlohmann::json> records;
         std::istringstream in(r.out);

@@ -31,6 +31,7 @@
 #include "daemon/store/secret_store.hpp"
 #include "daemon/store/secure_buffer.hpp"
 #include "lib/fileio/unique_fd.hpp"
+#include "tests/unit/daemon/store_test_support.hpp"
 
 namespace fs = std::filesystem;
 using codexvault::ErrorCode;
@@ -43,113 +44,16 @@ using codexvault::store::SecretStore;
 using codexvault::store::SecureBuffer;
 using codexvault::store::SecureMemoryKind;
 
-namespace {
+using namespace codexvault::scratch;
 
-using Bytes = std::vector<std::uint8_t>;
+namespace {
 
 constexpr std::uint64_t kT1 = 1'700'000'000'000'000ULL;
 constexpr std::uint64_t kT2 = kT1 + 3'600'000'000ULL;
 
-// One private temp folder per test (each Criterion test runs in its own process).
-fs::path g_root;
-
-void make_root()
-{
-    cr_assert_geq(sodium_init(), 0);
-    char pattern[] = "/tmp/cv-store-test-XXXXXX";
-    cr_assert_not_null(::mkdtemp(pattern), "mkdtemp: %s", std::strerror(errno));
-    g_root = pattern;
-}
-
-void remove_root()
-{
-    std::error_code ignored;
-    fs::remove_all(g_root, ignored);
-}
-
-Bytes bytes_of(const std::string& text)
-{
-    return Bytes(text.begin(), text.end());
-}
-
-Bytes random_bytes(std::size_t size)
-{
-    Bytes out(size);
-    randombytes_buf(out.data(), out.size());
-    return out;
-}
-
 Bytes test_key()
 {
     return random_bytes(32);
-}
-
-Bytes read_file(const fs::path& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    return Bytes(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_file(const fs::path& path, const Bytes& content, mode_t mode = 0600)
-{
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(content.data()), static_cast<std::streamsize>(content.size()));
-    out.close();
-    cr_assert(!out.fail(), "cannot write %s", path.c_str());
-    cr_assert_eq(::chmod(path.c_str(), mode), 0);
-}
-
-bool same(const SecureBuffer& buffer, const Bytes& expected)
-{
-    return buffer.size() == expected.size() && std::equal(expected.begin(), expected.end(), buffer.data());
-}
-
-// The ErrorCode a call threw as VaultError, or nullopt when it did not throw one.
-std::optional<ErrorCode> vault_error_of(const std::function<void()>& call, std::string* message = nullptr)
-{
-    try {
-        call();
-    } catch (const VaultError& error) {
-        if (message != nullptr) {
-            *message = error.what();
-        }
-        return error.code();
-    }
-    return std::nullopt;
-}
-
-// The message of the std::runtime_error (or subclass) a call threw; empty if none.
-std::string runtime_error_of(const std::function<void()>& call)
-{
-    try {
-        call();
-    } catch (const std::runtime_error& error) {
-        return error.what();
-    }
-    return {};
-}
-
-// cr_assert_str_eq() keeps the pointer past the temporary that owns it; compare std::strings.
-void expect_text(const std::string& actual, const std::string& expected)
-{
-    cr_assert(actual == expected, "expected '%s', got '%s'", expected.c_str(), actual.c_str());
-}
-
-bool contains(const std::string& text, const std::string& part)
-{
-    return text.find(part) != std::string::npos;
-}
-
-std::vector<std::string> temp_files_in(const fs::path& dir)
-{
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(dir)) {
-        const std::string name = entry.path().filename().string();
-        if (name.rfind(".tmp.", 0) == 0) {
-            names.push_back(name);
-        }
-    }
-    return names;
 }
 
 void flip_bit(const fs::path& path, std::size_t offset)
@@ -179,7 +83,7 @@ struct StoreFixture {
 
 // --- SecretStore --------------------------------------------------------------------------
 
-TestSuite(secret_store, .init = make_root, .fini = remove_root);
+TestSuite(secret_store, .init = make_sodium_root, .fini = remove_root);
 
 Test(secret_store, put_then_open_round_trips_and_lists_metadata)
 {
@@ -551,7 +455,7 @@ Test(secret_store, creates_its_folder_private)
 
 // --- Keyring ------------------------------------------------------------------------------
 
-TestSuite(keyring, .init = make_root, .fini = remove_root);
+TestSuite(keyring, .init = make_sodium_root, .fini = remove_root);
 
 namespace {
 

@@ -18,50 +18,14 @@
 #include "common/vault_error.hpp"
 #include "daemon/store/manifest.hpp"
 #include "daemon/store/secret_store.hpp"
+#include "tests/unit/daemon/store_test_support.hpp"
 
 namespace fs = std::filesystem;
 using namespace codexvault;
 
+using namespace codexvault::scratch;
+
 namespace {
-
-using Bytes = std::vector<std::uint8_t>;
-fs::path g_root;
-
-void make_root()
-{
-    cr_assert_geq(sodium_init(), 0);
-    char pattern[] = "/tmp/cv-store-inspection-XXXXXX";
-    cr_assert_not_null(::mkdtemp(pattern), "mkdtemp: %s", std::strerror(errno));
-    g_root = pattern;
-}
-
-void remove_root()
-{
-    std::error_code ignored;
-    fs::remove_all(g_root, ignored);
-}
-
-Bytes random_bytes(std::size_t size)
-{
-    Bytes out(size);
-    randombytes_buf(out.data(), out.size());
-    return out;
-}
-
-Bytes read_file(const fs::path& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    return Bytes(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_file(const fs::path& path, const Bytes& content)
-{
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(content.data()), static_cast<std::streamsize>(content.size()));
-    out.close();
-    cr_assert(!out.fail(), "cannot write %s", path.c_str());
-    cr_assert_eq(::chmod(path.c_str(), 0600), 0);
-}
 
 store::Manifest disk_manifest(const fs::path& path, const Bytes& key)
 {
@@ -73,7 +37,7 @@ store::Manifest disk_manifest(const fs::path& path, const Bytes& key)
 
 }  // namespace
 
-TestSuite(store_inspection, .init = make_root, .fini = remove_root);
+TestSuite(store_inspection, .init = make_sodium_root, .fini = remove_root);
 
 Test(store_inspection, inspecting_an_interrupted_write_changes_nothing_until_applied)
 {

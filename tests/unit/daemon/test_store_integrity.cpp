@@ -24,6 +24,7 @@
 #include "common/vault_error.hpp"
 #include "daemon/store/manifest.hpp"
 #include "daemon/store/secret_store.hpp"
+#include "tests/unit/daemon/store_test_support.hpp"
 
 namespace fs = std::filesystem;
 using codexvault::ErrorCode;
@@ -36,69 +37,14 @@ using codexvault::store::PendingChange;
 using codexvault::store::SecretStore;
 using codexvault::store::SecureBuffer;
 
+using namespace codexvault::scratch;
+
 namespace {
 
-using Bytes = std::vector<std::uint8_t>;
 using Kind = IntegrityProblemKind;
 
 constexpr std::uint64_t kT1 = 1'700'000'000'000'000ULL;
 constexpr std::uint64_t kT2 = kT1 + 1'000'000ULL;
-
-fs::path g_root;
-
-void make_root()
-{
-    cr_assert_geq(sodium_init(), 0);
-    char pattern[] = "/tmp/cv-store-integrity-XXXXXX";
-    cr_assert_not_null(::mkdtemp(pattern), "mkdtemp: %s", std::strerror(errno));
-    g_root = pattern;
-}
-
-void remove_root()
-{
-    std::error_code ignored;
-    fs::remove_all(g_root, ignored);
-}
-
-Bytes random_bytes(std::size_t size)
-{
-    Bytes out(size);
-    randombytes_buf(out.data(), out.size());
-    return out;
-}
-
-Bytes read_file(const fs::path& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    return Bytes(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_file(const fs::path& path, const Bytes& content, mode_t mode = 0600)
-{
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(content.data()), static_cast<std::streamsize>(content.size()));
-    out.close();
-    cr_assert(!out.fail(), "cannot write %s", path.c_str());
-    cr_assert_eq(::chmod(path.c_str(), mode), 0);
-}
-
-bool same(const SecureBuffer& buffer, const Bytes& expected)
-{
-    return buffer.size() == expected.size() && std::equal(expected.begin(), expected.end(), buffer.data());
-}
-
-std::optional<ErrorCode> vault_error_of(const std::function<void()>& call, std::string* message = nullptr)
-{
-    try {
-        call();
-    } catch (const VaultError& error) {
-        if (message != nullptr) {
-            *message = error.what();
-        }
-        return error.code();
-    }
-    return std::nullopt;
-}
 
 std::vector<Kind> kinds_for(const IntegrityReport& report, const std::string& name)
 {
@@ -163,7 +109,7 @@ struct Fixture {
 
 // --- manifest upkeep ------------------------------------------------------------------------
 
-TestSuite(store_integrity, .init = make_root, .fini = remove_root);
+TestSuite(store_integrity, .init = make_sodium_root, .fini = remove_root);
 
 Test(store_integrity, a_new_store_writes_an_empty_private_manifest)
 {
@@ -536,7 +482,7 @@ Test(store_integrity, a_file_that_is_neither_old_nor_pending_is_a_problem)
 
 // --- rotation-required marks ------------------------------------------------------------------
 
-TestSuite(store_rotation, .init = make_root, .fini = remove_root);
+TestSuite(store_rotation, .init = make_sodium_root, .fini = remove_root);
 
 Test(store_rotation, marks_persist_gate_use_and_are_cleared_by_rotate)
 {

@@ -28,6 +28,7 @@
 #include "daemon/store/secure_buffer.hpp"
 #include "daemon/store/transport_key.hpp"
 #include "lib/fileio/unique_fd.hpp"
+#include "tests/unit/daemon/store_test_support.hpp"
 
 namespace fs = std::filesystem;
 using codexvault::ErrorCode;
@@ -40,43 +41,11 @@ using codexvault::store::Keyring;
 using codexvault::store::SecureBuffer;
 using codexvault::store::TransportKey;
 
+using namespace codexvault::scratch;
+
 namespace {
 
-using Bytes = std::vector<std::uint8_t>;
 constexpr std::size_t kMax = codexvault::limits::kMaxSecretBytes;
-
-fs::path g_root;
-
-void make_root()
-{
-    cr_assert_geq(sodium_init(), 0);
-    char pattern[] = "/tmp/cv-value-test-XXXXXX";
-    cr_assert_not_null(::mkdtemp(pattern), "mkdtemp: %s", std::strerror(errno));
-    g_root = pattern;
-}
-
-void remove_root()
-{
-    std::error_code ignored;
-    fs::remove_all(g_root, ignored);
-}
-
-Bytes bytes_of(const std::string& text)
-{
-    return Bytes(text.begin(), text.end());
-}
-
-Bytes random_bytes(std::size_t size)
-{
-    Bytes out(size);
-    randombytes_buf(out.data(), out.size());
-    return out;
-}
-
-bool same(const SecureBuffer& buffer, const Bytes& expected)
-{
-    return buffer.size() == expected.size() && std::equal(expected.begin(), expected.end(), buffer.data());
-}
 
 TransportKey key_from(std::uint8_t fill)
 {
@@ -138,16 +107,11 @@ std::string sealed_refusal_of(int fd, const TransportKey& key)
     return refusal_of([&] { (void)read_sealed_value(fd, key); });
 }
 
-bool contains(const std::string& text, const std::string& part)
-{
-    return text.find(part) != std::string::npos;
-}
-
 }  // namespace
 
 // --- the transport key ----------------------------------------------------------------------
 
-TestSuite(transport_key, .init = make_root, .fini = remove_root);
+TestSuite(transport_key, .init = make_sodium_root, .fini = remove_root);
 
 Test(transport_key, a_sealed_value_opens_to_the_same_bytes)
 {
@@ -217,7 +181,7 @@ Test(value_descriptor, pipes_and_files_on_local_file_systems_are_read_everything
     cr_assert(contains(*value_descriptor_refusal(0600, ANON_INODE_FS_MAGIC), "special descriptor"));
 }
 
-TestSuite(value_input, .init = make_root, .fini = remove_root, .timeout = 30);
+TestSuite(value_input, .init = make_sodium_root, .fini = remove_root, .timeout = 30);
 
 Test(value_input, reads_a_sealed_value_from_a_regular_file)
 {

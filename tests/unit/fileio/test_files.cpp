@@ -20,84 +20,15 @@
 
 #include "lib/fileio/files.hpp"
 #include "lib/fileio/unique_fd.hpp"
+#include "tests/common/scratch_files.hpp"
 
 namespace fs = std::filesystem;
 namespace fileio = codexvault::fileio;
 using codexvault::UniqueFd;
 
+using namespace codexvault::scratch;
+
 namespace {
-
-using Bytes = std::vector<std::uint8_t>;
-
-// One private temp folder per test (each Criterion test runs in its own process).
-fs::path g_root;
-
-void make_root()
-{
-    char pattern[] = "/tmp/cv-fileio-test-XXXXXX";
-    cr_assert_not_null(::mkdtemp(pattern), "mkdtemp: %s", std::strerror(errno));
-    g_root = pattern;
-}
-
-void remove_root()
-{
-    std::error_code ignored;
-    fs::remove_all(g_root, ignored);
-}
-
-Bytes bytes_of(const std::string& text)
-{
-    return Bytes(text.begin(), text.end());
-}
-
-Bytes read_file(const fs::path& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    return Bytes(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_file(const fs::path& path, const Bytes& content, mode_t mode = 0600)
-{
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(content.data()), static_cast<std::streamsize>(content.size()));
-    out.close();
-    cr_assert(!out.fail(), "cannot write %s", path.c_str());
-    cr_assert_eq(::chmod(path.c_str(), mode), 0);
-}
-
-// The message of the std::runtime_error (or subclass) a call threw; empty if none.
-std::string runtime_error_of(const std::function<void()>& call)
-{
-    try {
-        call();
-    } catch (const std::runtime_error& error) {
-        return error.what();
-    }
-    return {};
-}
-
-// cr_assert_str_eq() keeps the pointer past the temporary that owns it; compare std::strings.
-void expect_text(const std::string& actual, const std::string& expected)
-{
-    cr_assert(actual == expected, "expected '%s', got '%s'", expected.c_str(), actual.c_str());
-}
-
-bool contains(const std::string& text, const std::string& part)
-{
-    return text.find(part) != std::string::npos;
-}
-
-std::vector<std::string> temp_files_in(const fs::path& dir)
-{
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(dir)) {
-        const std::string name = entry.path().filename().string();
-        if (name.rfind(".tmp.", 0) == 0) {
-            names.push_back(name);
-        }
-    }
-    return names;
-}
 
 }  // namespace
 
