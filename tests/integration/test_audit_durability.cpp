@@ -68,9 +68,7 @@ std::uint64_t monotonic_usec()
 
 CommandResult founder(const std::vector<std::string>& args, const std::string& stdin_data = "")
 {
-    std::vector<std::string> full = args;
-    full.insert(full.end(), {"--founder-key", env->founder_key(), "--passphrase-fd", "3"});
-    return env->vaultctl(full, {.stdin_data = stdin_data, .passphrase = kPassphrase, .as_uid = std::nullopt});
+    return env->as_founder(args, stdin_data);
 }
 
 // A counted grant (max_uses): its uses are enforced, so each is saved before its reply. (An

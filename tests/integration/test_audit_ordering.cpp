@@ -13,7 +13,7 @@
 //   - the D-Bus messages the daemon received (recvmsg) and sent (sendmsg), from the byte streams of
 //     its bus connection (after the SASL exchange), with the line of the first byte sent.
 // For every reply (method return, type 2, or error, type 3) to a call that is not informational
-// (Status, WhoAmI, Check, AuditPublicKey answer at once by design), the caller's decision and
+// (Status, WhoAmI, Check, AuditPublicKey and GetNonce answer at once by design), the caller's decision and
 // outcome records written after the call was read and before the reply are the call's records
 // (every caller here has one call in flight at a time); a success needs an outcome record among
 // them, and each of them needs an fdatasync of its segment that started after its write returned
@@ -89,9 +89,7 @@ void require_strace()
 
 CommandResult founder(const std::vector<std::string>& args)
 {
-    std::vector<std::string> full = args;
-    full.insert(full.end(), {"--founder-key", env->founder_key(), "--passphrase-fd", "3"});
-    return env->vaultctl(full, {.stdin_data = "", .passphrase = kPassphrase, .as_uid = std::nullopt});
+    return env->as_founder(args);
 }
 
 void issue_grant(const std::string& capability, bool counted)
@@ -535,7 +533,7 @@ bool is_segment(const std::string& path)
 bool informational(const std::string& member)
 {
     return member == bus::method::kStatus || member == bus::method::kWhoAmI || member == bus::method::kCheck ||
-           member == bus::method::kAuditPublicKey;
+           member == bus::method::kAuditPublicKey || member == bus::method::kGetNonce;
 }
 
 struct Sync {

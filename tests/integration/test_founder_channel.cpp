@@ -47,9 +47,7 @@ cli::TransportPublicKey another_transport_key()
 
 CommandResult founder_cmd(const std::vector<std::string>& args, const std::string& stdin_data)
 {
-    std::vector<std::string> full = args;
-    full.insert(full.end(), {"--founder-key", env->founder_key(), "--passphrase-fd", "3"});
-    return env->vaultctl(full, {.stdin_data = stdin_data, .passphrase = kPassphrase, .as_uid = std::nullopt});
+    return env->as_founder(args, stdin_data);
 }
 
 std::string read_text(const std::string& path)

@@ -40,26 +40,16 @@ void require_root()
     }
 }
 
-void write_policy(const std::string& content)
-{
-    const std::string path = env->policy_dir() + "/50-test.toml";
-    std::ofstream(path, std::ios::trunc) << content;
-    cr_assert_eq(::chmod(path.c_str(), 0644), 0);
-}
-
 // Writes the policy and restarts the daemon so it loads it.
 void start_with_policy(const std::string& content)
 {
-    write_policy(content);
-    env->stop_daemon();
-    env->start_daemon();
+    env->write_test_policy(content);
+    env->restart_daemon();
 }
 
 CommandResult founder(const std::vector<std::string>& args)
 {
-    std::vector<std::string> full = args;
-    full.insert(full.end(), {"--founder-key", env->founder_key(), "--passphrase-fd", "3"});
-    return env->vaultctl(full, {.stdin_data = "", .passphrase = kPassphrase, .as_uid = std::nullopt});
+    return env->as_founder(args);
 }
 
 std::string issue(const std::vector<std::string>& options)

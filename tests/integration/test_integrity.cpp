@@ -68,9 +68,7 @@ bool contains(const std::string& haystack, const std::string& needle)
 
 CommandResult founder(const std::vector<std::string>& args, const std::string& stdin_data = "")
 {
-    std::vector<std::string> full = args;
-    full.insert(full.end(), {"--founder-key", env->founder_key(), "--passphrase-fd", "3"});
-    return env->vaultctl(full, {.stdin_data = stdin_data, .passphrase = kPassphrase, .as_uid = std::nullopt});
+    return env->as_founder(args, stdin_data);
 }
 
 CommandResult as(uid_t uid, const std::vector<std::string>& args)
@@ -92,32 +90,11 @@ CommandResult stolen_key_as_nobody(const std::vector<std::string>& args)
     return env->vaultctl(full, {.stdin_data = "", .passphrase = kPassphrase, .as_uid = kNobody});
 }
 
-void write_policy(const std::string& content)
-{
-    const std::string path = env->policy_dir() + "/50-test.toml";
-    std::ofstream(path, std::ios::trunc) << content;
-    cr_assert_eq(::chmod(path.c_str(), 0644), 0);
-}
-
-void restart()
-{
-    env->stop_daemon();
-    env->start_daemon();
-}
-
 // Writes the policy and restarts the daemon so it loads it.
 void start_with_policy(const std::string& content)
 {
-    write_policy(content);
-    restart();
-}
-
-std::string trimmed(std::string text)
-{
-    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
-        text.pop_back();
-    }
-    return text;
+    env->write_test_policy(content);
+    env->restart_daemon();
 }
 
 std::string issue_grant(const std::vector<std::string>& options)
@@ -126,7 +103,7 @@ std::string issue_grant(const std::vector<std::string>& options)
     args.insert(args.end(), options.begin(), options.end());
     const auto r = founder(args);
     cr_assert_eq(r.exit_code, 0, "grant issue: %s", r.err.c_str());
-    const std::string id = trimmed(r.out);
+    const std::string id = trim_trailing_space(r.out);
     cr_assert(id.rfind("g-", 0) == 0, "grant id: %s", id.c_str());
     return id;
 }
@@ -182,12 +159,6 @@ Bytes read_bytes(const std::string& path)
     std::ifstream in(path, std::ios::binary);
     cr_assert(in.good(), "cannot read %s", path.c_str());
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-std::string read_text(const std::string& path)
-{
-    const Bytes b = read_bytes(path);
-    return {b.begin(), b.end()};
 }
 
 // Replaces a file's content in place (same inode), clearing the append-only flag first.
@@ -301,8 +272,8 @@ void save_pubkey()
 {
     const auto r = env->vaultctl({"audit", "pubkey", "-o", pubkey_path()});
     cr_assert_eq(r.exit_code, 0, "audit pubkey: %s", r.err.c_str());
-    cr_assert(read_text(pubkey_path()).rfind("codex-vault-audit-ed25519 ", 0) == 0, "%s",
-              read_text(pubkey_path()).c_str());
+    cr_assert(read_text_file(pubkey_path()).rfind("codex-vault-audit-ed25519 ", 0) == 0, "%s",
+              read_text_file(pubkey_path()).c_str());
 }
 
 struct Verified {
@@ -359,7 +330,7 @@ void make_history()
     for (int i = 0; i < 3; ++i) {
         cr_assert_eq(founder({"secret", "ls"}).exit_code, 0);
     }
-    restart();
+    env->restart_daemon();
     put_secret("gamma", "value-gamma");
     cr_assert_eq(founder({"secret", "rotate", "alpha"}, "value-alpha-2").exit_code, 0);
     cr_assert_eq(founder({"secret", "ls"}).exit_code, 0);
@@ -403,7 +374,7 @@ void expect_tamper_handled(const Expected& expected)
     cr_expect(contains(tail.out, fs::path(quarantined[0]).filename().string()), "integrity record: %s",
               tail.out.c_str());
 
-    restart();
+    env->restart_daemon();
     expect_verifies(audit_dir(), "the fresh log");
     expect_locked_naming("audit log failed verification", "after a further restart");
 
@@ -411,7 +382,7 @@ void expect_tamper_handled(const Expected& expected)
     cr_assert_eq(unlock.exit_code, 0, "unlock: %s", unlock.err.c_str());
     cr_expect_eq(status().at("state").get<std::string>(), "ready");
     cr_expect_eq(founder({"secret", "ls"}).exit_code, 0);
-    restart();
+    env->restart_daemon();
     cr_expect_eq(status().at("state").get<std::string>(), "ready", "unlock must persist: %s",
                  status_text(status()).c_str());
     expect_verifies(audit_dir(), "the log after unlock");
@@ -663,7 +634,7 @@ Test(integrity, a_torn_tail_is_recovered_recorded_and_does_not_lock)
 
     const auto tail = founder({"audit", "tail", "--event", "torn-tail-recovered", "--json"});
     cr_assert_eq(tail.exit_code, 0, "%s", tail.err.c_str());
-    const auto record = nlohmann::json::parse(trimmed(tail.out), nullptr, false);
+    const auto record = nlohmann::json::parse(trim_trailing_space(tail.out), nullptr, false);
     cr_assert(!record.is_discarded() && record.contains("torn_tail"), "torn-tail-recovered record: %s",
               tail.out.c_str());
     cr_expect_eq(record["torn_tail"].value("segment", 0ULL), 1ULL, "%s", tail.out.c_str());
@@ -714,7 +685,7 @@ void expect_store_lock(const std::string& name)
     env->start_daemon();
     expect_locked_naming("store integrity check failed", "store tamper");
     expect_locked_naming("'" + name + "'", "store tamper");
-    restart();
+    env->restart_daemon();
     expect_locked_naming("'" + name + "'", "store tamper, after a restart");
     const auto unlock = founder({"unlock", "--reason", "damaged secret investigated"});
     cr_assert_eq(unlock.exit_code, 0, "unlock: %s", unlock.err.c_str());
@@ -723,7 +694,7 @@ void expect_store_lock(const std::string& name)
     // Removing the damaged entry is how the founder repairs the store: the next start is clean.
     const auto rm = founder({"secret", "rm", name});
     cr_expect_eq(rm.exit_code, 0, "secret rm %s: %s", name.c_str(), rm.err.c_str());
-    restart();
+    env->restart_daemon();
     cr_expect_eq(status().at("state").get<std::string>(), "ready", "%s", status_text(status()).c_str());
 }
 
@@ -844,7 +815,7 @@ Test(integrity, incident_revokes_marks_seals_persists_and_recovers)
         cr_expect(contains(tail.out, "\"vault.incident\""), "%s: incident record: %s", when, tail.out.c_str());
         cr_expect(contains(tail.out, "revoked 1 grant(s)"), "%s: revocation record: %s", when, tail.out.c_str());
         cr_expect(contains(tail.out, "vault.incident.mark-secrets"), "%s: %s", when, tail.out.c_str());
-        const std::string lock_file = read_text(env->state_dir() + "/lock");
+        const std::string lock_file = read_text_file(env->state_dir() + "/lock");
         cr_expect(contains(lock_file, "incident yes\n"), "%s: %s", when, lock_file.c_str());
         cr_expect(contains(lock_file, "steps 31\n"), "%s: %s", when, lock_file.c_str());
     };
@@ -859,7 +830,7 @@ Test(integrity, incident_revokes_marks_seals_persists_and_recovers)
     cr_expect_eq(v.code, 0, "%s", v.raw.c_str());
     cr_expect_geq(v.report.value("segments", 0), 2, "%s", v.raw.c_str());
 
-    restart();
+    env->restart_daemon();
     check_locked_state("after a restart");
 
     const auto unlock = founder({"unlock", "--reason", "keys rotated, laptop wiped"});
@@ -884,7 +855,7 @@ Test(integrity, incident_revokes_marks_seals_persists_and_recovers)
 
     issue_grant({"--principal", "uid=65534", "--cap", "audit:read", "--ttl", "1h"});
     cr_expect_eq(as(kNobody, {"use", "audit:read"}).exit_code, 0, "use works again with a new grant");
-    restart();
+    env->restart_daemon();
     cr_expect_eq(status().at("state").get<std::string>(), "ready");
     cr_expect_eq(as(kNobody, {"use", "audit:read"}).exit_code, 0);
 }
@@ -919,7 +890,7 @@ Test(integrity, an_interrupted_incident_is_completed_at_start_up)
     // Calls are answered only after start-up has finished the incident (the name is taken just
     // before), so one Status call orders this read after it.
     const auto s = status();
-    const std::string after = read_text(lock_path);
+    const std::string after = read_text_file(lock_path);
     cr_expect(contains(after, "steps 31\n"), "every step done: %s", after.c_str());
     cr_expect(contains(after, "incident yes\n"), "%s", after.c_str());
     cr_expect_eq(s.at("state").get<std::string>(), "locked", "%s", status_text(s).c_str());
@@ -932,8 +903,8 @@ Test(integrity, an_interrupted_incident_is_completed_at_start_up)
     expect_verifies(audit_dir(), "after the resumed incident");
 
     // Restarting again does not run it twice.
-    restart();
-    cr_expect(contains(read_text(lock_path), "steps 31\n"));
+    env->restart_daemon();
+    cr_expect(contains(read_text_file(lock_path), "steps 31\n"));
     const auto resumes = founder({"audit", "tail", "-n", "500", "--action", "vault.incident.resume", "--json"});
     cr_expect_eq(std::count(resumes.out.begin(), resumes.out.end(), '\n'), 1, "one resume record: %s",
                  resumes.out.c_str());
@@ -1051,7 +1022,7 @@ Test(integrity, no_canary_bytes_in_the_audit_log_the_journal_copy_or_vaultctl_ou
     run(founder({"secret", "rotate", "canary"}, canary1), "rotate after incident");
     run(founder({"secret", "rm", "canary"}), "rm");
     run(env->vaultctl({"status", "--json"}), "status");
-    restart();
+    env->restart_daemon();
     run(founder({"audit", "tail", "-n", "500"}), "tail text");
     env->stop_daemon();
     run(env->vaultctl({"audit", "verify", "--dir", audit_dir()}), "verify");
@@ -1173,17 +1144,18 @@ Test(integrity, use_wait_returns_once_the_founder_approves)
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
     }
-    cr_assert(!approval.empty(), "the waiting use created no approval; its output: %s", read_text(bg.out_path).c_str());
+    cr_assert(!approval.empty(), "the waiting use created no approval; its output: %s",
+              read_text_file(bg.out_path).c_str());
     // Still waiting: nothing is used before the founder decides.
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     int status = 0;
     cr_expect_eq(::waitpid(bg.pid, &status, WNOHANG), 0, "use --wait returned before the approval: %s",
-                 read_text(bg.out_path).c_str());
+                 read_text_file(bg.out_path).c_str());
 
     const auto approved = founder({"approve", approval});
     cr_assert_eq(approved.exit_code, 0, "approve: %s", approved.err.c_str());
     const auto code = wait_background(bg, std::chrono::seconds(10));
-    const std::string out = read_text(bg.out_path);
+    const std::string out = read_text_file(bg.out_path);
     cr_assert(code.has_value(), "use --wait did not return after the approval: %s", out.c_str());
     cr_expect_eq(*code, 0, "use --wait: %s", out.c_str());
     cr_expect(contains(out, "with approval " + approval), "%s", out.c_str());
@@ -1231,7 +1203,7 @@ Test(integrity, founder_lock_refuses_use_until_unlock)
                      stolen_unlock.exit_code, stolen_unlock.err.c_str());
     };
     refused("after lock");
-    restart();
+    env->restart_daemon();
     refused("after a restart");
 
     const auto unlock = founder({"unlock", "--reason", "maintenance done"});

@@ -28,27 +28,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string read_text(const std::string& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    cr_assert(in.good(), "cannot read %s", path.c_str());
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_text(const std::string& path, const std::string& text)
-{
-    {
-        std::ofstream out(path, std::ios::binary | std::ios::trunc);
-        out << text;
-        cr_assert(out.good(), "cannot write %s", path.c_str());
-    }
-    cr_assert_eq(::chmod(path.c_str(), 0600), 0);
-}
-
 // The store manifest key: crypto_kdf sub-key 3, context "CVmanfst" (docs/architecture.md).
 std::vector<std::uint8_t> manifest_key()
 {
-    const std::string master = read_text(env->state_dir() + "/keys/master.key");
+    const std::string master = read_text_file(env->state_dir() + "/keys/master.key");
     cr_assert_eq(master.size(), static_cast<std::size_t>(crypto_kdf_KEYBYTES));
     std::vector<std::uint8_t> key(crypto_auth_KEYBYTES);
     cr_assert_eq(crypto_kdf_derive_from_key(key.data(), key.size(), 3, "CVmanfst",
@@ -94,27 +77,27 @@ Test(start_up_recovery, a_store_recovery_the_audit_log_cannot_record_rewrites_no
     env->stop_daemon();
 
     const std::string manifest_path = env->state_dir() + "/secrets/manifest";
-    const std::string interrupted = manifest_with_pending_removal(read_text(manifest_path), "alpha");
-    write_text(manifest_path, interrupted);
+    const std::string interrupted = manifest_with_pending_removal(read_text_file(manifest_path), "alpha");
+    write_private_file(manifest_path, interrupted);
     cr_assert(fs::remove(env->state_dir() + "/secrets/alpha.secret"));
 
     // The audit log cannot be opened: a file where its folder should be.
     const std::string audit = env->state_dir() + "/audit";
     const std::string aside = env->state_dir() + "/audit.aside";
     fs::rename(audit, aside);
-    write_text(audit, "not a folder\n");
+    write_private_file(audit, "not a folder\n");
     const auto failed =
         run_command({env->root() + "/bin/codex-vaultd", "--bus", env->bus_address(), "--state-dir", env->state_dir(),
                      "--config", env->root() + "/codex-vaultd.toml", "--policy-dir", env->policy_dir()});
     cr_expect_neq(failed.exit_code, 0, "the daemon must not start without its audit log");
-    cr_expect_eq(read_text(manifest_path), interrupted,
+    cr_expect_eq(read_text_file(manifest_path), interrupted,
                  "BUG: the store manifest was rewritten by a recovery the audit log never recorded");
 
     // With the log back, the recovery is recorded, then applied.
     cr_assert(fs::remove(audit));
     fs::rename(aside, audit);
     env->start_daemon();
-    cr_expect_neq(read_text(manifest_path), interrupted, "the recovery is applied once recorded");
+    cr_expect_neq(read_text_file(manifest_path), interrupted, "the recovery is applied once recorded");
     const auto tail = env->vaultctl({"audit", "tail", "--dir", audit, "--action", "store.recover", "--json"});
     cr_assert_eq(tail.exit_code, 0, "%s", tail.err.c_str());
     cr_expect(tail.out.find("secret alpha rolled forward") != std::string::npos, "recovery record: %s",

@@ -44,9 +44,7 @@ bool contains(const std::string& haystack, const std::string& needle)
 
 CommandResult founder_with(const std::string& key_path, const std::vector<std::string>& args)
 {
-    std::vector<std::string> full = args;
-    full.insert(full.end(), {"--founder-key", key_path, "--passphrase-fd", "3"});
-    return env->vaultctl(full, {.stdin_data = "", .passphrase = kPassphrase, .as_uid = std::nullopt});
+    return env->as_founder(args, "", key_path);
 }
 
 CommandResult founder(const std::vector<std::string>& args)
@@ -66,26 +64,10 @@ nlohmann::json status()
     return nlohmann::json::parse(r.out);
 }
 
-void restart()
-{
-    env->stop_daemon();
-    env->start_daemon();
-}
-
 void start_with_policy(const std::string& content)
 {
-    const std::string path = env->policy_dir() + "/50-test.toml";
-    std::ofstream(path, std::ios::trunc) << content;
-    cr_assert_eq(::chmod(path.c_str(), 0644), 0);
-    restart();
-}
-
-std::string trimmed(std::string text)
-{
-    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
-        text.pop_back();
-    }
-    return text;
+    env->write_test_policy(content);
+    env->restart_daemon();
 }
 
 std::string issue_grant(const std::vector<std::string>& options)
@@ -94,30 +76,12 @@ std::string issue_grant(const std::vector<std::string>& options)
     args.insert(args.end(), options.begin(), options.end());
     const auto r = founder(args);
     cr_assert_eq(r.exit_code, 0, "grant issue: %s", r.err.c_str());
-    return trimmed(r.out);
+    return trim_trailing_space(r.out);
 }
 
 std::string state_file(const char* name)
 {
     return env->state_dir() + "/" + name;
-}
-
-std::string read_text(const std::string& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    cr_assert(in.good(), "cannot read %s", path.c_str());
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-// As an attacker with the daemon's uid writes it: private, so only its content can give it away.
-void write_text(const std::string& path, const std::string& text)
-{
-    {
-        std::ofstream out(path, std::ios::binary | std::ios::trunc);
-        out << text;
-        cr_assert(out.good(), "cannot write %s", path.c_str());
-    }
-    cr_assert_eq(::chmod(path.c_str(), 0600), 0);
 }
 
 // The vault is locked, and the reason names `needle`.
@@ -150,7 +114,7 @@ Test(state_authentication, a_runtime_grant_forged_in_the_grant_state_file_locks_
     (void)issue_grant({"--principal", "uid=12345", "--cap", "audit:read", "--ttl", "1h"});
     cr_assert_neq(as_nobody({"use", "audit:read"}).exit_code, 0, "uid 65534 has no grant yet");
     env->stop_daemon();
-    std::string text = read_text(state_file("policy-state.json"));
+    std::string text = read_text_file(state_file("policy-state.json"));
     const auto at = text.find("\"uid\": 12345");
     const auto compact = text.find("\"uid\":12345");
     cr_assert(at != std::string::npos || compact != std::string::npos, "grant principal in the file: %s", text.c_str());
@@ -159,7 +123,7 @@ Test(state_authentication, a_runtime_grant_forged_in_the_grant_state_file_locks_
     } else {
         text.replace(compact, 11, "\"uid\":65534");
     }
-    write_text(state_file("policy-state.json"), text);
+    write_private_file(state_file("policy-state.json"), text);
 
     env->start_daemon();
     const auto use = as_nobody({"use", "audit:read"});
@@ -177,23 +141,23 @@ Test(state_authentication, a_rolled_back_revocation_locks_until_the_founder_acce
     const std::string grant = issue_grant({"--principal", "uid=65534", "--cap", "audit:read", "--ttl", "1h"});
     cr_assert_eq(as_nobody({"use", "audit:read"}).exit_code, 0, "the grant works before it is revoked");
     env->stop_daemon();
-    const std::string before_revocation = read_text(state_file("policy-state.json"));
+    const std::string before_revocation = read_text_file(state_file("policy-state.json"));
     env->start_daemon();
     const auto revoke = founder({"grant", "revoke", grant});
     cr_assert_eq(revoke.exit_code, 0, "revoke: %s", revoke.err.c_str());
     cr_assert_neq(as_nobody({"use", "audit:read"}).exit_code, 0, "revoked");
     env->stop_daemon();
-    write_text(state_file("policy-state.json"), before_revocation);  // an authentic, older copy
+    write_private_file(state_file("policy-state.json"), before_revocation);  // an authentic, older copy
 
     env->start_daemon();
     const auto use = as_nobody({"use", "audit:read"});
     cr_expect_neq(use.exit_code, 0, "BUG: a revoked grant came back with an older policy-state.json");
     expect_locked_naming("rolled back", "a rolled-back revocation");
-    restart();
+    env->restart_daemon();
     expect_locked_naming("rolled back", "a rolled-back revocation, after a restart");
     // The founder accepts the state as it is: the vault serves it and the next start is clean.
     cr_assert_eq(founder({"unlock", "--reason", "restored from backup on purpose"}).exit_code, 0);
-    restart();
+    env->restart_daemon();
     cr_expect_eq(status().value("state", ""), "ready", "%s", status().dump().c_str());
 }
 
@@ -222,7 +186,7 @@ Test(state_authentication, a_replaced_founder_key_file_makes_nobody_founder)
     const cli::FounderKeyPair attacker = cli::create_founder_key_file(
         env->root() + "/attacker.key",
         std::span(reinterpret_cast<const std::uint8_t*>(passphrase.data()), passphrase.size()));
-    write_text(state_file("founder.pub"), bytes::to_hex(attacker.public_key) + "\n");
+    write_private_file(state_file("founder.pub"), bytes::to_hex(attacker.public_key) + "\n");
 
     env->start_daemon();
     const auto s = status();
@@ -296,7 +260,7 @@ Test(state_authentication, an_earlier_versions_founder_key_is_adopted_once_and_r
     env->start_daemon();
     cr_assert_eq(status().value("state", ""), "uninitialized");
     env->stop_daemon();
-    write_text(state_file("founder.pub"), bytes::to_hex(key.public_key) + "\n");
+    write_private_file(state_file("founder.pub"), bytes::to_hex(key.public_key) + "\n");
 
     env->start_daemon();
     auto s = status();
@@ -306,12 +270,12 @@ Test(state_authentication, an_earlier_versions_founder_key_is_adopted_once_and_r
     const auto tail =
         env->vaultctl({"audit", "tail", "--dir", env->state_dir() + "/audit", "--action", "state.adopt", "--json"});
     cr_expect(contains(tail.out, "founder.pub adopted"), "adoption record: %s", tail.out.c_str());
-    cr_expect(read_text(state_file("founder.pub")).rfind("codex-vault-state 1\n", 0) == 0,
+    cr_expect(read_text_file(state_file("founder.pub")).rfind("codex-vault-state 1\n", 0) == 0,
               "founder.pub is rewritten authenticated");
 
     // Once adopted, the bare format again is a replacement.
     env->stop_daemon();
-    write_text(state_file("founder.pub"), bytes::to_hex(key.public_key) + "\n");
+    write_private_file(state_file("founder.pub"), bytes::to_hex(key.public_key) + "\n");
     env->start_daemon();
     expect_locked_naming("founder.pub is not authenticated", "a bare founder.pub after adoption");
 }
@@ -319,8 +283,8 @@ Test(state_authentication, an_earlier_versions_founder_key_is_adopted_once_and_r
 Test(state_authentication, every_start_records_the_founder_key_id)
 {
     require_root();
-    restart();
-    restart();
+    env->restart_daemon();
+    env->restart_daemon();
     const std::string id = cli::founder_key_id(env->load_founder().public_key);
     const auto tail = env->vaultctl(
         {"audit", "tail", "--dir", env->state_dir() + "/audit", "--action", "state.start", "-n", "5", "--json"});

@@ -24,6 +24,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <thread>
 
@@ -40,7 +41,8 @@ std::string build_dir()
     return dir;
 }
 
-std::string read_text_file(const std::string& path)
+// A file that may be gone by now (a /proc entry, a log not yet written): empty then.
+std::string read_text_or_empty(const std::string& path)
 {
     std::ifstream in(path);
     std::ostringstream text;
@@ -187,7 +189,7 @@ pid_t find_descendant(pid_t ancestor, const std::string& comm)
             continue;
         }
         // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so cut at the last ')'.
-        const std::string stat = read_text_file(entry.path().string() + "/stat");
+        const std::string stat = read_text_or_empty(entry.path().string() + "/stat");
         const std::size_t open = stat.find('(');
         const std::size_t close = stat.rfind(')');
         if (open == std::string::npos || close == std::string::npos || close < open) {
@@ -394,7 +396,7 @@ VaultEnv::VaultEnv(bool start_daemon_now)
     address_write.reset();
     const std::string printed = read_line_within(address_read.get(), std::chrono::seconds(10));
     cr_assert(!printed.empty(), "private dbus-daemon did not print its address; log:\n%s",
-              read_text_file(root_ + "/bus.log").c_str());
+              read_text_or_empty(root_ + "/bus.log").c_str());
     // The printed address carries a guid; clients connect by the path alone, as before.
     cr_assert(printed.rfind(bus_address_, 0) == 0, "dbus-daemon listens on %s, not %s", printed.c_str(),
               bus_address_.c_str());
@@ -541,6 +543,27 @@ CommandResult VaultEnv::vaultctl(const std::vector<std::string>& args, const Com
     return run_command(argv, options);
 }
 
+CommandResult VaultEnv::as_founder(const std::vector<std::string>& args, const std::string& stdin_data,
+                                   const std::string& key_path) const
+{
+    std::vector<std::string> full = args;
+    full.insert(full.end(), {"--founder-key", key_path.empty() ? founder_key() : key_path, "--passphrase-fd", "3"});
+    return vaultctl(full, {.stdin_data = stdin_data, .passphrase = kPassphrase, .as_uid = std::nullopt});
+}
+
+void VaultEnv::write_test_policy(const std::string& content) const
+{
+    const std::string path = policy_dir() + "/50-test.toml";
+    std::ofstream(path, std::ios::trunc) << content;
+    cr_assert_eq(::chmod(path.c_str(), 0644), 0, "chmod %s: %s", path.c_str(), std::strerror(errno));
+}
+
+void VaultEnv::restart_daemon()
+{
+    stop_daemon();
+    start_daemon();
+}
+
 void VaultEnv::init_founder() const
 {
     CommandOptions options;
@@ -554,6 +577,31 @@ cli::FounderKeyPair VaultEnv::load_founder() const
     const std::string passphrase = kPassphrase;
     return cli::load_founder_key_file(
         founder_key(), std::span(reinterpret_cast<const std::uint8_t*>(passphrase.data()), passphrase.size()));
+}
+
+std::string read_text_file(const std::string& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    cr_assert(in.good(), "cannot read %s", path.c_str());
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_private_file(const std::string& path, const std::string& text)
+{
+    {
+        std::ofstream out(path, std::ios::binary | std::ios::trunc);
+        out << text;
+        cr_assert(out.good(), "cannot write %s", path.c_str());
+    }
+    cr_assert_eq(::chmod(path.c_str(), 0600), 0, "chmod %s: %s", path.c_str(), std::strerror(errno));
+}
+
+std::string trim_trailing_space(std::string text)
+{
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
+        text.pop_back();
+    }
+    return text;
 }
 
 std::string read_tree(const std::string& dir)

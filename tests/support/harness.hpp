@@ -61,6 +61,13 @@ public:
 
     // vaultctl with --bus set; `args` follow the program name.
     CommandResult vaultctl(const std::vector<std::string>& args, const CommandOptions& options = {}) const;
+    // vaultctl as the founder: `args`, then the founder key (founder_key() unless `key_path`) and
+    // the standard passphrase on fd 3.
+    CommandResult as_founder(const std::vector<std::string>& args, const std::string& stdin_data = "",
+                             const std::string& key_path = "") const;
+    // Writes `content` as the test's policy file (policy_dir()/50-test.toml, 0644).
+    void write_test_policy(const std::string& content) const;
+    void restart_daemon();  // stop_daemon() then start_daemon()
     // init with the standard passphrase; asserts success.
     void init_founder() const;
     [[nodiscard]] cli::FounderKeyPair load_founder() const;
@@ -105,5 +112,12 @@ std::string read_tree(const std::string& dir);
 bool set_append_only(const std::string& path, bool on);
 void clear_append_only_flags(const std::string& dir);
 std::string random_canary();
+
+// A whole file as text; asserts it can be opened.
+std::string read_text_file(const std::string& path);
+// Replaces `path` with `text`, mode 0600 (as an attacker with the daemon's uid would write it).
+void write_private_file(const std::string& path, const std::string& text);
+// `text` without trailing newlines and spaces (a command's one-line output).
+std::string trim_trailing_space(std::string text);
 
 }  // namespace codexvault::test
