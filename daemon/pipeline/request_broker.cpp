@@ -107,6 +107,10 @@ int RequestBroker::on_name_owner_changed(sd_bus_message* message, void* userdata
 void RequestBroker::start(ProviderCall call, sd_bus_message* message, const identity::Subject& subject,
                           std::string_view sender, std::string_view grant_reference)
 {
+    if (flights_.size() >= kMaxInFlight) {
+        throw VaultError(ErrorCode::Unavailable,
+                         "too many provider requests in flight (" + std::to_string(kMaxInFlight) + "); retry later");
+    }
     const auto& policy = vault_.engine().policy();
     const policy::Provider* provider = policy ? policy->find_provider(call.provider) : nullptr;
     if (provider == nullptr) {

@@ -56,6 +56,10 @@ struct ProviderCall {
 
 class RequestBroker {
 public:
+    // Requests in flight, all callers together: each holds a connection and the stream's socket
+    // (two descriptors, plus curl's buffers); beyond this a Request is refused Unavailable.
+    static constexpr std::size_t kMaxInFlight = 512;
+
     RequestBroker(sd_bus* bus, sd_event* event, VaultService& vault, audit::AuditTrail& audit);
     RequestBroker(const RequestBroker&) = delete;
     RequestBroker& operator=(const RequestBroker&) = delete;
