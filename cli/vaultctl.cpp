@@ -17,6 +17,7 @@
 #include <string>
 
 #include "cli/cli_support.hpp"
+#include "cli/request_command.hpp"
 #include "cli/founder_key.hpp"
 #include "cli/vault_client.hpp"
 #include "common/bus_contract.hpp"
@@ -268,6 +269,7 @@ int run(int argc, char** argv)
     SelectedCommand selected;
     add_grant_commands(app, *policy_cmd, options, selected);
     add_integrity_commands(app, options, selected);
+    add_request_command(app, options, selected);
 
     try {
         app.parse(argc, argv);
