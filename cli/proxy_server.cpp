@@ -441,7 +441,7 @@ ProxyServer::ProxyServer(ProxyConfig config) : impl_(std::make_unique<Impl>())
     impl_->listener = bind_listener(impl_->config.listen);
     impl_->port = bound_port(impl_->listener.get());
     const unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                           MHD_USE_ITC | MHD_USE_ERROR_LOG;
+                           MHD_USE_ITC;
     impl_->daemon = MHD_start_daemon(
         flags, 0, nullptr, nullptr, handle, impl_.get(), MHD_OPTION_LISTEN_SOCKET, impl_->listener.get(),
         MHD_OPTION_CONNECTION_LIMIT, impl_->config.max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
