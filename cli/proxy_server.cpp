@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -378,6 +379,10 @@ UniqueFd bind_listener(const ListenAddress& address)
         std::memcpy(sa.sun_path, address.path.c_str(), address.path.size() + 1);
         if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
             fail("bind " + address.path, errno);
+        }
+        // The token is the lock; the socket's mode keeps other users from even knocking.
+        if (::chmod(address.path.c_str(), 0600) != 0) {
+            fail("chmod " + address.path, errno);
         }
         if (::listen(fd.get(), 128) != 0) {
             fail("listen", errno);
