@@ -30,6 +30,8 @@ std::uint64_t realtime_usec()
     throw CallError(std::nullopt, 1, std::string(what) + ": " + std::strerror(error));
 }
 
+}  // namespace
+
 CallError error_from_reply(const sd_bus_error& error, int r)
 {
     if (error.name == nullptr) {
@@ -49,8 +51,6 @@ CallError error_from_reply(const sd_bus_error& error, int r)
     }
     return CallError(std::nullopt, 1, std::string(error.name) + ": " + message);
 }
-
-}  // namespace
 
 void check_local(int r, const char* what)
 {

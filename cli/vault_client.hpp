@@ -83,6 +83,8 @@ void append_proof(sd_bus_message* message, const FounderProof& proof);
 // A pipe whose write end is closed after it received `value` sealed to `recipient`
 // (crypto_box_seal): the descriptor to pass as a PutSecret/RotateSecret value.
 UniqueFd sealed_value_pipe(const TransportPublicKey& recipient, std::span<const std::uint8_t> value);
+// The CallError for an error reply (or a local failure `r` when `error` is unset).
+CallError error_from_reply(const sd_bus_error& error, int r);
 // Throws CallError(exit 1) naming `what` when an sd-bus call fails locally.
 void check_local(int r, const char* what);
 

@@ -36,7 +36,30 @@ inline constexpr const char* kUnlock = "Unlock";
 inline constexpr const char* kIncident = "Incident";
 inline constexpr const char* kAuditTail = "AuditTail";
 inline constexpr const char* kAuditPublicKey = "AuditPublicKey";
+inline constexpr const char* kRequest = "Request";
+inline constexpr const char* kRequestOutcome = "RequestOutcome";
 }  // namespace method
+
+// Provider mediation (docs/bus-api.md, Request and RequestOutcome).
+//   Request(s provider, s method, s path_and_query, a(ss) headers, ah body)
+//       -> (t request_id, q status, a(ss) response_headers, h stream)
+//   RequestOutcome(t request_id) -> (s end, s reason, t bytes_delivered, t redactions)
+// A caller reads `stream` to EOF, then asks RequestOutcome: only kEndComplete means the body it
+// read is the whole response.
+namespace request {
+inline constexpr const char* kRequestInSignature = "sssa(ss)ah";
+inline constexpr const char* kRequestOutSignature = "tqa(ss)h";
+inline constexpr const char* kOutcomeInSignature = "t";
+inline constexpr const char* kOutcomeOutSignature = "sstt";
+inline constexpr const char* kEndComplete = "complete";
+inline constexpr const char* kEndTruncated = "truncated";
+inline constexpr const char* kEndPending = "pending";
+// A request header the daemon takes (and never sends upstream) to present an approval id when a
+// request is retried after ApprovalRequired: "Codex-Vault-Approval: a-0123...".
+inline constexpr const char* kApprovalHeader = "Codex-Vault-Approval";
+// Outcomes kept per bus connection (the oldest is dropped first; all dropped when it goes).
+inline constexpr std::size_t kMaxOutcomesPerConnection = 256;
+}  // namespace request
 
 namespace signal {
 // (approval id, capability, expiry in CLOCK_REALTIME microseconds). Deliberately no subject or

@@ -396,7 +396,19 @@ void VaultService::save_lock(const store::LockState& state)
 {
     lock_ = state;
     lock_->reason = store::sanitize_lock_reason(state.reason);
+    notify_locked();  // in force in memory from here, whether or not the file is written
     store::lock_file::save(state_dir_.get(), *lock_);
+}
+
+void VaultService::notify_locked() noexcept
+{
+    if (on_lock_ && lock_) {
+        try {
+            on_lock_(lock_->reason);
+        } catch (const std::exception&) {
+            // cancel_all only queues cancellations; nothing it throws may stop a lock
+        }
+    }
 }
 
 void VaultService::clear_lock()
@@ -429,6 +441,7 @@ void VaultService::lock(const std::string& reason) noexcept
             lock_ = store::LockState{};
         }
         lock_->reason = store::sanitize_lock_reason(reason + " (lock not persisted: " + e.what() + ")");
+        notify_locked();
     }
 }
 

@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -136,6 +137,9 @@ public:
     // Locks for `reason` (keeping an existing lock's incident record); never throws: a lock that
     // cannot be written still holds in memory, and the reason says so.
     void lock(const std::string& reason) noexcept;
+    // Called whenever the vault becomes locked, with the reason (the pipeline cuts every provider
+    // stream in flight). Must not throw.
+    void set_on_lock(std::function<void(const std::string&)> callback) { on_lock_ = std::move(callback); }
     // The lock record `reason` leads to: a new one, or the current one (incident steps kept)
     // with the reason appended.
     [[nodiscard]] store::LockState lock_state_for(std::string_view reason) const;
@@ -187,6 +191,8 @@ private:
     std::string legacy_bodies_[2];  // Legacy files, until adopted or refused
     bool needs_acceptance_[2] = {false, false};
     audit::AuditTrail* audit_ = nullptr;
+    std::function<void(const std::string&)> on_lock_;
+    void notify_locked() noexcept;
 };
 
 using bytes::from_hex;

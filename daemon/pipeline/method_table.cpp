@@ -14,7 +14,7 @@ using enum MethodFlag;
 
 // Two lines a method: what the pipeline does with it, then its D-Bus shape.
 // clang-format off
-constexpr std::array<MethodSpec, 24> kMethods{{
+constexpr std::array<MethodSpec, 26> kMethods{{
     // name             access               action              decoder                             flags
     //                  in signature         out signature       argument names (in, then out)
     {kStatus,           Access::Anyone,      "status.read",      &methods::decode_status,            AllowedWhenLocked | Informational | PinnedIdentity | ServedWhenAuditFailed,
@@ -65,6 +65,10 @@ constexpr std::array<MethodSpec, 24> kMethods{{
                         "",                  "s",                "public_key\0"},
     {kDeny,             Access::Founder,     "approval.deny",    &methods::decode_deny,              NeedsEnrolledFounder,
                         "s(aytay)",          "",                 "approval_id\0proof\0"},
+    {kRequest,          Access::Grant,       "provider.request", &methods::decode_request,           Sensitive | RepliesLater,
+                        "sssa(ss)ah",        "tqa(ss)h",         "provider\0method\0path_and_query\0headers\0body\0request_id\0status\0response_headers\0stream\0"},
+    {kRequestOutcome,   Access::Anyone,      "provider.outcome", &methods::decode_request_outcome,   AllowedWhenLocked | Informational | PinnedIdentity,
+                        "t",                 "sstt",             "request_id\0end\0reason\0bytes_delivered\0redactions\0"},
 }};
 // clang-format on
 
@@ -87,7 +91,10 @@ constexpr bool flags_are_coherent(const MethodSpec& spec)
            // Acting in the decision's round is safe only for an action that is its reply.
            implies(spec.has(OneRoundCommit), spec.access == Access::Grant) &&
            // A locked vault hands out no secret material.
-           implies(spec.has(Sensitive), !spec.has(AllowedWhenLocked));
+           implies(spec.has(Sensitive), !spec.has(AllowedWhenLocked)) &&
+           // Work that outlives the call starts only from a real use, never while locked.
+           implies(spec.has(RepliesLater), spec.access == Access::Grant && !spec.has(AllowedWhenLocked) &&
+                                               !spec.has(OneRoundCommit));
 }
 
 constexpr bool table_is_coherent()

@@ -68,6 +68,12 @@ struct RequestContext {
     const GrantUse* grant_use = nullptr;  // Access::Grant methods: the allowed use
     audit::AuditTrail* audit = nullptr;
     IntegrityControl* integrity = nullptr;
+    // MethodFlag::RepliesLater: the method call, for the action to answer later, and what the
+    // pipeline recorded the decision under (grant and approval ids).
+    sd_bus_message* call = nullptr;
+    std::string_view sender;
+    std::string_view grant_reference;
+    class RequestBroker* requests = nullptr;
 };
 
 // What decoding a call yields: the arguments the proof must cover, and the action to run
@@ -116,6 +122,13 @@ enum class MethodFlag : unsigned {
     // decision and outcome durable before the reply: one commit round instead of two. Only
     // Access::Grant rows that change nothing when acting.
     OneRoundCommit = 1U << 6,
+    // Its action starts work that answers the call itself later and writes its own outcome record
+    // when that work ends (Request: the reply goes when the upstream's response head arrives, the
+    // outcome when the stream ends). The pipeline acts once the decision is durable, as for any
+    // durable call, and then neither replies nor records an outcome, unless the action threw
+    // (then the refusal is recorded and answered as for any call). Only Access::Grant rows not
+    // served while locked.
+    RepliesLater = 1U << 7,
 };
 
 // A set of MethodFlag, built with `|`.

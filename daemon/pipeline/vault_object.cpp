@@ -116,6 +116,9 @@ VaultObject::VaultObject(sd_bus* bus, sd_event* event, VaultService& vault, audi
     if (r < 0) {
         throw std::system_error(-r, std::generic_category(), "configure the grant usage timer");
     }
+    requests_ = std::make_unique<RequestBroker>(bus, event, vault_, audit_);
+    // Whatever locks the vault (Lock, Incident, an integrity failure) cuts every stream in flight.
+    vault_.set_on_lock([this](const std::string& reason) { requests_->cancel_all("vault locked: " + reason); });
 }
 
 int VaultObject::on_usage_timer(sd_event_source* /*source*/, std::uint64_t /*usec*/, void* userdata) noexcept
@@ -151,6 +154,7 @@ void VaultObject::save_usage() noexcept
 VaultObject::~VaultObject()
 {
     audit_.set_on_durable(nullptr);
+    vault_.set_on_lock(nullptr);
 }
 
 int VaultObject::on_method_call(sd_bus_message* message, void* userdata, sd_bus_error* error) noexcept
@@ -452,7 +456,7 @@ int VaultObject::answer_now(const MethodSpec& spec, sd_bus_message* message, con
         throw std::system_error(-r, std::generic_category(), "create reply");
     }
     try {
-        RequestContext context{vault_, subject, nullptr, &audit_, &integrity_};
+        RequestContext context{vault_, subject, nullptr, &audit_, &integrity_, nullptr, {}, {}, requests_.get()};
         call.act(context, reply.get());
     } catch (const VaultError& e) {
         return reply_error(error, e.code(), e.what());
@@ -515,8 +519,9 @@ void VaultObject::commit()
             send_reply(pending);  // a refusal: its record is durable
             continue;
         }
-        act(pending);
-        awaiting_outcome_.push_back(std::move(pending));
+        if (act(pending)) {
+            awaiting_outcome_.push_back(std::move(pending));
+        }
     }
     if (!audit_.healthy()) {
         fail_waiting();
@@ -560,7 +565,7 @@ void VaultObject::fail_waiting()
     }
 }
 
-void VaultObject::act(PendingCall& pending)
+bool VaultObject::act(PendingCall& pending)
 {
     audit::AuditRecord outcome = record_of(pending, audit::EventType::Outcome);
     std::string reason = "done";
@@ -576,10 +581,20 @@ void VaultObject::act(PendingCall& pending)
             if (r < 0) {
                 throw std::system_error(-r, std::generic_category(), "create reply");
             }
-            RequestContext context{vault_, pending.subject, pending.call.grant_use ? &*pending.call.grant_use : nullptr,
-                                   &audit_, &integrity_};
+            RequestContext context{vault_,
+                                   pending.subject,
+                                   pending.call.grant_use ? &*pending.call.grant_use : nullptr,
+                                   &audit_,
+                                   &integrity_,
+                                   pending.message.get(),
+                                   pending.sender,
+                                   pending.grant,
+                                   requests_.get()};
             pending.call.act(context, reply.get());
             persist_state();
+            if (pending.spec->has(MethodFlag::RepliesLater)) {
+                return false;  // answered, and its outcome recorded, by the work it started
+            }
             pending.reply = std::move(reply);
         } catch (const VaultError& e) {
             pending.failure = Failure{e.code(), e.what()};
@@ -604,6 +619,7 @@ void VaultObject::act(PendingCall& pending)
     (void)audit_.record(outcome);  // a failure here fails the log, and so this reply
     // Folded (a repeated failure): the mark stays at or after the decision's.
     pending.mark = std::max(pending.mark, audit_.last_seq());
+    return true;
 }
 
 void VaultObject::send_reply(PendingCall& pending) noexcept

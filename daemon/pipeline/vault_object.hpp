@@ -35,6 +35,7 @@
 #include "daemon/audit/audit_trail.hpp"
 #include "daemon/identity/identity_resolver.hpp"
 #include "daemon/pipeline/method_table.hpp"
+#include "daemon/pipeline/request_broker.hpp"
 #include "lib/sdbus/sd_ptr.hpp"
 
 namespace codexvault::daemon {
@@ -97,7 +98,8 @@ private:
     void on_durable() noexcept;
     void fail_waiting();
     [[nodiscard]] std::size_t waiting() const noexcept { return awaiting_decision_.size() + awaiting_outcome_.size(); }
-    void act(PendingCall& pending);
+    // False when the action answers the call itself later (MethodFlag::RepliesLater).
+    bool act(PendingCall& pending);
     void send_reply(PendingCall& pending) noexcept;
     audit::AuditRecord record_of(const PendingCall& pending, audit::EventType type) const;
 
@@ -114,6 +116,7 @@ private:
     std::vector<PendingCall> awaiting_outcome_;   // acted, outcome queued; marks ascending
     bool in_commit_ = false;
     std::uint64_t state_mark_ = 0;  // the last decision record of a call that may have changed grant state
+    std::unique_ptr<RequestBroker> requests_;  // provider mediation (Request, RequestOutcome)
 };
 
 }  // namespace codexvault::daemon

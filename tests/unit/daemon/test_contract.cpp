@@ -111,21 +111,22 @@ Test(method_table, each_flag_is_on_exactly_the_rows_that_need_it)
     using daemon::MethodFlag;
     const Names all = rows_where([](const daemon::MethodSpec&) { return true; });
     const Names open = rows_with_access(Access::Anyone);
-    cr_expect(open == Names({"Status", "WhoAmI", "Check", "AuditPublicKey"}), "open to anyone: {%s}",
+    cr_expect(open == Names({"Status", "WhoAmI", "Check", "AuditPublicKey", "RequestOutcome"}), "open to anyone: {%s}",
               joined(open).c_str());
 
     expect_rows("AllowedWhenLocked", rows_with(MethodFlag::AllowedWhenLocked),
-                {"Status", "WhoAmI", "GetNonce", "Lock", "Unlock", "Incident", "AuditTail", "AuditPublicKey"});
+                {"Status", "WhoAmI", "GetNonce", "Lock", "Unlock", "Incident", "AuditTail", "AuditPublicKey",
+                 "RequestOutcome"});
     // Every method a founder proof authorizes needs the enrolled key, except the enrolment itself.
     expect_rows("NeedsEnrolledFounder", rows_with(MethodFlag::NeedsEnrolledFounder), rows_with_access(Access::Founder));
     cr_expect(rows_with_access(Access::Enrollment) == Names({"Enroll"}));
-    expect_rows("Sensitive", rows_with(MethodFlag::Sensitive), {"PutSecret", "RotateSecret"});
+    expect_rows("Sensitive", rows_with(MethodFlag::Sensitive), {"PutSecret", "RotateSecret", "Request"});
     // Answered at once, its record not waited for: exactly the calls that authorize nothing.
     expect_rows("Informational", rows_with(MethodFlag::Informational), open);
     // Check and every method that authorizes re-read the caller's identity; only the public calls
     // that decide nothing take the subject confirmed at pin time.
     const Names pinned = rows_with(MethodFlag::PinnedIdentity);
-    expect_rows("PinnedIdentity", pinned, {"Status", "WhoAmI", "AuditPublicKey"});
+    expect_rows("PinnedIdentity", pinned, {"Status", "WhoAmI", "AuditPublicKey", "RequestOutcome"});
     Names fresh;
     std::set_difference(all.begin(), all.end(), pinned.begin(), pinned.end(), std::inserter(fresh, fresh.end()));
     cr_expect(fresh.count("Check") == 1, "Check must re-read the caller's identity");
@@ -136,9 +137,11 @@ Test(method_table, each_flag_is_on_exactly_the_rows_that_need_it)
     }
     // Only Status says why the log failed; every other call is refused without a record.
     expect_rows("ServedWhenAuditFailed", rows_with(MethodFlag::ServedWhenAuditFailed), {"Status"});
-    // Only Use's action is its reply alone, and it is the only grant-decided method.
+    // Only Use's action is its reply alone; Use and Request are the grant-decided methods.
     expect_rows("OneRoundCommit", rows_with(MethodFlag::OneRoundCommit), {"Use"});
-    cr_expect(rows_with_access(Access::Grant) == Names({"Use"}));
+    cr_expect(rows_with_access(Access::Grant) == Names({"Use", "Request"}));
+    // Only Request starts work that outlives the call (the stream) and answers it later.
+    expect_rows("RepliesLater", rows_with(MethodFlag::RepliesLater), {"Request"});
 }
 
 Test(method_table, rows_carry_only_declared_flags)
@@ -147,7 +150,7 @@ Test(method_table, rows_carry_only_declared_flags)
     constexpr daemon::MethodFlags kDeclared = MethodFlag::AllowedWhenLocked | MethodFlag::NeedsEnrolledFounder |
                                               MethodFlag::Sensitive | MethodFlag::Informational |
                                               MethodFlag::PinnedIdentity | MethodFlag::ServedWhenAuditFailed |
-                                              MethodFlag::OneRoundCommit;
+                                              MethodFlag::OneRoundCommit | MethodFlag::RepliesLater;
     for (const auto& spec : daemon::method_table()) {
         cr_expect_eq(spec.flags.bits() & ~kDeclared.bits(), 0U, "%s has an undeclared flag", spec.name);
         cr_expect(spec.in_signature != nullptr && spec.out_signature != nullptr && spec.argument_names != nullptr,

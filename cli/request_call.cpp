@@ -1,0 +1,186 @@
+#include "cli/request_call.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/bus_contract.hpp"
+
+namespace codexvault::cli {
+namespace {
+
+[[noreturn]] void throw_errno(const char* what, int error)
+{
+    throw CallError(std::nullopt, 1, std::string(what) + ": " + std::strerror(error));
+}
+
+bus::MessagePtr new_call(sd_bus* bus, const char* method)
+{
+    sd_bus_message* raw = nullptr;
+    check_local(sd_bus_message_new_method_call(bus, &raw, bus::kBusName, bus::kObjectPath, bus::kInterface, method),
+                "create method call");
+    return bus::MessagePtr(raw);
+}
+
+bus::MessagePtr call(sd_bus* bus, sd_bus_message* message, std::uint64_t timeout_usec)
+{
+    bus::BusError error;
+    sd_bus_message* raw_reply = nullptr;
+    const int r = sd_bus_call(bus, message, timeout_usec, error.get(), &raw_reply);
+    bus::MessagePtr reply(raw_reply);
+    if (r < 0) {
+        throw error_from_reply(*error.get(), r);
+    }
+    return reply;
+}
+
+HeaderList read_headers(sd_bus_message* message)
+{
+    HeaderList headers;
+    check_local(sd_bus_message_enter_container(message, 'a', "(ss)"), "read headers");
+    for (;;) {
+        const char* name = nullptr;
+        const char* value = nullptr;
+        const int r = sd_bus_message_read(message, "(ss)", &name, &value);
+        check_local(r, "read header");
+        if (r == 0) {
+            break;
+        }
+        headers.emplace_back(name, value);
+    }
+    check_local(sd_bus_message_exit_container(message), "read headers");
+    return headers;
+}
+
+}  // namespace
+
+bus::MessagePtr new_request_message(sd_bus* bus, const ProviderRequest& request)
+{
+    bus::MessagePtr message = new_call(bus, bus::method::kRequest);
+    sd_bus_message* m = message.get();
+    check_local(sd_bus_message_append(m, "sss", request.provider.c_str(), request.method.c_str(),
+                                      request.path_and_query.c_str()),
+                "append request");
+    check_local(sd_bus_message_open_container(m, 'a', "(ss)"), "append headers");
+    for (const auto& [name, value] : request.headers) {
+        check_local(sd_bus_message_append(m, "(ss)", name.c_str(), value.c_str()), "append header");
+    }
+    if (!request.approval_id.empty()) {
+        check_local(sd_bus_message_append(m, "(ss)", bus::request::kApprovalHeader, request.approval_id.c_str()),
+                    "append approval");
+    }
+    check_local(sd_bus_message_close_container(m), "append headers");
+    check_local(sd_bus_message_open_container(m, 'a', "h"), "append body");
+    if (request.body.valid()) {
+        // sd-bus duplicates the descriptor into the message.
+        check_local(sd_bus_message_append(m, "h", request.body.get()), "append body");
+    }
+    check_local(sd_bus_message_close_container(m), "append body");
+    return message;
+}
+
+ProviderResponse read_request_reply(sd_bus_message* reply)
+{
+    ProviderResponse response;
+    check_local(sd_bus_message_read(reply, "tq", &response.request_id, &response.status), "read response");
+    response.headers = read_headers(reply);
+    int fd = -1;
+    check_local(sd_bus_message_read(reply, "h", &fd), "read response stream");
+    // The message owns its descriptor; the response keeps its own copy.
+    const int own = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (own < 0) {
+        throw_errno("duplicate the response stream", errno);
+    }
+    response.stream.reset(own);
+    return response;
+}
+
+ProviderResponse send_request(sd_bus* bus, const ProviderRequest& request, std::uint64_t timeout_usec)
+{
+    bus::MessagePtr message = new_request_message(bus, request);
+    bus::MessagePtr reply = call(bus, message.get(), timeout_usec);
+    return read_request_reply(reply.get());
+}
+
+bus::MessagePtr new_outcome_message(sd_bus* bus, std::uint64_t request_id)
+{
+    bus::MessagePtr message = new_call(bus, bus::method::kRequestOutcome);
+    check_local(sd_bus_message_append(message.get(), "t", request_id), "append request id");
+    return message;
+}
+
+ProviderOutcome read_outcome_reply(sd_bus_message* reply)
+{
+    ProviderOutcome outcome;
+    const char* end = nullptr;
+    const char* reason = nullptr;
+    check_local(sd_bus_message_read(reply, "sstt", &end, &reason, &outcome.bytes_delivered, &outcome.redactions),
+                "read request outcome");
+    outcome.end = end;
+    outcome.reason = reason;
+    return outcome;
+}
+
+ProviderOutcome request_outcome(sd_bus* bus, std::uint64_t request_id)
+{
+    bus::MessagePtr message = new_outcome_message(bus, request_id);
+    bus::MessagePtr reply = call(bus, message.get(), 0);
+    return read_outcome_reply(reply.get());
+}
+
+ProviderOutcome relay_response(sd_bus* bus, ProviderResponse& response,
+                               const std::function<bool(std::span<const char>)>& sink)
+{
+    char buffer[65536];
+    for (;;) {
+        const ssize_t got = ::read(response.stream.get(), buffer, sizeof buffer);
+        if (got < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN) {
+                pollfd pfd{response.stream.get(), POLLIN, 0};
+                (void)::poll(&pfd, 1, -1);
+                continue;
+            }
+            throw_errno("read the response stream", errno);
+        }
+        if (got == 0) {
+            break;
+        }
+        if (!sink(std::span<const char>(buffer, static_cast<std::size_t>(got)))) {
+            break;
+        }
+    }
+    response.stream.reset();  // a stream closed early cuts the exchange (ReaderGone)
+    return request_outcome(bus, response.request_id);
+}
+
+UniqueFd body_memfd(std::span<const std::uint8_t> bytes)
+{
+    UniqueFd fd(::memfd_create("codex-vault-body", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+    if (!fd) {
+        throw_errno("create the request body", errno);
+    }
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+        const ssize_t wrote = ::write(fd.get(), bytes.data() + done, bytes.size() - done);
+        if (wrote < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            throw_errno("write the request body", errno);
+        }
+        done += static_cast<std::size_t>(wrote);
+    }
+    if (::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) {
+        throw_errno("seal the request body", errno);
+    }
+    return fd;
+}
+
+}  // namespace codexvault::cli
