@@ -62,7 +62,7 @@ struct Exchange {
     bool checked = false;
     Route route;
     std::string method;
-    HeaderList headers;
+    HeaderList headers;  // cli/request_call.hpp
     UniqueFd body;
     std::uint64_t body_bytes = 0;
     bool too_large = false;  // the rest of the body is read and dropped, then 413
@@ -221,7 +221,7 @@ ssize_t read_stream(void* cls, std::uint64_t /*pos*/, char* buf, std::size_t max
             }
             // EOF: whole only if the daemon says so. Anything else ends without the final chunk,
             // so the client sees a cut body, never a complete one.
-            const UpstreamOutcome outcome =
+            const ProviderOutcome outcome =
                 thread_bus(stream->server->config.bus_address).outcome(stream->request_id);
             if (outcome.complete()) {
                 return MHD_CONTENT_READER_END_OF_STREAM;
@@ -249,28 +249,32 @@ void free_stream(void* cls) noexcept
 MHD_Result forward(MHD_Connection* connection, Exchange& exchange)
 {
     ProxyServer::Impl& server = *exchange.server;
-    int body = -1;
+    ProviderRequest request;
+    request.provider = exchange.route.provider;
+    request.method = exchange.method;
+    request.path_and_query = exchange.route.path_and_query;
+    request.headers = std::move(exchange.headers);
     if (exchange.body) {
-        (void)::fcntl(exchange.body.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+        // Sealed, so the daemon uses it as it is: the bytes it hashes for an approval are the
+        // bytes it sends.
+        if (::fcntl(exchange.body.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+            fail("seal request body", errno);
+        }
         if (::lseek(exchange.body.get(), 0, SEEK_SET) != 0) {
             fail("rewind request body", errno);
         }
-        body = exchange.body.get();
+        request.body = std::move(exchange.body);
     }
     ++server.requests;
-    UpstreamResponse response;
+    ProviderResponse response;
     try {
-        response = thread_bus(server.config.bus_address)
-                       .request(exchange.route.provider, exchange.method, exchange.route.path_and_query,
-                                exchange.headers, body, server.config.header_timeout_usec);
+        response = thread_bus(server.config.bus_address).request(std::move(request), server.config.header_timeout_usec);
     } catch (const CallError& e) {
         if (!e.code()) {
             t_bus.reset();  // a broken connection is not reused
         }
         return queue_error(connection, status_for_vault_error(e.code()), error_type_for(e.code()), e.what());
     }
-    exchange.body.reset();
-
     MHD_Response* reply = nullptr;
     const bool no_body = response.status == 204 || response.status == 304 || response.status < 200;
     if (no_body) {

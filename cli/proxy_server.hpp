@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cli/proxy_core.hpp"
+#include "cli/request_call.hpp"
 
 namespace codexvault::cli::proxy {
 
@@ -23,7 +24,7 @@ struct ProxyConfig {
     unsigned max_connections = 64;
     std::uint64_t max_request_bytes = 32ULL * 1024 * 1024;
     // How long Request may take to answer: it answers when the upstream's headers arrive.
-    std::uint64_t header_timeout_usec = 15ULL * 60 * 1000 * 1000;
+    std::uint64_t header_timeout_usec = kRequestCallTimeoutUsec;
 };
 
 class ProxyServer {
