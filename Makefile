@@ -157,6 +157,9 @@ $(BUILD)/bench/redact_bench: $(redact_LIB)
 $(BUILD)/bench/redact_bench: BENCH_LINK := $(REDACT_LINK)
 $(BUILD)/bench/monitor_bench: $(call archives,$(MONITOR_LINK))
 $(BUILD)/bench/monitor_bench: BENCH_LINK := $(MONITOR_LINK)
+# The proxy against direct (scripts/mediation-bench.sh's set-up): the CLI library, libcurl clients.
+$(BUILD)/bench/proxy_bench: $(call archives,$(CLI_LINK))
+$(BUILD)/bench/proxy_bench: BENCH_LINK := $(CLI_LINK) $(call pkg_libs,libcurl libmicrohttpd)
 
 # Each fuzz target's corpus, replayed with g++ (no libFuzzer needed) by `make check`; `make fuzz`
 # runs libFuzzer with sanitizers for FUZZ_SECONDS per target (new inputs go to build/fuzz/corpus/NAME).
