@@ -201,8 +201,9 @@ int main(int argc, char** argv)
         }
     }
     if (bus.empty() || port == 0 || cert.empty() || key.empty() || ca.empty()) {
-        std::puts("proxy_bench: skipped: needs --bus --port --cert --key --ca (the set-up of "
-                  "scripts/mediation-bench.sh: a daemon with provider \"bench\")");
+        std::puts(
+            "proxy_bench: skipped: needs --bus --port --cert --key --ca (the set-up of "
+            "scripts/mediation-bench.sh: a daemon with provider \"bench\")");
         return 0;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -241,17 +242,19 @@ int main(int argc, char** argv)
     }
     const auto md50 = bench::median(d50), md99 = bench::median(d99), mp50 = bench::median(p50),
                mp99 = bench::median(p99);
-    std::printf("proxy small GET  direct p50 %.1f us p99 %.1f us | via proxy p50 %.1f us p99 %.1f us | "
-                "added p50 %.1f us (target <= 300) p99 %.1f us | errors %llu\n",
-                *md50, *md99, *mp50, *mp99, *mp50 - *md50, *mp99 - *md99, static_cast<unsigned long long>(errors));
+    std::printf(
+        "proxy small GET  direct p50 %.1f us p99 %.1f us | via proxy p50 %.1f us p99 %.1f us | "
+        "added p50 %.1f us (target <= 300) p99 %.1f us | errors %llu\n",
+        *md50, *md99, *mp50, *mp99, *mp50 - *md50, *mp99 - *md99, static_cast<unsigned long long>(errors));
 
     std::uint64_t direct_errors = 0, proxy_errors = 0;
     const double direct_mib = throughput(direct + "/v1/mebibyte", ca, false, 16, seconds, direct_errors);
     const double proxy_mib = throughput(proxied + "/v1/mebibyte", ca, true, 16, seconds, proxy_errors);
-    std::printf("proxy 1 MiB x 16 streams  direct %.1f MiB/s | via proxy %.1f MiB/s | %.0f %% of direct "
-                "(target >= 80) | errors %llu/%llu\n",
-                direct_mib, proxy_mib, direct_mib > 0 ? 100.0 * proxy_mib / direct_mib : 0.0,
-                static_cast<unsigned long long>(direct_errors), static_cast<unsigned long long>(proxy_errors));
+    std::printf(
+        "proxy 1 MiB x 16 streams  direct %.1f MiB/s | via proxy %.1f MiB/s | %.0f %% of direct "
+        "(target >= 80) | errors %llu/%llu\n",
+        direct_mib, proxy_mib, direct_mib > 0 ? 100.0 * proxy_mib / direct_mib : 0.0,
+        static_cast<unsigned long long>(direct_errors), static_cast<unsigned long long>(proxy_errors));
     std::fflush(stdout);
     // The proxy's threads may sit in calls; the process ends here (as vaultctl run does).
     (void)proxy.release();

@@ -49,7 +49,7 @@ std::string read_token_file(const std::string& path)
     text.resize(got);
     const auto first = text.find_first_not_of(" \t\r\n");
     const auto last = text.find_last_not_of(" \t\r\n");
-    const std::string token = first == std::string::npos ? std::string() : text.substr(first, last - first + 1);
+    std::string token = first == std::string::npos ? std::string() : text.substr(first, last - first + 1);
     if (!is_acceptable_token(token)) {
         throw CallError(std::nullopt, kExitLocalError,
                         path + ": a token is 32 to 256 visible ASCII characters on one line");
@@ -130,8 +130,7 @@ void add_proxy_command(CLI::App& app, const GlobalOptions& options, SelectedComm
     auto args = std::make_shared<ProxyOptions>();
     auto* cmd = app.add_subcommand(
         "proxy", "Serve a local HTTP endpoint that routes /<provider>/<path> through the vault (docs/proxy.md)");
-    cmd->add_option("--listen", args->listen, "127.0.0.1:PORT, [::1]:PORT or unix:PATH (loopback only)")
-        ->required();
+    cmd->add_option("--listen", args->listen, "127.0.0.1:PORT, [::1]:PORT or unix:PATH (loopback only)")->required();
     cmd->add_option("--provider", args->providers, "Route only these providers (NAME or NAME,NAME; default: any)")
         ->expected(1)
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);

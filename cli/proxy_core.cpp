@@ -57,9 +57,8 @@ bool is_ipv4_loopback(std::string_view host) noexcept
     while (i <= host.size()) {
         const std::size_t dot = host.find('.', i);
         const std::string_view part = host.substr(i, dot == std::string_view::npos ? host.size() - i : dot - i);
-        if (part.empty() || part.size() > 3 || !std::all_of(part.begin(), part.end(), [](char c) {
-                return c >= '0' && c <= '9';
-            })) {
+        if (part.empty() || part.size() > 3 ||
+            !std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; })) {
             return false;
         }
         const int value = std::stoi(std::string(part));
@@ -107,8 +106,19 @@ bool is_dot_segment(std::string_view segment) noexcept
 }
 
 constexpr std::array<std::string_view, 13> kHopByHop = {
-    "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te",   "trailer",
-    "upgrade",    "content-length", "host", "expect", "proxy-authorization", "proxy-authenticate", "http2-settings",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "content-length",
+    "host",
+    "expect",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "http2-settings",
 };
 
 bool is_hop_by_hop(std::string_view name) noexcept
@@ -210,7 +220,8 @@ std::optional<Route> route_request(std::string_view raw_target, const std::vecto
     }
     const std::size_t query_at = raw_target.find('?');
     const std::string_view path = raw_target.substr(0, query_at);
-    const std::string_view query = query_at == std::string_view::npos ? std::string_view{} : raw_target.substr(query_at);
+    const std::string_view query =
+        query_at == std::string_view::npos ? std::string_view{} : raw_target.substr(query_at);
 
     const std::size_t slash = path.find('/', 1);
     const std::string_view provider = path.substr(1, slash == std::string_view::npos ? path.size() - 1 : slash - 1);
@@ -330,7 +341,8 @@ std::vector<std::string> connection_tokens(std::string_view value)
     std::size_t i = 0;
     while (i <= value.size()) {
         const std::size_t comma = value.find(',', i);
-        const std::string_view part = trim(value.substr(i, comma == std::string_view::npos ? value.size() - i : comma - i));
+        const std::string_view part =
+            trim(value.substr(i, comma == std::string_view::npos ? value.size() - i : comma - i));
         if (!part.empty()) {
             std::string token(part);
             std::transform(token.begin(), token.end(), token.begin(), lower);
@@ -352,8 +364,9 @@ std::optional<std::vector<std::pair<std::string, std::string>>> client_environme
     auto add = [&](const std::string& name, std::string value, const std::string& provider) {
         for (const auto& [existing, unused] : env) {
             if (existing == name) {
-                error = "two providers set " + name + " (the second is " + provider +
-                        "): run them in separate `vaultctl run` commands";
+                error = "two providers set ";
+                error.append(name).append(" (the second is ").append(provider);
+                error += "): run them in separate `vaultctl run` commands";
                 return false;
             }
         }

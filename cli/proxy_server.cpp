@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <stdexcept>
@@ -221,8 +221,7 @@ ssize_t read_stream(void* cls, std::uint64_t /*pos*/, char* buf, std::size_t max
             }
             // EOF: whole only if the daemon says so. Anything else ends without the final chunk,
             // so the client sees a cut body, never a complete one.
-            const ProviderOutcome outcome =
-                thread_bus(stream->server->config.bus_address).outcome(stream->request_id);
+            const ProviderOutcome outcome = thread_bus(stream->server->config.bus_address).outcome(stream->request_id);
             if (outcome.complete()) {
                 return MHD_CONTENT_READER_END_OF_STREAM;
             }
@@ -285,8 +284,8 @@ MHD_Result forward(MHD_Connection* connection, Exchange& exchange)
         stream->fd = std::move(response.stream);
         stream->request_id = response.request_id;
         // Unknown size: chunked, so a stream cut short lacks its final chunk.
-        reply = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, kStreamBlock, read_stream, stream.get(),
-                                                  free_stream);
+        reply =
+            MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, kStreamBlock, read_stream, stream.get(), free_stream);
         if (reply != nullptr) {
             (void)stream.release();
         }
@@ -449,14 +448,13 @@ ProxyServer::ProxyServer(ProxyConfig config) : impl_(std::make_unique<Impl>())
     impl_->config = std::move(config);
     impl_->listener = bind_listener(impl_->config.listen);
     impl_->port = bound_port(impl_->listener.get());
-    const unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                           MHD_USE_ITC;
-    impl_->daemon = MHD_start_daemon(
-        flags, 0, nullptr, nullptr, handle, impl_.get(), MHD_OPTION_LISTEN_SOCKET, impl_->listener.get(),
-        MHD_OPTION_CONNECTION_LIMIT, impl_->config.max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        static_cast<std::size_t>(128 * 1024), MHD_OPTION_CONNECTION_TIMEOUT, 600U, MHD_OPTION_URI_LOG_CALLBACK,
-        start_exchange, impl_.get(), MHD_OPTION_NOTIFY_COMPLETED, end_exchange, impl_.get(),
-        MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, nullptr, MHD_OPTION_END);
+    const unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC;
+    impl_->daemon = MHD_start_daemon(flags, 0, nullptr, nullptr, handle, impl_.get(), MHD_OPTION_LISTEN_SOCKET,
+                                     impl_->listener.get(), MHD_OPTION_CONNECTION_LIMIT, impl_->config.max_connections,
+                                     MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<std::size_t>(128 * 1024),
+                                     MHD_OPTION_CONNECTION_TIMEOUT, 600U, MHD_OPTION_URI_LOG_CALLBACK, start_exchange,
+                                     impl_.get(), MHD_OPTION_NOTIFY_COMPLETED, end_exchange, impl_.get(),
+                                     MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, nullptr, MHD_OPTION_END);
     if (impl_->daemon == nullptr) {
         throw std::runtime_error("cannot start the HTTP server (libmicrohttpd)");
     }

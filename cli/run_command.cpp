@@ -93,15 +93,16 @@ std::vector<ClientVariables> client_settings_from_policy(const std::string& poli
         const policy::Provider* provider = result.policy->find_provider(name);
         if (provider == nullptr) {
             throw CallError(ErrorCode::NotFound, error_info(ErrorCode::NotFound).exit_code,
-                            "no provider \"" + name + "\" in " + policy_dir);
+                            std::string("no provider \"").append(name).append("\" in ").append(policy_dir));
         }
         if (!provider->client) {
             throw CallError(ErrorCode::InvalidArgument, error_info(ErrorCode::InvalidArgument).exit_code,
-                            "provider \"" + name + "\" has no `client` settings, so run does not know which "
-                            "variables its clients read; use `vaultctl proxy` and set them yourself");
+                            "provider \"" + name +
+                                "\" has no `client` settings, so run does not know which "
+                                "variables its clients read; use `vaultctl proxy` and set them yourself");
         }
-        out.push_back({name, provider->client->base_url_env, provider->client->base_path,
-                       provider->client->api_key_env});
+        out.push_back(
+            {name, provider->client->base_url_env, provider->client->base_path, provider->client->api_key_env});
     }
     return out;
 }
@@ -128,7 +129,9 @@ std::vector<std::string> child_environment(const std::vector<std::pair<std::stri
         }
     }
     for (const auto& [name, value] : set) {
-        env.push_back(name + "=" + value);
+        std::string entry = name;
+        entry.append("=").append(value);
+        env.push_back(std::move(entry));
     }
     return env;
 }

@@ -87,11 +87,10 @@ class Provider {
 public:
     Provider(const Tls& tls, std::string key) : key_(std::move(key)), cert_(tls.cert), pem_key_(tls.key)
     {
-        daemon_ = MHD_start_daemon(MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                                       MHD_USE_AUTO | MHD_USE_ITC,
-                                   0, nullptr, nullptr, &Provider::handle, this, MHD_OPTION_HTTPS_MEM_KEY,
-                                   pem_key_.c_str(), MHD_OPTION_HTTPS_MEM_CERT, cert_.c_str(),
-                                   MHD_OPTION_SOCK_ADDR, loopback(), MHD_OPTION_END);
+        daemon_ = MHD_start_daemon(
+            MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO | MHD_USE_ITC,
+            0, nullptr, nullptr, &Provider::handle, this, MHD_OPTION_HTTPS_MEM_KEY, pem_key_.c_str(),
+            MHD_OPTION_HTTPS_MEM_CERT, cert_.c_str(), MHD_OPTION_SOCK_ADDR, loopback(), MHD_OPTION_END);
         if (daemon_ != nullptr) {
             port_ = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT)->port;
         }
@@ -155,8 +154,7 @@ private:
     static void free_pieces(void* cls) { delete static_cast<Pieces*>(cls); }
 
     static MHD_Result handle(void* cls, MHD_Connection* c, const char* url, const char* /*method*/,
-                             const char* /*version*/, const char* /*upload*/, std::size_t* upload_size,
-                             void** state)
+                             const char* /*version*/, const char* /*upload*/, std::size_t* upload_size, void** state)
     {
         auto* self = static_cast<Provider*>(cls);
         if (*state == nullptr) {
@@ -182,7 +180,8 @@ private:
         if (path == "/v1/chat/completions") {
             for (const char* piece : kCompletionPieces) {
                 pieces->parts.push_back(
-                    std::string(R"(data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"test-model",)") +
+                    std::string(
+                        R"(data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"test-model",)") +
                     R"("choices":[{"index":0,"delta":{"content":")" + piece + R"("},"finish_reason":null}]})" + "\n\n");
             }
             pieces->parts.emplace_back("data: [DONE]\n\n");
@@ -340,11 +339,12 @@ Test(proxy, a_missing_or_wrong_token_gets_401_and_nothing_reaches_the_daemon_or_
 {
     require_provider();
     cli::proxy::ProxyServer server(proxy_config());
-    for (const std::string& credential :
-         std::vector<std::string>{std::string(), "Authorization: Bearer sk-cv-wrong-token-0000000000000000000000000000000000\r\n",
-          "x-api-key: " + kToken.substr(0, kToken.size() - 1) + "0\r\n"}) {
+    for (const std::string& credential : std::vector<std::string>{
+             std::string(), "Authorization: Bearer sk-cv-wrong-token-0000000000000000000000000000000000\r\n",
+             "x-api-key: " + kToken.substr(0, kToken.size() - 1) + "0\r\n"}) {
         UniqueFd client = connect_to(server.port());
-        send_text(client.get(), "GET /openai/v1/sse HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + credential + "\r\n");
+        send_text(client.get(),
+                  "GET /openai/v1/sse HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + credential + "\r\n");
         const std::string got = read_all(client.get());
         cr_assert(got.rfind("HTTP/1.1 401", 0) == 0, "%s", got.c_str());
     }
@@ -352,8 +352,8 @@ Test(proxy, a_missing_or_wrong_token_gets_401_and_nothing_reaches_the_daemon_or_
     cr_assert_eq(world->provider->requests(), 0);
     // The same request with the token goes through, so the refusals above were the token's.
     UniqueFd client = connect_to(server.port());
-    send_text(client.get(), "GET /openai/v1/sse HTTP/1.1\r\nHost: x\r\nConnection: close\r\nx-api-key: " + kToken +
-                                "\r\n\r\n");
+    send_text(client.get(),
+              "GET /openai/v1/sse HTTP/1.1\r\nHost: x\r\nConnection: close\r\nx-api-key: " + kToken + "\r\n\r\n");
     const std::string got = read_all(client.get());
     cr_assert(got.rfind("HTTP/1.1 200", 0) == 0, "%s\ndaemon log:\n%s", got.c_str(), env->daemon_log().c_str());
     cr_assert_eq(world->provider->requests(), 1);
@@ -362,9 +362,9 @@ Test(proxy, a_missing_or_wrong_token_gets_401_and_nothing_reaches_the_daemon_or_
 Test(proxy, sse_is_relayed_in_order_through_vaultctl_run)
 {
     require_provider();
-    const auto run = env->vaultctl(
-        {"run", "--provider", "openai", "--policy-dir", env->policy_dir(), "--", "sh", "-c",
-         "curl -sS -N -H \"Authorization: Bearer $OPENAI_API_KEY\" \"$OPENAI_BASE_URL/sse\""});
+    const auto run =
+        env->vaultctl({"run", "--provider", "openai", "--policy-dir", env->policy_dir(), "--", "sh", "-c",
+                       "curl -sS -N -H \"Authorization: Bearer $OPENAI_API_KEY\" \"$OPENAI_BASE_URL/sse\""});
     cr_assert_eq(run.exit_code, 0, "run: %d %s\ndaemon log:\n%s", run.exit_code, run.err.c_str(),
                  env->daemon_log().c_str());
     std::string expected;
@@ -378,10 +378,10 @@ Test(proxy, sse_is_relayed_in_order_through_vaultctl_run)
 Test(proxy, vaultctl_run_passes_the_exit_status_on)
 {
     require_provider();
-    cr_assert_eq(env->vaultctl({"run", "--provider", "openai", "--policy-dir", env->policy_dir(), "--", "sh", "-c",
-                                "exit 23"})
-                     .exit_code,
-                 23);
+    cr_assert_eq(
+        env->vaultctl({"run", "--provider", "openai", "--policy-dir", env->policy_dir(), "--", "sh", "-c", "exit 23"})
+            .exit_code,
+        23);
     cr_assert_eq(env->vaultctl({"run", "--provider", "openai", "--policy-dir", env->policy_dir(), "--", "sh", "-c",
                                 "kill -KILL $$"})
                      .exit_code,
@@ -405,8 +405,7 @@ Test(proxy, a_lock_during_a_stream_gives_the_client_a_truncated_body)
     cr_assert(got.rfind("HTTP/1.1 200", 0) == 0, "%s", got.c_str());
     cr_assert(got.find("Transfer-Encoding: chunked") != std::string::npos);
     cr_assert(got.find("data: second") == std::string::npos);
-    cr_assert(got.find("\r\n0\r\n\r\n") == std::string::npos, "a cut stream was framed as complete:\n%s",
-              got.c_str());
+    cr_assert(got.find("\r\n0\r\n\r\n") == std::string::npos, "a cut stream was framed as complete:\n%s", got.c_str());
 }
 
 Test(proxy, the_openai_node_sdk_streams_a_chat_completion_through_vaultctl_run, .timeout = 300)
@@ -418,8 +417,8 @@ Test(proxy, the_openai_node_sdk_streams_a_chat_completion_through_vaultctl_run, 
     if (run.exit_code == 77) {
         cr_skip_test("the OpenAI Node SDK is not available: %s", run.err.c_str());
     }
-    cr_assert_eq(run.exit_code, 0, "sdk: %d\n%s\n%s\ndaemon log:\n%s", run.exit_code, run.out.c_str(),
-                 run.err.c_str(), env->daemon_log().c_str());
+    cr_assert_eq(run.exit_code, 0, "sdk: %d\n%s\n%s\ndaemon log:\n%s", run.exit_code, run.out.c_str(), run.err.c_str(),
+                 env->daemon_log().c_str());
     std::string text;
     for (const char* piece : kCompletionPieces) {
         text += piece;

@@ -52,9 +52,9 @@ Test(proxy_listen, loopback_addresses_and_unix_paths_are_accepted)
 Test(proxy_listen, other_hosts_bad_ports_and_relative_unix_paths_are_refused)
 {
     std::string error;
-    for (const char* text : {"0.0.0.0:80", "192.168.1.2:80", "[::]:80", "example.com:80", "128.0.0.1:1", "127.0.0:1",
-                             "127.0.0.1", "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:08", "unix:relative",
-                             "unix:", "127.0.0.01:80", "[::1]80"}) {
+    for (const char* text :
+         {"0.0.0.0:80", "192.168.1.2:80", "[::]:80", "example.com:80", "128.0.0.1:1", "127.0.0:1", "127.0.0.1",
+          "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:08", "unix:relative", "unix:", "127.0.0.01:80", "[::1]80"}) {
         error.clear();
         cr_assert_not(parse_listen(text, error).has_value(), "%s accepted", text);
         cr_assert_not(error.empty(), "%s: no reason given", text);
@@ -196,12 +196,11 @@ Test(proxy_headers, headers_the_connection_header_names_stay_behind)
 
 Test(proxy_headers, the_proxy_frames_responses_itself)
 {
-    for (const char* name : {"Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Trailer",
-                             "Upgrade"}) {
+    for (const char* name : {"Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Trailer", "Upgrade"}) {
         cr_assert_not(forward_response_header(name), "%s forwarded", name);
     }
-    for (const char* name : {"Content-Type", "x-request-id", "anthropic-ratelimit-requests-remaining",
-                             "Cache-Control"}) {
+    for (const char* name :
+         {"Content-Type", "x-request-id", "anthropic-ratelimit-requests-remaining", "Cache-Control"}) {
         cr_assert(forward_response_header(name), "%s dropped", name);
     }
 }
@@ -209,9 +208,9 @@ Test(proxy_headers, the_proxy_frames_responses_itself)
 Test(proxy_env, each_provider_gets_its_base_url_and_the_token_as_its_key)
 {
     std::string error;
-    const auto env = client_environment(
-        {{"openai", "OPENAI_BASE_URL", "/v1", "OPENAI_API_KEY"}, {"anthropic", "ANTHROPIC_BASE_URL", "", "ANTHROPIC_API_KEY"}},
-        "http://127.0.0.1:4242", kToken, error);
+    const auto env = client_environment({{"openai", "OPENAI_BASE_URL", "/v1", "OPENAI_API_KEY"},
+                                         {"anthropic", "ANTHROPIC_BASE_URL", "", "ANTHROPIC_API_KEY"}},
+                                        "http://127.0.0.1:4242", kToken, error);
     cr_assert(env.has_value(), "%s", error.c_str());
     cr_assert_eq(env->size(), 4);
     cr_assert_eq((*env)[0].first, "OPENAI_BASE_URL");
@@ -224,10 +223,9 @@ Test(proxy_env, each_provider_gets_its_base_url_and_the_token_as_its_key)
 Test(proxy_env, two_providers_setting_one_variable_are_refused)
 {
     std::string error;
-    const auto env =
-        client_environment({{"openai", "OPENAI_BASE_URL", "/v1", "OPENAI_API_KEY"},
-                            {"groq-compat", "OPENAI_BASE_URL", "/openai/v1", "GROQ_API_KEY"}},
-                           "http://127.0.0.1:1", kToken, error);
+    const auto env = client_environment({{"openai", "OPENAI_BASE_URL", "/v1", "OPENAI_API_KEY"},
+                                         {"groq-compat", "OPENAI_BASE_URL", "/openai/v1", "GROQ_API_KEY"}},
+                                        "http://127.0.0.1:1", kToken, error);
     cr_assert_not(env.has_value());
     cr_assert(error.find("OPENAI_BASE_URL") != std::string::npos);
 }

@@ -87,12 +87,13 @@ Test(proxy_server, a_wrong_token_in_either_header_gets_401_and_no_bus_call)
     wrong[10] = wrong[10] == '0' ? '1' : '0';
     cr_assert(status_is(get(server.port(), "/openai/v1/models", "Authorization: Bearer " + wrong + "\r\n"), 401));
     cr_assert(status_is(get(server.port(), "/openai/v1/models", "x-api-key: " + wrong + "\r\n"), 401));
-    cr_assert(status_is(get(server.port(), "/openai/v1/models",
-                            "x-api-key: " + kToken + "\r\nAuthorization: Bearer " + wrong + "\r\n"),
-                        401));
+    cr_assert(status_is(
+        get(server.port(), "/openai/v1/models", "x-api-key: " + kToken + "\r\nAuthorization: Bearer " + wrong + "\r\n"),
+        401));
     // A refused POST body is never read: 401 comes before "100 Continue".
-    const std::string post = http_exchange(server.port(), "POST /openai/v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
-                                                     "Expect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+    const std::string post = http_exchange(server.port(),
+                                           "POST /openai/v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                                           "Expect: 100-continue\r\nContent-Length: 5\r\n\r\n");
     cr_assert(status_is(post, 401), "%s", post.c_str());
     cr_assert(post.find("100 Continue") == std::string::npos);
     cr_assert_eq(server.bus_requests(), 0);
@@ -104,9 +105,10 @@ Test(proxy_server, unrouted_providers_bad_paths_and_methods_are_refused_before_t
     const std::string auth = "Authorization: Bearer " + kToken + "\r\n";
     cr_assert(status_is(get(server.port(), "/anthropic/v1/models", auth), 404));
     cr_assert(status_is(get(server.port(), "/openai/v1/%2e%2e/admin", auth), 400));
-    cr_assert(status_is(http_exchange(server.port(), "OPTIONS /openai/v1/models HTTP/1.1\r\nHost: x\r\n"
-                                                "Connection: close\r\n" +
-                                                    auth + "\r\n"),
+    cr_assert(status_is(http_exchange(server.port(),
+                                      "OPTIONS /openai/v1/models HTTP/1.1\r\nHost: x\r\n"
+                                      "Connection: close\r\n" +
+                                          auth + "\r\n"),
                         405));
     cr_assert_eq(server.bus_requests(), 0);
     cr_assert_eq(server.refused_before_bus(), 3);
@@ -128,17 +130,17 @@ Test(proxy_server, an_oversized_body_gets_413)
     c.max_request_bytes = 16;
     ProxyServer server(c);
     const std::string body(64, 'x');
-    const std::string r =
-        http_exchange(server.port(), "POST /openai/v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                                "Authorization: Bearer " +
-                                    kToken + "\r\nContent-Length: 64\r\n\r\n" + body);
+    const std::string r = http_exchange(server.port(),
+                                        "POST /openai/v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                        "Authorization: Bearer " +
+                                            kToken + "\r\nContent-Length: 64\r\n\r\n" + body);
     cr_assert(status_is(r, 413), "%s", r.c_str());
     // Chunked, so the length is known only as the body arrives.
     const std::string chunked =
-        http_exchange(server.port(), "POST /openai/v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                                     "Authorization: Bearer " +
-                                         kToken + "\r\nTransfer-Encoding: chunked\r\n\r\n40\r\n" + body +
-                                         "\r\n0\r\n\r\n");
+        http_exchange(server.port(),
+                      "POST /openai/v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                      "Authorization: Bearer " +
+                          kToken + "\r\nTransfer-Encoding: chunked\r\n\r\n40\r\n" + body + "\r\n0\r\n\r\n");
     cr_assert(status_is(chunked, 413), "%s", chunked.c_str());
     cr_assert_eq(server.bus_requests(), 0);
 }

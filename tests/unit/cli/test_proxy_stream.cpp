@@ -43,8 +43,8 @@ struct Stub {
     std::string provider, method, path, body;
     std::vector<std::pair<std::string, std::string>> headers;
     int body_fds = -1;
-    bool cut = false;             // RequestOutcome says truncated
-    int released = 0;             // events the test has let through
+    bool cut = false;  // RequestOutcome says truncated
+    int released = 0;  // events the test has let through
     std::vector<std::string> events;
     UniqueFd writer;
     std::thread writer_thread;
@@ -266,12 +266,13 @@ std::string read_all(int fd, std::string buffer)
 void post_stream(int fd)
 {
     const std::string body = R"({"model":"m","stream":true})";
-    const std::string request = "POST /openai/v1/chat/completions?x=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                                "Authorization: Bearer " +
-                                kToken + "\r\nx-api-key: " + kToken +
-                                "\r\nContent-Type: application/json\r\nOpenAI-Beta: a\r\nConnection: close\r\n"
-                                "Content-Length: " +
-                                std::to_string(body.size()) + "\r\n\r\n" + body;
+    const std::string request =
+        "POST /openai/v1/chat/completions?x=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Authorization: Bearer " +
+        kToken + "\r\nx-api-key: " + kToken +
+        "\r\nContent-Type: application/json\r\nOpenAI-Beta: a\r\nConnection: close\r\n"
+        "Content-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body;
     cr_assert_eq(::write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
 }
 
