@@ -128,7 +128,7 @@ INTEGRATION_OBJS := $(call obj,$(call srcs,tests/integration tests/support))
 $(INTEGRATION_TESTS): $(INTEGRATION_OBJS) $(call archives,$(CLI_LINK))
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CXX) $(LDHARDENING) -o $@ $(INTEGRATION_OBJS) $(CLI_LINK) $(TEST_LINK)
+	$(Q)$(CXX) $(LDHARDENING) -o $@ $(INTEGRATION_OBJS) $(CLI_LINK) $(TEST_LINK) $(call pkg_libs,libmicrohttpd)
 
 # The monitor's tests load the real programs into the running kernel: as root they run, otherwise
 # (or where the kernel refuses BPF) every test that needs the kernel skips with the reason.
@@ -160,6 +160,8 @@ $(BUILD)/bench/monitor_bench: BENCH_LINK := $(MONITOR_LINK)
 # The proxy against direct (scripts/mediation-bench.sh's set-up): the CLI library, libcurl clients.
 $(BUILD)/bench/proxy_bench: $(call archives,$(CLI_LINK))
 $(BUILD)/bench/proxy_bench: BENCH_LINK := $(CLI_LINK) $(call pkg_libs,libcurl libmicrohttpd)
+$(BUILD)/bench/mediation_bench: $(call archives,$(CLI_LINK))
+$(BUILD)/bench/mediation_bench: BENCH_LINK := $(CLI_LINK) $(call pkg_libs,libcurl libmicrohttpd)
 
 # Each fuzz target's corpus, replayed with g++ (no libFuzzer needed) by `make check`; `make fuzz`
 # runs libFuzzer with sanitizers for FUZZ_SECONDS per target (new inputs go to build/fuzz/corpus/NAME).
@@ -221,7 +223,8 @@ run: deps
 bench: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all $(BENCH_BINS)
 	@scripts/run-bench.sh "$(abspath $(BUILD))"
-	@for bench in $(filter-out %/bus_bench %/noop_server %/fdatasync_bench %/redact_bench %/monitor_bench,$(BENCH_BINS)); do echo; "$$bench" || exit 1; done
+	@for bench in $(filter-out %/bus_bench %/noop_server %/fdatasync_bench %/redact_bench %/monitor_bench %/mediation_bench,$(BENCH_BINS)); do echo; "$$bench" || exit 1; done
+	@echo; scripts/mediation-bench.sh "$(abspath $(BUILD))"
 
 LINT_SRCS = $(shell { git ls-files '*.cpp' '*.hpp'; git ls-files --others --exclude-standard '*.cpp' '*.hpp'; } 2>/dev/null | sort -u)
 

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "cli/cli_support.hpp"
+#include "cli/request_command.hpp"
 #include "cli/founder_key.hpp"
 #include "cli/proxy_commands.hpp"
 #include "cli/vault_client.hpp"
@@ -271,6 +272,7 @@ int run(int argc, char** argv)
     add_integrity_commands(app, options, selected);
     add_proxy_command(app, options, selected);
     add_run_command(app, options, selected);
+    add_request_command(app, options, selected);
 
     try {
         app.parse(argc, argv);

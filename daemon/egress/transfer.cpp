@@ -213,6 +213,10 @@ policy::Result<policy::Ok> Transfer::configure(const ExchangeRequest& request, c
     if (!ca_bundle_.empty()) {
         curl_blob blob{ca_bundle_.data(), ca_bundle_.size(), CURL_BLOB_COPY};
         steps.push_back(set(easy, CURLOPT_CAINFO_BLOB, &blob, "CAINFO_BLOB"));
+        // Instead of the system store, not besides it: libcurl keeps its built-in CA file and
+        // path next to a blob unless they are cleared, so a private CA would widen trust.
+        steps.push_back(set(easy, CURLOPT_CAINFO, static_cast<const char*>(nullptr), "CAINFO"));
+        steps.push_back(set(easy, CURLOPT_CAPATH, static_cast<const char*>(nullptr), "CAPATH"));
     }
     std::string pins;
     for (const std::string& pin : transport.pins) {

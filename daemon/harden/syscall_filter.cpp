@@ -4,6 +4,8 @@
 #include <seccomp.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <netinet/in.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -28,6 +30,19 @@ constexpr std::array kNotifySocket{ArgCheck{0, kInt, AF_UNIX}, ArgCheck{1, kInt,
                                    ArgCheck{2, kInt, 0}};
 constexpr std::array kSocketLevel{ArgCheck{1, kInt, SOL_SOCKET}};
 constexpr std::array kNoFlags{ArgCheck{1, kInt, 0}};
+// Provider mediation (daemon/egress): TCP to providers, the response stream's socketpair, the
+// request body's memfd, and the threads libcurl's resolver starts for a name lookup.
+constexpr std::uint64_t kSocketType = 0xf;  // SOCK_TYPE_MASK: the type without NONBLOCK/CLOEXEC
+constexpr std::array kTcp4{ArgCheck{0, kInt, AF_INET}, ArgCheck{1, kSocketType, SOCK_STREAM}};
+constexpr std::array kTcp6{ArgCheck{0, kInt, AF_INET6}, ArgCheck{1, kSocketType, SOCK_STREAM}};
+constexpr std::array kUdp4{ArgCheck{0, kInt, AF_INET}, ArgCheck{1, kSocketType, SOCK_DGRAM}};
+constexpr std::array kUdp6{ArgCheck{0, kInt, AF_INET6}, ArgCheck{1, kSocketType, SOCK_DGRAM}};
+constexpr std::array kUnixStream{ArgCheck{0, kInt, AF_UNIX}, ArgCheck{1, kSocketType, SOCK_STREAM}};
+constexpr std::array kTcpLevel{ArgCheck{1, kInt, IPPROTO_TCP}};
+constexpr std::array kIpv6Level{ArgCheck{1, kInt, IPPROTO_IPV6}};
+constexpr std::array kBodyMemfd{ArgCheck{1, kInt, MFD_CLOEXEC | MFD_ALLOW_SEALING}};
+constexpr std::array kThreadClone{ArgCheck{0, CLONE_THREAD, CLONE_THREAD}};
+constexpr std::array kSigpipe{ArgCheck{0, kInt, SIGPIPE}};
 constexpr std::uint64_t kOwnPid = kAllBits;  // placeholder value, replaced by getpid()
 constexpr std::array kAbortSelf{ArgCheck{0, kInt, kOwnPid}, ArgCheck{2, kInt, SIGABRT}};
 
@@ -58,6 +73,16 @@ constexpr std::array kRuntime{"futex"sv, "rt_sigprocmask"sv, "rt_sigreturn"sv, "
 constexpr std::array kExit{"exit_group"sv, "exit"sv};
 constexpr std::array kAbort{"tgkill"sv};
 constexpr std::array kTerminalProbe{"ioctl"sv};
+constexpr std::array kEgressSocket{"socket"sv};
+constexpr std::array kEgressSocketpair{"socketpair"sv};
+constexpr std::array kEgressIo{"connect"sv,  "getsockname"sv, "getpeername"sv, "sendto"sv,
+                               "recvfrom"sv, "sendmmsg"sv,    "shutdown"sv};
+constexpr std::array kEgressMemfd{"memfd_create"sv};
+constexpr std::array kThreadStart{"clone"sv};
+constexpr std::array kThreadStart3{"clone3"sv};
+constexpr std::array kThreadSetup{"set_robust_list"sv, "rseq"sv};
+constexpr std::array kSignalAction{"rt_sigaction"sv};
+constexpr std::array kStdioSeek{"lseek"sv};
 
 constexpr std::array<ArgCheck, 0> kAlways{};
 
@@ -111,6 +136,41 @@ constexpr std::array kAllowlist{
                  "isatty()/window-size probes by stdio, and the audit log's FS_IOC_SETFLAGS (append-only flag) on "
                  "a segment created after start-up, get \"not supported\" without reaching any driver: the "
                  "daemon holds no capability that flag needs by then"},
+    SyscallGroup{"egress TCP (IPv4)", kEgressSocket, kTcp4, FilterAction::Allow, 0,
+                 "provider mediation: libcurl's connection to a provider (docs/egress.md)"},
+    SyscallGroup{"egress TCP (IPv6)", kEgressSocket, kTcp6, FilterAction::Allow, 0,
+                 "provider mediation: libcurl's connection to a provider over IPv6"},
+    SyscallGroup{"name resolution (IPv4)", kEgressSocket, kUdp4, FilterAction::Allow, 0,
+                 "the resolver thread's DNS queries, and libcurl's probe for a working IPv6 stack"},
+    SyscallGroup{"name resolution (IPv6)", kEgressSocket, kUdp6, FilterAction::Allow, 0,
+                 "the resolver thread's DNS queries over IPv6"},
+    SyscallGroup{"egress connection", kEgressIo, kAlways, FilterAction::Allow, 0,
+                 "connect (the address guard has checked the address first), the peer address the guard checks "
+                 "again, TLS records sent and received, DNS queries (sendmmsg); shutdown of the response stream's write "
+                 "side (EOF for the caller)"},
+    SyscallGroup{"egress socket options (TCP)", kNotifySockopt, kTcpLevel, FilterAction::Allow, 0,
+                 "TCP_NODELAY and keep-alive timing on a provider connection"},
+    SyscallGroup{"egress socket options (IPv6)", kNotifySockopt, kIpv6Level, FilterAction::Allow, 0,
+                 "IPv6-level options (IPV6_V6ONLY) on a provider connection"},
+    SyscallGroup{"response stream", kEgressSocketpair, kUnixStream, FilterAction::Allow, 0,
+                 "the socketpair a provider response streams through to the caller (AF_UNIX stream only)"},
+    SyscallGroup{"request body copy", kEgressMemfd, kBodyMemfd, FilterAction::Allow, 0,
+                 "the daemon's own copy of a request body, hashed for the approval binding and sealed"},
+    SyscallGroup{"resolver threads", kThreadStart, kThreadClone, FilterAction::Allow, 0,
+                 "libcurl's threaded resolver starts one thread per name lookup: clone with CLONE_THREAD only "
+                 "(never a new process)"},
+    SyscallGroup{"resolver threads (clone3)", kThreadStart3, kAlways, FilterAction::Errno, ENOSYS,
+                 "clone3's flags sit in memory seccomp cannot read: \"not implemented\" makes glibc fall back to "
+                 "clone, whose flags the row above checks"},
+    SyscallGroup{"resolver thread set-up", kThreadSetup, kAlways, FilterAction::Allow, 0,
+                 "what glibc does in every new thread (robust futex list, restartable sequences)"},
+    SyscallGroup{"system CA store", kStdioSeek, kAlways, FilterAction::Allow, 0,
+                 "OpenSSL reads the system CA bundle with stdio for a provider without ca_file, and fclose "
+                 "repositions a read stream (lseek on the daemon's own descriptor)"},
+    SyscallGroup{"SIGPIPE disposition", kSignalAction, kSigpipe, FilterAction::Allow, 0,
+                 "libcurl sets SIGPIPE to ignored around work on its connection cache (the cache's own handle "
+                 "does not carry CURLOPT_NOSIGNAL), and puts it back; the daemon ignores SIGPIPE already. "
+                 "SIGPIPE only: no other signal's handler can change"},
 };
 
 [[noreturn]] void fail(int negative_errno, const std::string& what)

@@ -112,6 +112,11 @@ void call_method(cli::VaultClient& client, const std::string& method, const std:
             cli::append_proof(m, p);
         } else if (method == "Check" || method == "Use") {
             cli::check_local(sd_bus_message_append(m, "sa{sv}", "audit:read", 0), "args");
+        } else if (method == "Request") {
+            // A provider request without any grant: refused before anything is sent.
+            cli::check_local(sd_bus_message_append(m, "sssa(ss)ah", "test", "GET", "/v1/models", 0, 0), "args");
+        } else if (method == "RequestOutcome") {
+            cli::check_local(sd_bus_message_append(m, "t", std::uint64_t{1}), "args");
         } else if (method == "Explain") {
             cli::check_local(sd_bus_message_append(m, "sa{sv}", "audit:read", 1, "uid", "u", 0U), "args");
             cli::append_proof(m, p);

@@ -15,6 +15,8 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/random.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -31,6 +33,7 @@
 #include <functional>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "daemon/harden/syscall_filter.hpp"
 
@@ -173,7 +176,9 @@ Test(harden_filter, the_forbidden_call_itself_is_what_kills)
     });
     expect_killed_by("clone (fork)", [] { (void)::syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0); });
     expect_killed_by("memfd_secret (start-up only)", [] { (void)::syscall(SYS_memfd_secret, O_CLOEXEC); });
-    expect_killed_by("connect (start-up only)", [] { (void)::syscall(SYS_connect, -1, nullptr, 0); });
+    expect_killed_by("bind", [] { (void)::syscall(SYS_bind, -1, nullptr, 0); });
+    expect_killed_by("listen", [] { (void)::syscall(SYS_listen, -1, 0); });
+    expect_killed_by("accept4", [] { (void)::syscall(SYS_accept4, -1, nullptr, nullptr, 0); });
     expect_killed_by("personality", [] { (void)::syscall(SYS_personality, 0xffffffffUL); });
     expect_killed_by("capset", [] { (void)::syscall(SYS_capset, nullptr, nullptr); });
 }
@@ -181,7 +186,15 @@ Test(harden_filter, the_forbidden_call_itself_is_what_kills)
 Test(harden_filter, argument_checks_kill_the_rest)
 {
     require_seccomp();
-    expect_killed_by("socket(AF_INET)", [] { (void)::syscall(SYS_socket, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0); });
+    // Egress may open TCP (and UDP for DNS) sockets; nothing else of AF_INET, no raw or packet socket.
+    expect_killed_by("socket(AF_INET, SOCK_RAW)", [] { (void)::syscall(SYS_socket, AF_INET, SOCK_RAW, 1); });
+    expect_killed_by("socket(AF_PACKET)", [] { (void)::syscall(SYS_socket, 17 /* AF_PACKET */, SOCK_RAW, 0); });
+    expect_killed_by("socket(AF_NETLINK)", [] { (void)::syscall(SYS_socket, AF_NETLINK, SOCK_RAW, 0); });
+    expect_killed_by("socketpair(AF_UNIX, SOCK_DGRAM)", [] {
+        int sv[2];
+        (void)::syscall(SYS_socketpair, AF_UNIX, SOCK_DGRAM, 0, sv);
+    });
+    expect_killed_by("memfd_create without sealing", [] { (void)::syscall(SYS_memfd_create, "x", 0U); });
     expect_killed_by("socket(AF_UNIX, SOCK_STREAM)",
                      [] { (void)::syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0); });
     expect_killed_by("socket(AF_UNIX, SOCK_DGRAM) without CLOEXEC",
@@ -263,6 +276,23 @@ Test(harden_filter, listed_calls_survive)
         if (::ioctl(0, TIOCGWINSZ, &ws) != -1 || errno != ENOTTY) {
             return 10;
         }
+        // Egress: a TCP socket, the response stream's socketpair, a sealed memfd, a thread.
+        const int tcp = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_TCP);
+        int one = 1;
+        if (tcp < 0 || ::setsockopt(tcp, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0 || ::close(tcp) != 0) {
+            return 11;
+        }
+        int pair[2];
+        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0 || ::close(pair[0]) != 0 ||
+            ::close(pair[1]) != 0) {
+            return 12;
+        }
+        const int body = ::memfd_create("body", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (body < 0 || ::close(body) != 0) {
+            return 13;
+        }
+        std::thread resolver([] {});
+        resolver.join();
         return 0;
     });
     cr_expect_eq(outcome.marks, "F", "the filter was not installed in the child (marks '%s')", outcome.marks.c_str());
@@ -275,17 +305,37 @@ Test(harden_filter, listed_calls_survive)
 Test(harden_filter, the_table_is_well_formed)
 {
     std::set<std::string> seen;
+    std::set<std::string> unchecked;  // in a group without argument checks
     for (const auto& group : syscall_allowlist()) {
         cr_expect(!group.reason.empty(), "group %.*s has no reason", static_cast<int>(group.group.size()),
                   group.group.data());
         for (const auto name : group.syscalls) {
             const std::string text(name);
             cr_expect(::seccomp_syscall_resolve_name(text.c_str()) != __NR_SCMP_ERROR, "%s is unknown", text.c_str());
-            cr_expect(seen.insert(text).second, "%s is listed twice", text.c_str());
+            // A call may sit in several groups only as alternatives, each checking its arguments.
+            const bool again = !seen.insert(text).second;
+            if (group.only_if.empty()) {
+                cr_expect(!again && unchecked.insert(text).second, "%s is listed twice", text.c_str());
+            } else {
+                cr_expect(unchecked.count(text) == 0, "%s is listed twice, once without checks", text.c_str());
+            }
         }
     }
-    for (const char* never : {"execve", "execveat", "clone", "clone3", "fork", "vfork", "ptrace", "mount", "bpf",
-                              "capset", "setuid", "memfd_secret", "connect", "bind", "listen", "seccomp", "prctl"}) {
+    for (const char* never : {"execve", "execveat", "fork", "vfork", "ptrace", "mount", "bpf", "capset", "setuid",
+                              "memfd_secret", "bind", "listen", "accept4", "seccomp", "prctl"}) {
         cr_expect(seen.count(never) == 0, "%s must not be on the allowlist", never);
+    }
+    // clone only with CLONE_THREAD (a resolver thread, never a process); clone3 only refused.
+    for (const auto& group : syscall_allowlist()) {
+        for (const auto name : group.syscalls) {
+            if (name == "clone") {
+                cr_expect(group.only_if.size() == 1 && group.only_if[0].index == 0 &&
+                              group.only_if[0].mask == CLONE_THREAD && group.only_if[0].value == CLONE_THREAD,
+                          "clone must require CLONE_THREAD");
+            }
+            if (name == "clone3") {
+                cr_expect(group.action == codexvault::harden::FilterAction::Errno, "clone3 must be refused (ENOSYS)");
+            }
+        }
     }
 }

@@ -1,0 +1,483 @@
+// Provider mediation end to end: the real daemon and dbus-daemon, a real HTTPS server on
+// 127.0.0.1 with a per-run CA, vaultctl request and the client library (cli/request_call.hpp).
+#include <criterion/criterion.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli/request_call.hpp"
+#include "common/vault_error.hpp"
+#include "tests/support/encodings.hpp"
+#include "tests/support/harness.hpp"
+#include "tests/support/https_server.hpp"
+#include "tests/support/tls_fixture.hpp"
+
+using namespace codexvault;
+using namespace codexvault::test;
+
+namespace {
+
+constexpr int kExitHttpStatus = 11;
+constexpr int kExitTruncated = 12;
+const int kDenied = error_info(ErrorCode::PermissionDenied).exit_code;
+const int kApproval = error_info(ErrorCode::ApprovalRequired).exit_code;
+const int kInvalid = error_info(ErrorCode::InvalidArgument).exit_code;
+const int kUnavailable = error_info(ErrorCode::Unavailable).exit_code;
+
+struct Upstream {
+    egress_test::TlsFixture tls;
+    std::unique_ptr<egress_test::TestServer> server;
+    std::string canary;
+};
+std::unique_ptr<Upstream> upstream;
+
+void require_upstream()
+{
+    if (::geteuid() != 0) {
+        cr_skip_test("needs root: policy and CA files must be root-owned");
+    }
+    upstream = std::make_unique<Upstream>();
+    upstream->tls = egress_test::make_tls_fixture();
+    if (!upstream->tls.error.empty()) {
+        cr_skip_test("no test CA: %s", upstream->tls.error.c_str());
+    }
+    upstream->server = std::make_unique<egress_test::TestServer>(upstream->tls.server_cert, upstream->tls.server_key,
+                                                                "authorization", "Bearer ");
+    if (!upstream->server->running()) {
+        cr_skip_test("libmicrohttpd cannot serve TLS here");
+    }
+    upstream->canary = random_canary();
+}
+
+void setup()
+{
+    start_env_with_founder();
+}
+
+void teardown()
+{
+    if (upstream) {
+        upstream->server.reset();
+        egress_test::remove_tls_fixture(upstream->tls);
+        upstream.reset();
+    }
+    stop_env();
+}
+
+CommandResult founder(const std::vector<std::string>& args, const std::string& stdin_data = "")
+{
+    std::vector<std::string> full = args;
+    full.insert(full.end(), {"--founder-key", env->founder_key(), "--passphrase-fd", "3"});
+    return env->vaultctl(full, {.stdin_data = stdin_data, .passphrase = kPassphrase, .as_uid = std::nullopt});
+}
+
+struct ProviderOptions {
+    std::string ca_file;  // empty: the fixture's CA
+    std::string extra;    // more provider keys
+    bool allow_private = true;
+    std::string approval = "none";
+    std::string requests = R"(["GET /v1/*", "POST /v1/*"])";
+};
+
+// Stores the canary as the provider's key, writes the provider and a grant for uid 0, and restarts
+// the daemon so it loads them.
+void configure(const ProviderOptions& o = {})
+{
+    static bool stored = false;  // once per test (each test runs in its own process)
+    if (!stored) {
+        const auto put = founder({"secret", "put", "local-key"}, upstream->canary);
+        cr_assert_eq(put.exit_code, 0, "secret put: %s", put.err.c_str());
+        stored = true;
+    }
+    const std::string policy = "version = 1\n"
+                               "[providers.local]\n"
+                               "origin = \"https://127.0.0.1:" +
+                               std::to_string(upstream->server->port()) +
+                               "\"\n"
+                               "allow = [\"GET /v1/*\", \"POST /v1/*\"]\n"
+                               "secret = \"local-key\"\n"
+                               "inject = { header = \"Authorization\", template = \"Bearer {secret}\" }\n"
+                               "ca_file = \"" +
+                               (o.ca_file.empty() ? upstream->tls.ca_file : o.ca_file) + "\"\n" +
+                               "allow_private_address = " + (o.allow_private ? "true" : "false") + "\n" + o.extra +
+                               "\n[principals.root]\nuid = 0\n"
+                               "[grants.root-local]\nprincipal = \"root\"\ncapability = \"provider:local:request\"\n"
+                               "requests = " +
+                               o.requests + "\napproval = \"" + o.approval + "\"\n";
+    const std::string path = env->policy_dir() + "/50-mediation.toml";
+    std::ofstream(path, std::ios::trunc) << policy;
+    cr_assert_eq(::chmod(path.c_str(), 0644), 0);
+    env->stop_daemon();
+    env->start_daemon();
+}
+
+ProviderOptions with_option(const std::function<void(ProviderOptions&)>& set)
+{
+    ProviderOptions o;
+    set(o);
+    return o;
+}
+
+CommandResult request(const std::vector<std::string>& args)
+{
+    std::vector<std::string> full{"request", "local"};
+    full.insert(full.end(), args.begin(), args.end());
+    return env->vaultctl(full);
+}
+
+struct Fetched {
+    cli::ProviderResponse response;
+    std::string body;
+    cli::ProviderOutcome outcome;
+};
+
+Fetched fetch(cli::VaultClient& client, const std::string& method, const std::string& path,
+              cli::HeaderList headers = {})
+{
+    cli::ProviderRequest r;
+    r.provider = "local";
+    r.method = method;
+    r.path_and_query = path;
+    r.headers = std::move(headers);
+    Fetched f;
+    f.response = cli::send_request(client.bus(), r);
+    f.outcome = cli::relay_response(client.bus(), f.response, [&](std::span<const char> chunk) {
+        f.body.append(chunk.data(), chunk.size());
+        return true;
+    });
+    return f;
+}
+
+void expect_no_canary(const std::string& text, const char* where)
+{
+    cr_expect(text.find(upstream->canary) == std::string::npos, "the key appears in %s", where);
+    for (const auto& fragment : egress_test::forbidden_fragments(upstream->canary)) {
+        cr_expect(text.find(fragment) == std::string::npos, "an encoded form of the key appears in %s", where);
+    }
+}
+
+}  // namespace
+
+TestSuite(mediation, .init = setup, .fini = teardown, .timeout = 180);
+
+Test(mediation, the_key_is_injected_the_callers_authorization_dropped_and_the_key_never_comes_back)
+{
+    require_upstream();
+    configure();
+    cli::VaultClient client(env->bus_address());
+    const Fetched f = fetch(client, "GET", "/v1/echo?user=alice&token=xyz", {{"Authorization", "Bearer caller-token"}});
+    cr_expect_eq(f.response.status, 200);
+    cr_expect(f.outcome.complete(), "%s: %s", f.outcome.end.c_str(), f.outcome.reason.c_str());
+    // The upstream saw the vault's key, not the caller's token.
+    const auto seen = upstream->server->last_headers();
+    cr_expect(seen.at("authorization") == "Bearer " + upstream->canary, "the key was not injected");
+    cr_expect(seen.at("accept-encoding") == "identity");
+    // Every echoed form came back as the marker, and no header carries the key or a cookie.
+    cr_expect(f.body.find("<redacted:") != std::string::npos, "%s", f.body.c_str());
+    cr_expect_gt(f.outcome.redactions, 0u);
+    expect_no_canary(f.body, "the stream");
+    std::string headers;
+    for (const auto& [name, value] : f.response.headers) {
+        headers += name + ": " + value + "\n";
+        cr_expect(name != "Set-Cookie" && name != "set-cookie", "Set-Cookie reached the caller");
+    }
+    expect_no_canary(headers, "the response headers");
+    // Nor in the daemon's log, the audit log, the state files; and the query's values are not audited.
+    env->stop_daemon();
+    expect_no_canary(env->daemon_log(), "the daemon's log");
+    const std::string state = read_tree(env->state_dir());
+    expect_no_canary(state, "the state folder");
+    cr_expect(env->daemon_log().find("xyz") == std::string::npos, "a query value was logged");
+    cr_expect(env->daemon_log().find("caller-token") == std::string::npos, "a header value was logged");
+    cr_expect(env->daemon_log().find("/v1/echo?user&token") != std::string::npos, "the audit keeps the query keys");
+}
+
+Test(mediation, vaultctl_request_relays_server_sent_events_in_order)
+{
+    require_upstream();
+    configure();
+    const auto r = request({"GET", "/v1/sse"});
+    cr_assert_eq(r.exit_code, 0, "%s", r.err.c_str());
+    std::string expected;
+    for (int i = 0; i < egress_test::kSseEvents; ++i) {
+        expected += "data: " + std::to_string(i) + "\n\n";
+    }
+    cr_expect(r.out == expected, "events out of order or missing: %s", r.out.c_str());
+    const auto with_head = request({"-i", "GET", "/v1/sse"});
+    cr_expect_eq(with_head.exit_code, 0);
+    cr_expect(with_head.out.rfind("HTTP/1.1 200\r\n", 0) == 0, "%s", with_head.out.substr(0, 40).c_str());
+    cr_expect(with_head.out.find("text/event-stream") != std::string::npos);
+}
+
+Test(mediation, a_non_2xx_status_has_its_own_exit_code_and_its_body_is_printed)
+{
+    require_upstream();
+    configure();
+    const auto r = request({"GET", "/v1/missing"});
+    cr_expect_eq(r.exit_code, kExitHttpStatus, "%d %s", r.exit_code, r.err.c_str());
+    cr_expect(r.out == "no such thing\n");
+}
+
+Test(mediation, a_redirect_comes_back_unfollowed)
+{
+    require_upstream();
+    configure();
+    cli::VaultClient client(env->bus_address());
+    const Fetched f = fetch(client, "GET", "/v1/redirect");
+    cr_expect_eq(f.response.status, 302);
+    bool location = false;
+    for (const auto& [name, value] : f.response.headers) {
+        location = location || value == "https://elsewhere.invalid/steal";
+    }
+    cr_expect(location, "the Location header is missing");
+    cr_expect_eq(upstream->server->requests(), 1);
+}
+
+Test(mediation, a_disallowed_method_or_path_is_denied_before_any_connection)
+{
+    require_upstream();
+    configure(with_option([&](ProviderOptions& o) { o.requests = R"(["GET /v1/echo"])"; }));
+    cr_expect_eq(request({"GET", "/v1/sse"}).exit_code, kDenied);
+    cr_expect_eq(request({"DELETE", "/v1/echo"}).exit_code, kDenied);
+    cr_expect_eq(request({"GET", "/other"}).exit_code, kDenied);
+    cr_expect_eq(upstream->server->connections(), 0, "a connection was made for a denied request");
+}
+
+Test(mediation, an_unknown_ca_and_a_pin_mismatch_are_refused)
+{
+    require_upstream();
+    const egress_test::TlsFixture other = egress_test::make_tls_fixture();
+    cr_assert(other.error.empty());
+    configure(with_option([&](ProviderOptions& o) { o.ca_file = other.ca_file; }));
+    const auto wrong_ca = request({"GET", "/v1/echo"});
+    cr_expect_eq(wrong_ca.exit_code, kUnavailable, "%s", wrong_ca.err.c_str());
+    cr_expect_eq(upstream->server->requests(), 0);
+    configure(with_option([&](ProviderOptions& o) { o.extra = "pins = [\"" + other.pin + "\"]"; }));
+    const auto wrong_pin = request({"GET", "/v1/echo"});
+    cr_expect_eq(wrong_pin.exit_code, kUnavailable, "%s", wrong_pin.err.c_str());
+    cr_expect_eq(upstream->server->requests(), 0);
+    egress_test::remove_tls_fixture(other);
+}
+
+Test(mediation, a_private_address_is_refused_without_allow_private_address)
+{
+    require_upstream();
+    configure(with_option([&](ProviderOptions& o) { o.allow_private = false; }));
+    const auto r = request({"GET", "/v1/echo"});
+    cr_expect_eq(r.exit_code, kUnavailable, "%s", r.err.c_str());
+    cr_expect_eq(upstream->server->requests(), 0);
+}
+
+Test(mediation, an_oversize_body_gets_a_clear_error)
+{
+    require_upstream();
+    configure(with_option([&](ProviderOptions& o) { o.extra = "max_request_bytes = \"1KiB\""; }));
+    const auto r = request({"POST", "/v1/upload", "-d", std::string(2048, 'x')});
+    cr_expect_eq(r.exit_code, kInvalid, "%s", r.err.c_str());
+    cr_expect(r.err.find("max_request_bytes") != std::string::npos, "%s", r.err.c_str());
+    cr_expect_eq(upstream->server->connections(), 0);
+    const auto small = request({"POST", "/v1/upload", "-d", std::string(1000, 'x')});
+    cr_expect_eq(small.exit_code, 0, "%s", small.err.c_str());
+    cr_expect(small.out == "received 1000\n", "%s", small.out.c_str());
+}
+
+Test(mediation, a_hanging_upstream_times_out_while_other_requests_are_served)
+{
+    require_upstream();
+    configure(with_option([](ProviderOptions& o) { o.extra = "timeouts = { idle = \"2s\" }"; }));
+    cli::VaultClient hanging(env->bus_address());
+    cli::ProviderRequest r;
+    r.provider = "local";
+    r.method = "GET";
+    r.path_and_query = "/v1/hang";
+    cli::ProviderResponse head = cli::send_request(hanging.bus(), r);
+    cr_expect_eq(head.status, 200);
+    cr_expect_eq(cli::request_outcome(hanging.bus(), head.request_id).end, "pending");
+    // Served while the other one hangs.
+    cli::VaultClient other(env->bus_address());
+    const Fetched f = fetch(other, "GET", "/v1/sse");
+    cr_expect(f.outcome.complete());
+    const auto outcome = cli::relay_response(hanging.bus(), head, [](std::span<const char>) { return true; });
+    cr_expect_eq(outcome.end, "truncated");
+    cr_expect(outcome.reason.find("idle") != std::string::npos, "%s", outcome.reason.c_str());
+}
+
+Test(mediation, a_lock_during_a_stream_cuts_it_and_the_outcome_says_truncated)
+{
+    require_upstream();
+    configure();
+    cli::VaultClient client(env->bus_address());
+    cli::ProviderRequest r;
+    r.provider = "local";
+    r.method = "GET";
+    r.path_and_query = "/v1/stream";
+    cli::ProviderResponse head = cli::send_request(client.bus(), r);
+    char first[32] = {};
+    cr_assert_gt(::read(head.stream.get(), first, sizeof first), 0);
+    const auto lock = founder({"lock", "--reason", "testing a cut stream"});
+    cr_assert_eq(lock.exit_code, 0, "%s", lock.err.c_str());
+    std::string rest;
+    const auto outcome = cli::relay_response(client.bus(), head, [&](std::span<const char> chunk) {
+        rest.append(chunk.data(), chunk.size());
+        return true;
+    });
+    upstream->server->open_gate();
+    cr_expect(rest.find("second-part") == std::string::npos, "the stream went on after the lock");
+    cr_expect_eq(outcome.end, "truncated");
+    cr_expect(outcome.reason.find("locked") != std::string::npos, "%s", outcome.reason.c_str());
+    // New requests are refused while locked.
+    cr_expect_eq(request({"GET", "/v1/echo"}).exit_code, error_info(ErrorCode::Locked).exit_code);
+    env->stop_daemon();
+    cr_expect(env->daemon_log().find("end cancelled") != std::string::npos, "the cut is not recorded");
+}
+
+Test(mediation, a_hundred_concurrent_streams_complete)
+{
+    require_upstream();
+    configure();
+    constexpr int kStreams = 100;
+    cli::VaultClient client(env->bus_address());
+    // All sent before any is read: one connection, asynchronous calls.
+    struct Slot {
+        cli::ProviderResponse response;
+        std::string error;
+        bool done = false;
+    };
+    std::vector<Slot> slots(kStreams);
+    std::vector<bus::SlotPtr> pending;
+    for (int i = 0; i < kStreams; ++i) {
+        cli::ProviderRequest r;
+        r.provider = "local";
+        r.method = "GET";
+        r.path_and_query = "/v1/sse";
+        bus::MessagePtr m = cli::new_request_message(client.bus(), r);
+        sd_bus_slot* slot = nullptr;
+        const int rc = sd_bus_call_async(
+            client.bus(), &slot, m.get(),
+            [](sd_bus_message* reply, void* userdata, sd_bus_error*) -> int {
+                auto* s = static_cast<Slot*>(userdata);
+                s->done = true;
+                if (sd_bus_message_is_method_error(reply, nullptr)) {
+                    s->error = sd_bus_message_get_error(reply)->message;
+                } else {
+                    s->response = cli::read_request_reply(reply);
+                }
+                return 0;
+            },
+            &slots[static_cast<std::size_t>(i)], cli::kRequestCallTimeoutUsec);
+        cr_assert_geq(rc, 0);
+        pending.emplace_back(slot);
+    }
+    for (;;) {
+        bool all = true;
+        for (const auto& s : slots) {
+            all = all && s.done;
+        }
+        if (all) {
+            break;
+        }
+        cr_assert_geq(sd_bus_process(client.bus(), nullptr), 0);
+        (void)sd_bus_wait(client.bus(), 1'000'000);
+    }
+    std::string expected;
+    for (int i = 0; i < egress_test::kSseEvents; ++i) {
+        expected += "data: " + std::to_string(i) + "\n\n";
+    }
+    int complete = 0;
+    for (auto& s : slots) {
+        cr_assert(s.error.empty(), "%s", s.error.c_str());
+        std::string body;
+        const auto outcome = cli::relay_response(client.bus(), s.response, [&](std::span<const char> chunk) {
+            body.append(chunk.data(), chunk.size());
+            return true;
+        });
+        complete += outcome.complete() && body == expected ? 1 : 0;
+    }
+    cr_expect_eq(complete, kStreams);
+}
+
+Test(mediation, an_approval_is_bound_to_the_body_it_was_asked_for)
+{
+    require_upstream();
+    configure(with_option([&](ProviderOptions& o) { o.approval = "each"; }));
+    // Approvals belong to the process that asked: this one, through the client library.
+    cli::VaultClient client(env->bus_address());
+    const auto post = [&](const std::string& body, const std::string& approval) {
+        cli::ProviderRequest r;
+        r.provider = "local";
+        r.method = "POST";
+        r.path_and_query = "/v1/upload";
+        const auto* bytes = reinterpret_cast<const std::uint8_t*>(body.data());
+        r.body = cli::body_memfd(std::span(bytes, body.size()));
+        r.approval_id = approval;
+        return cli::send_request(client.bus(), r);
+    };
+    std::string message;
+    const int first = exit_code_of([&] {
+        try {
+            (void)post("body one", "");
+        } catch (const cli::CallError& e) {
+            message = e.what();
+            throw;
+        }
+    });
+    cr_assert_eq(first, kApproval, "%d %s", first, message.c_str());
+    std::smatch m;
+    cr_assert(std::regex_search(message, m, std::regex("a-[0-9a-f]+")), "%s", message.c_str());
+    const std::string id = m.str();
+    const auto approved = founder({"approve", id});
+    cr_assert_eq(approved.exit_code, 0, "%s", approved.err.c_str());
+    // Another body under the same approval is refused, and nothing is sent.
+    cr_expect_eq(exit_code_of([&] { (void)post("body two", id); }), kDenied);
+    cr_expect_eq(upstream->server->requests(), 0);
+    cli::ProviderResponse same = post("body one", id);
+    std::string body;
+    const auto outcome = cli::relay_response(client.bus(), same, [&](std::span<const char> chunk) {
+        body.append(chunk.data(), chunk.size());
+        return true;
+    });
+    cr_expect(outcome.complete());
+    cr_expect(body == "received 8\n", "%s", body.c_str());
+    // Used once.
+    cr_expect_eq(exit_code_of([&] { (void)post("body one", id); }), kDenied);
+}
+
+Test(mediation, another_connection_cannot_read_a_requests_outcome)
+{
+    require_upstream();
+    configure();
+    cli::VaultClient client(env->bus_address());
+    const Fetched f = fetch(client, "GET", "/v1/sse");
+    cr_expect(f.outcome.complete());
+    cli::VaultClient other(env->bus_address());
+    const int code = exit_code_of([&] { (void)cli::request_outcome(other.bus(), f.response.request_id); });
+    cr_expect_eq(code, error_info(ErrorCode::NotFound).exit_code);
+}
+
+Test(mediation, a_socket_as_the_body_is_refused)
+{
+    require_upstream();
+    configure();
+    cli::VaultClient client(env->bus_address());
+    int pair[2];
+    cr_assert_eq(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+    UniqueFd a(pair[0]);
+    UniqueFd b(pair[1]);
+    cli::ProviderRequest r;
+    r.provider = "local";
+    r.method = "POST";
+    r.path_and_query = "/v1/upload";
+    r.body = std::move(a);
+    const int code = exit_code_of([&] { (void)cli::send_request(client.bus(), r); });
+    cr_expect_eq(code, kInvalid);
+    cr_expect_eq(upstream->server->connections(), 0);
+}
