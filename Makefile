@@ -81,7 +81,7 @@ REDACT_LINK := $(redact_LIB)
 MONITOR_LINK := $(monitor_LIB) $(LOG_LINK) $(FILEIO_LINK) $(MONITOR_LIBS)
 DAEMON_LINK := $(daemon_LIB) $(MONITOR_LINK) $(redact_LIB) $(AUDITCORE_LINK) $(POLICY_LINK) \
 	$(call pkg_libs,libsystemd libsodium libseccomp libcap tomlplusplus libcurl)
-CLI_LINK := $(cli_LIB) $(AUDITCORE_LINK) $(POLICY_LINK) $(call pkg_libs,libsystemd libsodium)
+CLI_LINK := $(cli_LIB) $(AUDITCORE_LINK) $(POLICY_LINK) $(call pkg_libs,libsystemd libsodium libmicrohttpd)
 # Link lines keep only the archives as prerequisites.
 archives = $(filter %.a,$(1))
 
@@ -157,6 +157,9 @@ $(BUILD)/bench/redact_bench: $(redact_LIB)
 $(BUILD)/bench/redact_bench: BENCH_LINK := $(REDACT_LINK)
 $(BUILD)/bench/monitor_bench: $(call archives,$(MONITOR_LINK))
 $(BUILD)/bench/monitor_bench: BENCH_LINK := $(MONITOR_LINK)
+# The proxy against direct (scripts/mediation-bench.sh's set-up): the CLI library, libcurl clients.
+$(BUILD)/bench/proxy_bench: $(call archives,$(CLI_LINK))
+$(BUILD)/bench/proxy_bench: BENCH_LINK := $(CLI_LINK) $(call pkg_libs,libcurl libmicrohttpd)
 $(BUILD)/bench/mediation_bench: $(call archives,$(CLI_LINK))
 $(BUILD)/bench/mediation_bench: BENCH_LINK := $(CLI_LINK) $(call pkg_libs,libcurl libmicrohttpd)
 

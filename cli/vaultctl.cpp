@@ -19,6 +19,7 @@
 #include "cli/cli_support.hpp"
 #include "cli/request_command.hpp"
 #include "cli/founder_key.hpp"
+#include "cli/proxy_commands.hpp"
 #include "cli/vault_client.hpp"
 #include "common/bus_contract.hpp"
 #include "common/bytes.hpp"
@@ -269,6 +270,8 @@ int run(int argc, char** argv)
     SelectedCommand selected;
     add_grant_commands(app, *policy_cmd, options, selected);
     add_integrity_commands(app, options, selected);
+    add_proxy_command(app, options, selected);
+    add_run_command(app, options, selected);
     add_request_command(app, options, selected);
 
     try {

@@ -1,0 +1,33 @@
+// The proxy's bus connection for mediated requests (Request and RequestOutcome through
+// cli/request_call.hpp). One UpstreamBus per thread: sd-bus connections are not thread-safe, and
+// RequestOutcome must be asked on the connection that sent the Request. The daemon sees each
+// connection as the proxy process (its uid, unit and exe).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "cli/request_call.hpp"
+#include "cli/vault_client.hpp"
+#include "lib/fileio/unique_fd.hpp"
+
+namespace codexvault::cli::proxy {
+
+class UpstreamBus {
+public:
+    // `address` empty: $CODEX_VAULT_BUS, else the system bus (as VaultClient).
+    explicit UpstreamBus(const std::string& address) : client_(address) {}
+
+    // Throws CallError (with the vault's error code when the daemon refused). The reply comes
+    // when the upstream's headers do, which may take minutes for a model that answers without
+    // streaming: the call waits up to `timeout_usec`.
+    ProviderResponse request(ProviderRequest request, std::uint64_t timeout_usec);
+    // After the stream's EOF. A "pending" answer (the daemon has not recorded the end yet) is
+    // asked again briefly; still pending after that counts as not complete.
+    ProviderOutcome outcome(std::uint64_t request_id);
+
+private:
+    VaultClient client_;
+};
+
+}  // namespace codexvault::cli::proxy
