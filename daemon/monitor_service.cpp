@@ -19,8 +19,6 @@ namespace {
 constexpr std::uint64_t kDrainIntervalUsec = 200'000;
 constexpr std::uint64_t kDrainAccuracyUsec = 50'000;
 
-const MonitorService* current_service = nullptr;
-
 void check(int r, const char* step)
 {
     if (r < 0) {
@@ -96,24 +94,17 @@ MonitorService::MonitorService(sd_event* event, audit::AuditTrail& audit, bool e
                                            .grant = {},
                                            .informational = false});
     (mode_ == Mode::unavailable ? log::warning : log::info)("eBPF monitor " + state_line_);
-    current_service = this;
 }
 
-MonitorService::~MonitorService()
+MonitorService::~MonitorService() = default;
+
+monitor::ExeHistory MonitorService::exe_history(pid_t pid, std::uint64_t start_ticks, std::uint64_t at_ns)
 {
-    if (current_service == this) {
-        current_service = nullptr;
+    if (!monitor_) {
+        return {};
     }
-}
-
-const MonitorService* MonitorService::current() noexcept
-{
-    return current_service;
-}
-
-std::string MonitorService::current_state_line()
-{
-    return current_service != nullptr ? current_service->state_line() : std::string("off: not started");
+    drain();
+    return monitor_->exe_history(pid, start_ticks, at_ns);
 }
 
 int MonitorService::on_ring(sd_event_source* /*source*/, int /*fd*/, std::uint32_t /*revents*/, void* userdata) noexcept

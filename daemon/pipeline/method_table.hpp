@@ -25,6 +25,7 @@ namespace codexvault::daemon {
 
 class VaultService;
 class IntegrityControl;
+class MonitorService;
 
 enum class Access {
     Anyone,       // informational; authorization is "any identified local process"
@@ -68,6 +69,7 @@ struct RequestContext {
     const GrantUse* grant_use = nullptr;  // Access::Grant methods: the allowed use
     audit::AuditTrail* audit = nullptr;
     IntegrityControl* integrity = nullptr;
+    const MonitorService* monitor = nullptr;  // the eBPF monitor's service (Status); null in unit tests
 };
 
 // What decoding a call yields: the arguments the proof must cover, and the action to run
