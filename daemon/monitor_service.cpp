@@ -160,13 +160,18 @@ void MonitorService::record(const monitor::Event& event)
                 return;  // filtered above; kept so the visit stays exhaustive
             } else if constexpr (std::is_same_v<T, monitor::MarkEvent>) {
                 task = &e.task;
-                action = "monitor.mark." + std::string(monitor::to_string(e.change));
+                // A full marks map (overflow) is an alert: a child went unmarked.
+                action = std::string(e.alert ? "monitor.alert.mark." : "monitor.mark.") +
+                         std::string(monitor::to_string(e.change));
                 object = "mark " + std::to_string(e.mark_id);
                 reason = std::string(e.alert ? "ALERT " : "") + "mark " + std::string(monitor::to_string(e.change)) +
                          ": " + task_text(e.task) + ", parent " + std::to_string(e.parent_tgid);
             } else {
                 task = &e.actor;
-                action = "monitor.access." + std::string(monitor::to_string(e.kind));
+                // touch: a tracked inode was read or mapped; attempt: another process reached for a
+                // marked one. Alerts (not the injection's own process) get their own prefix.
+                action = std::string(e.alert ? "monitor.alert." : "monitor.") +
+                         (e.is_attempt() ? "attempt." : "touch.") + std::string(monitor::to_string(e.kind));
                 object = e.is_attempt() ? "process " + std::to_string(e.target_tgid)
                                         : "inode " + std::to_string(e.dev) + ":" + std::to_string(e.ino);
                 reason = std::string(e.alert ? "ALERT " : "") + std::string(monitor::to_string(e.kind)) + " by " +
@@ -198,8 +203,16 @@ void MonitorService::record_losses()
     if (lost <= lost_reported_) {
         return;
     }
-    const std::string reason = std::to_string(lost - lost_reported_) + " record(s) lost (ring buffer full), " +
-                               std::to_string(lost) + " since the monitor started";
+    // Recorded whether or not anything is tracked: a lost exec record makes the exe of every
+    // process started before now unvouched for (identity treats it as unknown) until it execs
+    // again. At most one record per drain, so a flood of losses cannot flood the log.
+    const std::uint64_t tracked = monitor_->gate_count();
+    const std::string reason =
+        std::to_string(lost - lost_reported_) + " record(s) lost (ring buffer full), " + std::to_string(lost) +
+        " since the monitor started; " +
+        (tracked > 0 ? std::to_string(tracked) + " marks and tracked inodes live: touches and attempts may be missing"
+                     : std::string("nothing tracked: exec records lost")) +
+        "; exes of processes that have not exec'd since are unknown to identity";
     lost_reported_ = lost;
     (void)audit_.record(audit::AuditRecord{.type = audit::EventType::Monitor,
                                            .action = "monitor.lost",

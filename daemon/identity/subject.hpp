@@ -29,7 +29,7 @@ struct Subject {
     std::uint64_t exe_inode = 0;
     std::string exe_sha256;  // lowercase hex of the running executable; empty when unknown
     ExeSource exe_source = ExeSource::none;
-    std::string cgroup;      // unified hierarchy path
+    std::string cgroup;  // unified hierarchy path
     // The system unit, as systemd derives it: the first unit below the leading slices
     // ("/user.slice/user-1000.slice/user@1000.service/app.slice/x.service" -> "user@1000.service").
     // Empty if none. Never a name chosen inside a delegated subtree.

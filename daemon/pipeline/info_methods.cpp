@@ -33,7 +33,8 @@ PreparedCall decode_status(sd_bus_message* /*message*/)
         // vaultctl seals secret values to this key and compares it with the one it pinned at init.
         dict.add("transport_key", to_hex(vault.transport_key().public_key()));
         // "off: ...", "unavailable: REASON" or "recording (...)": absence is never mistaken for health.
-        dict.add("monitor", context.monitor != nullptr ? context.monitor->state_line() : std::string("off: not started"));
+        dict.add("monitor",
+                 context.monitor != nullptr ? context.monitor->state_line() : std::string("off: not started"));
         dict.add("policy", vault.policy_status());
         dict.add("audit", context.audit->status_line());
         const auto& lock = vault.lock_state();

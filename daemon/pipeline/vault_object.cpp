@@ -62,7 +62,11 @@ identity::IdentityResolver::Freshness freshness_for(const MethodSpec& spec)
 
 VaultObject::VaultObject(sd_bus* bus, sd_event* event, VaultService& vault, audit::AuditTrail& audit,
                          IntegrityControl& integrity, MonitorService* monitor)
-    : bus_(bus), vault_(vault), audit_(audit), integrity_(integrity), monitor_(monitor),
+    : bus_(bus),
+      vault_(vault),
+      audit_(audit),
+      integrity_(integrity),
+      monitor_(monitor),
       resolver_(bus, monitor != nullptr && monitor->monitor() != nullptr ? monitor : nullptr)
 {
     vtable_.push_back(SD_BUS_VTABLE_START(0));
@@ -578,8 +582,9 @@ void VaultObject::act(PendingCall& pending)
             if (r < 0) {
                 throw std::system_error(-r, std::generic_category(), "create reply");
             }
-            RequestContext context{vault_, pending.subject, pending.call.grant_use ? &*pending.call.grant_use : nullptr,
-                                   &audit_, &integrity_, monitor_};
+            RequestContext context{
+                vault_,  pending.subject, pending.call.grant_use ? &*pending.call.grant_use : nullptr,
+                &audit_, &integrity_,     monitor_};
             pending.call.act(context, reply.get());
             persist_state();
             pending.reply = std::move(reply);

@@ -470,7 +470,8 @@ Test(monitor_identity, with_the_monitor_off_status_says_so_and_identity_still_wo
     const auto who = as_nobody({env->root() + "/bin/vaultctl", "--bus", env->bus_address(), "--json", "whoami"});
     cr_assert_eq(who.exit_code, 0, "%s%s", who.out.c_str(), who.err.c_str());
     const auto subject = nlohmann::json::parse(who.out);
-    cr_expect(!subject.value("exe_known", true), "without the monitor another uid's exe is unknown: %s", who.out.c_str());
+    cr_expect(!subject.value("exe_known", true), "without the monitor another uid's exe is unknown: %s",
+              who.out.c_str());
     cr_expect(subject.value("exe_source", "") == "none", "%s", who.out.c_str());
     const auto allowed = as_nobody({env->root() + "/bin/vaultctl", "--bus", env->bus_address(), "use", "audit:read"});
     cr_expect_eq(allowed.exit_code, 0, "a uid principal needs no monitor: %s%s", allowed.out.c_str(),

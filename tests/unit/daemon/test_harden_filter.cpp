@@ -200,15 +200,18 @@ Test(harden_filter, argument_checks_kill_the_rest)
     expect_killed_by("tgkill(parent, SIGABRT)", [] { (void)::syscall(SYS_tgkill, ::getppid(), ::getppid(), SIGABRT); });
     // bpf: only the monitor's map commands; creating a map or loading a program kills.
     expect_killed_by("bpf(BPF_MAP_CREATE)", [] {
-        union bpf_attr attr {};
+        union bpf_attr attr {
+        };
         (void)::syscall(SYS_bpf, BPF_MAP_CREATE, &attr, sizeof attr);
     });
     expect_killed_by("bpf(BPF_PROG_LOAD)", [] {
-        union bpf_attr attr {};
+        union bpf_attr attr {
+        };
         (void)::syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
     });
     expect_killed_by("bpf(BPF_MAP_GET_NEXT_KEY)", [] {
-        union bpf_attr attr {};
+        union bpf_attr attr {
+        };
         (void)::syscall(SYS_bpf, BPF_MAP_GET_NEXT_KEY, &attr, sizeof attr);
     });
 }
@@ -261,7 +264,8 @@ Test(harden_filter, listed_calls_survive)
         }
         // The monitor's map commands pass the filter (the kernel then refuses a bad descriptor).
         for (const int cmd : {BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM, BPF_MAP_DELETE_ELEM}) {
-            union bpf_attr attr {};
+            union bpf_attr attr {
+            };
             attr.map_fd = static_cast<std::uint32_t>(-1);
             if (::syscall(SYS_bpf, cmd, &attr, sizeof attr) != -1 || (errno != EBADF && errno != EPERM)) {
                 return 11;
@@ -315,8 +319,8 @@ Test(harden_filter, the_table_is_well_formed)
             }
         }
     }
-    for (const char* never : {"execve", "execveat", "clone", "clone3", "fork", "vfork", "ptrace", "mount",
-                              "capset", "setuid", "memfd_secret", "connect", "bind", "listen", "seccomp", "prctl"}) {
+    for (const char* never : {"execve", "execveat", "clone", "clone3", "fork", "vfork", "ptrace", "mount", "capset",
+                              "setuid", "memfd_secret", "connect", "bind", "listen", "seccomp", "prctl"}) {
         cr_expect(seen.count(never) == 0, "%s must not be on the allowlist", never);
     }
 }
