@@ -9,7 +9,11 @@
 //   tracked file by its marked owner (one routine record per read);
 // - forks/s of a marked process (each child inherits the mark and loses it at exit: two records
 //   per fork) and the records lost meanwhile, drained every 20 ms as the daemon's timer would;
-// - exec records/s (fork + exec /usr/bin/true, each exec recorded and received).
+// - exec records/s (fork + exec /usr/bin/true, each exec recorded and received);
+// - a mixed load, `perf bench sched messaging` (processes passing messages over sockets: fork,
+//   read, write, context switches), seconds detached vs attached, when perf is installed;
+// - the daemon's own configuration as a separate column: attached without the sys_enter/sys_exit
+//   hooks (Options::syscall_hooks = false, until something is tracked or marked).
 // The forking is done by a separate process (this binary re-executed with --forker), as a marked
 // process is never the loader. The loader's own fork is slower while the monitor is loaded (the
 // ring buffer's pages are mapped page by page and fork copies those page tables): also printed.
@@ -206,6 +210,25 @@ Rate run_forker(Monitor* monitor, const char* mode)
     return rate;
 }
 
+// `perf bench sched messaging` wall-clock seconds ("Total time: X [sec]"), or a negative value
+// when perf is missing or failed.
+double messaging_seconds()
+{
+    FILE* pipe = ::popen("perf bench sched messaging -g 10 -l 300 2>/dev/null", "r");
+    if (pipe == nullptr) {
+        return -1;
+    }
+    char line[256];
+    double seconds = -1;
+    while (std::fgets(line, sizeof line, pipe) != nullptr) {
+        const char* total = std::strstr(line, "Total time:");
+        if (total != nullptr) {
+            seconds = std::atof(total + std::strlen("Total time:"));
+        }
+    }
+    return ::pclose(pipe) == 0 ? seconds : -1;
+}
+
 // Forks from this (the loader's) process for a second.
 double loader_forks_per_second()
 {
@@ -259,6 +282,9 @@ int main(int argc, char** argv)
 
     std::vector<double> read_off, read_idle, read_64, read_owner, mmap_off, mmap_idle, mmap_64;
     std::vector<double> fork_off, fork_on, exec_off, exec_on, exec_records, loader_off, loader_on;
+    std::vector<double> read_nohooks, mmap_nohooks, mixed_off, mixed_nohooks, mixed_idle, mixed_64;
+    codexvault::monitor::Options daemon_options = options;
+    daemon_options.syscall_hooks = false;
     std::uint64_t fork_lost = 0, exec_lost = 0;
     for (int run = 0; run < runs; ++run) {
         const auto off = measure_io(file);
@@ -267,8 +293,19 @@ int main(int argc, char** argv)
         fork_off.push_back(run_forker(nullptr, "fork").per_second);
         exec_off.push_back(run_forker(nullptr, "exec").per_second);
         loader_off.push_back(loader_forks_per_second());
+        mixed_off.push_back(messaging_seconds());
+
+        {
+            auto as_daemon = load(daemon_options);  // the daemon's configuration: no syscall hooks
+            const auto nohooks = measure_io(file);
+            read_nohooks.push_back(nohooks.read_ns);
+            mmap_nohooks.push_back(nohooks.mmap_ns);
+            mixed_nohooks.push_back(messaging_seconds());
+            as_daemon->drain();
+        }
 
         auto monitor = load(options);
+        mixed_idle.push_back(messaging_seconds());
         const auto idle = measure_io(file);
         read_idle.push_back(idle.read_ns);
         mmap_idle.push_back(idle.mmap_ns);
@@ -290,6 +327,7 @@ int main(int argc, char** argv)
         const auto tracked = measure_io(file);
         read_64.push_back(tracked.read_ns);
         mmap_64.push_back(tracked.mmap_ns);
+        mixed_64.push_back(messaging_seconds());
 
         // The marked owner reading its own tracked file: one routine record per read.
         monitor->track_inode(file.dev, file.ino, 1, OnTouch::record);
@@ -311,9 +349,11 @@ int main(int argc, char** argv)
     std::printf("\nload average %.2f; ns per op are this thread's CPU time, rates wall-clock\n", load_avg[0]);
     std::printf("medians of %d runs                                  detached  attached     added\n", runs);
     std::printf("ns per op\n");
+    row("pread 1 byte, no syscall hooks (the daemon's)", median(read_off), median(read_nohooks));
     row("pread 1 byte, nothing tracked (goal +30)", median(read_off), median(read_idle));
     row("pread 1 byte, 64 inodes tracked (goal +200)", median(read_off), median(read_64));
     row("pread 1 byte of own tracked file (routine record)", median(read_off), median(read_owner));
+    row("mmap+munmap, no syscall hooks (the daemon's)", median(mmap_off), median(mmap_nohooks));
     row("mmap+munmap, nothing tracked (goal +30)", median(mmap_off), median(mmap_idle));
     row("mmap+munmap, 64 inodes tracked (goal +200)", median(mmap_off), median(mmap_64));
     std::printf("per second\n");
@@ -321,6 +361,20 @@ int main(int argc, char** argv)
     row("fork+exec /usr/bin/true by a marked process", median(exec_off), median(exec_on));
     std::printf("  %-48s %9s %9.1f\n", "  exec records received for them", "", median(exec_records));
     row("forks by the loader process itself", median(loader_off), median(loader_on));
+    if (median(mixed_off) > 0) {
+        const auto pct = [&](const std::vector<double>& v) {
+            return 100.0 * (median(v) / median(mixed_off) - 1.0);
+        };
+        std::printf("mixed load: perf bench sched messaging -g 10 -l 300, seconds (goal +3 %%)\n");
+        std::printf("  %-48s %9.3f %9.3f %+8.1f%%\n", "no syscall hooks (the daemon's)", median(mixed_off),
+                    median(mixed_nohooks), pct(mixed_nohooks));
+        std::printf("  %-48s %9.3f %9.3f %+8.1f%%\n", "syscall hooks, nothing tracked", median(mixed_off),
+                    median(mixed_idle), pct(mixed_idle));
+        std::printf("  %-48s %9.3f %9.3f %+8.1f%%\n", "syscall hooks, 64 inodes tracked", median(mixed_off),
+                    median(mixed_64), pct(mixed_64));
+    } else {
+        std::printf("mixed load: skipped (perf bench sched messaging is not available)\n");
+    }
     std::printf("lost records: %llu during marked forks, %llu during execs (goal 0)\n",
                 static_cast<unsigned long long>(fork_lost), static_cast<unsigned long long>(exec_lost));
     return 0;

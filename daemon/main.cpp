@@ -165,13 +165,14 @@ int run(int argc, char** argv)
 
     bus::BusPtr bus = connect_bus(config);
     check(sd_bus_attach_event(bus.get(), event.get(), SD_EVENT_PRIORITY_NORMAL), "attach bus to event loop");
-    VaultObject object(bus.get(), event.get(), *vault, audit, integrity);
+    // Before the capability drop: loading the eBPF monitor and creating its maps need CAP_BPF and
+    // CAP_PERFMON. Before the bus object: its identity resolver takes callers' exes from the
+    // monitor's exec records. Its start record goes out with the sync below.
+    MonitorService monitor(event.get(), audit, config.monitor);
+    VaultObject object(bus.get(), event.get(), *vault, audit, integrity, &monitor);
     check(sd_bus_request_name(bus.get(), bus::kBusName, 0), std::string("take the bus name ") + bus::kBusName);
     integrity.set_bus(bus.get());
     integrity.resume();
-    // Before the capability drop: loading the eBPF monitor and creating its maps need CAP_BPF and
-    // CAP_PERFMON. Its start record goes out with the sync below.
-    MonitorService monitor(event.get(), audit, config.monitor);
     if (!audit.sync()) {
         throw std::runtime_error("writing the start-up audit records: " + audit.failure_reason());
     }

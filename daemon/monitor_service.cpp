@@ -19,8 +19,6 @@ namespace {
 constexpr std::uint64_t kDrainIntervalUsec = 200'000;
 constexpr std::uint64_t kDrainAccuracyUsec = 50'000;
 
-const MonitorService* current_service = nullptr;
-
 void check(int r, const char* step)
 {
     if (r < 0) {
@@ -96,24 +94,17 @@ MonitorService::MonitorService(sd_event* event, audit::AuditTrail& audit, bool e
                                            .grant = {},
                                            .informational = false});
     (mode_ == Mode::unavailable ? log::warning : log::info)("eBPF monitor " + state_line_);
-    current_service = this;
 }
 
-MonitorService::~MonitorService()
+MonitorService::~MonitorService() = default;
+
+monitor::ExeHistory MonitorService::exe_history(pid_t pid, std::uint64_t start_ticks, std::uint64_t at_ns)
 {
-    if (current_service == this) {
-        current_service = nullptr;
+    if (!monitor_) {
+        return {};
     }
-}
-
-const MonitorService* MonitorService::current() noexcept
-{
-    return current_service;
-}
-
-std::string MonitorService::current_state_line()
-{
-    return current_service != nullptr ? current_service->state_line() : std::string("off: not started");
+    drain();
+    return monitor_->exe_history(pid, start_ticks, at_ns);
 }
 
 int MonitorService::on_ring(sd_event_source* /*source*/, int /*fd*/, std::uint32_t /*revents*/, void* userdata) noexcept
@@ -169,13 +160,18 @@ void MonitorService::record(const monitor::Event& event)
                 return;  // filtered above; kept so the visit stays exhaustive
             } else if constexpr (std::is_same_v<T, monitor::MarkEvent>) {
                 task = &e.task;
-                action = "monitor.mark." + std::string(monitor::to_string(e.change));
+                // A full marks map (overflow) is an alert: a child went unmarked.
+                action = std::string(e.alert ? "monitor.alert.mark." : "monitor.mark.") +
+                         std::string(monitor::to_string(e.change));
                 object = "mark " + std::to_string(e.mark_id);
                 reason = std::string(e.alert ? "ALERT " : "") + "mark " + std::string(monitor::to_string(e.change)) +
                          ": " + task_text(e.task) + ", parent " + std::to_string(e.parent_tgid);
             } else {
                 task = &e.actor;
-                action = "monitor.access." + std::string(monitor::to_string(e.kind));
+                // touch: a tracked inode was read or mapped; attempt: another process reached for a
+                // marked one. Alerts (not the injection's own process) get their own prefix.
+                action = std::string(e.alert ? "monitor.alert." : "monitor.") +
+                         (e.is_attempt() ? "attempt." : "touch.") + std::string(monitor::to_string(e.kind));
                 object = e.is_attempt() ? "process " + std::to_string(e.target_tgid)
                                         : "inode " + std::to_string(e.dev) + ":" + std::to_string(e.ino);
                 reason = std::string(e.alert ? "ALERT " : "") + std::string(monitor::to_string(e.kind)) + " by " +
@@ -207,8 +203,16 @@ void MonitorService::record_losses()
     if (lost <= lost_reported_) {
         return;
     }
-    const std::string reason = std::to_string(lost - lost_reported_) + " record(s) lost (ring buffer full), " +
-                               std::to_string(lost) + " since the monitor started";
+    // Recorded whether or not anything is tracked: a lost exec record makes the exe of every
+    // process started before now unvouched for (identity treats it as unknown) until it execs
+    // again. At most one record per drain, so a flood of losses cannot flood the log.
+    const std::uint64_t tracked = monitor_->gate_count();
+    const std::string reason =
+        std::to_string(lost - lost_reported_) + " record(s) lost (ring buffer full), " + std::to_string(lost) +
+        " since the monitor started; " +
+        (tracked > 0 ? std::to_string(tracked) + " marks and tracked inodes live: touches and attempts may be missing"
+                     : std::string("nothing tracked: exec records lost")) +
+        "; exes of processes that have not exec'd since are unknown to identity";
     lost_reported_ = lost;
     (void)audit_.record(audit::AuditRecord{.type = audit::EventType::Monitor,
                                            .action = "monitor.lost",

@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "daemon/identity/exec_records.hpp"
 #include "daemon/monitor/monitor.hpp"
 #include "lib/sdbus/sd_ptr.hpp"
 
@@ -22,7 +23,7 @@ class AuditTrail;
 
 namespace codexvault::daemon {
 
-class MonitorService {
+class MonitorService final : public identity::ExecRecords {
 public:
     enum class Mode { off, unavailable, recording };
 
@@ -32,7 +33,7 @@ public:
     MonitorService(sd_event* event, audit::AuditTrail& audit, bool enabled);
     MonitorService(const MonitorService&) = delete;
     MonitorService& operator=(const MonitorService&) = delete;
-    ~MonitorService();
+    ~MonitorService() override;
 
     [[nodiscard]] Mode mode() const noexcept { return mode_; }
     // "off: ...", "unavailable: REASON" or "recording (programs; BPF LSM ...; existing processes N)".
@@ -40,10 +41,9 @@ public:
     // Null unless recording.
     [[nodiscard]] monitor::Monitor* monitor() noexcept { return monitor_.get(); }
 
-    // The daemon's one monitor service while it exists, else null (Status reads its state here).
-    static const MonitorService* current() noexcept;
-    // current()'s state line, or "off: not started" when there is none.
-    static std::string current_state_line();
+    // identity::ExecRecords: drains the ring first, so every exec before the caller's message is
+    // in the cache. Nothing is known (an empty history) unless recording.
+    monitor::ExeHistory exe_history(pid_t pid, std::uint64_t start_ticks, std::uint64_t at_ns) override;
 
     // Reads every waiting record into the audit log. Also run by the event loop; an exe lookup
     // that needs the latest exec records may call it first.

@@ -138,7 +138,7 @@ std::string journal_message(const RecordView& r)
 void journal_fields(const RecordView& r, const Hash& record_hash, std::vector<std::string>& out)
 {
     std::size_t used = 0;
-    add(out, used, "MESSAGE_ID", event_message_id(r.type), false);
+    add(out, used, "MESSAGE_ID", record_message_id(r.type, r.action), false);
     add_number(out, used, "PRIORITY", static_cast<std::uint64_t>(journal_priority(r)));
     add(out, used, "SYSLOG_IDENTIFIER", "codex-vaultd", false);
     add(out, used, "MESSAGE", journal_message(r), false);  // already escaped and quoted

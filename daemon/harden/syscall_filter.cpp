@@ -1,6 +1,7 @@
 #include "daemon/harden/syscall_filter.hpp"
 
 #include <errno.h>
+#include <linux/bpf.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -86,6 +87,15 @@ constexpr std::array kStdioSeek{"lseek"sv};
 
 constexpr std::array<ArgCheck, 0> kAlways{};
 
+// The eBPF monitor's map commands on maps it created before the filter (track, untrack, mark,
+// unmark, look up a mark); one command per row, since a row's checks must all hold. Map and
+// program creation, loading, attaching and every other command stay killed. The ring buffer and
+// the gate are mmapped: draining them is no system call.
+constexpr std::array kBpf{"bpf"sv};
+constexpr std::array kBpfLookup{ArgCheck{0, kInt, BPF_MAP_LOOKUP_ELEM}};
+constexpr std::array kBpfUpdate{ArgCheck{0, kInt, BPF_MAP_UPDATE_ELEM}};
+constexpr std::array kBpfDelete{ArgCheck{0, kInt, BPF_MAP_DELETE_ELEM}};
+
 constexpr std::array kAllowlist{
     SyscallGroup{"event loop", kEventLoop, kAlways, FilterAction::Allow, 0,
                  "sd-event waits, re-arms timers (watchdog, bus timeouts, audit folding; a clock's timerfd is "
@@ -132,6 +142,12 @@ constexpr std::array kAllowlist{
     SyscallGroup{"abort", kAbort, kAbortSelf, FilterAction::Allow, 0,
                  "abort() (std::terminate, a failed check in a library) still ends in SIGABRT to this process, "
                  "not in a misleading seccomp kill; no other signal and no other process"},
+    SyscallGroup{"monitor map lookup", kBpf, kBpfLookup, FilterAction::Allow, 0,
+                 "the eBPF monitor reads a process's mark (Monitor::mark_of)"},
+    SyscallGroup{"monitor map update", kBpf, kBpfUpdate, FilterAction::Allow, 0,
+                 "the eBPF monitor tracks an injected secret's inode or marks a process"},
+    SyscallGroup{"monitor map delete", kBpf, kBpfDelete, FilterAction::Allow, 0,
+                 "the eBPF monitor stops tracking an inode or unmarks a process"},
     SyscallGroup{"ioctl probes", kTerminalProbe, kAlways, FilterAction::Errno, ENOTTY,
                  "isatty()/window-size probes by stdio, and the audit log's FS_IOC_SETFLAGS (append-only flag) on "
                  "a segment created after start-up, get \"not supported\" without reaching any driver: the "

@@ -12,6 +12,7 @@
 #include <system_error>
 #include <vector>
 
+#include "daemon/identity/exe_from_records.hpp"
 #include "lib/log/log.hpp"
 
 namespace codexvault::identity {
@@ -133,11 +134,7 @@ std::string describe(pid_t pid, const std::string& unique_name)
 void keep_pinned_exe(const Subject& pinned, Subject& fresh)
 {
     if (!pinned.exe_known) {
-        fresh.exe.clear();
-        fresh.exe_known = false;
-        fresh.exe_device = 0;
-        fresh.exe_inode = 0;
-        fresh.exe_sha256.clear();
+        forget_exe(fresh);
         return;
     }
     if (!fresh.exe_known || fresh.exe_device != pinned.exe_device || fresh.exe_inode != pinned.exe_inode) {
@@ -170,7 +167,20 @@ std::uint64_t boottime_ticks_now()
            static_cast<std::uint64_t>(ts.tv_nsec) / (1000000000ULL / static_cast<std::uint64_t>(ticks_per_second));
 }
 
-IdentityResolver::IdentityResolver(sd_bus* bus) : bus_(bus)
+std::uint64_t boottime_ns_now()
+{
+    struct timespec ts {};
+    ::clock_gettime(CLOCK_BOOTTIME, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+std::uint64_t boottime_ns_to_ticks(std::uint64_t ns)
+{
+    static const auto ticks_per_second = static_cast<std::uint64_t>(::sysconf(_SC_CLK_TCK));
+    return ns / (1000000000ULL / ticks_per_second);
+}
+
+IdentityResolver::IdentityResolver(sd_bus* bus, ExecRecords* exec_records) : bus_(bus), exec_records_(exec_records)
 {
     struct rlimit limit {};
     if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) {
@@ -195,7 +205,7 @@ IdentityResolver::IdentityResolver(sd_bus* bus) : bus_(bus)
         throw std::system_error(-r, std::generic_category(), "subscribe to NameOwnerChanged");
     }
     name_owner_changed_.reset(slot);
-    subscribed_ticks_ = boottime_ticks_now();
+    subscribed_ns_ = boottime_ns_now();
     seed_existing_names();
 }
 
@@ -218,7 +228,7 @@ void IdentityResolver::seed_existing_names()
     const char* name = nullptr;
     while ((r = sd_bus_message_read(reply.get(), "s", &name)) > 0) {
         if (name[0] == ':') {
-            name_appeared(name, subscribed_ticks_);
+            name_appeared(name, subscribed_ns_);
         }
     }
     if (r < 0) {
@@ -242,7 +252,7 @@ int IdentityResolver::on_name_owner_changed(sd_bus_message* message, void* userd
         if (new_owner[0] == '\0') {
             self->forget(name);
         } else if (old_owner[0] == '\0') {
-            self->name_appeared(name, boottime_ticks_now());
+            self->name_appeared(name, boottime_ns_now());
         }
     } catch (...) {
         // Out of memory: a name not recorded is refused when it calls (fail closed).
@@ -251,7 +261,7 @@ int IdentityResolver::on_name_owner_changed(sd_bus_message* message, void* userd
     return 0;
 }
 
-void IdentityResolver::name_appeared(const std::string& unique_name, std::uint64_t boottime_ticks)
+void IdentityResolver::name_appeared(const std::string& unique_name, std::uint64_t boottime_ns)
 {
     if (names_.size() >= kMaxTrackedNames && names_.find(unique_name) == names_.end()) {
         if (!warned_untracked_) {
@@ -264,7 +274,8 @@ void IdentityResolver::name_appeared(const std::string& unique_name, std::uint64
     // A name listed at start-up and then signalled keeps the earlier (stricter) bound.
     const auto [it, inserted] = names_.try_emplace(unique_name);
     if (inserted) {
-        it->second.appeared_ticks = boottime_ticks;
+        it->second.appeared_ticks = boottime_ns_to_ticks(boottime_ns);
+        it->second.appeared_ns = boottime_ns;
     }
 }
 
@@ -321,15 +332,12 @@ void read_exe(const ProcEntry& proc, ExeDigestCache& digests, Subject& subject)
 {
     auto exe = proc.exe();
     if (!exe) {
-        subject.exe_sha256.clear();
-        subject.exe.clear();
-        subject.exe_known = false;
-        subject.exe_device = 0;
-        subject.exe_inode = 0;
+        forget_exe(subject);
         return;
     }
     subject.exe = std::move(exe->path);
     subject.exe_known = true;
+    subject.exe_source = ExeSource::proc;
     subject.exe_device = exe->device;
     subject.exe_inode = exe->inode;
     if (auto known = digests.cached(exe->file)) {
@@ -376,6 +384,11 @@ IdentityResolver::Peer IdentityResolver::pin_peer(const std::string& unique_name
             retire(record, who + " started after the connection appeared on the bus: its pid was reused");
         }
         read_peer(peer, peer.subject, ExeRead::Read);
+        if (exec_records_ != nullptr) {
+            if (auto refusal = exe_at_connection(*exec_records_, exe_digests_, record.appeared_ns, peer.subject)) {
+                retire(record, *refusal);
+            }
+        }
     } catch (const IdentityError&) {
         throw;
     } catch (const std::system_error& e) {
@@ -408,7 +421,9 @@ void IdentityResolver::reread(NameRecord& record)
     };
     // An exe unknown at the pin stays unknown (keep_pinned_exe), so reading it again would be
     // thrown away: the caller's executable is read only when there is a pinned one to compare.
-    const ExeRead exe_read = peer.subject.exe_known ? ExeRead::Read : ExeRead::Skip;
+    // One the monitor supplied is checked against the records, not /proc (still closed).
+    const bool recorded = peer.subject.exe_source == ExeSource::monitor && exec_records_ != nullptr;
+    const ExeRead exe_read = peer.subject.exe_source == ExeSource::proc ? ExeRead::Read : ExeRead::Skip;
     Subject fresh = peer.subject;
     try {
         read_peer(peer, fresh, exe_read);
@@ -428,7 +443,13 @@ void IdentityResolver::reread(NameRecord& record)
         }
         throw IdentityError("cannot read " + who() + ": " + e.what());
     }
-    keep_pinned_exe(peer.subject, fresh);
+    if (recorded) {
+        if (auto refusal = recheck_recorded_exe(*exec_records_, exe_digests_, peer.subject, fresh)) {
+            throw IdentityError(*refusal);
+        }
+    } else {
+        keep_pinned_exe(peer.subject, fresh);
+    }
     peer.subject = std::move(fresh);
 }
 

@@ -34,6 +34,7 @@
 #include <unordered_map>
 
 #include "daemon/identity/exe_digest.hpp"
+#include "daemon/identity/exec_records.hpp"
 #include "daemon/identity/proc_entry.hpp"
 #include "daemon/identity/subject.hpp"
 #include "lib/fileio/unique_fd.hpp"
@@ -79,7 +80,10 @@ public:
     // Subscribes to NameOwnerChanged on `bus` and lists the names already on it (a synchronous
     // call: construct before the event loop runs). The pin bound comes from RLIMIT_NOFILE now:
     // construct before the syscall filter, which does not allow reading it later.
-    explicit IdentityResolver(sd_bus* bus);
+    // `exec_records` (the eBPF monitor, or null when it is not recording) supplies the exe of a
+    // caller whose /proc/PID/exe is closed to the daemon, and judges every caller by the exe its
+    // process had when its connection appeared (exe_from_records.hpp). Must outlive the resolver.
+    explicit IdentityResolver(sd_bus* bus, ExecRecords* exec_records = nullptr);
     IdentityResolver(const IdentityResolver&) = delete;
     IdentityResolver& operator=(const IdentityResolver&) = delete;
 
@@ -88,8 +92,8 @@ public:
     enum class Freshness { Pinned, Reread };
     Subject resolve(sd_bus_message* message, std::uint64_t dispatch_boottime_ticks, Freshness freshness);
 
-    // NameOwnerChanged: a unique name appeared (at `boottime_ticks`) or is gone.
-    void name_appeared(const std::string& unique_name, std::uint64_t boottime_ticks);
+    // NameOwnerChanged: a unique name appeared (at CLOCK_BOOTTIME `boottime_ns`) or is gone.
+    void name_appeared(const std::string& unique_name, std::uint64_t boottime_ns);
     void forget(const std::string& unique_name);
 
     [[nodiscard]] std::size_t cached_peers() const noexcept { return pinned_; }
@@ -106,6 +110,7 @@ private:
     // One unique name on the bus, from its appearance until NameOwnerChanged removes it.
     struct NameRecord {
         std::uint64_t appeared_ticks = 0;  // a process started later is not the one that connected
+        std::uint64_t appeared_ns = 0;     // the same moment in CLOCK_BOOTTIME ns: its exe then counts
         std::unique_ptr<Peer> peer;        // the pinned caller; null until its first call
         std::string refusal;               // non-empty: its process is gone; refused for good
     };
@@ -121,8 +126,9 @@ private:
     static int on_name_owner_changed(sd_bus_message* message, void* userdata, sd_bus_error* error) noexcept;
 
     sd_bus* bus_;
+    ExecRecords* exec_records_;
     bus::SlotPtr name_owner_changed_;
-    std::uint64_t subscribed_ticks_ = 0;
+    std::uint64_t subscribed_ns_ = 0;
     std::unordered_map<std::string, NameRecord> names_;
     std::size_t pinned_ = 0;  // records holding a Peer (two descriptors each)
     PinCapacity capacity_;
@@ -142,5 +148,8 @@ void read_exe(const ProcEntry& proc, ExeDigestCache& digests, Subject& subject);
 
 // CLOCK_BOOTTIME in the clock ticks /proc/PID/stat uses.
 std::uint64_t boottime_ticks_now();
+// CLOCK_BOOTTIME in nanoseconds (the clock of the monitor's records), and in ticks.
+std::uint64_t boottime_ns_now();
+std::uint64_t boottime_ns_to_ticks(std::uint64_t ns);
 
 }  // namespace codexvault::identity

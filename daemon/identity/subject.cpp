@@ -6,6 +6,19 @@
 #include <vector>
 
 namespace codexvault::identity {
+
+const char* to_string(ExeSource source) noexcept
+{
+    switch (source) {
+    case ExeSource::proc:
+        return "proc";
+    case ExeSource::monitor:
+        return "monitor";
+    case ExeSource::none:
+        break;
+    }
+    return "none";
+}
 namespace {
 
 // Unit types that own a cgroup of processes (slices are skipped, mounts and swaps run no

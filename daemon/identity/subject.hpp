@@ -11,6 +11,11 @@
 
 namespace codexvault::identity {
 
+// Where a subject's exe came from: its /proc/PID/exe link, or the eBPF monitor's exec records
+// (when the link is closed to the daemon); none when it is unknown.
+enum class ExeSource { none, proc, monitor };
+const char* to_string(ExeSource source) noexcept;
+
 struct Subject {
     std::string bus_name;  // unique connection name, e.g. ":1.42"
     uid_t uid = 0;         // effective uid, as the bus reported it and /proc confirmed it
@@ -23,7 +28,8 @@ struct Subject {
     std::uint64_t exe_device = 0;
     std::uint64_t exe_inode = 0;
     std::string exe_sha256;  // lowercase hex of the running executable; empty when unknown
-    std::string cgroup;      // unified hierarchy path
+    ExeSource exe_source = ExeSource::none;
+    std::string cgroup;  // unified hierarchy path
     // The system unit, as systemd derives it: the first unit below the leading slices
     // ("/user.slice/user-1000.slice/user@1000.service/app.slice/x.service" -> "user@1000.service").
     // Empty if none. Never a name chosen inside a delegated subtree.

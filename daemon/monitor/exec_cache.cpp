@@ -1,8 +1,19 @@
 #include "daemon/monitor/exec_cache.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 
 namespace codexvault::monitor {
+namespace {
+
+std::uint64_t ticks_to_ns(std::uint64_t ticks)
+{
+    static const auto per_second = static_cast<std::uint64_t>(::sysconf(_SC_CLK_TCK));
+    return ticks * (1'000'000'000ULL / per_second);
+}
+
+}  // namespace
 
 ExecCache::ExecCache(std::size_t capacity) : capacity_(std::max<std::size_t>(capacity, 1))
 {
@@ -49,29 +60,42 @@ void ExecCache::record(const ExecEvent& event)
 
 std::optional<ExeRecord> ExecCache::exe_of(std::uint32_t tgid, std::uint64_t start_ticks)
 {
-    const Entry* entry = find(Key{tgid, start_ticks});
-    if (entry == nullptr || entry->execs.empty()) {
-        return std::nullopt;
-    }
-    return entry->execs.back();
+    return history(tgid, start_ticks, UINT64_MAX).now;
 }
 
 std::optional<ExeRecord> ExecCache::exe_at(std::uint32_t tgid, std::uint64_t start_ticks, std::uint64_t at_ns)
 {
+    return history(tgid, start_ticks, at_ns).at;
+}
+
+ExeHistory ExecCache::history(std::uint32_t tgid, std::uint64_t start_ticks, std::uint64_t at_ns)
+{
+    ExeHistory out;
     const Entry* entry = find(Key{tgid, start_ticks});
-    if (entry == nullptr) {
-        return std::nullopt;
+    if (entry == nullptr || entry->execs.empty()) {
+        // Never seen: unknown. If it already ran at the last loss, its exec may be what was lost.
+        out.uncertain = loss_ns_ != 0 && ticks_to_ns(start_ticks) <= loss_ns_;
+        return out;
+    }
+    if (!vouched(entry->execs.back())) {
+        out.uncertain = true;
+        return out;
     }
     const ExeRecord* best = nullptr;
     for (const auto& rec : entry->execs) {
         if (rec.exec_time_ns <= at_ns) {
             best = &rec;
+        } else {
+            out.exec_since = true;
         }
     }
-    if (best == nullptr) {
-        return std::nullopt;
+    // With older execs evicted, a moment before the oldest kept has no answer (never the oldest
+    // kept). An answer older than the last loss may have been followed by a lost exec.
+    if (best != nullptr && vouched(*best)) {
+        out.at = *best;
     }
-    return *best;
+    out.now = entry->execs.back();
+    return out;
 }
 
 }  // namespace codexvault::monitor

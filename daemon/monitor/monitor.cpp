@@ -5,6 +5,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -172,6 +173,16 @@ std::size_t Monitor::drain_into(void* ctx, SinkFn fn) noexcept
     const int n = ring_buffer__consume(ring_.get());
     sink_ctx_ = nullptr;
     sink_fn_ = nullptr;
+    // Read after the records: a loss counted now happened before this moment, so every exe
+    // record older than it may have missed an exec (ExecCache::note_loss).
+    const std::uint64_t lost = lost_events();
+    if (lost != lost_seen_) {
+        lost_seen_ = lost;
+        struct timespec now {};
+        ::clock_gettime(CLOCK_BOOTTIME, &now);
+        cache_.note_loss(static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000ULL +
+                         static_cast<std::uint64_t>(now.tv_nsec));
+    }
     return n > 0 ? static_cast<std::size_t>(n) : 0;
 }
 
@@ -223,6 +234,11 @@ std::optional<ExeRecord> Monitor::exe_of(pid_t tgid, std::uint64_t start_ticks)
 std::optional<ExeRecord> Monitor::exe_at(pid_t tgid, std::uint64_t start_ticks, std::uint64_t at_ns)
 {
     return cache_.exe_at(static_cast<std::uint32_t>(tgid), start_ticks, at_ns);
+}
+
+ExeHistory Monitor::exe_history(pid_t tgid, std::uint64_t start_ticks, std::uint64_t at_ns)
+{
+    return cache_.history(static_cast<std::uint32_t>(tgid), start_ticks, at_ns);
 }
 
 std::string Status::describe() const

@@ -153,6 +153,8 @@ public:
     // records, now or at CLOCK_BOOTTIME `at_ns`.
     std::optional<ExeRecord> exe_of(pid_t tgid, std::uint64_t start_ticks);
     std::optional<ExeRecord> exe_at(pid_t tgid, std::uint64_t start_ticks, std::uint64_t at_ns);
+    // Both, whether it exec'd since `at_ns`, and whether lost records leave it uncertain.
+    ExeHistory exe_history(pid_t tgid, std::uint64_t start_ticks, std::uint64_t at_ns);
     [[nodiscard]] const ExecCache& exec_cache() const { return cache_; }
 
 private:
@@ -187,6 +189,7 @@ private:
     Status status_;
     ExecCache cache_;
     std::uint64_t undecodable_ = 0;
+    std::uint64_t lost_seen_ = 0;  // lost_count when the exe cache last heard of a loss
     void* sink_ctx_ = nullptr;
     SinkFn sink_fn_ = nullptr;
 };

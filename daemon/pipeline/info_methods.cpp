@@ -33,7 +33,8 @@ PreparedCall decode_status(sd_bus_message* /*message*/)
         // vaultctl seals secret values to this key and compares it with the one it pinned at init.
         dict.add("transport_key", to_hex(vault.transport_key().public_key()));
         // "off: ...", "unavailable: REASON" or "recording (...)": absence is never mistaken for health.
-        dict.add("monitor", MonitorService::current_state_line());
+        dict.add("monitor",
+                 context.monitor != nullptr ? context.monitor->state_line() : std::string("off: not started"));
         dict.add("policy", vault.policy_status());
         dict.add("audit", context.audit->status_line());
         const auto& lock = vault.lock_state();
@@ -59,6 +60,8 @@ PreparedCall decode_who_am_i(sd_bus_message* /*message*/)
         dict.add("start_time", s.start_time_ticks);
         dict.add("exe", s.exe);
         dict.add("exe_known", s.exe_known);
+        // "proc" (its /proc/PID/exe), "monitor" (the eBPF monitor's exec records) or "none".
+        dict.add("exe_source", std::string(identity::to_string(s.exe_source)));
         dict.add("exe_device", s.exe_device);
         dict.add("exe_inode", s.exe_inode);
         dict.add("unit", s.unit);

@@ -25,6 +25,7 @@ namespace codexvault::daemon {
 
 class VaultService;
 class IntegrityControl;
+class MonitorService;
 
 enum class Access {
     Anyone,       // informational; authorization is "any identified local process"
@@ -74,6 +75,7 @@ struct RequestContext {
     std::string_view sender;
     std::string_view grant_reference;
     class RequestBroker* requests = nullptr;
+    const MonitorService* monitor = nullptr;  // the eBPF monitor's service (Status); null in unit tests
 };
 
 // What decoding a call yields: the arguments the proof must cover, and the action to run

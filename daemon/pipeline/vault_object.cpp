@@ -14,6 +14,7 @@
 #include "common/vault_error.hpp"
 #include "daemon/grant_bridge.hpp"
 #include "daemon/integrity/integrity_control.hpp"
+#include "daemon/monitor_service.hpp"
 #include "daemon/monotonic_clock.hpp"
 #include "daemon/vault_service.hpp"
 #include "lib/log/log.hpp"
@@ -60,8 +61,13 @@ identity::IdentityResolver::Freshness freshness_for(const MethodSpec& spec)
 }  // namespace
 
 VaultObject::VaultObject(sd_bus* bus, sd_event* event, VaultService& vault, audit::AuditTrail& audit,
-                         IntegrityControl& integrity)
-    : bus_(bus), vault_(vault), audit_(audit), integrity_(integrity), resolver_(bus)
+                         IntegrityControl& integrity, MonitorService* monitor)
+    : bus_(bus),
+      vault_(vault),
+      audit_(audit),
+      integrity_(integrity),
+      monitor_(monitor),
+      resolver_(bus, monitor != nullptr && monitor->monitor() != nullptr ? monitor : nullptr)
 {
     vtable_.push_back(SD_BUS_VTABLE_START(0));
     for (const auto& spec : method_table()) {
@@ -456,7 +462,7 @@ int VaultObject::answer_now(const MethodSpec& spec, sd_bus_message* message, con
         throw std::system_error(-r, std::generic_category(), "create reply");
     }
     try {
-        RequestContext context{vault_, subject, nullptr, &audit_, &integrity_, nullptr, {}, {}, requests_.get()};
+        RequestContext context{vault_, subject, nullptr, &audit_, &integrity_, nullptr, {}, {}, requests_.get(), monitor_};
         call.act(context, reply.get());
     } catch (const VaultError& e) {
         return reply_error(error, e.code(), e.what());
@@ -589,7 +595,8 @@ bool VaultObject::act(PendingCall& pending)
                                    pending.message.get(),
                                    pending.sender,
                                    pending.grant,
-                                   requests_.get()};
+                                   requests_.get(),
+                                   monitor_};
             pending.call.act(context, reply.get());
             persist_state();
             if (pending.spec->has(MethodFlag::RepliesLater)) {

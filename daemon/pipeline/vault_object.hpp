@@ -42,14 +42,17 @@ namespace codexvault::daemon {
 
 class VaultService;
 class IntegrityControl;
+class MonitorService;
 
 class VaultObject {
 public:
     static constexpr std::size_t kMaxBatch = 64;
 
     // Registers the object on `bus`; the caller requests the name afterwards.
+    // `monitor` (may be null) must outlive this object: the resolver asks it for exes, Status
+    // for its state.
     VaultObject(sd_bus* bus, sd_event* event, VaultService& vault, audit::AuditTrail& audit,
-                IntegrityControl& integrity);
+                IntegrityControl& integrity, MonitorService* monitor = nullptr);
     VaultObject(const VaultObject&) = delete;
     VaultObject& operator=(const VaultObject&) = delete;
     ~VaultObject();
@@ -107,6 +110,7 @@ private:
     VaultService& vault_;
     audit::AuditTrail& audit_;
     IntegrityControl& integrity_;
+    MonitorService* monitor_;
     identity::IdentityResolver resolver_;
     std::vector<sd_bus_vtable> vtable_;
     bus::SlotPtr slot_;

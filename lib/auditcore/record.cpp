@@ -171,6 +171,31 @@ std::string_view event_message_id(EventType type) noexcept
     return is_valid_event_type(wire) ? kEvents[wire - 1].message_id : std::string_view();
 }
 
+std::string_view record_message_id(EventType type, std::string_view action) noexcept
+{
+    if (type == EventType::Monitor) {
+        // Generated once with `systemd-id128 new`; the action prefix selects (audit-log.md).
+        struct Kind {
+            std::string_view prefix;
+            std::string_view message_id;
+        };
+        static constexpr std::array<Kind, 6> kMonitorKinds{{
+            {"monitor.start", "ef3b0d851933439996d9dac82a37de81"},
+            {"monitor.mark.", "54ec2dcf8e304d268331d5b4f6089ea0"},
+            {"monitor.touch.", "f10ca4a322534859982b75d4c43a4325"},
+            {"monitor.attempt.", "9402a8ed795a43d19f2c4a1eedc07c7e"},
+            {"monitor.alert.", "7d0ca3c47ffa436bbdfe8fd6fcb23ddc"},
+            {"monitor.lost", "bac2ba1b4ace490a826265c5b35259dc"},
+        }};
+        for (const Kind& kind : kMonitorKinds) {
+            if (action.substr(0, kind.prefix.size()) == kind.prefix) {
+                return kind.message_id;
+            }
+        }
+    }
+    return event_message_id(type);
+}
+
 std::string_view decision_name(Decision decision) noexcept
 {
     switch (decision) {
@@ -510,7 +535,7 @@ nlohmann::json record_to_json(const RecordView& r, const Hash* record_hash)
     nlohmann::json j;
     j["seq"] = r.seq;
     j["event"] = event_type_name(r.type);
-    j["message_id"] = event_message_id(r.type);
+    j["message_id"] = record_message_id(r.type, r.action);
     j["time"] = format_realtime_utc(r.realtime_usec);
     j["realtime_usec"] = r.realtime_usec;
     j["monotonic_usec"] = r.monotonic_usec;

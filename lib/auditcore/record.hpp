@@ -56,6 +56,10 @@ enum class Decision : std::uint8_t { None = 0, Allow = 1, Deny = 2 };
 std::string_view event_type_name(EventType type) noexcept;
 std::optional<EventType> event_type_from_name(std::string_view name) noexcept;
 std::string_view event_message_id(EventType type) noexcept;
+// The MESSAGE_ID of one record: its type's, except that each kind of eBPF monitor record
+// (`monitor.start`, `monitor.mark.*`, `monitor.touch.*`, `monitor.attempt.*`, `monitor.alert.*`,
+// `monitor.lost`) has its own, so `journalctl MESSAGE_ID=` can follow alerts alone.
+std::string_view record_message_id(EventType type, std::string_view action) noexcept;
 bool is_valid_event_type(std::uint8_t wire) noexcept;
 std::string_view decision_name(Decision decision) noexcept;  // "none", "allow", "deny"
 std::optional<Decision> decision_from_name(std::string_view name) noexcept;

@@ -120,15 +120,23 @@ Test(lifecycle, whoami_reports_the_subject_the_daemon_resolved)
         cr_assert_eq(nobody.exit_code, 0, "%s", nobody.err.c_str());
         cr_expect(contains(nobody.out, "\"uid\": 65534"), "%s", nobody.out.c_str());
         cr_expect(contains(nobody.out, "\"is_founder_uid\": false"), "%s", nobody.out.c_str());
-        cr_expect(contains(nobody.out, "\"exe_known\": false"), "%s", nobody.out.c_str());
         // Root with every capability: the capability-less daemon may not read its exe either.
-        cr_expect(contains(r.out, "\"exe_known\": false"), "%s", r.out.c_str());
+        // Both are known only through the eBPF monitor's exec records, and then exactly.
+        for (const auto* out : {&nobody.out, &r.out}) {
+            if (contains(*out, "\"exe_known\": true")) {
+                cr_expect(contains(*out, "\"exe_source\": \"monitor\""), "%s", out->c_str());
+                cr_expect(contains(*out, "\"exe\": \"" + env->root() + "/bin/vaultctl\""), "%s", out->c_str());
+            } else {
+                cr_expect(contains(*out, "\"exe_source\": \"none\""), "%s", out->c_str());
+            }
+        }
         // The daemon's own uid holding no capabilities: readable, and it must be exact.
         const auto bare = run_command({"setpriv", "--inh-caps=-all", "--bounding-set=-all", "--",
                                        env->root() + "/bin/vaultctl", "--bus", env->bus_address(), "whoami", "--json"});
         cr_assert_eq(bare.exit_code, 0, "%s", bare.err.c_str());
         cr_expect(contains(bare.out, "\"exe_known\": true"), "%s", bare.out.c_str());
         cr_expect(contains(bare.out, "\"exe\": \"" + env->root() + "/bin/vaultctl\""), "%s", bare.out.c_str());
+        cr_expect(contains(bare.out, "\"exe_source\": \"proc\""), "%s", bare.out.c_str());
     }
 }
 

@@ -128,3 +128,47 @@ Test(monitor_decode, the_cache_forgets_the_least_recently_used)
     cr_expect(!cache.exe_of(2, t).has_value(), "the least recently used entry goes first");
     cr_expect(cache.exe_of(4, t).has_value());
 }
+
+Test(monitor_decode, a_pid_reused_by_a_process_that_never_execd_finds_no_exe)
+{
+    ExecCache cache(16);
+    cache.record(exec_event(300, 10 * second, "/usr/bin/trusted", 11 * second));
+    // Same pid, started later, forked without exec: no record of its own.
+    const auto history = cache.history(300, boottime_ns_to_ticks(12 * second), 13 * second);
+    cr_expect(!history.at.has_value());
+    cr_expect(!history.now.has_value());
+    cr_expect(!history.exec_since);
+}
+
+Test(monitor_decode, an_exec_after_a_moment_is_reported_whatever_the_exe_before_it)
+{
+    ExecCache cache(16);
+    const auto ticks = boottime_ns_to_ticks(10 * second);
+    // Forked without exec (no record), connected at 15 s, exec'd at 20 s.
+    cache.record(exec_event(8, 10 * second, "/usr/bin/trusted", 20 * second));
+    const auto at_connection = cache.history(8, ticks, 15 * second);
+    cr_expect(at_connection.exec_since, "an exec after the connection appeared must show");
+    cr_expect(!at_connection.at.has_value());
+    cr_expect_str_eq(at_connection.now->path.c_str(), "/usr/bin/trusted");
+    cr_expect(!cache.history(8, ticks, 25 * second).exec_since);
+}
+
+Test(monitor_decode, after_lost_records_no_older_exe_is_vouched_for)
+{
+    ExecCache cache(16);
+    const auto ticks = boottime_ns_to_ticks(10 * second);
+    cache.record(exec_event(9, 10 * second, "/usr/bin/a", 11 * second));
+    cache.note_loss(40 * second);
+    const auto lost = cache.history(9, ticks, 50 * second);
+    cr_expect(lost.uncertain, "an exec of this process may be among the lost records");
+    cr_expect(!lost.at.has_value() && !lost.now.has_value());
+    cr_expect(!cache.exe_of(9, ticks).has_value());
+    // Its next exec is recorded after the loss: known again from then on.
+    cache.record(exec_event(9, 10 * second, "/usr/bin/b", 45 * second));
+    const auto again = cache.history(9, ticks, 50 * second);
+    cr_expect(!again.uncertain);
+    cr_expect_str_eq(again.at->path.c_str(), "/usr/bin/b");
+    cr_expect(!cache.history(9, ticks, 30 * second).at.has_value(), "before the loss it stays unknown");
+    // A process started after the loss and never seen is simply unknown, not uncertain.
+    cr_expect(!cache.history(10, boottime_ns_to_ticks(60 * second), 70 * second).uncertain);
+}

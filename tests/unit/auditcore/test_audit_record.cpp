@@ -313,6 +313,24 @@ Test(audit_record, names_and_message_ids_are_unique_and_stable)
     cr_assert_eq(decision_name(Decision::Allow), std::string_view("allow"));
 }
 
+Test(audit_record, each_kind_of_monitor_record_has_its_own_message_id)
+{
+    std::set<std::string> ids;
+    for (std::uint8_t wire = kFirstEventType; wire <= kLastEventType; ++wire) {
+        ids.insert(std::string(event_message_id(static_cast<EventType>(wire))));
+    }
+    for (const char* action : {"monitor.start", "monitor.mark.inherited", "monitor.touch.read",
+                               "monitor.attempt.ptrace", "monitor.alert.touch.read", "monitor.lost"}) {
+        const std::string id(record_message_id(EventType::Monitor, action));
+        cr_expect(ids.insert(id).second, "%s shares MESSAGE_ID %s", action, id.c_str());
+    }
+    // Alerts of every kind share one; an unknown monitor action falls back to the type's.
+    cr_expect_eq(record_message_id(EventType::Monitor, "monitor.alert.mark.overflow"),
+                 record_message_id(EventType::Monitor, "monitor.alert.attempt.ptrace"));
+    cr_expect_eq(record_message_id(EventType::Monitor, "monitor.other"), event_message_id(EventType::Monitor));
+    cr_expect_eq(record_message_id(EventType::Decision, "monitor.start"), event_message_id(EventType::Decision));
+}
+
 Test(audit_record, json_form_and_filters)
 {
     Record r = full_record(EventType::Decision);

@@ -5,6 +5,7 @@
 // by design (.signal = SIGSYS) or installs it in a forked child.
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/bpf.h>
 #include <poll.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -210,6 +211,22 @@ Test(harden_filter, argument_checks_kill_the_rest)
     expect_killed_by("pidfd_open with flags", [] { (void)::syscall(SYS_pidfd_open, ::getpid(), 1U); });
     expect_killed_by("tgkill(SIGUSR1)", [] { (void)::syscall(SYS_tgkill, ::getpid(), ::gettid(), SIGUSR1); });
     expect_killed_by("tgkill(parent, SIGABRT)", [] { (void)::syscall(SYS_tgkill, ::getppid(), ::getppid(), SIGABRT); });
+    // bpf: only the monitor's map commands; creating a map or loading a program kills.
+    expect_killed_by("bpf(BPF_MAP_CREATE)", [] {
+        union bpf_attr attr {
+        };
+        (void)::syscall(SYS_bpf, BPF_MAP_CREATE, &attr, sizeof attr);
+    });
+    expect_killed_by("bpf(BPF_PROG_LOAD)", [] {
+        union bpf_attr attr {
+        };
+        (void)::syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
+    });
+    expect_killed_by("bpf(BPF_MAP_GET_NEXT_KEY)", [] {
+        union bpf_attr attr {
+        };
+        (void)::syscall(SYS_bpf, BPF_MAP_GET_NEXT_KEY, &attr, sizeof attr);
+    });
 }
 
 // abort() is allowed to end the way it always does: SIGABRT, not a seccomp kill.
@@ -257,6 +274,15 @@ Test(harden_filter, listed_calls_survive)
         };
         if (::poll(&pfd, 1, 0) != 0 || ::close(pidfd) != 0) {
             return 7;  // our own process has not exited: not readable
+        }
+        // The monitor's map commands pass the filter (the kernel then refuses a bad descriptor).
+        for (const int cmd : {BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM, BPF_MAP_DELETE_ELEM}) {
+            union bpf_attr attr {
+            };
+            attr.map_fd = static_cast<std::uint32_t>(-1);
+            if (::syscall(SYS_bpf, cmd, &attr, sizeof attr) != -1 || (errno != EBADF && errno != EPERM)) {
+                return 11;
+            }
         }
         // sd_notify's socket, exactly as libsystemd opens it.
         const int notify = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -319,9 +345,18 @@ Test(harden_filter, the_table_is_well_formed)
             } else {
                 cr_expect(unchecked.count(text) == 0, "%s is listed twice, once without checks", text.c_str());
             }
+            // bpf: each row allows exactly one map command.
+            if (text == "bpf") {
+                cr_expect(group.only_if.size() == 1 && group.only_if[0].index == 0 &&
+                              group.only_if[0].mask == 0xffffffffU &&
+                              (group.only_if[0].value == BPF_MAP_LOOKUP_ELEM ||
+                               group.only_if[0].value == BPF_MAP_UPDATE_ELEM ||
+                               group.only_if[0].value == BPF_MAP_DELETE_ELEM),
+                          "bpf only for one map command per row");
+            }
         }
     }
-    for (const char* never : {"execve", "execveat", "fork", "vfork", "ptrace", "mount", "bpf", "capset", "setuid",
+    for (const char* never : {"execve", "execveat", "fork", "vfork", "ptrace", "mount", "capset", "setuid",
                               "memfd_secret", "bind", "listen", "accept4", "seccomp", "prctl"}) {
         cr_expect(seen.count(never) == 0, "%s must not be on the allowlist", never);
     }
