@@ -20,6 +20,7 @@
 #include "daemon/integrity/integrity_control.hpp"
 #include "daemon/integrity/start_up_checks.hpp"
 #include "daemon/monitor_service.hpp"
+#include "daemon/pipeline/inject_methods.hpp"
 #include "daemon/pipeline/vault_object.hpp"
 #include "daemon/vault_service.hpp"
 #include "daemon/version.hpp"
@@ -172,6 +173,9 @@ int run(int argc, char** argv)
     // Before the capability drop: loading the eBPF monitor and creating its maps need CAP_BPF and
     // CAP_PERFMON. Its start record goes out with the sync below.
     MonitorService monitor(event.get(), audit, config.monitor);
+    inject::InjectionService injections(event.get(), audit, monitor.monitor(),
+                                        injection_hooks(*vault, audit, monitor, bus.get()));
+    monitor.set_observer([&injections](const codexvault::monitor::Event& e) { injections.observe(e); });
     if (!audit.sync()) {
         throw std::runtime_error("writing the start-up audit records: " + audit.failure_reason());
     }
@@ -188,6 +192,7 @@ int run(int argc, char** argv)
     status_line(*vault, bus_description);
 
     check(sd_event_loop(event.get()), "event loop");
+    injections.close_all("the daemon stopped");
     object.drain();
     if (!audit.close("orderly stop")) {
         log::error("the audit log could not be closed cleanly: " + audit.failure_reason());

@@ -1,6 +1,7 @@
 #include "daemon/harden/syscall_filter.hpp"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -30,6 +31,15 @@ constexpr std::array kSocketLevel{ArgCheck{1, kInt, SOL_SOCKET}};
 constexpr std::array kNoFlags{ArgCheck{1, kInt, 0}};
 constexpr std::uint64_t kOwnPid = kAllBits;  // placeholder value, replaced by getpid()
 constexpr std::array kAbortSelf{ArgCheck{0, kInt, kOwnPid}, ArgCheck{2, kInt, SIGABRT}};
+constexpr std::array kCloexecOnly{ArgCheck{0, kInt, O_CLOEXEC}};
+constexpr std::array kSealableMemfd{ArgCheck{1, kInt, MFD_CLOEXEC | MFD_ALLOW_SEALING}};
+// bpf(2) commands on maps the monitor created at start-up (BPF_MAP_LOOKUP_ELEM, _UPDATE_, _DELETE_):
+// with no capability left, nothing else (no map or program creation) would succeed anyway.
+constexpr std::array kBpfMapLookup{ArgCheck{0, kInt, 1}};
+constexpr std::array kBpfMapUpdate{ArgCheck{0, kInt, 2}};
+constexpr std::array kBpfMapDelete{ArgCheck{0, kInt, 3}};
+constexpr std::array kTermOrKill{ArgCheck{1, kInt, SIGTERM}};
+constexpr std::array kKillOnly{ArgCheck{1, kInt, SIGKILL}};
 
 // ---------------------------------------------------------------------------------------------
 // The allowlist. Derived by running the real daemon under strace through the whole integration
@@ -58,6 +68,13 @@ constexpr std::array kRuntime{"futex"sv, "rt_sigprocmask"sv, "rt_sigreturn"sv, "
 constexpr std::array kExit{"exit_group"sv, "exit"sv};
 constexpr std::array kAbort{"tgkill"sv};
 constexpr std::array kTerminalProbe{"ioctl"sv};
+// Injections (daemon/inject): the descriptor handed over, its size, the monitor's map updates,
+// and on_expiry = "terminate".
+constexpr std::array kInjectSecretMemory{"memfd_secret"sv};
+constexpr std::array kInjectSealedMemfd{"memfd_create"sv};
+constexpr std::array kInjectSize{"ftruncate"sv};
+constexpr std::array kInjectMaps{"bpf"sv};
+constexpr std::array kInjectSignal{"pidfd_send_signal"sv};
 
 constexpr std::array<ArgCheck, 0> kAlways{};
 
@@ -107,6 +124,22 @@ constexpr std::array kAllowlist{
     SyscallGroup{"abort", kAbort, kAbortSelf, FilterAction::Allow, 0,
                  "abort() (std::terminate, a failed check in a library) still ends in SIGABRT to this process, "
                  "not in a misleading seccomp kill; no other signal and no other process"},
+    SyscallGroup{"injection descriptor", kInjectSecretMemory, kCloexecOnly, FilterAction::Allow, 0,
+                 "Inject: a memfd_secret holds the value handed to the approved process (O_CLOEXEC only)"},
+    SyscallGroup{"injection fallback", kInjectSealedMemfd, kSealableMemfd, FilterAction::Allow, 0,
+                 "Inject on a kernel without secretmem: a sealed memfd instead (recorded as the weaker kind)"},
+    SyscallGroup{"injection size", kInjectSize, kAlways, FilterAction::Allow, 0,
+                 "Inject: sizes the memfd_secret to the value before it is mapped and filled"},
+    SyscallGroup{"monitor map lookup", kInjectMaps, kBpfMapLookup, FilterAction::Allow, 0,
+                 "Inject: is this process still under the injection's mark (before a signal)"},
+    SyscallGroup{"monitor map update", kInjectMaps, kBpfMapUpdate, FilterAction::Allow, 0,
+                 "Inject: tracks the injected inode and marks the recipient in the monitor's maps"},
+    SyscallGroup{"monitor map delete", kInjectMaps, kBpfMapDelete, FilterAction::Allow, 0,
+                 "an injection's end: untracks its inode and unmarks its processes"},
+    SyscallGroup{"injection terminate", kInjectSignal, kTermOrKill, FilterAction::Allow, 0,
+                 "on_expiry = \"terminate\": SIGTERM to each process still under the mark (by pidfd)"},
+    SyscallGroup{"injection kill", kInjectSignal, kKillOnly, FilterAction::Allow, 0,
+                 "on_expiry = \"terminate\": SIGKILL after the grace period to what is left"},
     SyscallGroup{"ioctl probes", kTerminalProbe, kAlways, FilterAction::Errno, ENOTTY,
                  "isatty()/window-size probes by stdio, and the audit log's FS_IOC_SETFLAGS (append-only flag) on "
                  "a segment created after start-up, get \"not supported\" without reaching any driver: the "

@@ -14,7 +14,7 @@ using enum MethodFlag;
 
 // Two lines a method: what the pipeline does with it, then its D-Bus shape.
 // clang-format off
-constexpr std::array<MethodSpec, 24> kMethods{{
+constexpr std::array<MethodSpec, 25> kMethods{{
     // name             access               action              decoder                             flags
     //                  in signature         out signature       argument names (in, then out)
     {kStatus,           Access::Anyone,      "status.read",      &methods::decode_status,            AllowedWhenLocked | Informational | PinnedIdentity | ServedWhenAuditFailed,
@@ -65,6 +65,8 @@ constexpr std::array<MethodSpec, 24> kMethods{{
                         "",                  "s",                "public_key\0"},
     {kDeny,             Access::Founder,     "approval.deny",    &methods::decode_deny,              NeedsEnrolledFounder,
                         "s(aytay)",          "",                 "approval_id\0proof\0"},
+    {kInject,           Access::Grant,       "secret.inject",    &methods::decode_inject,            Sensitive,
+                        "sa{sv}",            "sha{sv}",          "name\0options\0injection_id\0secret_fd\0info\0"},
 }};
 // clang-format on
 

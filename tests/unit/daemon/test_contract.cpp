@@ -36,9 +36,11 @@ Test(method_table, every_method_declares_an_action_access_and_decoder)
             // A founder method must carry the proof, last, so the pipeline can verify it.
             cr_expect(in.size() >= 7 && in.substr(in.size() - 7) == "(aytay)", "%s lacks a founder proof", spec.name);
         }
-        // Values enter by descriptor only, and such methods are flagged sensitive.
-        cr_expect_eq(in.find('h') != std::string::npos, spec.has(daemon::MethodFlag::Sensitive), "%s sensitive flag",
-                     spec.name);
+        // Values enter (PutSecret) or leave (Inject) by descriptor only, and such methods are
+        // flagged sensitive.
+        const std::string in_out = in + spec.out_signature;
+        cr_expect_eq(in_out.find('h') != std::string::npos, spec.has(daemon::MethodFlag::Sensitive),
+                     "%s sensitive flag", spec.name);
         // No method may return bytes that could be a secret value except the nonce.
         if (std::string(spec.name) != "GetNonce") {
             cr_expect(std::string(spec.out_signature).find("ay") == std::string::npos, "%s returns bytes", spec.name);
@@ -119,7 +121,7 @@ Test(method_table, each_flag_is_on_exactly_the_rows_that_need_it)
     // Every method a founder proof authorizes needs the enrolled key, except the enrolment itself.
     expect_rows("NeedsEnrolledFounder", rows_with(MethodFlag::NeedsEnrolledFounder), rows_with_access(Access::Founder));
     cr_expect(rows_with_access(Access::Enrollment) == Names({"Enroll"}));
-    expect_rows("Sensitive", rows_with(MethodFlag::Sensitive), {"PutSecret", "RotateSecret"});
+    expect_rows("Sensitive", rows_with(MethodFlag::Sensitive), {"PutSecret", "RotateSecret", "Inject"});
     // Answered at once, its record not waited for: exactly the calls that authorize nothing.
     expect_rows("Informational", rows_with(MethodFlag::Informational), open);
     // Check and every method that authorizes re-read the caller's identity; only the public calls
@@ -136,9 +138,10 @@ Test(method_table, each_flag_is_on_exactly_the_rows_that_need_it)
     }
     // Only Status says why the log failed; every other call is refused without a record.
     expect_rows("ServedWhenAuditFailed", rows_with(MethodFlag::ServedWhenAuditFailed), {"Status"});
-    // Only Use's action is its reply alone, and it is the only grant-decided method.
+    // Only Use's action is its reply alone; Inject acts (a descriptor, a mark), so it waits for
+    // its decision to be durable first.
     expect_rows("OneRoundCommit", rows_with(MethodFlag::OneRoundCommit), {"Use"});
-    cr_expect(rows_with_access(Access::Grant) == Names({"Use"}));
+    cr_expect(rows_with_access(Access::Grant) == Names({"Use", "Inject"}));
 }
 
 Test(method_table, rows_carry_only_declared_flags)
