@@ -3,7 +3,10 @@
 // a memfd_secret descriptor, an id and metadata.
 #include "daemon/pipeline/inject_methods.hpp"
 
+#include <sys/socket.h>
+
 #include <array>
+#include <cerrno>
 #include <cstring>
 #include <string_view>
 
@@ -47,6 +50,29 @@ GrantLookup find_grant(VaultService& vault, std::string_view id)
     return out;
 }
 
+// Sends `fd` over the caller's socket with the injection id as the message; never waits (a full
+// or wrong socket fails the call, and the injection closes when its recipient is gone or expires).
+void hand_over(int channel, int fd, const std::string& id)
+{
+    iovec iov{const_cast<char*>(id.data()), id.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+    if (::sendmsg(channel, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+        throw VaultError(ErrorCode::InvalidArgument,
+                         std::string("the channel descriptor must be a connected unix socket with room: ") +
+                             std::strerror(errno));
+    }
+}
+
 }  // namespace
 
 namespace methods {
@@ -68,16 +94,6 @@ PreparedCall decode_inject(sd_bus_message* message)
         }
         ttl_usec = std::uint64_t{*ttl} * 1'000'000U;
     }
-    // Refused before the grant is consulted (or an approval asked for): nothing could record
-    // where the secret goes.
-    inject::InjectionService* service = inject::InjectionService::current();
-    if (service == nullptr) {
-        throw VaultError(ErrorCode::Unavailable, "injection unavailable: the daemon has no injection service");
-    }
-    if (const auto why = service->unavailable_reason()) {
-        throw VaultError(ErrorCode::Unavailable, "injection unavailable: " + *why + " (monitor " +
-                                                     MonitorService::current_state_line() + ")");
-    }
     GrantUse use;
     use.capability = policy::Capability::secret_inject(name);
     if (options.find("approval_id") != options.end()) {
@@ -85,10 +101,20 @@ PreparedCall decode_inject(sd_bus_message* message)
     }
     call.grant_use = std::move(use);
     call.object = name;
-    call.act = [name, ttl_usec](RequestContext& context, sd_bus_message* reply) {
+    // The caller's end of a unix socket: the secret's descriptor goes there, not into the reply,
+    // so the bus daemon never holds it (it would be an unmarked process receiving the tracked
+    // inode: an alert on every injection, and under on_touch = "kill" a dead bus).
+    auto channel = std::make_shared<UniqueFd>(io::read_fd(message));
+    call.act = [name, ttl_usec, channel](RequestContext& context, sd_bus_message* reply) {
+        // Checked after the grant, so a caller without one is told PermissionDenied whatever the
+        // monitor's state; nothing is handed out while nobody could record where it goes.
         inject::InjectionService* injections = inject::InjectionService::current();
-        if (injections == nullptr || injections->unavailable_reason()) {
-            throw VaultError(ErrorCode::Unavailable, "injection unavailable: the eBPF monitor is not recording");
+        if (injections == nullptr) {
+            throw VaultError(ErrorCode::Unavailable, "injection unavailable: the daemon has no injection service");
+        }
+        if (const auto why = injections->unavailable_reason()) {
+            throw VaultError(ErrorCode::Unavailable, "injection unavailable: " + *why + " (monitor " +
+                                                         MonitorService::current_state_line() + ")");
         }
         auto& secrets = context.vault.secrets();
         if (secrets.rotation_required(name)) {
@@ -112,7 +138,9 @@ PreparedCall decode_inject(sd_bus_message* message)
             const store::SecureBuffer value = secrets.open(name);
             injected = injections->inject(request, value.span());
         }
-        io::check(sd_bus_message_append(reply, "sh", injected.id.c_str(), injected.fd.get()), "append injection");
+        hand_over(channel->get(), injected.fd.get(), injected.id);
+        channel->reset();
+        io::check(sd_bus_message_append(reply, "s", injected.id.c_str()), "append injection");
         io::Dictionary info(reply);
         info.add("kind", std::string(inject::to_string(injected.kind)));
         info.add("grant_id", grant_id);

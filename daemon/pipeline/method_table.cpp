@@ -66,7 +66,7 @@ constexpr std::array<MethodSpec, 25> kMethods{{
     {kDeny,             Access::Founder,     "approval.deny",    &methods::decode_deny,              NeedsEnrolledFounder,
                         "s(aytay)",          "",                 "approval_id\0proof\0"},
     {kInject,           Access::Grant,       "secret.inject",    &methods::decode_inject,            Sensitive,
-                        "sa{sv}",            "sha{sv}",          "name\0options\0injection_id\0secret_fd\0info\0"},
+                        "sa{sv}h",           "sa{sv}",           "name\0options\0channel\0injection_id\0info\0"},
 }};
 // clang-format on
 
