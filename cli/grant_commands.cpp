@@ -459,11 +459,13 @@ void add_grant_commands(CLI::App& app, CLI::App& policy, const GlobalOptions& op
     issue_cmd->add_option("--approval", issue->approval, "none, each or once")
         ->check(CLI::IsMember({"none", "each", "once"}));
     issue_cmd->add_option("--request", issue->requests, "Provider grants: allowed 'METHOD /path' (repeatable)");
-    issue_cmd->add_option("--on-touch", issue->on_touch,
-                          "Inject grants: record (default) or kill an unmarked process that touches the secret")
+    issue_cmd
+        ->add_option("--on-touch", issue->on_touch,
+                     "Inject grants: record (default) or kill an unmarked process that touches the secret")
         ->check(CLI::IsMember({"record", "kill"}));
-    issue_cmd->add_option("--on-expiry", issue->on_expiry,
-                          "Inject grants: close (default) or terminate the marked processes when it ends")
+    issue_cmd
+        ->add_option("--on-expiry", issue->on_expiry,
+                     "Inject grants: close (default) or terminate the marked processes when it ends")
         ->check(CLI::IsMember({"close", "terminate"}));
     issue_cmd->add_option("--description", issue->description, "Why this grant exists");
     on_selected(issue_cmd, selected, [&options, issue] { return cmd_grant_issue(options, *issue); });

@@ -570,7 +570,8 @@ private:
                 const std::string* text = string_value(node, k == "on_touch" ? "on_touch" : "on_expiry");
                 if (text == nullptr || !apply_inject_option(std::string(k) + "=" + *text, g.inject)) {
                     error(node, owner + ": " + std::string(k) +
-                                    (k == "on_touch" ? R"( must be "record" or "kill")" : R"( must be "close" or "terminate")"));
+                                    (k == "on_touch" ? R"( must be "record" or "kill")"
+                                                     : R"( must be "close" or "terminate")"));
                     ok = false;
                     continue;
                 }

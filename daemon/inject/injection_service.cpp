@@ -128,8 +128,8 @@ InjectionService::InjectionService(sd_event* event, audit::AuditTrail& audit, mo
     : event_(event), audit_(audit), monitor_(monitor), hooks_(std::move(hooks))
 {
     sd_event_source* raw = nullptr;
-    const int r = sd_event_add_time_relative(event_, &raw, CLOCK_MONOTONIC, kTickUsec, 10'000,
-                                             &InjectionService::on_tick, this);
+    const int r =
+        sd_event_add_time_relative(event_, &raw, CLOCK_MONOTONIC, kTickUsec, 10'000, &InjectionService::on_tick, this);
     if (r < 0) {
         throw std::system_error(-r, std::generic_category(), "arm the injection timer");
     }
@@ -240,7 +240,8 @@ Injected InjectionService::inject(const InjectRequest& request, std::span<const 
     MarkGroup& group = group_for(request, kill);
     injection.mark_id = group.id;
     const auto& d = injection.descriptor;
-    if (const auto ec = monitor_->track_inode(d.dev, d.ino, group.id, kill ? monitor::OnTouch::kill : monitor::OnTouch::record)) {
+    if (const auto ec =
+            monitor_->track_inode(d.dev, d.ino, group.id, kill ? monitor::OnTouch::kill : monitor::OnTouch::record)) {
         if (by_mark(group.id).empty()) {
             release_group(group.id);
         }
@@ -358,11 +359,11 @@ void InjectionService::observe(const monitor::Event& event) noexcept
         const identity::Subject subject = subject_of(access->actor, monitor_);
         const std::string kind(monitor::to_string(access->kind));
         for (Injection* injection : concerned) {
-            const std::string reason = std::string(access->alert ? "ALERT " : "") + kind + " by " +
-                                       task_text(access->actor) + ", actor mark " + hex16(access->actor_mark) +
-                                       (access->is_attempt() ? ", on pid " + std::to_string(access->target_tgid)
-                                                             : std::string()) +
-                                       (access->killed ? ", killed" : "");
+            const std::string reason =
+                std::string(access->alert ? "ALERT " : "") + kind + " by " + task_text(access->actor) +
+                ", actor mark " + hex16(access->actor_mark) +
+                (access->is_attempt() ? ", on pid " + std::to_string(access->target_tgid) : std::string()) +
+                (access->killed ? ", killed" : "");
             // A marked process using its own secret is routine and may fold; anyone else is an alert.
             record(access->alert ? "inject.alert" : "inject.touch", injection->id, reason, injection->grant_id,
                    &subject, !access->alert);
@@ -370,8 +371,8 @@ void InjectionService::observe(const monitor::Event& event) noexcept
                 hooks_.alert(injection->id, injection->grant_id, kind);
             }
             if (access->killed && injection->options.on_touch == policy::InjectOnTouch::Kill) {
-                pending_.push_back(Pending{injection->id, injection->grant_id,
-                                           "killed " + task_text(access->actor) + " for " + kind});
+                pending_.push_back(
+                    Pending{injection->id, injection->grant_id, "killed " + task_text(access->actor) + " for " + kind});
             }
         }
         if (!pending_.empty()) {
@@ -460,8 +461,8 @@ void InjectionService::signal_group(MarkGroup& group, int signo) noexcept
         }
     }
     record(signo == SIGKILL ? "inject.kill" : "inject.terminate", "mark " + hex16(group.id),
-           std::string(signo == SIGKILL ? "SIGKILL" : "SIGTERM") + " to the marked processes: " +
-               (signalled.empty() ? std::string("none left") : signalled),
+           std::string(signo == SIGKILL ? "SIGKILL" : "SIGTERM") +
+               " to the marked processes: " + (signalled.empty() ? std::string("none left") : signalled),
            {}, nullptr, false);
 }
 

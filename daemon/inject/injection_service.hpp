@@ -132,8 +132,8 @@ private:
     monitor::Monitor* monitor_;
     Hooks hooks_;
     std::map<std::string, Injection, std::less<>> injections_;
-    std::map<std::uint64_t, MarkGroup> groups_;            // by mark id
-    std::vector<MarkGroup> terminating_;                   // ended groups waiting for SIGKILL
+    std::map<std::uint64_t, MarkGroup> groups_;  // by mark id
+    std::vector<MarkGroup> terminating_;         // ended groups waiting for SIGKILL
     struct Pending {
         std::string injection_id;
         std::string grant_id;

@@ -67,9 +67,9 @@ void hand_over(int channel, int fd, const std::string& id)
     cmsg->cmsg_len = CMSG_LEN(sizeof(int));
     std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
     if (::sendmsg(channel, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
-        throw VaultError(ErrorCode::InvalidArgument,
-                         std::string("the channel descriptor must be a connected unix socket with room: ") +
-                             std::strerror(errno));
+        throw VaultError(
+            ErrorCode::InvalidArgument,
+            std::string("the channel descriptor must be a connected unix socket with room: ") + std::strerror(errno));
     }
 }
 
@@ -198,11 +198,13 @@ inject::Hooks injection_hooks(VaultService& vault, audit::AuditTrail& audit, Mon
             vault.lock(std::string("could not persist grant state after an injection kill: ") + e.what());
         }
     };
-    hooks.drain_monitor = [&monitor] { monitor.drain(); };
+    hooks.drain_monitor = [&monitor] {
+        monitor.drain();
+    };
     hooks.alert = [bus](const std::string& injection_id, const std::string& grant_id, const std::string& kind) {
         const int r = sd_bus_emit_signal(bus, bus::kObjectPath, bus::kInterface, bus::signal::kInjectionAlert,
-                                         bus::signal::kInjectionAlertSignature, injection_id.c_str(),
-                                         grant_id.c_str(), kind.c_str());
+                                         bus::signal::kInjectionAlertSignature, injection_id.c_str(), grant_id.c_str(),
+                                         kind.c_str());
         if (r < 0) {
             log::warning("could not emit InjectionAlert for " + injection_id + ": " + std::strerror(-r));
         }

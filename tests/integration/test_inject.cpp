@@ -89,7 +89,8 @@ std::string wait_for_audit(const std::function<bool(const std::string&)>& found,
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    cr_assert_fail("no audit record of %s; log:\n%s", what, text.substr(text.size() > 6000 ? text.size() - 6000 : 0).c_str());
+    cr_assert_fail("no audit record of %s; log:\n%s", what,
+                   text.substr(text.size() > 6000 ? text.size() - 6000 : 0).c_str());
     return text;
 }
 
@@ -165,8 +166,7 @@ Test(inject, is_refused_with_the_reason_when_the_monitor_is_off)
     env->stop_daemon();
     env->start_daemon();
     const auto r = env->vaultctl({"exec", "--secret", "demo=TOKEN", "--", "true"});
-    cr_expect_eq(r.exit_code, error_info(ErrorCode::Unavailable).exit_code, "exit %d: %s", r.exit_code,
-                 r.err.c_str());
+    cr_expect_eq(r.exit_code, error_info(ErrorCode::Unavailable).exit_code, "exit %d: %s", r.exit_code, r.err.c_str());
     cr_expect(contains(r.err, "monitor"), "the reason names the monitor: %s", r.err.c_str());
 }
 
@@ -290,8 +290,7 @@ Test(inject, on_touch_kill_kills_the_reader_and_revokes_the_grant)
     const auto list = founder({"grant", "ls", "--json"});
     const auto at = list.out.find(grant);
     cr_assert_neq(at, std::string::npos, "%s", list.out.c_str());
-    cr_expect(contains(list.out.substr(at > 400 ? at - 400 : 0, 1200), "revoked"), "grant state: %s",
-              list.out.c_str());
+    cr_expect(contains(list.out.substr(at > 400 ? at - 400 : 0, 1200), "revoked"), "grant state: %s", list.out.c_str());
 }
 
 Test(inject, expiry_closes_the_injection_and_terminate_ends_the_command)

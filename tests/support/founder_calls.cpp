@@ -113,7 +113,8 @@ void call_method(cli::VaultClient& client, const std::string& method, const std:
             cli::append_proof(m, p);
         } else if (method == "Inject") {
             int pair[2] = {-1, -1};
-            cli::check_local(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0 ? 0 : -errno, "socketpair");
+            cli::check_local(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0 ? 0 : -errno,
+                             "socketpair");
             const UniqueFd ours(pair[0]);
             const UniqueFd theirs(pair[1]);
             cli::check_local(sd_bus_message_append(m, "sa{sv}h", secret_name.c_str(), 0, theirs.get()), "args");

@@ -26,7 +26,8 @@ inline const std::vector<CoveredMethod> kMethodCoverage = {
     {"ReloadPolicy", false},  {"Check", true},         {"Use", false},          {"Explain", false},
     {"IssueGrant", false},    {"ListGrants", false},   {"RevokeGrant", false},  {"RevokeAllGrants", false},
     {"ListApprovals", false}, {"Approve", false},      {"Deny", false},         {"Lock", false},
-    {"Unlock", false},        {"Incident", false},     {"AuditTail", false},    {"AuditPublicKey", true}, {"Inject", false},
+    {"Unlock", false},        {"Incident", false},     {"AuditTail", false},    {"AuditPublicKey", true},
+    {"Inject", false},
 };
 
 // The arguments a proof for `method` covers, for the fixed test object.
