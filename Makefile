@@ -81,7 +81,7 @@ REDACT_LINK := $(redact_LIB)
 MONITOR_LINK := $(monitor_LIB) $(LOG_LINK) $(FILEIO_LINK) $(MONITOR_LIBS)
 DAEMON_LINK := $(daemon_LIB) $(MONITOR_LINK) $(redact_LIB) $(AUDITCORE_LINK) $(POLICY_LINK) \
 	$(call pkg_libs,libsystemd libsodium libseccomp libcap tomlplusplus libcurl)
-CLI_LINK := $(cli_LIB) $(AUDITCORE_LINK) $(POLICY_LINK) $(call pkg_libs,libsystemd libsodium libmicrohttpd)
+CLI_LINK := $(cli_LIB) $(redact_LIB) $(AUDITCORE_LINK) $(POLICY_LINK) $(call pkg_libs,libsystemd libsodium libmicrohttpd)
 # Link lines keep only the archives as prerequisites.
 archives = $(filter %.a,$(1))
 

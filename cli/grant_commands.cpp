@@ -145,11 +145,20 @@ struct IssueOptions {
     std::string rate;
     std::string approval = "none";
     std::vector<std::string> requests;
+    std::string on_touch;   // inject grants; carried in `requests` as on_touch=...
+    std::string on_expiry;  // inject grants; carried in `requests` as on_expiry=...
     std::string description;
 };
 
-int cmd_grant_issue(const GlobalOptions& options, const IssueOptions& issue)
+int cmd_grant_issue(const GlobalOptions& options, IssueOptions issue)
 {
+    // IssueGrant carries an inject grant's options in its requests list (docs/bus-api.md).
+    if (!issue.on_touch.empty()) {
+        issue.requests.push_back("on_touch=" + issue.on_touch);
+    }
+    if (!issue.on_expiry.empty()) {
+        issue.requests.push_back("on_expiry=" + issue.on_expiry);
+    }
     VaultClient client(options.bus);
     const FounderKeyPair key = load_founder_key(options);
     std::vector<std::string> signed_arguments{
@@ -450,6 +459,14 @@ void add_grant_commands(CLI::App& app, CLI::App& policy, const GlobalOptions& op
     issue_cmd->add_option("--approval", issue->approval, "none, each or once")
         ->check(CLI::IsMember({"none", "each", "once"}));
     issue_cmd->add_option("--request", issue->requests, "Provider grants: allowed 'METHOD /path' (repeatable)");
+    issue_cmd
+        ->add_option("--on-touch", issue->on_touch,
+                     "Inject grants: record (default) or kill an unmarked process that touches the secret")
+        ->check(CLI::IsMember({"record", "kill"}));
+    issue_cmd
+        ->add_option("--on-expiry", issue->on_expiry,
+                     "Inject grants: close (default) or terminate the marked processes when it ends")
+        ->check(CLI::IsMember({"close", "terminate"}));
     issue_cmd->add_option("--description", issue->description, "Why this grant exists");
     on_selected(issue_cmd, selected, [&options, issue] { return cmd_grant_issue(options, *issue); });
 

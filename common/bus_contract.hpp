@@ -38,6 +38,7 @@ inline constexpr const char* kAuditTail = "AuditTail";
 inline constexpr const char* kAuditPublicKey = "AuditPublicKey";
 inline constexpr const char* kRequest = "Request";
 inline constexpr const char* kRequestOutcome = "RequestOutcome";
+inline constexpr const char* kInject = "Inject";
 }  // namespace method
 
 // Provider mediation (docs/bus-api.md, Request and RequestOutcome).
@@ -69,6 +70,11 @@ inline constexpr const char* kApprovalRequestedSignature = "sst";
 // (reason): the vault locked itself or was locked (Lock, Incident, an integrity failure).
 inline constexpr const char* kLocked = "Locked";
 inline constexpr const char* kLockedSignature = "s";
+// (injection id, grant id, what happened: "read", "mmap", "ptrace", "proc_open", ...): an
+// unmarked process touched an injected secret or approached a process holding it. Ids only:
+// anyone on the bus can receive it; the founder reads the rest with `vaultctl audit`.
+inline constexpr const char* kInjectionAlert = "InjectionAlert";
+inline constexpr const char* kInjectionAlertSignature = "sss";
 }  // namespace signal
 
 // D-Bus signature of the founder proof that every founder-signed method takes last:

@@ -20,6 +20,7 @@
 #include "daemon/integrity/integrity_control.hpp"
 #include "daemon/integrity/start_up_checks.hpp"
 #include "daemon/monitor_service.hpp"
+#include "daemon/pipeline/inject_methods.hpp"
 #include "daemon/pipeline/vault_object.hpp"
 #include "daemon/vault_service.hpp"
 #include "daemon/version.hpp"
@@ -169,6 +170,9 @@ int run(int argc, char** argv)
     // CAP_PERFMON. Before the bus object: its identity resolver takes callers' exes from the
     // monitor's exec records. Its start record goes out with the sync below.
     MonitorService monitor(event.get(), audit, config.monitor);
+    inject::InjectionService injections(event.get(), audit, monitor.monitor(),
+                                        injection_hooks(*vault, audit, monitor, bus.get()));
+    monitor.set_observer([&injections](const codexvault::monitor::Event& e) { injections.observe(e); });
     VaultObject object(bus.get(), event.get(), *vault, audit, integrity, &monitor);
     check(sd_bus_request_name(bus.get(), bus::kBusName, 0), std::string("take the bus name ") + bus::kBusName);
     integrity.set_bus(bus.get());
@@ -189,6 +193,7 @@ int run(int argc, char** argv)
     status_line(*vault, bus_description);
 
     check(sd_event_loop(event.get()), "event loop");
+    injections.close_all("the daemon stopped");
     object.drain();
     if (!audit.close("orderly stop")) {
         log::error("the audit log could not be closed cleanly: " + audit.failure_reason());

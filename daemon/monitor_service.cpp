@@ -61,9 +61,10 @@ MonitorService::MonitorService(sd_event* event, audit::AuditTrail& audit, bool e
         state_line_ = "off: monitor = false in the configuration";
     } else {
         monitor::Options options;
-        // Nothing in the daemon tracks an inode or marks a process yet, so the per-syscall hooks
-        // would only cost every process on the machine (bpf/README.md, Cost).
-        options.syscall_hooks = false;
+        // Injections track inodes and mark processes, which needs the per-syscall hooks. They
+        // cost every syscall on the machine while attached (bpf/README.md, Cost); the gate keeps
+        // the programs' own work off while nothing is marked or tracked.
+        options.syscall_hooks = true;
         monitor::LoadResult loaded = monitor::Monitor::open_and_load(options);
         state_line_ = loaded.status.describe();
         if (loaded.monitor) {
@@ -133,6 +134,9 @@ void MonitorService::drain() noexcept
     audit_.run_fail_closed("recording the eBPF monitor's events", [this] {
         monitor_->drain([this](const monitor::Event& event) noexcept {
             audit_.run_fail_closed("recording an eBPF monitor event", [&] { record(event); });
+            if (observer_ && !std::holds_alternative<monitor::ExecEvent>(event)) {
+                observer_(event);
+            }
         });
         record_losses();
     });

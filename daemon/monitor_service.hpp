@@ -10,6 +10,7 @@
 #include <systemd/sd-event.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -45,6 +46,10 @@ public:
     // in the cache. Nothing is known (an empty history) unless recording.
     monitor::ExeHistory exe_history(pid_t pid, std::uint64_t start_ticks, std::uint64_t at_ns) override;
 
+    // Injections (daemon/inject) see each record after it is written to the log; it must not
+    // throw or drain the monitor again.
+    void set_observer(std::function<void(const monitor::Event&)> observer) { observer_ = std::move(observer); }
+
     // Reads every waiting record into the audit log. Also run by the event loop; an exe lookup
     // that needs the latest exec records may call it first.
     void drain() noexcept;
@@ -62,6 +67,7 @@ private:
     std::uint64_t lost_reported_ = 0;
     bus::EventSourcePtr ring_source_;
     bus::EventSourcePtr timer_;
+    std::function<void(const monitor::Event&)> observer_;
 };
 
 }  // namespace codexvault::daemon

@@ -10,7 +10,65 @@ namespace {
 constexpr std::array<std::string_view, 3> kApprovalModes{"none", "each", "once"};
 constexpr std::array<std::string_view, 4> kStates{"active", "expired", "revoked", "used-up"};
 
+constexpr std::array<std::string_view, 2> kOnTouch{"record", "kill"};
+constexpr std::array<std::string_view, 2> kOnExpiry{"close", "terminate"};
+
+template <std::size_t N>
+std::optional<std::size_t> index_of(const std::array<std::string_view, N>& names, std::string_view text) noexcept
+{
+    for (std::size_t i = 0; i < N; ++i) {
+        if (names[i] == text) {
+            return i;
+        }
+    }
+    return std::nullopt;
+}
+
 }  // namespace
+
+std::string_view inject_on_touch_name(InjectOnTouch mode) noexcept
+{
+    return kOnTouch[static_cast<std::size_t>(mode)];
+}
+
+std::string_view inject_on_expiry_name(InjectOnExpiry mode) noexcept
+{
+    return kOnExpiry[static_cast<std::size_t>(mode)];
+}
+
+bool apply_inject_option(std::string_view text, InjectOptions& options) noexcept
+{
+    const auto eq = text.find('=');
+    if (eq == std::string_view::npos) {
+        return false;
+    }
+    const std::string_view key = text.substr(0, eq);
+    const std::string_view value = text.substr(eq + 1);
+    if (key == "on_touch") {
+        if (const auto i = index_of(kOnTouch, value)) {
+            options.on_touch = static_cast<InjectOnTouch>(*i);
+            return true;
+        }
+    } else if (key == "on_expiry") {
+        if (const auto i = index_of(kOnExpiry, value)) {
+            options.on_expiry = static_cast<InjectOnExpiry>(*i);
+            return true;
+        }
+    }
+    return false;
+}
+
+std::vector<std::string> inject_option_texts(const InjectOptions& options)
+{
+    std::vector<std::string> out;
+    if (options.on_touch != InjectOnTouch::Record) {
+        out.push_back("on_touch=" + std::string(inject_on_touch_name(options.on_touch)));
+    }
+    if (options.on_expiry != InjectOnExpiry::Close) {
+        out.push_back("on_expiry=" + std::string(inject_on_expiry_name(options.on_expiry)));
+    }
+    return out;
+}
 
 std::optional<ApprovalMode> parse_approval_mode(std::string_view text) noexcept
 {

@@ -27,6 +27,25 @@ std::string_view approval_mode_name(ApprovalMode mode) noexcept;
 
 enum class GrantOrigin : std::uint8_t { Policy, Runtime };
 
+// secret:NAME:inject grants only (docs/injection.md). on_touch: what the kernel does to an
+// unmarked process that touches the injected secret (record it, or kill it in that syscall and
+// revoke the grant). on_expiry: what happens to the marked processes when the injection ends
+// (close it in the audit log, or also SIGTERM then SIGKILL them).
+enum class InjectOnTouch : std::uint8_t { Record, Kill };
+enum class InjectOnExpiry : std::uint8_t { Close, Terminate };
+struct InjectOptions {
+    InjectOnTouch on_touch = InjectOnTouch::Record;
+    InjectOnExpiry on_expiry = InjectOnExpiry::Close;
+    friend bool operator==(const InjectOptions&, const InjectOptions&) = default;
+};
+std::string_view inject_on_touch_name(InjectOnTouch mode) noexcept;
+std::string_view inject_on_expiry_name(InjectOnExpiry mode) noexcept;
+// One option as IssueGrant carries it in its `requests` list for an inject grant:
+// "on_touch=record|kill" or "on_expiry=close|terminate". False when `text` is neither.
+bool apply_inject_option(std::string_view text, InjectOptions& options) noexcept;
+// The options as that list ("on_touch=kill", ...; the defaults are left out).
+std::vector<std::string> inject_option_texts(const InjectOptions& options);
+
 struct GrantDefinition {
     // What the evaluation reads, first and together.
     Conditions principal;  // resolved when the grant was loaded or issued
@@ -39,6 +58,8 @@ struct GrantDefinition {
     // Provider grants only: the requests this grant admits, each within the provider's allowed
     // set. Empty: everything the provider allows.
     std::vector<RequestPattern> requests;
+    // Inject grants only.
+    InjectOptions inject;
 
     std::string id;  // static: the name in the policy file; runtime: "g-<16 hex>"
     Capability capability;

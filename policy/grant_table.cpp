@@ -80,6 +80,14 @@ Result<GrantId> GrantTable::issue(const PolicySet& policy, const GrantRequest& r
         return make_error("more than " + std::to_string(limits::kMaxRequestPatterns) + " requests");
     }
     for (const auto& text : request.requests) {
+        // An inject grant's options travel in the same list (IssueGrant keeps its signature).
+        if (d.capability.kind == CapabilityKind::SecretInject) {
+            if (!apply_inject_option(text, d.inject)) {
+                return make_error("inject grant option " + quote(text) +
+                                  ": expected on_touch=record|kill or on_expiry=close|terminate");
+            }
+            continue;
+        }
         auto pattern = parse_request_pattern(text);
         if (!pattern) {
             return pattern.error();

@@ -82,6 +82,8 @@ json encode_grant(const RuntimeGrant& grant)
              {"rate", d.rate ? json(format_rate(*d.rate)) : json(nullptr)},
              {"approval", approval_mode_name(d.approval)},
              {"requests", std::move(requests)},
+             {"on_touch", inject_on_touch_name(d.inject.on_touch)},
+             {"on_expiry", inject_on_expiry_name(d.inject.on_expiry)},
              {"description", d.description},
              {"sequence", d.sequence},
              {"usage", encode_usage(grant.usage)},
@@ -373,6 +375,14 @@ RuntimeGrant Decoder::grant(const json& object, const std::string& where)
     }
     if (!d.requests.empty() && d.capability.kind != CapabilityKind::ProviderRequest) {
         fail(where + ".requests", "requests on a grant that is not a provider grant");
+    }
+    // Inject options: absent in state written before they existed (the defaults then).
+    for (const char* key : {"on_touch", "on_expiry"}) {
+        if (const auto it = object.find(key); it != object.end()) {
+            if (!it->is_string() || !apply_inject_option(std::string(key) + "=" + it->get<std::string>(), d.inject)) {
+                fail(where + "." + key, "not a known value");
+            }
+        }
     }
     d.description = text(object, "description", where);
     if (d.description.size() > limits::kMaxDescriptionLength) {

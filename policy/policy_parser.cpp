@@ -487,6 +487,8 @@ private:
         bool have_capability = false;
         bool have_requests = false;
         SourceLocation requests_at = where;
+        bool have_inject_options = false;
+        SourceLocation inject_at = where;
         for (auto&& [key, node] : table) {
             const std::string_view k = key.str();
             if (k == "principal") {
@@ -564,10 +566,21 @@ private:
                 auto text = description(node, owner);
                 ok = ok && text.has_value();
                 g.description = text.value_or("");
+            } else if (k == "on_touch" || k == "on_expiry") {
+                const std::string* text = string_value(node, k == "on_touch" ? "on_touch" : "on_expiry");
+                if (text == nullptr || !apply_inject_option(std::string(k) + "=" + *text, g.inject)) {
+                    error(node, owner + ": " + std::string(k) +
+                                    (k == "on_touch" ? R"( must be "record" or "kill")"
+                                                     : R"( must be "close" or "terminate")"));
+                    ok = false;
+                    continue;
+                }
+                have_inject_options = true;
+                inject_at = at(node);
             } else {
                 error(key, owner + ": unknown key " + quote(k) +
                                " (expected principal, capability, expires, max_uses, rate, approval, requests, "
-                               "description)");
+                               "on_touch, on_expiry, description)");
                 ok = false;
             }
         }
@@ -581,6 +594,10 @@ private:
         }
         if (ok && have_requests && g.capability.kind != CapabilityKind::ProviderRequest) {
             errors_.add(requests_at, owner + ": requests can only be given for provider:NAME:request grants");
+            ok = false;
+        }
+        if (ok && have_inject_options && g.capability.kind != CapabilityKind::SecretInject) {
+            errors_.add(inject_at, owner + ": on_touch and on_expiry can only be given for secret:NAME:inject grants");
             ok = false;
         }
         if (ok) {

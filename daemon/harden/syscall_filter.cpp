@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <linux/bpf.h>
+#include <fcntl.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -46,6 +47,9 @@ constexpr std::array kThreadClone{ArgCheck{0, CLONE_THREAD, CLONE_THREAD}};
 constexpr std::array kSigpipe{ArgCheck{0, kInt, SIGPIPE}};
 constexpr std::uint64_t kOwnPid = kAllBits;  // placeholder value, replaced by getpid()
 constexpr std::array kAbortSelf{ArgCheck{0, kInt, kOwnPid}, ArgCheck{2, kInt, SIGABRT}};
+constexpr std::array kCloexecOnly{ArgCheck{0, kInt, O_CLOEXEC}};
+constexpr std::array kTermOrKill{ArgCheck{1, kInt, SIGTERM}};
+constexpr std::array kKillOnly{ArgCheck{1, kInt, SIGKILL}};
 
 // ---------------------------------------------------------------------------------------------
 // The allowlist. Derived by running the real daemon under strace through the whole integration
@@ -84,6 +88,11 @@ constexpr std::array kThreadStart3{"clone3"sv};
 constexpr std::array kThreadSetup{"set_robust_list"sv, "rseq"sv};
 constexpr std::array kSignalAction{"rt_sigaction"sv};
 constexpr std::array kStdioSeek{"lseek"sv};
+// Injections (daemon/inject): the descriptor handed over, its size, the monitor's map updates,
+// and on_expiry = "terminate".
+constexpr std::array kInjectSecretMemory{"memfd_secret"sv};
+constexpr std::array kInjectSize{"ftruncate"sv};
+constexpr std::array kInjectSignal{"pidfd_send_signal"sv};
 
 constexpr std::array<ArgCheck, 0> kAlways{};
 
@@ -148,6 +157,14 @@ constexpr std::array kAllowlist{
                  "the eBPF monitor tracks an injected secret's inode or marks a process"},
     SyscallGroup{"monitor map delete", kBpf, kBpfDelete, FilterAction::Allow, 0,
                  "the eBPF monitor stops tracking an inode or unmarks a process"},
+    SyscallGroup{"injection descriptor", kInjectSecretMemory, kCloexecOnly, FilterAction::Allow, 0,
+                 "Inject: a memfd_secret holds the value handed to the approved process (O_CLOEXEC only)"},
+    SyscallGroup{"injection size", kInjectSize, kAlways, FilterAction::Allow, 0,
+                 "Inject: sizes the memfd_secret to the value before it is mapped and filled"},
+    SyscallGroup{"injection terminate", kInjectSignal, kTermOrKill, FilterAction::Allow, 0,
+                 "on_expiry = \"terminate\": SIGTERM to each process still under the mark (by pidfd)"},
+    SyscallGroup{"injection kill", kInjectSignal, kKillOnly, FilterAction::Allow, 0,
+                 "on_expiry = \"terminate\": SIGKILL after the grace period to what is left"},
     SyscallGroup{"ioctl probes", kTerminalProbe, kAlways, FilterAction::Errno, ENOTTY,
                  "isatty()/window-size probes by stdio, and the audit log's FS_IOC_SETFLAGS (append-only flag) on "
                  "a segment created after start-up, get \"not supported\" without reaching any driver: the "
@@ -171,7 +188,8 @@ constexpr std::array kAllowlist{
     SyscallGroup{"response stream", kEgressSocketpair, kUnixStream, FilterAction::Allow, 0,
                  "the socketpair a provider response streams through to the caller (AF_UNIX stream only)"},
     SyscallGroup{"request body copy", kEgressMemfd, kBodyMemfd, FilterAction::Allow, 0,
-                 "the daemon's own copy of a request body, hashed for the approval binding and sealed"},
+                 "the daemon's own copy of a request body, hashed for the approval binding and sealed; and Inject "
+                 "on a kernel without secretmem: a sealed memfd instead (recorded as the weaker kind)"},
     SyscallGroup{"resolver threads", kThreadStart, kThreadClone, FilterAction::Allow, 0,
                  "libcurl's threaded resolver starts one thread per name lookup: clone with CLONE_THREAD only "
                  "(never a new process)"},

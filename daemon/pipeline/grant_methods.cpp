@@ -66,6 +66,10 @@ void append_grant(sd_bus_message* reply, const policy::GrantInfo& info)
         requests.push_back(pattern.to_string());
     }
     dict.add_string_array("requests", requests);
+    if (grant.capability.kind == policy::CapabilityKind::SecretInject) {
+        dict.add("on_touch", std::string(policy::inject_on_touch_name(grant.inject.on_touch)));
+        dict.add("on_expiry", std::string(policy::inject_on_expiry_name(grant.inject.on_expiry)));
+    }
     dict.add("description", grant.description);
     dict.close();
 }

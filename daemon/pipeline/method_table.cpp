@@ -14,7 +14,7 @@ using enum MethodFlag;
 
 // Two lines a method: what the pipeline does with it, then its D-Bus shape.
 // clang-format off
-constexpr std::array<MethodSpec, 26> kMethods{{
+constexpr std::array<MethodSpec, 27> kMethods{{
     // name             access               action              decoder                             flags
     //                  in signature         out signature       argument names (in, then out)
     {kStatus,           Access::Anyone,      "status.read",      &methods::decode_status,            AllowedWhenLocked | Informational | PinnedIdentity | ServedWhenAuditFailed,
@@ -69,6 +69,8 @@ constexpr std::array<MethodSpec, 26> kMethods{{
                         "sssa(ss)ah",        "tqa(ss)h",         "provider\0method\0path_and_query\0headers\0body\0request_id\0status\0response_headers\0stream\0"},
     {kRequestOutcome,   Access::Anyone,      "provider.outcome", &methods::decode_request_outcome,   AllowedWhenLocked | Informational | PinnedIdentity,
                         "t",                 "sstt",             "request_id\0end\0reason\0bytes_delivered\0redactions\0"},
+    {kInject,           Access::Grant,       "secret.inject",    &methods::decode_inject,            Sensitive,
+                        "sa{sv}h",           "sa{sv}",           "name\0options\0channel\0injection_id\0info\0"},
 }};
 // clang-format on
 

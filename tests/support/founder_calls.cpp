@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sodium.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -110,6 +111,13 @@ void call_method(cli::VaultClient& client, const std::string& method, const std:
         } else if (method == "AuditTail") {
             cli::check_local(sd_bus_message_append(m, "a{sv}", 0), "args");
             cli::append_proof(m, p);
+        } else if (method == "Inject") {
+            int pair[2] = {-1, -1};
+            cli::check_local(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0 ? 0 : -errno,
+                             "socketpair");
+            const UniqueFd ours(pair[0]);
+            const UniqueFd theirs(pair[1]);
+            cli::check_local(sd_bus_message_append(m, "sa{sv}h", secret_name.c_str(), 0, theirs.get()), "args");
         } else if (method == "Check" || method == "Use") {
             cli::check_local(sd_bus_message_append(m, "sa{sv}", "audit:read", 0), "args");
         } else if (method == "Request") {

@@ -36,7 +36,8 @@ Test(method_table, every_method_declares_an_action_access_and_decoder)
             // A founder method must carry the proof, last, so the pipeline can verify it.
             cr_expect(in.size() >= 7 && in.substr(in.size() - 7) == "(aytay)", "%s lacks a founder proof", spec.name);
         }
-        // Values enter by descriptor only, and such methods are flagged sensitive.
+        // Values enter (PutSecret) or leave (Inject, over the socket it is given) by descriptor
+        // only, and such methods are flagged sensitive.
         cr_expect_eq(in.find('h') != std::string::npos, spec.has(daemon::MethodFlag::Sensitive), "%s sensitive flag",
                      spec.name);
         // No method may return bytes that could be a secret value except the nonce.
@@ -122,7 +123,7 @@ Test(method_table, each_flag_is_on_exactly_the_rows_that_need_it)
     // Every method a founder proof authorizes needs the enrolled key, except the enrolment itself.
     expect_rows("NeedsEnrolledFounder", rows_with(MethodFlag::NeedsEnrolledFounder), rows_with_access(Access::Founder));
     cr_expect(rows_with_access(Access::Enrollment) == Names({"Enroll"}));
-    expect_rows("Sensitive", rows_with(MethodFlag::Sensitive), {"PutSecret", "RotateSecret", "Request"});
+    expect_rows("Sensitive", rows_with(MethodFlag::Sensitive), {"PutSecret", "RotateSecret", "Request", "Inject"});
     // Answered at once, its record not waited for and folded when repeated: exactly the calls
     // that authorize nothing (a nonce is useless without the founder key).
     Names informational = open;
@@ -142,9 +143,10 @@ Test(method_table, each_flag_is_on_exactly_the_rows_that_need_it)
     }
     // Only Status says why the log failed; every other call is refused without a record.
     expect_rows("ServedWhenAuditFailed", rows_with(MethodFlag::ServedWhenAuditFailed), {"Status"});
-    // Only Use's action is its reply alone; Use and Request are the grant-decided methods.
+    // Only Use's action is its reply alone; Inject acts (a descriptor, a mark), so it waits for
+    // its decision to be durable first. Use, Request and Inject are the grant-decided methods.
     expect_rows("OneRoundCommit", rows_with(MethodFlag::OneRoundCommit), {"Use"});
-    cr_expect(rows_with_access(Access::Grant) == Names({"Use", "Request"}));
+    cr_expect(rows_with_access(Access::Grant) == Names({"Use", "Request", "Inject"}));
     // Only Request starts work that outlives the call (the stream) and answers it later.
     expect_rows("RepliesLater", rows_with(MethodFlag::RepliesLater), {"Request"});
 }
