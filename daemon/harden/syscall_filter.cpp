@@ -1,13 +1,13 @@
 #include "daemon/harden/syscall_filter.hpp"
 
 #include <errno.h>
-#include <linux/bpf.h>
 #include <fcntl.h>
+#include <linux/bpf.h>
+#include <netinet/in.h>
+#include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <netinet/in.h>
-#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -55,7 +55,7 @@ constexpr std::array kKillOnly{ArgCheck{1, kInt, SIGKILL}};
 // The allowlist. Derived by running the real daemon under strace through the whole integration
 // suite and a manual session (init, put, rotate, rm, ls, whoami, status, SIGHUP, SIGTERM) with
 // NOTIFY_SOCKET and WATCHDOG_USEC set, keeping only calls made after start-up is over. Calls
-// made only during start-up (execve, memfd_secret, ftruncate, socket(AF_UNIX, SOCK_STREAM),
+// made only during start-up (execve, socket(AF_UNIX, SOCK_STREAM),
 // connect, epoll_create1, eventfd2, mkdir, prlimit64, prctl, capget/capset, seccomp, rt_sigaction,
 // and clone3, rseq, set_robust_list for the audit flusher thread, started before the filter) are
 // not here. Everything not listed kills the process.
@@ -177,10 +177,11 @@ constexpr std::array kAllowlist{
                  "the resolver thread's DNS queries, and libcurl's probe for a working IPv6 stack"},
     SyscallGroup{"name resolution (IPv6)", kEgressSocket, kUdp6, FilterAction::Allow, 0,
                  "the resolver thread's DNS queries over IPv6"},
-    SyscallGroup{"egress connection", kEgressIo, kAlways, FilterAction::Allow, 0,
-                 "connect (the address guard has checked the address first), the peer address the guard checks "
-                 "again, TLS records sent and received, DNS queries (sendmmsg); shutdown of the response stream's write "
-                 "side (EOF for the caller)"},
+    SyscallGroup{
+        "egress connection", kEgressIo, kAlways, FilterAction::Allow, 0,
+        "connect (the address guard has checked the address first), the peer address the guard checks "
+        "again, TLS records sent and received, DNS queries (sendmmsg); shutdown of the response stream's write "
+        "side (EOF for the caller)"},
     SyscallGroup{"egress socket options (TCP)", kNotifySockopt, kTcpLevel, FilterAction::Allow, 0,
                  "TCP_NODELAY and keep-alive timing on a provider connection"},
     SyscallGroup{"egress socket options (IPv6)", kNotifySockopt, kIpv6Level, FilterAction::Allow, 0,

@@ -113,8 +113,9 @@ PreparedCall decode_inject(sd_bus_message* message)
             throw VaultError(ErrorCode::Unavailable, "injection unavailable: the daemon has no injection service");
         }
         if (const auto why = injections->unavailable_reason()) {
-            throw VaultError(ErrorCode::Unavailable, "injection unavailable: " + *why + " (monitor " +
-                                                         MonitorService::current_state_line() + ")");
+            const std::string state =
+                context.monitor != nullptr ? context.monitor->state_line() : std::string("off: not started");
+            throw VaultError(ErrorCode::Unavailable, "injection unavailable: " + *why + " (monitor " + state + ")");
         }
         auto& secrets = context.vault.secrets();
         if (secrets.rotation_required(name)) {
