@@ -53,5 +53,6 @@ inline void on_selected(CLI::App* command, SelectedCommand& selected, SelectedCo
 // Command groups, each in its own file.
 void add_grant_commands(CLI::App& app, CLI::App& policy, const GlobalOptions& options, SelectedCommand& selected);
 void add_integrity_commands(CLI::App& app, const GlobalOptions& options, SelectedCommand& selected);
+void add_ingest_command(CLI::App& app, const GlobalOptions& options, SelectedCommand& selected);
 
 }  // namespace codexvault::cli

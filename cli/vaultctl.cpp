@@ -268,6 +268,7 @@ int run(int argc, char** argv)
     SelectedCommand selected;
     add_grant_commands(app, *policy_cmd, options, selected);
     add_integrity_commands(app, options, selected);
+    add_ingest_command(app, options, selected);
 
     try {
         app.parse(argc, argv);

@@ -36,6 +36,7 @@ inline constexpr const char* kUnlock = "Unlock";
 inline constexpr const char* kIncident = "Incident";
 inline constexpr const char* kAuditTail = "AuditTail";
 inline constexpr const char* kAuditPublicKey = "AuditPublicKey";
+inline constexpr const char* kIngest = "Ingest";
 }  // namespace method
 
 namespace signal {

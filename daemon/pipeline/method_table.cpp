@@ -14,7 +14,7 @@ using enum MethodFlag;
 
 // Two lines a method: what the pipeline does with it, then its D-Bus shape.
 // clang-format off
-constexpr std::array<MethodSpec, 24> kMethods{{
+constexpr std::array<MethodSpec, 25> kMethods{{
     // name             access               action              decoder                             flags
     //                  in signature         out signature       argument names (in, then out)
     {kStatus,           Access::Anyone,      "status.read",      &methods::decode_status,            AllowedWhenLocked | Informational | PinnedIdentity | ServedWhenAuditFailed,
@@ -65,6 +65,8 @@ constexpr std::array<MethodSpec, 24> kMethods{{
                         "",                  "s",                "public_key\0"},
     {kDeny,             Access::Founder,     "approval.deny",    &methods::decode_deny,              NeedsEnrolledFounder,
                         "s(aytay)",          "",                 "approval_id\0proof\0"},
+    {kIngest,           Access::FounderOrGrant, "ingest.scan",   &methods::decode_ingest,            Sensitive,
+                        "ha{sv}(aytay)",     "a{sv}a(sssssuuusds)a(ssas)a(ssi)ah", "directory\0options\0proof\0summary\0findings\0env_files\0skips\0overflow\0"},
 }};
 // clang-format on
 
@@ -118,6 +120,8 @@ const char* to_string(Access access) noexcept
         return "grant";
     case Access::AuditReader:
         return "founder or audit:read";
+    case Access::FounderOrGrant:
+        return "founder or grant";
     }
     return "founder";
 }

@@ -20,6 +20,9 @@
 namespace codexvault::audit {
 class AuditTrail;
 }
+namespace codexvault::ingest {
+class ScanClient;
+}
 
 namespace codexvault::daemon {
 
@@ -33,6 +36,7 @@ enum class Access {
     Enrollment,   // founder uid AND a proof made with the key being enrolled; only when uninitialized
     Grant,        // a grant for the call's capability, decided by the policy engine (a real use)
     AuditReader,  // the founder (uid and proof), or a grant for audit:read without one
+    FounderOrGrant,  // the founder (uid and proof), or, unsigned, a grant for the row's capability (Ingest)
 };
 
 const char* to_string(Access access) noexcept;
@@ -68,7 +72,15 @@ struct RequestContext {
     const GrantUse* grant_use = nullptr;  // Access::Grant methods: the allowed use
     audit::AuditTrail* audit = nullptr;
     IntegrityControl* integrity = nullptr;
+    ingest::ScanClient* ingest = nullptr;  // the ingest helper's client; null when it is not running
 };
+
+// An action that completes later, on the event loop (Ingest: a worker process scans): `start`
+// begins it and returns; the action calls the CompleteCall exactly once, with a FinishCall that
+// fills the reply and returns the reason its outcome record carries (or throws VaultError). The
+// outcome is recorded then, and the reply sent once that record is durable.
+using FinishCall = std::function<std::string(sd_bus_message* reply)>;
+using CompleteCall = std::function<void(FinishCall finish)>;
 
 // What decoding a call yields: the arguments the proof must cover, and the action to run
 // once (and only if) the pipeline has authorized and audited the call.
@@ -79,6 +91,7 @@ struct PreparedCall {
     std::optional<founder::PublicKey> enrolling_key;
     std::optional<GrantUse> grant_use;
     std::function<void(RequestContext&, sd_bus_message* reply)> act;
+    std::function<void(RequestContext&, CompleteCall complete)> start;  // instead of act, for deferred actions
 };
 
 // What the pipeline does differently for a method, beyond its Access; the pipeline never tests a

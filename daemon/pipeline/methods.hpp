@@ -30,5 +30,6 @@ PreparedCall decode_unlock(sd_bus_message* message);
 PreparedCall decode_incident(sd_bus_message* message);
 PreparedCall decode_audit_tail(sd_bus_message* message);
 PreparedCall decode_audit_public_key(sd_bus_message* message);
+PreparedCall decode_ingest(sd_bus_message* message);
 
 }  // namespace codexvault::daemon::methods

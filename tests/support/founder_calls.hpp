@@ -27,6 +27,7 @@ inline const std::vector<CoveredMethod> kMethodCoverage = {
     {"IssueGrant", false},    {"ListGrants", false},   {"RevokeGrant", false},  {"RevokeAllGrants", false},
     {"ListApprovals", false}, {"Approve", false},      {"Deny", false},         {"Lock", false},
     {"Unlock", false},        {"Incident", false},     {"AuditTail", false},    {"AuditPublicKey", true},
+    {"Ingest", false},
 };
 
 // The arguments a proof for `method` covers, for the fixed test object.
