@@ -243,6 +243,25 @@ void scan(int dir_fd, const ScanRequest& request, scan::Scanner& scanner, Output
 
 }  // namespace
 
+int confine_worker(int dir_fd, int result_fd, const ScanLimits& limits)
+{
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || ::prctl(PR_SET_DUMPABLE, 0) != 0) {
+        throw std::runtime_error("ingest worker: prctl");
+    }
+    if (!apply_rlimits(limits)) {
+        throw std::runtime_error("ingest worker: setrlimit");
+    }
+    const int landlock = confine_landlock(dir_fd);
+    if (landlock <= 0 && landlock != -ENOSYS && landlock != -EOPNOTSUPP) {
+        // Offered but refused: never scan less confined than the kernel allows.
+        throw std::runtime_error("ingest worker: Landlock: " + std::string(std::strerror(-landlock)));
+    }
+    if (!install_filter(result_fd)) {
+        throw std::runtime_error("ingest worker: seccomp filter");
+    }
+    return landlock;
+}
+
 int landlock_abi() noexcept
 {
     const long abi = ::syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION);
@@ -253,29 +272,25 @@ void run_worker(int dir_fd, int result_fd, const ScanRequest& request,
                 const std::shared_ptr<const scan::Matcher>& matcher) noexcept
 {
     try {
-        if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
-            ::prctl(PR_SET_DUMPABLE, 0) != 0) {
+        if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) {
             ::_exit(kExitSandbox);
         }
         // The daemon may stop reading (it refused the result as too large): writing then fails
         // with EPIPE instead of a signal, and the worker exits.
         ::signal(SIGPIPE, SIG_IGN);
-        if (!apply_rlimits(request.limits)) {
-            ::_exit(kExitSandbox);
-        }
         struct stat st {};
         if (::fstat(dir_fd, &st) != 0 || !S_ISDIR(st.st_mode)) {
             ::_exit(kExitBadDirectory);
         }
-        const int landlock = confine_landlock(dir_fd);
-        if (landlock <= 0 && landlock != -ENOSYS && landlock != -EOPNOTSUPP) {
-            ::_exit(kExitSandbox);  // offered but refused: never scan less confined than the kernel allows
-        }
-        scan::Scanner scanner(matcher);
-        Output out(result_fd);
-        if (!install_filter(result_fd)) {
+        int landlock = 0;
+        try {
+            landlock = confine_worker(dir_fd, result_fd, request.limits);
+        } catch (const std::runtime_error&) {
             ::_exit(kExitSandbox);
         }
+        // Made under the filter: the Vectorscan scratch and PCRE2's JIT stack are plain memory.
+        scan::Scanner scanner(matcher);
+        Output out(result_fd);
         scan(dir_fd, request, scanner, out, landlock);
         ::_exit(0);
     } catch (const std::bad_alloc&) {

@@ -276,6 +276,19 @@ Test(ingest, a_worker_over_its_time_limit_is_killed_and_the_scan_says_so)
     cr_expect(worker.find("time limit") != std::string::npos || worker == "completed", "%s", summary.dump().c_str());
 }
 
+Test(ingest, a_worker_over_its_memory_limit_stops_and_the_scan_says_so)
+{
+    // A 64 MiB read buffer cannot fit in a 64 MiB address space that already holds the program:
+    // the allocation fails under RLIMIT_AS, the worker exits, the daemon is unaffected.
+    const std::string root = env->root() + "/mem";
+    write_file(root + "/a.txt", "hello\n");
+    const auto summary = ingest_with(root, {{"max_file_bytes", 64U << 20}, {"memory_mib", 64}});
+    cr_expect_eq(summary["complete"], false);
+    cr_expect_eq(summary["worker"], "stopped at its memory limit", "%s", summary.dump().c_str());
+    // The daemon still serves.
+    cr_expect_eq(env->vaultctl({"status"}).exit_code, 0);
+}
+
 Test(ingest, an_unsigned_call_without_a_grant_is_denied)
 {
     const std::string root = env->root() + "/p";
