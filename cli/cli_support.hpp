@@ -54,5 +54,6 @@ inline void on_selected(CLI::App* command, SelectedCommand& selected, SelectedCo
 void add_grant_commands(CLI::App& app, CLI::App& policy, const GlobalOptions& options, SelectedCommand& selected);
 void add_integrity_commands(CLI::App& app, const GlobalOptions& options, SelectedCommand& selected);
 void add_exec_command(CLI::App& app, const GlobalOptions& options, SelectedCommand& selected);
+void add_ingest_command(CLI::App& app, const GlobalOptions& options, SelectedCommand& selected);
 
 }  // namespace codexvault::cli

@@ -97,7 +97,8 @@ VaultClient::VaultClient(const std::string& address)
     }
 }
 
-Message VaultClient::call(const char* method, const std::function<void(sd_bus_message*)>& append)
+Message VaultClient::call(const char* method, const std::function<void(sd_bus_message*)>& append,
+                          std::uint64_t timeout_usec)
 {
     sd_bus_message* raw = nullptr;
     check_local(
@@ -109,7 +110,7 @@ Message VaultClient::call(const char* method, const std::function<void(sd_bus_me
     }
     sd_bus_error error = SD_BUS_ERROR_NULL;
     sd_bus_message* raw_reply = nullptr;
-    const int r = sd_bus_call(bus_.get(), request.get(), 0, &error, &raw_reply);
+    const int r = sd_bus_call(bus_.get(), request.get(), timeout_usec, &error, &raw_reply);
     Message reply(raw_reply);
     if (r < 0) {
         CallError failure = error_from_reply(error, r);

@@ -53,7 +53,9 @@ public:
     explicit VaultClient(const std::string& address);
 
     // Calls `method`; `append` adds the arguments. Throws CallError on an error reply.
-    Message call(const char* method, const std::function<void(sd_bus_message*)>& append = {});
+    // timeout_usec 0: sd-bus's default (25 s); Ingest waits for a whole scan.
+    Message call(const char* method, const std::function<void(sd_bus_message*)>& append = {},
+                 std::uint64_t timeout_usec = 0);
 
     std::vector<std::uint8_t> get_nonce();
     // A proof over (method, arguments) with a fresh nonce and a 30 s expiry.

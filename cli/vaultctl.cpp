@@ -274,6 +274,7 @@ int run(int argc, char** argv)
     add_run_command(app, options, selected);
     add_request_command(app, options, selected);
     add_exec_command(app, options, selected);
+    add_ingest_command(app, options, selected);
 
     try {
         app.parse(argc, argv);

@@ -39,6 +39,7 @@ inline constexpr const char* kAuditPublicKey = "AuditPublicKey";
 inline constexpr const char* kRequest = "Request";
 inline constexpr const char* kRequestOutcome = "RequestOutcome";
 inline constexpr const char* kInject = "Inject";
+inline constexpr const char* kIngest = "Ingest";
 }  // namespace method
 
 // Provider mediation (docs/bus-api.md, Request and RequestOutcome).

@@ -16,7 +16,10 @@
 #include "common/bus_contract.hpp"
 #include "daemon/audit/audit_trail.hpp"
 #include "daemon/daemon_config.hpp"
+#include "daemon/harden/capabilities.hpp"
 #include "daemon/harden/hardening.hpp"
+#include "daemon/ingest/helper.hpp"
+#include "daemon/ingest/scan_client.hpp"
 #include "daemon/integrity/integrity_control.hpp"
 #include "daemon/integrity/start_up_checks.hpp"
 #include "daemon/monitor_service.hpp"
@@ -128,6 +131,10 @@ int run(int argc, char** argv)
         throw std::runtime_error("libsodium could not initialize (no entropy source?)");
     }
 
+    // The ingest helper is forked first: before any key is loaded (it never holds one but a
+    // scan's fingerprint key) and before the seccomp filter, which has no fork (docs/ingest.md).
+    ingest::Helper helper = ingest::start_helper([] { harden::drop_all_capabilities(); });
+
     std::unique_ptr<VaultService> vault;
     try {
         vault = VaultService::open(config);
@@ -173,7 +180,13 @@ int run(int argc, char** argv)
     inject::InjectionService injections(event.get(), audit, monitor.monitor(),
                                         injection_hooks(*vault, audit, monitor, bus.get()));
     monitor.set_observer([&injections](const codexvault::monitor::Event& e) { injections.observe(e); });
+    // Ingest fingerprints are keyed with a vault sub-key (keyring.hpp: id 7), so the same value in
+    // two files is one secret and nobody without the vault can test a guess against it.
+    const store::SecureBuffer fingerprint_key = vault->keyring().derive(7, "CVfinger", 32);
+    ingest::ScanClient scans(event.get(), std::move(helper.control));
+    scans.set_fingerprint_key(fingerprint_key.span());
     VaultObject object(bus.get(), event.get(), *vault, audit, integrity, &monitor);
+    object.set_scan_client(&scans);
     check(sd_bus_request_name(bus.get(), bus::kBusName, 0), std::string("take the bus name ") + bus::kBusName);
     integrity.set_bus(bus.get());
     integrity.resume();

@@ -14,7 +14,7 @@ using enum MethodFlag;
 
 // Two lines a method: what the pipeline does with it, then its D-Bus shape.
 // clang-format off
-constexpr std::array<MethodSpec, 27> kMethods{{
+constexpr std::array<MethodSpec, 28> kMethods{{
     // name             access               action              decoder                             flags
     //                  in signature         out signature       argument names (in, then out)
     {kStatus,           Access::Anyone,      "status.read",      &methods::decode_status,            AllowedWhenLocked | Informational | PinnedIdentity | ServedWhenAuditFailed,
@@ -71,6 +71,8 @@ constexpr std::array<MethodSpec, 27> kMethods{{
                         "t",                 "sstt",             "request_id\0end\0reason\0bytes_delivered\0redactions\0"},
     {kInject,           Access::Grant,       "secret.inject",    &methods::decode_inject,            Sensitive,
                         "sa{sv}h",           "sa{sv}",           "name\0options\0channel\0injection_id\0info\0"},
+    {kIngest,           Access::FounderOrGrant, "ingest.scan",   &methods::decode_ingest,            Sensitive,
+                        "ha{sv}(aytay)",     "a{sv}a(sssssuuusds)a(ssas)a(ssi)ah", "directory\0options\0proof\0summary\0findings\0env_files\0skips\0overflow\0"},
 }};
 // clang-format on
 
@@ -129,6 +131,8 @@ const char* to_string(Access access) noexcept
         return "grant";
     case Access::AuditReader:
         return "founder or audit:read";
+    case Access::FounderOrGrant:
+        return "founder or grant";
     }
     return "founder";
 }

@@ -20,6 +20,9 @@
 namespace codexvault::audit {
 class AuditTrail;
 }
+namespace codexvault::ingest {
+class ScanClient;
+}
 
 namespace codexvault::daemon {
 
@@ -34,6 +37,7 @@ enum class Access {
     Enrollment,   // founder uid AND a proof made with the key being enrolled; only when uninitialized
     Grant,        // a grant for the call's capability, decided by the policy engine (a real use)
     AuditReader,  // the founder (uid and proof), or a grant for audit:read without one
+    FounderOrGrant,  // the founder (uid and proof), or, unsigned, a grant for the row's capability (Ingest)
 };
 
 const char* to_string(Access access) noexcept;
@@ -72,11 +76,19 @@ struct RequestContext {
     // MethodFlag::RepliesLater: the method call, for the action to answer later, and what the
     // pipeline recorded the decision under (grant and approval ids).
     sd_bus_message* call = nullptr;
-    std::string_view sender;
-    std::string_view grant_reference;
+    std::string_view sender{};
+    std::string_view grant_reference{};
     class RequestBroker* requests = nullptr;
     const MonitorService* monitor = nullptr;  // the eBPF monitor's service (Status); null in unit tests
+    ingest::ScanClient* ingest = nullptr;  // the ingest helper's client; null when it is not running
 };
+
+// An action that completes later, on the event loop (Ingest: a worker process scans): `start`
+// begins it and returns; the action calls the CompleteCall exactly once, with a FinishCall that
+// fills the reply and returns the reason its outcome record carries (or throws VaultError). The
+// outcome is recorded then, and the reply sent once that record is durable.
+using FinishCall = std::function<std::string(sd_bus_message* reply)>;
+using CompleteCall = std::function<void(FinishCall finish)>;
 
 // What decoding a call yields: the arguments the proof must cover, and the action to run
 // once (and only if) the pipeline has authorized and audited the call.
@@ -87,6 +99,7 @@ struct PreparedCall {
     std::optional<founder::PublicKey> enrolling_key;
     std::optional<GrantUse> grant_use;
     std::function<void(RequestContext&, sd_bus_message* reply)> act;
+    std::function<void(RequestContext&, CompleteCall complete)> start;  // instead of act, for deferred actions
 };
 
 // What the pipeline does differently for a method, beyond its Access; the pipeline never tests a

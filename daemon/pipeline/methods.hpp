@@ -33,5 +33,6 @@ PreparedCall decode_audit_public_key(sd_bus_message* message);
 PreparedCall decode_request(sd_bus_message* message);
 PreparedCall decode_request_outcome(sd_bus_message* message);
 PreparedCall decode_inject(sd_bus_message* message);
+PreparedCall decode_ingest(sd_bus_message* message);
 
 }  // namespace codexvault::daemon::methods

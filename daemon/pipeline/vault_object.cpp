@@ -217,7 +217,7 @@ void VaultObject::authorize(const MethodSpec& spec, const identity::Subject& sub
     }
     // Audit readers: a signed call is the founder's (checked below, like any founder method); an
     // unsigned one needs a grant for audit:read.
-    if (spec.access == Access::AuditReader) {
+    if (spec.access == Access::AuditReader || spec.access == Access::FounderOrGrant) {
         if (!call.proof || call.proof->signature.empty()) {
             authorize_use(subject, *call.grant_use);
             return;
@@ -407,7 +407,7 @@ int VaultObject::dispatch(const MethodSpec& spec, sd_bus_message* message, sd_bu
     // the reply) writes nothing outside the log: its outcome joins its decision, and one flush
     // covers both before the reply is sent.
     if (spec.has(MethodFlag::OneRoundCommit) && !vault_.policy_state_unsaved()) {
-        act(pending);
+        (void)act(pending);  // OneRoundCommit rows neither start work nor reply later
         awaiting_outcome_.push_back(std::move(pending));
     } else {
         awaiting_decision_.push_back(std::move(pending));
@@ -464,7 +464,13 @@ int VaultObject::answer_now(const MethodSpec& spec, sd_bus_message* message, con
         throw std::system_error(-r, std::generic_category(), "create reply");
     }
     try {
-        RequestContext context{vault_, subject, nullptr, &audit_, &integrity_, nullptr, {}, {}, requests_.get(), monitor_};
+        RequestContext context{.vault = vault_,
+                               .subject = subject,
+                               .audit = &audit_,
+                               .integrity = &integrity_,
+                               .requests = requests_.get(),
+                               .monitor = monitor_,
+                               .ingest = scan_client_};
         call.act(context, reply.get());
     } catch (const VaultError& e) {
         return reply_error(error, e.code(), e.what());
@@ -528,7 +534,7 @@ void VaultObject::commit()
             continue;
         }
         if (act(pending)) {
-            awaiting_outcome_.push_back(std::move(pending));
+            queue_acted(std::move(pending));
         }
     }
     if (!audit_.healthy()) {
@@ -573,6 +579,21 @@ void VaultObject::fail_waiting()
     }
 }
 
+RequestContext VaultObject::context_of(const PendingCall& pending)
+{
+    return RequestContext{.vault = vault_,
+                          .subject = pending.subject,
+                          .grant_use = pending.call.grant_use ? &*pending.call.grant_use : nullptr,
+                          .audit = &audit_,
+                          .integrity = &integrity_,
+                          .call = pending.message.get(),
+                          .sender = pending.sender,
+                          .grant_reference = pending.grant,
+                          .requests = requests_.get(),
+                          .monitor = monitor_,
+                          .ingest = scan_client_};
+}
+
 bool VaultObject::act(PendingCall& pending)
 {
     audit::AuditRecord outcome = record_of(pending, audit::EventType::Outcome);
@@ -581,6 +602,21 @@ bool VaultObject::act(PendingCall& pending)
     // Authorized before a Lock or Incident that was acted on first in this round.
     if (vault_.state() == VaultState::Locked && !pending.spec->has(MethodFlag::AllowedWhenLocked)) {
         pending.failure = Failure{ErrorCode::Locked, "vault is locked: " + vault_.lock_reason()};
+    } else if (pending.call.start) {
+        // Deferred: started now, its outcome recorded when it completes (complete_deferred).
+        try {
+            RequestContext context = context_of(pending);
+            const std::uint64_t id = next_deferred_++;
+            pending.call.start(context, [this, id](FinishCall finish) { complete_deferred(id, finish); });
+            pending.deferred = id;
+            return true;
+        } catch (const VaultError& e) {
+            pending.failure = Failure{e.code(), e.what()};
+        } catch (const std::exception& e) {
+            log::error(std::string("internal error in ") + pending.spec->name + ": " + e.what());
+            pending.failure = Failure{ErrorCode::Unavailable, "internal error; see the daemon's log"};
+            reason = "internal error";
+        }
     } else {
         try {
             sd_bus_message* raw_reply = nullptr;
@@ -589,16 +625,7 @@ bool VaultObject::act(PendingCall& pending)
             if (r < 0) {
                 throw std::system_error(-r, std::generic_category(), "create reply");
             }
-            RequestContext context{vault_,
-                                   pending.subject,
-                                   pending.call.grant_use ? &*pending.call.grant_use : nullptr,
-                                   &audit_,
-                                   &integrity_,
-                                   pending.message.get(),
-                                   pending.sender,
-                                   pending.grant,
-                                   requests_.get(),
-                                   monitor_};
+            RequestContext context = context_of(pending);
             pending.call.act(context, reply.get());
             persist_state();
             if (pending.spec->has(MethodFlag::RepliesLater)) {
@@ -629,6 +656,59 @@ bool VaultObject::act(PendingCall& pending)
     // Folded (a repeated failure): the mark stays at or after the decision's.
     pending.mark = std::max(pending.mark, audit_.last_seq());
     return true;
+}
+
+void VaultObject::queue_acted(PendingCall pending)
+{
+    if (pending.deferred != 0) {
+        deferred_.push_back(std::move(pending));
+    } else {
+        awaiting_outcome_.push_back(std::move(pending));
+    }
+}
+
+// A deferred action completed: its reply is filled and its outcome recorded now, and the reply
+// waits for that record like any other (marks stay ascending: this record is the newest).
+void VaultObject::complete_deferred(std::uint64_t id, const FinishCall& finish) noexcept
+{
+    try {
+        const auto it =
+            std::find_if(deferred_.begin(), deferred_.end(), [id](const PendingCall& p) { return p.deferred == id; });
+        if (it == deferred_.end()) {
+            return;  // answered already (the daemon is stopping)
+        }
+        PendingCall pending = std::move(*it);
+        deferred_.erase(it);
+        pending.deferred = 0;
+        audit::AuditRecord outcome = record_of(pending, audit::EventType::Outcome);
+        outcome.decision = audit::Decision::Allow;
+        try {
+            sd_bus_message* raw_reply = nullptr;
+            const int r = sd_bus_message_new_method_return(pending.message.get(), &raw_reply);
+            bus::MessagePtr reply(raw_reply);
+            if (r < 0) {
+                throw std::system_error(-r, std::generic_category(), "create reply");
+            }
+            outcome.reason = finish(reply.get());
+            pending.reply = std::move(reply);
+        } catch (const VaultError& e) {
+            pending.failure = Failure{e.code(), e.what()};
+            outcome.reason = e.what();
+        } catch (const std::exception& e) {
+            log::error(std::string("internal error in ") + pending.spec->name + ": " + e.what());
+            pending.failure = Failure{ErrorCode::Unavailable, "internal error; see the daemon's log"};
+            outcome.reason = "internal error";
+        }
+        if (pending.failure) {
+            outcome.decision = audit::Decision::Deny;
+        }
+        (void)audit_.record(outcome);  // a failure here fails the log, and so this reply
+        pending.mark = std::max(pending.mark, audit_.last_seq());
+        awaiting_outcome_.push_back(std::move(pending));
+        schedule_commit();
+    } catch (const std::exception& e) {
+        log::error(std::string("internal error completing a deferred call: ") + e.what());
+    }
 }
 
 void VaultObject::send_reply(PendingCall& pending) noexcept
@@ -664,6 +744,17 @@ audit::AuditRecord VaultObject::record_of(const PendingCall& pending, audit::Eve
 // and starts the next (a call needs at most two flushes: decision, then outcome).
 void VaultObject::drain()
 {
+    // Deferred actions still running are answered as stopped, their outcome recorded.
+    for (auto& pending : deferred_) {
+        pending.deferred = 0;
+        pending.failure = Failure{ErrorCode::Unavailable, "the daemon stopped before the action completed"};
+        audit::AuditRecord outcome = record_of(pending, audit::EventType::Outcome);
+        outcome.reason = pending.failure->message;
+        (void)audit_.record(outcome);
+        pending.mark = std::max(pending.mark, audit_.last_seq());
+        awaiting_outcome_.push_back(std::move(pending));
+    }
+    deferred_.clear();
     for (int round = 0; round < 8 && waiting() != 0; ++round) {
         audit_.settle();
         commit();

@@ -60,6 +60,9 @@ public:
     // Runs commit rounds until nothing waits (orderly stop).
     void drain();
 
+    // The ingest helper's client, for Ingest (RequestContext::ingest); null: Ingest is Unavailable.
+    void set_scan_client(ingest::ScanClient* client) noexcept { scan_client_ = client; }
+
 private:
     struct Failure {
         ErrorCode code;
@@ -77,6 +80,7 @@ private:
         std::optional<Failure> failure;  // refused (decision) or failed (act): the error reply
         bus::MessagePtr reply;           // acted: the reply to send
         std::uint64_t mark = 0;          // the seq of the record it waits for
+        std::uint64_t deferred = 0;      // a started deferred action (PreparedCall::start): its id
     };
 
     static int on_method_call(sd_bus_message* message, void* userdata, sd_bus_error* error) noexcept;
@@ -101,8 +105,12 @@ private:
     void on_durable() noexcept;
     void fail_waiting();
     [[nodiscard]] std::size_t waiting() const noexcept { return awaiting_decision_.size() + awaiting_outcome_.size(); }
+    // The context an action runs in.
+    RequestContext context_of(const PendingCall& pending);
     // False when the action answers the call itself later (MethodFlag::RepliesLater).
     bool act(PendingCall& pending);
+    void queue_acted(PendingCall pending);
+    void complete_deferred(std::uint64_t id, const FinishCall& finish) noexcept;
     void send_reply(PendingCall& pending) noexcept;
     audit::AuditRecord record_of(const PendingCall& pending, audit::EventType type) const;
 
@@ -119,8 +127,11 @@ private:
     std::vector<PendingCall> awaiting_decision_;  // decision queued, not yet on disk; marks ascending
     std::vector<PendingCall> awaiting_outcome_;   // acted, outcome queued; marks ascending
     bool in_commit_ = false;
-    std::uint64_t state_mark_ = 0;  // the last decision record of a call that may have changed grant state
+    std::uint64_t state_mark_ = 0;             // the last decision record of a call that may have changed grant state
     std::unique_ptr<RequestBroker> requests_;  // provider mediation (Request, RequestOutcome)
+    ingest::ScanClient* scan_client_ = nullptr;
+    std::vector<PendingCall> deferred_;  // acted on, their action not yet complete (no outcome record yet)
+    std::uint64_t next_deferred_ = 1;
 };
 
 }  // namespace codexvault::daemon

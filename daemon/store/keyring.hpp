@@ -38,6 +38,7 @@ public:
     //   4 "CVgrants"  grant state (policy-state.json) MAC key (daemon/store/sealed_state.hpp)
     //   5 "CVfoundr"  founder key (founder.pub) MAC key (daemon/store/sealed_state.hpp)
     //   6 "CVtrnsp0"  transport key seed: values are sealed to it in transit (daemon/store/transport_key.hpp)
+    //   7 "CVfinger"  ingest finding fingerprint key (derived in daemon/main.cpp for daemon/ingest/scan_client.hpp)
     // (2 and 42 with "CVprobe0" are used by tests only.) Add new ones to this list.
     [[nodiscard]] SecureBuffer derive(std::uint64_t subkey_id, const char (&context)[9], std::size_t bytes) const;
 

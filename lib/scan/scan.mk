@@ -38,7 +38,7 @@ SCAN_OBJS := $(call obj,$(call srcs,lib/scan daemon/ingest tests/unit/scan tests
 $(SCAN_OBJS): ALL_CXXFLAGS += $(SCAN_CFLAGS)
 
 SCAN_LINK := $(scan_LIB) $(call pkg_libs,$(SCAN_PKGS))
-INGEST_LINK := $(ingest_LIB) $(SCAN_LINK) $(LOG_LINK) $(FILEIO_LINK)
+INGEST_LINK := $(ingest_LIB) $(SCAN_LINK) $(LOG_LINK) $(FILEIO_LINK) $(call pkg_libs,libseccomp libsodium)
 
 $(eval $(call unit_tests,scan,$(SCAN_LINK)))
 $(eval $(call unit_tests,ingest,$(INGEST_LINK)))

@@ -128,6 +128,10 @@ void call_method(cli::VaultClient& client, const std::string& method, const std:
         } else if (method == "Explain") {
             cli::check_local(sd_bus_message_append(m, "sa{sv}", "audit:read", 1, "uid", "u", 0U), "args");
             cli::append_proof(m, p);
+        } else if (method == "Ingest") {
+            UniqueFd directory(::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+            cli::check_local(sd_bus_message_append(m, "ha{sv}", directory.get(), 0), "args");
+            cli::append_proof(m, p);
         } else if (method == "IssueGrant") {
             cli::check_local(
                 sd_bus_message_append(m, "ssstssass", "uid=0", "audit:read", "1h", std::uint64_t{0}, "", "none", 0, ""),

@@ -27,7 +27,7 @@ inline const std::vector<CoveredMethod> kMethodCoverage = {
     {"IssueGrant", false},    {"ListGrants", false},   {"RevokeGrant", false},  {"RevokeAllGrants", false},
     {"ListApprovals", false}, {"Approve", false},      {"Deny", false},         {"Lock", false},
     {"Unlock", false},        {"Incident", false},     {"AuditTail", false},    {"AuditPublicKey", true},
-    {"Request", false},       {"RequestOutcome", true}, {"Inject", false},
+    {"Request", false},       {"RequestOutcome", true}, {"Inject", false}, {"Ingest", false},
 };
 
 // The arguments a proof for `method` covers, for the fixed test object.
