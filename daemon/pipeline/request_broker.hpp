@@ -85,7 +85,7 @@ public:
 private:
     struct Flight;
     static int on_name_owner_changed(sd_bus_message* message, void* userdata, sd_bus_error* error) noexcept;
-    void on_head(std::uint64_t id, egress::ResponseHead head, UniqueFd reader);
+    void on_head(std::uint64_t id, const egress::ResponseHead& head, UniqueFd reader);
     void on_end(std::uint64_t id, const egress::Outcome& outcome);
     void keep_outcome(const std::string& sender, std::uint64_t id, RequestOutcomeView view);
 
