@@ -289,4 +289,9 @@ void RequestBroker::cancel_all(const std::string& reason)
     engine_.cancel_all(reason);
 }
 
+void RequestBroker::stop(const std::string& reason)
+{
+    engine_.cut_all_now(reason);
+}
+
 }  // namespace codexvault::daemon

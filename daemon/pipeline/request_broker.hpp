@@ -74,8 +74,11 @@ public:
     // RequestOutcome: only for the connection that made the request (NotFound otherwise).
     [[nodiscard]] std::optional<RequestOutcomeView> outcome(std::string_view sender, std::uint64_t id) const;
 
-    // Cuts every exchange in flight (lock, incident, stop), recording `reason`.
+    // Cuts every exchange in flight (lock, incident), recording `reason`; on the next turn.
     void cancel_all(const std::string& reason);
+    // The orderly stop: cuts every exchange now, so each outcome record is written before the
+    // audit log closes.
+    void stop(const std::string& reason);
 
     [[nodiscard]] std::size_t active() const noexcept { return flights_.size(); }
 
