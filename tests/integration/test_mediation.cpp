@@ -1,5 +1,6 @@
 // Provider mediation end to end: the real daemon and dbus-daemon, a real HTTPS server on
 // 127.0.0.1 with a per-run CA, vaultctl request and the client library (cli/request_call.hpp).
+#include <netdb.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -87,6 +88,7 @@ struct ProviderOptions {
     bool allow_private = true;
     std::string approval = "none";
     std::string requests = R"(["GET /v1/*", "POST /v1/*"])";
+    std::string host = "127.0.0.1";
 };
 
 // Stores the canary as the provider's key, writes the provider and a grant for uid 0, and restarts
@@ -102,8 +104,8 @@ void configure(const ProviderOptions& o = {})
     const std::string policy =
         "version = 1\n"
         "[providers.local]\n"
-        "origin = \"https://127.0.0.1:" +
-        std::to_string(upstream->server->port()) +
+        "origin = \"https://" +
+        o.host + ":" + std::to_string(upstream->server->port()) +
         "\"\n"
         "allow = [\"GET /v1/*\", \"POST /v1/*\"]\n"
         "secret = \"local-key\"\n"
@@ -505,4 +507,39 @@ Test(mediation, a_stream_open_when_the_daemon_stops_is_recorded_as_cut)
     const std::string log = env->daemon_log();
     cr_expect(log.find("end cancelled") != std::string::npos && log.find("daemon stopping") != std::string::npos,
               "the cut at stop is not recorded");
+}
+
+// A name (not an address, not "localhost", which libcurl answers itself) goes through libcurl's
+// threaded resolver: a thread started under the daemon's seccomp filter. The host name resolves
+// to loopback through /etc/hosts here; the certificate does not name it, so TLS refuses it, but
+// only after the lookup and the connection: the daemon must come through both alive.
+Test(mediation, a_provider_named_by_a_host_name_is_resolved_under_the_filter)
+{
+    // Known gap, measured: getaddrinfo in libcurl's resolver thread first probes nscd with
+    // socket(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC|SOCK_NONBLOCK), which the daemon's filter kills; an
+    // EACCES row for exactly that call did not take effect (libseccomp, not understood yet).
+    cr_skip_test(
+        "known gap: a host-name lookup kills the daemon under its seccomp filter (nscd probe); "
+        "see docs/hardening.md");
+    require_upstream();
+    char name[256] = {};
+    cr_assert_eq(::gethostname(name, sizeof name - 1), 0);
+    addrinfo hints{};
+    hints.ai_family = AF_INET;
+    addrinfo* found = nullptr;
+    if (::getaddrinfo(name, nullptr, &hints, &found) != 0 || found == nullptr) {
+        cr_skip_test("the host name %s does not resolve here", name);
+    }
+    const auto* address = reinterpret_cast<const sockaddr_in*>(found->ai_addr);
+    const bool loopback = (ntohl(address->sin_addr.s_addr) >> 24) == 127;
+    ::freeaddrinfo(found);
+    if (!loopback || std::string(name) == "localhost") {
+        cr_skip_test("the host name %s does not resolve to loopback", name);
+    }
+    configure(with_option([&](ProviderOptions& o) { o.host = name; }));
+    const auto r = request({"GET", "/v1/echo"});
+    cr_expect_eq(r.exit_code, kUnavailable, "%d %s", r.exit_code, r.err.c_str());
+    cr_expect_eq(upstream->server->requests(), 0);
+    // Still serving after the resolver thread; the harness's stop checks it exits cleanly.
+    cr_expect_eq(env->vaultctl({"status"}).exit_code, 0);
 }
