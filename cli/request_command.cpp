@@ -99,7 +99,7 @@ int cmd_request(const GlobalOptions& options, const RequestOptions& o)
     if (o.include) {
         std::string head = "HTTP/1.1 " + std::to_string(response.status) + "\r\n";
         for (const auto& [name, value] : response.headers) {
-            head += name + ": " + value + "\r\n";
+            head.append(name).append(": ").append(value).append("\r\n");
         }
         head += "\r\n";
         (void)write_all(STDOUT_FILENO, head.data(), head.size());
@@ -132,7 +132,8 @@ void add_request_command(CLI::App& app, const GlobalOptions& options, SelectedCo
 {
     auto o = std::make_shared<RequestOptions>();
     auto* request = app.add_subcommand(
-        "request", "Make an HTTPS request to a provider through the vault (the key is injected; the body goes to stdout)");
+        "request",
+        "Make an HTTPS request to a provider through the vault (the key is injected; the body goes to stdout)");
     request->add_option("PROVIDER", o->provider, "Provider name (a [providers.NAME] of the policy)")->required();
     request->add_option("METHOD", o->method, "GET, POST, PUT, PATCH or DELETE")->required();
     request->add_option("PATH", o->path, "Path with query, e.g. /v1/models")->required();

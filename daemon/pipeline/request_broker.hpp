@@ -68,14 +68,17 @@ public:
     // Starts the exchange for an authorized call. Throws VaultError when it is refused before any
     // connection (the pipeline records and answers that refusal); otherwise the call is answered
     // later, by this class.
-    void start(ProviderCall call, sd_bus_message* message, const identity::Subject& subject,
-               std::string_view sender, std::string_view grant_reference);
+    void start(ProviderCall call, sd_bus_message* message, const identity::Subject& subject, std::string_view sender,
+               std::string_view grant_reference);
 
     // RequestOutcome: only for the connection that made the request (NotFound otherwise).
     [[nodiscard]] std::optional<RequestOutcomeView> outcome(std::string_view sender, std::uint64_t id) const;
 
-    // Cuts every exchange in flight (lock, incident, stop), recording `reason`.
+    // Cuts every exchange in flight (lock, incident), recording `reason`; on the next turn.
     void cancel_all(const std::string& reason);
+    // The orderly stop: cuts every exchange now, so each outcome record is written before the
+    // audit log closes.
+    void stop(const std::string& reason);
 
     [[nodiscard]] std::size_t active() const noexcept { return flights_.size(); }
 
@@ -85,7 +88,7 @@ public:
 private:
     struct Flight;
     static int on_name_owner_changed(sd_bus_message* message, void* userdata, sd_bus_error* error) noexcept;
-    void on_head(std::uint64_t id, egress::ResponseHead head, UniqueFd reader);
+    void on_head(std::uint64_t id, const egress::ResponseHead& head, UniqueFd reader);
     void on_end(std::uint64_t id, const egress::Outcome& outcome);
     void keep_outcome(const std::string& sender, std::uint64_t id, RequestOutcomeView view);
 

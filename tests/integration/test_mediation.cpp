@@ -1,9 +1,11 @@
 // Provider mediation end to end: the real daemon and dbus-daemon, a real HTTPS server on
 // 127.0.0.1 with a per-run CA, vaultctl request and the client library (cli/request_call.hpp).
-#include <criterion/criterion.h>
+#include <netdb.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <criterion/criterion.h>
 
 #include <atomic>
 #include <fstream>
@@ -51,7 +53,7 @@ void require_upstream()
         cr_skip_test("no test CA: %s", upstream->tls.error.c_str());
     }
     upstream->server = std::make_unique<egress_test::TestServer>(upstream->tls.server_cert, upstream->tls.server_key,
-                                                                "authorization", "Bearer ");
+                                                                 "authorization", "Bearer ");
     if (!upstream->server->running()) {
         cr_skip_test("libmicrohttpd cannot serve TLS here");
     }
@@ -86,6 +88,7 @@ struct ProviderOptions {
     bool allow_private = true;
     std::string approval = "none";
     std::string requests = R"(["GET /v1/*", "POST /v1/*"])";
+    std::string host = "127.0.0.1";
 };
 
 // Stores the canary as the provider's key, writes the provider and a grant for uid 0, and restarts
@@ -98,21 +101,22 @@ void configure(const ProviderOptions& o = {})
         cr_assert_eq(put.exit_code, 0, "secret put: %s", put.err.c_str());
         stored = true;
     }
-    const std::string policy = "version = 1\n"
-                               "[providers.local]\n"
-                               "origin = \"https://127.0.0.1:" +
-                               std::to_string(upstream->server->port()) +
-                               "\"\n"
-                               "allow = [\"GET /v1/*\", \"POST /v1/*\"]\n"
-                               "secret = \"local-key\"\n"
-                               "inject = { header = \"Authorization\", template = \"Bearer {secret}\" }\n"
-                               "ca_file = \"" +
-                               (o.ca_file.empty() ? upstream->tls.ca_file : o.ca_file) + "\"\n" +
-                               "allow_private_address = " + (o.allow_private ? "true" : "false") + "\n" + o.extra +
-                               "\n[principals.root]\nuid = 0\n"
-                               "[grants.root-local]\nprincipal = \"root\"\ncapability = \"provider:local:request\"\n"
-                               "requests = " +
-                               o.requests + "\napproval = \"" + o.approval + "\"\n";
+    const std::string policy =
+        "version = 1\n"
+        "[providers.local]\n"
+        "origin = \"https://" +
+        o.host + ":" + std::to_string(upstream->server->port()) +
+        "\"\n"
+        "allow = [\"GET /v1/*\", \"POST /v1/*\"]\n"
+        "secret = \"local-key\"\n"
+        "inject = { header = \"Authorization\", template = \"Bearer {secret}\" }\n"
+        "ca_file = \"" +
+        (o.ca_file.empty() ? upstream->tls.ca_file : o.ca_file) + "\"\n" +
+        "allow_private_address = " + (o.allow_private ? "true" : "false") + "\n" + o.extra +
+        "\n[principals.root]\nuid = 0\n"
+        "[grants.root-local]\nprincipal = \"root\"\ncapability = \"provider:local:request\"\n"
+        "requests = " +
+        o.requests + "\napproval = \"" + o.approval + "\"\n";
     const std::string path = env->policy_dir() + "/50-mediation.toml";
     std::ofstream(path, std::ios::trunc) << policy;
     cr_assert_eq(::chmod(path.c_str(), 0644), 0);
@@ -480,4 +484,62 @@ Test(mediation, a_socket_as_the_body_is_refused)
     const int code = exit_code_of([&] { (void)cli::send_request(client.bus(), r); });
     cr_expect_eq(code, kInvalid);
     cr_expect_eq(upstream->server->connections(), 0);
+}
+
+Test(mediation, a_stream_open_when_the_daemon_stops_is_recorded_as_cut)
+{
+    require_upstream();
+    configure();
+    cli::VaultClient client(env->bus_address());
+    cli::ProviderRequest r;
+    r.provider = "local";
+    r.method = "GET";
+    r.path_and_query = "/v1/stream";
+    cli::ProviderResponse head = cli::send_request(client.bus(), r);
+    env->stop_daemon();
+    upstream->server->open_gate();
+    std::string rest;
+    char buffer[256];
+    for (ssize_t n = 0; (n = ::read(head.stream.get(), buffer, sizeof buffer)) > 0;) {
+        rest.append(buffer, static_cast<std::size_t>(n));
+    }
+    cr_expect(rest.find("second-part") == std::string::npos, "the stream outlived the daemon");
+    const std::string log = env->daemon_log();
+    cr_expect(log.find("end cancelled") != std::string::npos && log.find("daemon stopping") != std::string::npos,
+              "the cut at stop is not recorded");
+}
+
+// A name (not an address, not "localhost", which libcurl answers itself) goes through libcurl's
+// threaded resolver: a thread started under the daemon's seccomp filter. The host name resolves
+// to loopback through /etc/hosts here; the certificate does not name it, so TLS refuses it, but
+// only after the lookup and the connection: the daemon must come through both alive.
+Test(mediation, a_provider_named_by_a_host_name_is_resolved_under_the_filter)
+{
+    // Known gap, measured: getaddrinfo in libcurl's resolver thread first probes nscd with
+    // socket(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC|SOCK_NONBLOCK), which the daemon's filter kills; an
+    // EACCES row for exactly that call did not take effect (libseccomp, not understood yet).
+    cr_skip_test(
+        "known gap: a host-name lookup kills the daemon under its seccomp filter (nscd probe); "
+        "see docs/hardening.md");
+    require_upstream();
+    char name[256] = {};
+    cr_assert_eq(::gethostname(name, sizeof name - 1), 0);
+    addrinfo hints{};
+    hints.ai_family = AF_INET;
+    addrinfo* found = nullptr;
+    if (::getaddrinfo(name, nullptr, &hints, &found) != 0 || found == nullptr) {
+        cr_skip_test("the host name %s does not resolve here", name);
+    }
+    const auto* address = reinterpret_cast<const sockaddr_in*>(found->ai_addr);
+    const bool loopback = (ntohl(address->sin_addr.s_addr) >> 24) == 127;
+    ::freeaddrinfo(found);
+    if (!loopback || std::string(name) == "localhost") {
+        cr_skip_test("the host name %s does not resolve to loopback", name);
+    }
+    configure(with_option([&](ProviderOptions& o) { o.host = name; }));
+    const auto r = request({"GET", "/v1/echo"});
+    cr_expect_eq(r.exit_code, kUnavailable, "%d %s", r.exit_code, r.err.c_str());
+    cr_expect_eq(upstream->server->requests(), 0);
+    // Still serving after the resolver thread; the harness's stop checks it exits cleanly.
+    cr_expect_eq(env->vaultctl({"status"}).exit_code, 0);
 }

@@ -21,13 +21,13 @@ struct CoveredMethod {
     bool is_public;
 };
 inline const std::vector<CoveredMethod> kMethodCoverage = {
-    {"Status", true},         {"WhoAmI", true},        {"GetNonce", false},     {"Enroll", false},
-    {"PutSecret", false},     {"RotateSecret", false}, {"DeleteSecret", false}, {"ListSecrets", false},
-    {"ReloadPolicy", false},  {"Check", true},         {"Use", false},          {"Explain", false},
-    {"IssueGrant", false},    {"ListGrants", false},   {"RevokeGrant", false},  {"RevokeAllGrants", false},
-    {"ListApprovals", false}, {"Approve", false},      {"Deny", false},         {"Lock", false},
-    {"Unlock", false},        {"Incident", false},     {"AuditTail", false},    {"AuditPublicKey", true},
-    {"Request", false},       {"RequestOutcome", true}, {"Inject", false}, {"Ingest", false},
+    {"Status", true},         {"WhoAmI", true},         {"GetNonce", false},     {"Enroll", false},
+    {"PutSecret", false},     {"RotateSecret", false},  {"DeleteSecret", false}, {"ListSecrets", false},
+    {"ReloadPolicy", false},  {"Check", true},          {"Use", false},          {"Explain", false},
+    {"IssueGrant", false},    {"ListGrants", false},    {"RevokeGrant", false},  {"RevokeAllGrants", false},
+    {"ListApprovals", false}, {"Approve", false},       {"Deny", false},         {"Lock", false},
+    {"Unlock", false},        {"Incident", false},      {"AuditTail", false},    {"AuditPublicKey", true},
+    {"Request", false},       {"RequestOutcome", true}, {"Inject", false},       {"Ingest", false},
 };
 
 // The arguments a proof for `method` covers, for the fixed test object.
