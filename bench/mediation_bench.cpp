@@ -77,7 +77,8 @@ MHD_Result on_request(void* /*cls*/, MHD_Connection* connection, const char* url
         response = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64, &hold_reader, nullptr, nullptr);
     } else {
         static const char kSmall[] = "{\"ok\":true}\n";
-        response = MHD_create_response_from_buffer(sizeof kSmall - 1, const_cast<char*>(kSmall), MHD_RESPMEM_PERSISTENT);
+        response =
+            MHD_create_response_from_buffer(sizeof kSmall - 1, const_cast<char*>(kSmall), MHD_RESPMEM_PERSISTENT);
     }
     const MHD_Result result = MHD_queue_response(connection, 200, response);
     MHD_destroy_response(response);
@@ -322,10 +323,11 @@ int main(int argc, char** argv)
         const auto ms = bench::summarise(m, o.seconds, mediated_errors);
         std::printf("small request, direct libcurl: p50 %.0f us, p99 %.0f us (%llu calls)\n", ds.p50_us, ds.p99_us,
                     static_cast<unsigned long long>(ds.calls));
-        std::printf("small request, via the bus (Request + stream + RequestOutcome): p50 %.0f us, p99 %.0f us "
-                    "(%llu calls, %llu errors)\n",
-                    ms.p50_us, ms.p99_us, static_cast<unsigned long long>(ms.calls),
-                    static_cast<unsigned long long>(ms.errors));
+        std::printf(
+            "small request, via the bus (Request + stream + RequestOutcome): p50 %.0f us, p99 %.0f us "
+            "(%llu calls, %llu errors)\n",
+            ms.p50_us, ms.p99_us, static_cast<unsigned long long>(ms.calls),
+            static_cast<unsigned long long>(ms.errors));
         const double added_p50 = ms.p50_us - ds.p50_us;
         std::printf("added p50 via the bus: %.0f us (target <= 150) — %s\n", added_p50,
                     added_p50 <= 150 ? "met" : "not met");
@@ -333,10 +335,10 @@ int main(int argc, char** argv)
         for (const int streams : {1, 16}) {
             const double dt = throughput_mib_s<Direct>(o, streams, o.seconds);
             const double mt = throughput_mib_s<Mediated>(o, streams, o.seconds);
-            std::printf("1 MiB responses, %d stream(s): direct %.1f MiB/s, via the bus %.1f MiB/s (%.0f %%)%s\n",
-                        streams, dt, mt, dt > 0 ? 100.0 * mt / dt : 0.0,
-                        streams == 16 ? (mt >= 0.8 * dt ? " (target >= 80 %) — met" : " (target >= 80 %) — not met")
-                                      : "");
+            std::printf(
+                "1 MiB responses, %d stream(s): direct %.1f MiB/s, via the bus %.1f MiB/s (%.0f %%)%s\n", streams, dt,
+                mt, dt > 0 ? 100.0 * mt / dt : 0.0,
+                streams == 16 ? (mt >= 0.8 * dt ? " (target >= 80 %) — met" : " (target >= 80 %) — not met") : "");
         }
         const long idle = rss_kib(o.daemon_pid);
         int opened = 0;

@@ -25,12 +25,12 @@ namespace codexvault::cli {
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 struct ProviderRequest {
-    std::string provider;         // "openai"
-    std::string method;           // "POST"
-    std::string path_and_query;   // "/v1/chat/completions?stream=true"
-    HeaderList headers;           // passed as given; the daemon drops what must not go upstream
-    UniqueFd body;                // invalid: no body; else a memfd, a regular file or a complete pipe
-    std::string approval_id;      // "" or the id an ApprovalRequired error named, for the retry
+    std::string provider;        // "openai"
+    std::string method;          // "POST"
+    std::string path_and_query;  // "/v1/chat/completions?stream=true"
+    HeaderList headers;          // passed as given; the daemon drops what must not go upstream
+    UniqueFd body;               // invalid: no body; else a memfd, a regular file or a complete pipe
+    std::string approval_id;     // "" or the id an ApprovalRequired error named, for the retry
 };
 
 struct ProviderResponse {

@@ -132,7 +132,8 @@ void add_request_command(CLI::App& app, const GlobalOptions& options, SelectedCo
 {
     auto o = std::make_shared<RequestOptions>();
     auto* request = app.add_subcommand(
-        "request", "Make an HTTPS request to a provider through the vault (the key is injected; the body goes to stdout)");
+        "request",
+        "Make an HTTPS request to a provider through the vault (the key is injected; the body goes to stdout)");
     request->add_option("PROVIDER", o->provider, "Provider name (a [providers.NAME] of the policy)")->required();
     request->add_option("METHOD", o->method, "GET, POST, PUT, PATCH or DELETE")->required();
     request->add_option("PATH", o->path, "Path with query, e.g. /v1/models")->required();

@@ -17,9 +17,9 @@
 #include <string>
 
 #include "cli/cli_support.hpp"
-#include "cli/request_command.hpp"
 #include "cli/founder_key.hpp"
 #include "cli/proxy_commands.hpp"
+#include "cli/request_command.hpp"
 #include "cli/vault_client.hpp"
 #include "common/bus_contract.hpp"
 #include "common/bytes.hpp"

@@ -43,12 +43,15 @@ Engine::Engine(sd_event* event) : event_(event)
     check_multi(curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, static_cast<void*>(this)), "SOCKETDATA");
     check_multi(curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &Engine::on_timer), "TIMERFUNCTION");
     check_multi(curl_multi_setopt(multi, CURLMOPT_TIMERDATA, static_cast<void*>(this)), "TIMERDATA");
-    // Kept-alive connections: up to 8 per origin in use, 64 cached in all.
-    check_multi(curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 8L), "MAX_HOST_CONNECTIONS");
+    // Kept-alive connections: up to 128 per origin in use (a model stream holds its connection for
+    // minutes, so a low bound would queue every stream behind the ones running), 64 cached in all.
+    check_multi(curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 128L), "MAX_HOST_CONNECTIONS");
     check_multi(curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, 64L), "MAXCONNECTS");
 
     sd_event_source* source = nullptr;
-    if (sd_event_add_time(event_, &source, CLOCK_MONOTONIC, UINT64_MAX, 1000, &Engine::on_timer_due, this) < 0) {
+    // Accuracy 1 us: curl asks for "now" (0 ms) after every new transfer and state change, and
+    // sd-event's default coalescing would add up to a millisecond to each request.
+    if (sd_event_add_time(event_, &source, CLOCK_MONOTONIC, UINT64_MAX, 1, &Engine::on_timer_due, this) < 0) {
         throw std::runtime_error("cannot create the egress timer");
     }
     timer_.reset(source);

@@ -1,11 +1,11 @@
 #include "daemon/harden/syscall_filter.hpp"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <netinet/in.h>
-#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -144,10 +144,11 @@ constexpr std::array kAllowlist{
                  "the resolver thread's DNS queries, and libcurl's probe for a working IPv6 stack"},
     SyscallGroup{"name resolution (IPv6)", kEgressSocket, kUdp6, FilterAction::Allow, 0,
                  "the resolver thread's DNS queries over IPv6"},
-    SyscallGroup{"egress connection", kEgressIo, kAlways, FilterAction::Allow, 0,
-                 "connect (the address guard has checked the address first), the peer address the guard checks "
-                 "again, TLS records sent and received, DNS queries (sendmmsg); shutdown of the response stream's write "
-                 "side (EOF for the caller)"},
+    SyscallGroup{
+        "egress connection", kEgressIo, kAlways, FilterAction::Allow, 0,
+        "connect (the address guard has checked the address first), the peer address the guard checks "
+        "again, TLS records sent and received, DNS queries (sendmmsg); shutdown of the response stream's write "
+        "side (EOF for the caller)"},
     SyscallGroup{"egress socket options (TCP)", kNotifySockopt, kTcpLevel, FilterAction::Allow, 0,
                  "TCP_NODELAY and keep-alive timing on a provider connection"},
     SyscallGroup{"egress socket options (IPv6)", kNotifySockopt, kIpv6Level, FilterAction::Allow, 0,

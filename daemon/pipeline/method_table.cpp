@@ -93,8 +93,8 @@ constexpr bool flags_are_coherent(const MethodSpec& spec)
            // A locked vault hands out no secret material.
            implies(spec.has(Sensitive), !spec.has(AllowedWhenLocked)) &&
            // Work that outlives the call starts only from a real use, never while locked.
-           implies(spec.has(RepliesLater), spec.access == Access::Grant && !spec.has(AllowedWhenLocked) &&
-                                               !spec.has(OneRoundCommit));
+           implies(spec.has(RepliesLater),
+                   spec.access == Access::Grant && !spec.has(AllowedWhenLocked) && !spec.has(OneRoundCommit));
 }
 
 constexpr bool table_is_coherent()

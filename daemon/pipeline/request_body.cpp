@@ -157,8 +157,9 @@ RequestBody take_request_body(int fd)
                 continue;
             }
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                refuse("pipe still open for writing; write the whole body and close the write end before the call "
-                       "(or pass a memfd)");
+                refuse(
+                    "pipe still open for writing; write the whole body and close the write end before the call "
+                    "(or pass a memfd)");
             }
             refuse_errno("cannot read", errno);
         }

@@ -23,9 +23,9 @@ namespace codexvault::daemon {
 inline constexpr std::uint64_t kMaxRequestBodyBytes = 64ULL * 1024 * 1024;
 
 struct RequestBody {
-    UniqueFd fd;              // a memfd (or sealed caller memfd), read from offset 0; invalid: no body
-    std::uint64_t size = 0;   // bytes
-    std::string sha256_hex;   // of the body; of the empty string when there is none
+    UniqueFd fd;             // a memfd (or sealed caller memfd), read from offset 0; invalid: no body
+    std::uint64_t size = 0;  // bytes
+    std::string sha256_hex;  // of the body; of the empty string when there is none
 };
 
 // Throws VaultError(InvalidArgument) for a refused descriptor, a pipe still open for writing or

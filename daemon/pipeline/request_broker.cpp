@@ -74,9 +74,9 @@ RequestBroker::RequestBroker(sd_bus* bus, sd_event* event, VaultService& vault, 
     : event_(event), vault_(vault), audit_(audit), engine_(event)
 {
     sd_bus_slot* slot = nullptr;
-    const int r = sd_bus_match_signal(bus, &slot, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                      "org.freedesktop.DBus", "NameOwnerChanged",
-                                      &RequestBroker::on_name_owner_changed, this);
+    const int r =
+        sd_bus_match_signal(bus, &slot, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                            "NameOwnerChanged", &RequestBroker::on_name_owner_changed, this);
     if (r < 0) {
         throw std::system_error(-r, std::generic_category(), "watch bus names for request outcomes");
     }
@@ -107,15 +107,20 @@ int RequestBroker::on_name_owner_changed(sd_bus_message* message, void* userdata
 void RequestBroker::start(ProviderCall call, sd_bus_message* message, const identity::Subject& subject,
                           std::string_view sender, std::string_view grant_reference)
 {
+    if (flights_.size() >= kMaxInFlight) {
+        throw VaultError(ErrorCode::Unavailable,
+                         "too many provider requests in flight (" + std::to_string(kMaxInFlight) + "); retry later");
+    }
     const auto& policy = vault_.engine().policy();
     const policy::Provider* provider = policy ? policy->find_provider(call.provider) : nullptr;
     if (provider == nullptr) {
         throw VaultError(ErrorCode::NotFound, "no provider named " + call.provider);
     }
     if (call.body.size > provider->transport.max_request_bytes) {
-        throw VaultError(ErrorCode::InvalidArgument,
-                         "request body of " + std::to_string(call.body.size) + " bytes is over the provider's limit of " +
-                             std::to_string(provider->transport.max_request_bytes) + " bytes (max_request_bytes)");
+        throw VaultError(ErrorCode::InvalidArgument, "request body of " + std::to_string(call.body.size) +
+                                                         " bytes is over the provider's limit of " +
+                                                         std::to_string(provider->transport.max_request_bytes) +
+                                                         " bytes (max_request_bytes)");
     }
     // Refuses a missing secret, one that fails integrity and one marked rotation-required.
     const store::SecureBuffer secret = vault_.secrets().open(provider->secret);
@@ -135,7 +140,9 @@ void RequestBroker::start(ProviderCall call, sd_bus_message* message, const iden
     callbacks.on_head = [this, id_holder](egress::ResponseHead head, UniqueFd reader) {
         on_head(*id_holder, std::move(head), std::move(reader));
     };
-    callbacks.on_end = [this, id_holder](const egress::Outcome& outcome) { on_end(*id_holder, outcome); };
+    callbacks.on_end = [this, id_holder](const egress::Outcome& outcome) {
+        on_end(*id_holder, outcome);
+    };
     auto started = engine_.start(std::move(request), secret.span(), std::move(callbacks));
     if (!started) {
         throw VaultError(ErrorCode::InvalidArgument, "request refused: " + started.message());
@@ -200,8 +207,8 @@ void RequestBroker::on_end(std::uint64_t id, const egress::Outcome& outcome)
     std::string reason = "request " + std::to_string(id) + " end " + end_name + " status " +
                          std::to_string(outcome.status) + " sent " + std::to_string(outcome.request_bytes) +
                          " received " + std::to_string(outcome.response_bytes) + " delivered " +
-                         std::to_string(outcome.delivered_bytes) + " redactions " +
-                         std::to_string(outcome.redactions) + " duration_us " + std::to_string(duration);
+                         std::to_string(outcome.delivered_bytes) + " redactions " + std::to_string(outcome.redactions) +
+                         " duration_us " + std::to_string(duration);
     if (!outcome.dropped_headers.empty()) {
         reason += " dropped";
         for (const auto& name : outcome.dropped_headers) {
@@ -227,7 +234,8 @@ void RequestBroker::on_end(std::uint64_t id, const egress::Outcome& outcome)
     if (flight->message) {
         // No response head: the Request itself fails, with the reason.
         const std::string message = end_name + ": " + (outcome.reason.empty() ? end_name : outcome.reason);
-        const sd_bus_error error = SD_BUS_ERROR_MAKE_CONST(error_info(error_for(outcome.end)).bus_name, message.c_str());
+        const sd_bus_error error =
+            SD_BUS_ERROR_MAKE_CONST(error_info(error_for(outcome.end)).bus_name, message.c_str());
         const int r = sd_bus_reply_method_error(flight->message.get(), &error);
         if (r < 0) {
             log::notice("could not answer request " + std::to_string(id) + " of " + flight->sender + ": " +

@@ -56,6 +56,10 @@ struct ProviderCall {
 
 class RequestBroker {
 public:
+    // Requests in flight, all callers together: each holds a connection and the stream's socket
+    // (two descriptors, plus curl's buffers); beyond this a Request is refused Unavailable.
+    static constexpr std::size_t kMaxInFlight = 512;
+
     RequestBroker(sd_bus* bus, sd_event* event, VaultService& vault, audit::AuditTrail& audit);
     RequestBroker(const RequestBroker&) = delete;
     RequestBroker& operator=(const RequestBroker&) = delete;
@@ -64,8 +68,8 @@ public:
     // Starts the exchange for an authorized call. Throws VaultError when it is refused before any
     // connection (the pipeline records and answers that refusal); otherwise the call is answered
     // later, by this class.
-    void start(ProviderCall call, sd_bus_message* message, const identity::Subject& subject,
-               std::string_view sender, std::string_view grant_reference);
+    void start(ProviderCall call, sd_bus_message* message, const identity::Subject& subject, std::string_view sender,
+               std::string_view grant_reference);
 
     // RequestOutcome: only for the connection that made the request (NotFound otherwise).
     [[nodiscard]] std::optional<RequestOutcomeView> outcome(std::string_view sender, std::uint64_t id) const;

@@ -124,9 +124,8 @@ PreparedCall decode_request_outcome(sd_bus_message* message)
     PreparedCall call;
     call.object = "request " + std::to_string(id);
     call.act = [id](RequestContext& context, sd_bus_message* reply) {
-        const auto found = context.requests != nullptr
-                               ? context.requests->outcome(context.subject.bus_name, id)
-                               : std::nullopt;
+        const auto found =
+            context.requests != nullptr ? context.requests->outcome(context.subject.bus_name, id) : std::nullopt;
         if (!found) {
             throw VaultError(ErrorCode::NotFound, "no request with that id on this connection");
         }

@@ -581,15 +581,10 @@ bool VaultObject::act(PendingCall& pending)
             if (r < 0) {
                 throw std::system_error(-r, std::generic_category(), "create reply");
             }
-            RequestContext context{vault_,
-                                   pending.subject,
-                                   pending.call.grant_use ? &*pending.call.grant_use : nullptr,
-                                   &audit_,
-                                   &integrity_,
-                                   pending.message.get(),
-                                   pending.sender,
-                                   pending.grant,
-                                   requests_.get()};
+            RequestContext context{
+                vault_,         pending.subject, pending.call.grant_use ? &*pending.call.grant_use : nullptr,
+                &audit_,        &integrity_,     pending.message.get(),
+                pending.sender, pending.grant,   requests_.get()};
             pending.call.act(context, reply.get());
             persist_state();
             if (pending.spec->has(MethodFlag::RepliesLater)) {

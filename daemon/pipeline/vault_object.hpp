@@ -115,7 +115,7 @@ private:
     std::vector<PendingCall> awaiting_decision_;  // decision queued, not yet on disk; marks ascending
     std::vector<PendingCall> awaiting_outcome_;   // acted, outcome queued; marks ascending
     bool in_commit_ = false;
-    std::uint64_t state_mark_ = 0;  // the last decision record of a call that may have changed grant state
+    std::uint64_t state_mark_ = 0;             // the last decision record of a call that may have changed grant state
     std::unique_ptr<RequestBroker> requests_;  // provider mediation (Request, RequestOutcome)
 };
 

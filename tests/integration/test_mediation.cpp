@@ -1,9 +1,10 @@
 // Provider mediation end to end: the real daemon and dbus-daemon, a real HTTPS server on
 // 127.0.0.1 with a per-run CA, vaultctl request and the client library (cli/request_call.hpp).
-#include <criterion/criterion.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <criterion/criterion.h>
 
 #include <atomic>
 #include <fstream>
@@ -51,7 +52,7 @@ void require_upstream()
         cr_skip_test("no test CA: %s", upstream->tls.error.c_str());
     }
     upstream->server = std::make_unique<egress_test::TestServer>(upstream->tls.server_cert, upstream->tls.server_key,
-                                                                "authorization", "Bearer ");
+                                                                 "authorization", "Bearer ");
     if (!upstream->server->running()) {
         cr_skip_test("libmicrohttpd cannot serve TLS here");
     }
@@ -98,21 +99,22 @@ void configure(const ProviderOptions& o = {})
         cr_assert_eq(put.exit_code, 0, "secret put: %s", put.err.c_str());
         stored = true;
     }
-    const std::string policy = "version = 1\n"
-                               "[providers.local]\n"
-                               "origin = \"https://127.0.0.1:" +
-                               std::to_string(upstream->server->port()) +
-                               "\"\n"
-                               "allow = [\"GET /v1/*\", \"POST /v1/*\"]\n"
-                               "secret = \"local-key\"\n"
-                               "inject = { header = \"Authorization\", template = \"Bearer {secret}\" }\n"
-                               "ca_file = \"" +
-                               (o.ca_file.empty() ? upstream->tls.ca_file : o.ca_file) + "\"\n" +
-                               "allow_private_address = " + (o.allow_private ? "true" : "false") + "\n" + o.extra +
-                               "\n[principals.root]\nuid = 0\n"
-                               "[grants.root-local]\nprincipal = \"root\"\ncapability = \"provider:local:request\"\n"
-                               "requests = " +
-                               o.requests + "\napproval = \"" + o.approval + "\"\n";
+    const std::string policy =
+        "version = 1\n"
+        "[providers.local]\n"
+        "origin = \"https://127.0.0.1:" +
+        std::to_string(upstream->server->port()) +
+        "\"\n"
+        "allow = [\"GET /v1/*\", \"POST /v1/*\"]\n"
+        "secret = \"local-key\"\n"
+        "inject = { header = \"Authorization\", template = \"Bearer {secret}\" }\n"
+        "ca_file = \"" +
+        (o.ca_file.empty() ? upstream->tls.ca_file : o.ca_file) + "\"\n" +
+        "allow_private_address = " + (o.allow_private ? "true" : "false") + "\n" + o.extra +
+        "\n[principals.root]\nuid = 0\n"
+        "[grants.root-local]\nprincipal = \"root\"\ncapability = \"provider:local:request\"\n"
+        "requests = " +
+        o.requests + "\napproval = \"" + o.approval + "\"\n";
     const std::string path = env->policy_dir() + "/50-mediation.toml";
     std::ofstream(path, std::ios::trunc) << policy;
     cr_assert_eq(::chmod(path.c_str(), 0644), 0);

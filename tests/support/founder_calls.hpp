@@ -21,12 +21,12 @@ struct CoveredMethod {
     bool is_public;
 };
 inline const std::vector<CoveredMethod> kMethodCoverage = {
-    {"Status", true},         {"WhoAmI", true},        {"GetNonce", false},     {"Enroll", false},
-    {"PutSecret", false},     {"RotateSecret", false}, {"DeleteSecret", false}, {"ListSecrets", false},
-    {"ReloadPolicy", false},  {"Check", true},         {"Use", false},          {"Explain", false},
-    {"IssueGrant", false},    {"ListGrants", false},   {"RevokeGrant", false},  {"RevokeAllGrants", false},
-    {"ListApprovals", false}, {"Approve", false},      {"Deny", false},         {"Lock", false},
-    {"Unlock", false},        {"Incident", false},     {"AuditTail", false},    {"AuditPublicKey", true},
+    {"Status", true},         {"WhoAmI", true},         {"GetNonce", false},     {"Enroll", false},
+    {"PutSecret", false},     {"RotateSecret", false},  {"DeleteSecret", false}, {"ListSecrets", false},
+    {"ReloadPolicy", false},  {"Check", true},          {"Use", false},          {"Explain", false},
+    {"IssueGrant", false},    {"ListGrants", false},    {"RevokeGrant", false},  {"RevokeAllGrants", false},
+    {"ListApprovals", false}, {"Approve", false},       {"Deny", false},         {"Lock", false},
+    {"Unlock", false},        {"Incident", false},      {"AuditTail", false},    {"AuditPublicKey", true},
     {"Request", false},       {"RequestOutcome", true},
 };
 

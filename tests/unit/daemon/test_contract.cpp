@@ -51,8 +51,10 @@ Test(method_table, only_informational_methods_are_public)
     for (const auto& spec : daemon::method_table()) {
         if (spec.access == daemon::Access::Anyone) {
             const std::string name = spec.name;
-            // Informational only: state, identity, the caller's own capabilities, the audit public key.
-            cr_expect(name == "Status" || name == "WhoAmI" || name == "Check" || name == "AuditPublicKey",
+            // Informational only: state, identity, the caller's own capabilities, the audit public key,
+            // how the caller's own provider request ended.
+            cr_expect(name == "Status" || name == "WhoAmI" || name == "Check" || name == "AuditPublicKey" ||
+                          name == "RequestOutcome",
                       "%s is open to anyone", spec.name);
         }
         if (spec.has(daemon::MethodFlag::Sensitive)) {
