@@ -267,7 +267,7 @@ MHD_Result forward(MHD_Connection* connection, Exchange& exchange)
     ++server.requests;
     ProviderResponse response;
     try {
-        response = thread_bus(server.config.bus_address).request(std::move(request), server.config.header_timeout_usec);
+        response = thread_bus(server.config.bus_address).request(request, server.config.header_timeout_usec);
     } catch (const CallError& e) {
         if (!e.code()) {
             t_bus.reset();  // a broken connection is not reused
