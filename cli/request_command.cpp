@@ -99,7 +99,7 @@ int cmd_request(const GlobalOptions& options, const RequestOptions& o)
     if (o.include) {
         std::string head = "HTTP/1.1 " + std::to_string(response.status) + "\r\n";
         for (const auto& [name, value] : response.headers) {
-            head += name + ": " + value + "\r\n";
+            head.append(name).append(": ").append(value).append("\r\n");
         }
         head += "\r\n";
         (void)write_all(STDOUT_FILENO, head.data(), head.size());

@@ -105,6 +105,12 @@ void Engine::cancel_all(const std::string& reason)
     wake_reaper();
 }
 
+void Engine::cut_all_now(const std::string& reason)
+{
+    cancel_all(reason);
+    reap();
+}
+
 void Engine::finished(std::uint64_t id)
 {
     ended_.push_back(id);

@@ -50,6 +50,9 @@ public:
     // Cancelled with the reason. Takes effect on the next turn of the loop.
     void cancel(std::uint64_t id, std::string reason);
     void cancel_all(const std::string& reason);
+    // Cuts every exchange now (each on_end runs before this returns): for the orderly stop, when
+    // the loop no longer turns. Never from inside a curl callback.
+    void cut_all_now(const std::string& reason);
 
     [[nodiscard]] std::size_t active() const noexcept { return transfers_.size(); }
 

@@ -137,8 +137,8 @@ void RequestBroker::start(ProviderCall call, sd_bus_message* message, const iden
                                     std::move(call.body.fd)};
     auto id_holder = std::make_shared<std::uint64_t>(0);
     egress::ExchangeCallbacks callbacks;
-    callbacks.on_head = [this, id_holder](egress::ResponseHead head, UniqueFd reader) {
-        on_head(*id_holder, std::move(head), std::move(reader));
+    callbacks.on_head = [this, id_holder](const egress::ResponseHead& head, UniqueFd reader) {
+        on_head(*id_holder, head, std::move(reader));
     };
     callbacks.on_end = [this, id_holder](const egress::Outcome& outcome) {
         on_end(*id_holder, outcome);
@@ -152,7 +152,7 @@ void RequestBroker::start(ProviderCall call, sd_bus_message* message, const iden
     flights_.emplace(flight->id, std::move(flight));
 }
 
-void RequestBroker::on_head(std::uint64_t id, egress::ResponseHead head, UniqueFd reader)
+void RequestBroker::on_head(std::uint64_t id, const egress::ResponseHead& head, UniqueFd reader)
 {
     const auto found = flights_.find(id);
     if (found == flights_.end() || !found->second->message) {
@@ -287,6 +287,11 @@ std::optional<RequestOutcomeView> RequestBroker::outcome(std::string_view sender
 void RequestBroker::cancel_all(const std::string& reason)
 {
     engine_.cancel_all(reason);
+}
+
+void RequestBroker::stop(const std::string& reason)
+{
+    engine_.cut_all_now(reason);
 }
 
 }  // namespace codexvault::daemon

@@ -74,8 +74,11 @@ public:
     // RequestOutcome: only for the connection that made the request (NotFound otherwise).
     [[nodiscard]] std::optional<RequestOutcomeView> outcome(std::string_view sender, std::uint64_t id) const;
 
-    // Cuts every exchange in flight (lock, incident, stop), recording `reason`.
+    // Cuts every exchange in flight (lock, incident), recording `reason`; on the next turn.
     void cancel_all(const std::string& reason);
+    // The orderly stop: cuts every exchange now, so each outcome record is written before the
+    // audit log closes.
+    void stop(const std::string& reason);
 
     [[nodiscard]] std::size_t active() const noexcept { return flights_.size(); }
 
@@ -85,7 +88,7 @@ public:
 private:
     struct Flight;
     static int on_name_owner_changed(sd_bus_message* message, void* userdata, sd_bus_error* error) noexcept;
-    void on_head(std::uint64_t id, egress::ResponseHead head, UniqueFd reader);
+    void on_head(std::uint64_t id, const egress::ResponseHead& head, UniqueFd reader);
     void on_end(std::uint64_t id, const egress::Outcome& outcome);
     void keep_outcome(const std::string& sender, std::uint64_t id, RequestOutcomeView view);
 

@@ -650,6 +650,12 @@ audit::AuditRecord VaultObject::record_of(const PendingCall& pending, audit::Eve
 // and starts the next (a call needs at most two flushes: decision, then outcome).
 void VaultObject::drain()
 {
+    // Provider streams in flight are cut now, so their outcome records join the last rounds.
+    try {
+        requests_->stop("daemon stopping");
+    } catch (const std::exception& e) {
+        log::error(std::string("cutting provider requests at stop: ") + e.what());
+    }
     for (int round = 0; round < 8 && waiting() != 0; ++round) {
         audit_.settle();
         commit();

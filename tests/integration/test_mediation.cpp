@@ -483,3 +483,26 @@ Test(mediation, a_socket_as_the_body_is_refused)
     cr_expect_eq(code, kInvalid);
     cr_expect_eq(upstream->server->connections(), 0);
 }
+
+Test(mediation, a_stream_open_when_the_daemon_stops_is_recorded_as_cut)
+{
+    require_upstream();
+    configure();
+    cli::VaultClient client(env->bus_address());
+    cli::ProviderRequest r;
+    r.provider = "local";
+    r.method = "GET";
+    r.path_and_query = "/v1/stream";
+    cli::ProviderResponse head = cli::send_request(client.bus(), r);
+    env->stop_daemon();
+    upstream->server->open_gate();
+    std::string rest;
+    char buffer[256];
+    for (ssize_t n = 0; (n = ::read(head.stream.get(), buffer, sizeof buffer)) > 0;) {
+        rest.append(buffer, static_cast<std::size_t>(n));
+    }
+    cr_expect(rest.find("second-part") == std::string::npos, "the stream outlived the daemon");
+    const std::string log = env->daemon_log();
+    cr_expect(log.find("end cancelled") != std::string::npos && log.find("daemon stopping") != std::string::npos,
+              "the cut at stop is not recorded");
+}
