@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 
@@ -120,7 +121,7 @@ int cmd_proxy(const GlobalOptions& options, const ProxyOptions& args)
     (void)server;
     std::fprintf(stderr, "vaultctl proxy: stopping (%s)\n", strsignal(signal_number));
     std::fflush(nullptr);
-    ::_exit(0);
+    std::_Exit(0);
 }
 
 }  // namespace

@@ -73,6 +73,7 @@ struct Stream {
     ProxyServer::Impl* server = nullptr;
     UniqueFd fd;
     std::uint64_t request_id = 0;
+    int client = -1;  // the client's socket (MHD owns it), watched for a hang-up
 };
 
 MHD_Result queue_error(MHD_Connection* connection, unsigned status, std::string_view type, std::string_view message,
@@ -199,14 +200,20 @@ ssize_t read_stream(void* cls, std::uint64_t /*pos*/, char* buf, std::size_t max
             if (stream->server->stopping.load()) {
                 return MHD_CONTENT_READER_END_WITH_ERROR;
             }
-            struct pollfd pfd {
-                stream->fd.get(), POLLIN, 0
-            };
-            const int ready = ::poll(&pfd, 1, kStopCheckMillis);
+            // A client that went away while the upstream is silent (a model thinking for
+            // minutes) ends the stream now: closing it cuts the upstream exchange in the daemon.
+            struct pollfd pfd[2] = {{stream->fd.get(), POLLIN, 0}, {stream->client, POLLRDHUP, 0}};
+            const int ready = ::poll(pfd, stream->client >= 0 ? 2 : 1, kStopCheckMillis);
             if (ready < 0 && errno != EINTR) {
                 return MHD_CONTENT_READER_END_WITH_ERROR;
             }
             if (ready <= 0) {
+                continue;
+            }
+            if ((pfd[1].revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) {
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+            }
+            if (pfd[0].revents == 0) {
                 continue;
             }
             const ssize_t n = ::read(stream->fd.get(), buf, max);
@@ -267,7 +274,7 @@ MHD_Result forward(MHD_Connection* connection, Exchange& exchange)
     ++server.requests;
     ProviderResponse response;
     try {
-        response = thread_bus(server.config.bus_address).request(std::move(request), server.config.header_timeout_usec);
+        response = thread_bus(server.config.bus_address).request(request, server.config.header_timeout_usec);
     } catch (const CallError& e) {
         if (!e.code()) {
             t_bus.reset();  // a broken connection is not reused
@@ -283,6 +290,8 @@ MHD_Result forward(MHD_Connection* connection, Exchange& exchange)
         stream->server = &server;
         stream->fd = std::move(response.stream);
         stream->request_id = response.request_id;
+        const MHD_ConnectionInfo* info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+        stream->client = info != nullptr ? info->connect_fd : -1;
         // Unknown size: chunked, so a stream cut short lacks its final chunk.
         reply =
             MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, kStreamBlock, read_stream, stream.get(), free_stream);

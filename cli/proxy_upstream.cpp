@@ -6,7 +6,7 @@
 
 namespace codexvault::cli::proxy {
 
-ProviderResponse UpstreamBus::request(ProviderRequest request, std::uint64_t timeout_usec)
+ProviderResponse UpstreamBus::request(const ProviderRequest& request, std::uint64_t timeout_usec)
 {
     return send_request(client_.bus(), request, timeout_usec);
 }

@@ -21,7 +21,7 @@ public:
     // Throws CallError (with the vault's error code when the daemon refused). The reply comes
     // when the upstream's headers do, which may take minutes for a model that answers without
     // streaming: the call waits up to `timeout_usec`.
-    ProviderResponse request(ProviderRequest request, std::uint64_t timeout_usec);
+    ProviderResponse request(const ProviderRequest& request, std::uint64_t timeout_usec);
     // After the stream's EOF. A "pending" answer (the daemon has not recorded the end yet) is
     // asked again briefly; still pending after that counts as not complete.
     ProviderOutcome outcome(std::uint64_t request_id);

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -242,14 +243,14 @@ int cmd_run(const GlobalOptions& options, const RunOptions& args)
     if (r != 0) {
         std::fprintf(stderr, "vaultctl run: cannot run %s: %s\n", argv[0].c_str(), std::strerror(r));
         std::fflush(nullptr);
-        ::_exit(r == ENOENT ? 127 : 126);
+        std::_Exit(r == ENOENT ? 127 : 126);
     }
     const int status = wait_for_child(child, signals);
     // The proxy stops with this process: exiting without joining its threads means a request
     // still waiting for upstream headers cannot hold the command's exit status back.
     (void)server;
     std::fflush(nullptr);
-    ::_exit(status);
+    std::_Exit(status);
 }
 
 }  // namespace

@@ -354,3 +354,25 @@ Test(proxy_stream, a_get_sends_no_body_descriptor)
     cr_assert_eq(stub->body_fds, 0);
     cr_assert_eq(stub->method, "GET");
 }
+
+Test(proxy_stream, a_client_that_hangs_up_during_a_silent_stream_closes_the_daemons_stream)
+{
+    stub->events = {"data: one\n\n", "data: never\n\n"};
+    ProxyServer server(config());
+    UniqueFd client = connect_to(server.port());
+    post_stream(client.get());
+    std::string got;
+    release_event();
+    cr_assert(read_until(client.get(), got, "data: one\n\n"));
+    int writer = -1;
+    {
+        std::lock_guard lock(stub->mutex);
+        writer = stub->writer.get();
+    }
+    client.reset();
+    // The upstream says nothing more; the proxy must notice the hang-up by itself and close its
+    // end, which the daemon takes as "reader gone" and cuts the upstream exchange.
+    pollfd pfd{writer, 0, 0};
+    cr_assert_eq(::poll(&pfd, 1, 10000), 1, "the proxy kept the stream of a client that left");
+    cr_assert(pfd.revents & POLLERR);
+}
