@@ -353,6 +353,30 @@ Test(inject, the_command_and_its_child_get_the_secret_masked_in_their_output)
     cr_expect(contains(log, grant), "records name the grant");
     cr_expect(!contains(log, canary), "the canary reached the audit log");
     cr_expect(!contains(env->daemon_log(), canary), "the canary reached the daemon's log");
+    cr_expect(!contains(read_tree(env->state_dir()), canary), "the canary is in the state folder in clear");
+}
+
+Test(inject, masking_covers_the_encoded_forms_of_the_secret)
+{
+    require_root();
+    require_monitor();
+    const std::string canary = put_secret("demo");
+    issue_inject_grant("demo");
+    // base64 (at an offset, so the encoding is not aligned with the value) and a JSON string.
+    const auto r =
+        env->vaultctl({"exec", "--secret", "demo=TOKEN", "--", "sh", "-c",
+                       "printf 'xy%s' \"$TOKEN\" | base64 -w0; echo; printf '{\"k\":\"%s\"}\\n' \"$TOKEN\""});
+    cr_expect_eq(r.exit_code, 0, "%s", r.err.c_str());
+    cr_expect(!contains(r.out, canary), "raw value in: %s", r.out.c_str());
+    const std::size_t markers = [&] {
+        std::size_t n = 0;
+        for (auto at = r.out.find("<redacted:demo>"); at != std::string::npos;
+             at = r.out.find("<redacted:demo>", at + 1)) {
+            ++n;
+        }
+        return n;
+    }();
+    cr_expect_eq(markers, 2U, "both the base64 and the JSON forms were masked: %s", r.out.c_str());
 }
 
 Test(inject, no_mask_passes_the_output_unchanged)
