@@ -224,8 +224,8 @@ Injected InjectionService::inject(const InjectRequest& request, std::span<const 
     }
     // Each live injection holds a descriptor and a slot of the monitor's tracked-inode map.
     if (injections_.size() >= kMaxInjections) {
-        throw VaultError(ErrorCode::Unavailable, "too many live injections (" + std::to_string(kMaxInjections) +
-                                                     "); wait for some to end");
+        throw VaultError(ErrorCode::Unavailable,
+                         "too many live injections (" + std::to_string(kMaxInjections) + "); wait for some to end");
     }
     const bool kill = request.options.on_touch == policy::InjectOnTouch::Kill;
     Injection injection;
