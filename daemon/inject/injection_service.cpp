@@ -222,6 +222,11 @@ Injected InjectionService::inject(const InjectRequest& request, std::span<const 
     if (const auto why = unavailable_reason()) {
         throw VaultError(ErrorCode::Unavailable, "injection unavailable: " + *why);
     }
+    // Each live injection holds a descriptor and a slot of the monitor's tracked-inode map.
+    if (injections_.size() >= kMaxInjections) {
+        throw VaultError(ErrorCode::Unavailable,
+                         "too many live injections (" + std::to_string(kMaxInjections) + "); wait for some to end");
+    }
     const bool kill = request.options.on_touch == policy::InjectOnTouch::Kill;
     Injection injection;
     injection.id = "inj-" + hex16(random_id());

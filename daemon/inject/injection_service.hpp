@@ -71,6 +71,8 @@ struct Injected {
 class InjectionService {
 public:
     static constexpr std::uint64_t kTerminateGraceUsec = 2'000'000;
+    // Below the monitor's 1,024 tracked inodes, and a bounded share of the daemon's descriptors.
+    static constexpr std::size_t kMaxInjections = 256;
 
     InjectionService(sd_event* event, audit::AuditTrail& audit, monitor::Monitor* monitor, Hooks hooks);
     InjectionService(const InjectionService&) = delete;

@@ -5,20 +5,28 @@
 // and on_expiry = "terminate" ends the command. The canary never reaches the audit log or a reply.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
 
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <sstream>
 #include <string>
 #include <thread>
 
+#include "cli/vault_client.hpp"
+#include "common/bus_contract.hpp"
 #include "common/vault_error.hpp"
+#include "lib/fileio/unique_fd.hpp"
 #include "tests/support/harness.hpp"
 
 using namespace codexvault;
@@ -77,6 +85,11 @@ std::string audit_text()
     return env->vaultctl({"audit", "tail", "--dir", env->state_dir() + "/audit", "--json", "-n", "5000"}).out;
 }
 
+bool contains(const std::string& text, const std::string& needle)
+{
+    return text.find(needle) != std::string::npos;
+}
+
 // Polls the audit log until `needle` shows up (records of the monitor are drained every 200 ms
 // and written with the next write); fails after 15 s.
 std::string wait_for_audit(const std::function<bool(const std::string&)>& found, const char* what)
@@ -89,14 +102,16 @@ std::string wait_for_audit(const std::function<bool(const std::string&)>& found,
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    cr_assert_fail("no audit record of %s; log:\n%s", what,
-                   text.substr(text.size() > 6000 ? text.size() - 6000 : 0).c_str());
+    std::string relevant;
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+        if (contains(line, "inject.") || contains(line, "ALERT")) {
+            const auto at = line.find("\"reason\"");
+            relevant += line.substr(0, 60) + " " + (at != std::string::npos ? line.substr(at, 200) : "") + "\n";
+        }
+    }
+    cr_assert_fail("no audit record of %s; injection records:\n%s", what, relevant.c_str());
     return text;
-}
-
-bool contains(const std::string& text, const std::string& needle)
-{
-    return text.find(needle) != std::string::npos;
 }
 
 std::string injection_id_of(const CommandResult& r)
@@ -136,6 +151,133 @@ int read_environ_in_child(pid_t target)
     int status = 0;
     ::waitpid(child, &status, 0);
     return status;
+}
+
+void send_fd(int socket, int fd)
+{
+    char byte = 'x';
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+    (void)::sendmsg(socket, &msg, MSG_NOSIGNAL);
+}
+
+int receive_fd(int socket)
+{
+    char data[64];
+    iovec iov{data, sizeof data};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    if (::recvmsg(socket, &msg, 0) <= 0) {
+        return -1;
+    }
+    const cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+    if (cmsg == nullptr || cmsg->cmsg_type != SCM_RIGHTS) {
+        return -1;
+    }
+    int fd = -1;
+    std::memcpy(&fd, CMSG_DATA(cmsg), sizeof fd);
+    return fd;
+}
+
+// The attack: a recipient (a process that called Inject itself, so it is marked) passes the
+// secret's descriptor over a unix socket to an unrelated, unmarked process, which maps it and
+// writes what it read to `leak`. Returns the unrelated process's wait status and what reached
+// `leak`; `recipient_id` gets the injection id.
+struct Leak {
+    int status = 0;
+    pid_t pid = -1;
+    std::string leaked;
+    std::string injection_id;
+};
+
+Leak leak_through_a_socket(const std::string& name)
+{
+    int pass[2];
+    int leak[2];
+    int ids[2];
+    cr_assert_eq(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pass), 0);
+    cr_assert_eq(::pipe2(leak, O_CLOEXEC), 0);
+    cr_assert_eq(::pipe2(ids, O_CLOEXEC), 0);
+    // The unrelated process: forked from the test, never marked.
+    const pid_t reader = ::fork();
+    cr_assert(reader >= 0);
+    if (reader == 0) {
+        ::close(pass[0]);
+        ::close(leak[0]);
+        const int fd = receive_fd(pass[1]);
+        struct stat st {};
+        if (fd < 0 || ::fstat(fd, &st) != 0) {
+            _exit(3);
+        }
+        void* map = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_SHARED, fd, 0);
+        if (map == MAP_FAILED) {
+            _exit(4);
+        }
+        (void)!::write(leak[1], map, static_cast<std::size_t>(st.st_size));
+        _exit(0);
+    }
+    ::close(pass[1]);
+    ::close(leak[1]);
+    // The recipient: asks for the injection, hands the descriptor on, then waits to be told.
+    const pid_t recipient = ::fork();
+    cr_assert(recipient >= 0);
+    if (recipient == 0) {
+        try {
+            cli::VaultClient client(env->bus_address());
+            int channel[2];
+            if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, channel) != 0) {
+                _exit(5);
+            }
+            cli::Message reply = client.call(bus::method::kInject, [&](sd_bus_message* m) {
+                sd_bus_message_append(m, "sa{sv}h", name.c_str(), 0, channel[1]);
+            });
+            const char* id = nullptr;
+            sd_bus_message_read(reply.get(), "s", &id);
+            (void)!::write(ids[1], id, std::strlen(id));
+            ::close(ids[1]);
+            const int fd = receive_fd(channel[0]);
+            send_fd(pass[0], fd);
+            char wait_byte;
+            (void)!::read(pass[0], &wait_byte, 1);  // until the reader is gone
+            _exit(0);
+        } catch (const std::exception&) {
+            _exit(6);
+        }
+    }
+    ::close(ids[1]);
+    Leak out;
+    out.pid = reader;
+    ::waitpid(reader, &out.status, 0);
+    ::close(pass[0]);
+    char buffer[256];
+    ssize_t n = 0;
+    while ((n = ::read(leak[0], buffer, sizeof buffer)) > 0) {
+        out.leaked.append(buffer, static_cast<std::size_t>(n));
+    }
+    ::close(leak[0]);
+    while ((n = ::read(ids[0], buffer, sizeof buffer)) > 0) {
+        out.injection_id.append(buffer, static_cast<std::size_t>(n));
+    }
+    ::close(ids[0]);
+    int recipient_status = 0;
+    ::waitpid(recipient, &recipient_status, 0);
+    cr_assert(WIFEXITED(recipient_status) && WEXITSTATUS(recipient_status) == 0, "the recipient failed: %d",
+              recipient_status);
+    return out;
 }
 
 // vaultctl exec in the background (so the test can act while the command runs).
@@ -211,6 +353,30 @@ Test(inject, the_command_and_its_child_get_the_secret_masked_in_their_output)
     cr_expect(contains(log, grant), "records name the grant");
     cr_expect(!contains(log, canary), "the canary reached the audit log");
     cr_expect(!contains(env->daemon_log(), canary), "the canary reached the daemon's log");
+    cr_expect(!contains(read_tree(env->state_dir()), canary), "the canary is in the state folder in clear");
+}
+
+Test(inject, masking_covers_the_encoded_forms_of_the_secret)
+{
+    require_root();
+    require_monitor();
+    const std::string canary = put_secret("demo");
+    issue_inject_grant("demo");
+    // base64 (at an offset, so the encoding is not aligned with the value) and a JSON string.
+    const auto r =
+        env->vaultctl({"exec", "--secret", "demo=TOKEN", "--", "sh", "-c",
+                       "printf 'xy%s' \"$TOKEN\" | base64 -w0; echo; printf '{\"k\":\"%s\"}\\n' \"$TOKEN\""});
+    cr_expect_eq(r.exit_code, 0, "%s", r.err.c_str());
+    cr_expect(!contains(r.out, canary), "raw value in: %s", r.out.c_str());
+    const std::size_t markers = [&] {
+        std::size_t n = 0;
+        for (auto at = r.out.find("<redacted:demo>"); at != std::string::npos;
+             at = r.out.find("<redacted:demo>", at + 1)) {
+            ++n;
+        }
+        return n;
+    }();
+    cr_expect_eq(markers, 2U, "both the base64 and the JSON forms were masked: %s", r.out.c_str());
 }
 
 Test(inject, no_mask_passes_the_output_unchanged)
@@ -308,4 +474,93 @@ Test(inject, expiry_closes_the_injection_and_terminate_ends_the_command)
         "the close and the termination");
     cr_expect(contains(log, "expired"), "closed because it expired");
     cr_expect(contains(log, id));
+}
+
+Test(inject, a_descriptor_passed_to_an_unrelated_process_is_recorded_as_an_alert_with_its_pid)
+{
+    require_root();
+    require_monitor();
+    const std::string canary = put_secret("demo");
+    issue_inject_grant("demo");
+    const Leak leak = leak_through_a_socket("demo");
+    cr_expect(WIFEXITED(leak.status) && WEXITSTATUS(leak.status) == 0, "the reader ran (status %d)", leak.status);
+    cr_expect_eq(leak.leaked, canary, "under on_touch = record the reader did read the secret");
+    const std::string pid = "pid " + std::to_string(leak.pid);
+    const std::string log = wait_for_audit(
+        [&](const std::string& t) {
+            const auto at = t.find("inject.alert");
+            return at != std::string::npos && contains(t, pid + ",") && contains(t, leak.injection_id);
+        },
+        "the unrelated reader");
+    cr_expect(!contains(log, canary), "the canary reached the audit log");
+}
+
+Test(inject, on_touch_kill_kills_the_unrelated_reader_before_it_can_pass_the_secret_on)
+{
+    require_root();
+    require_monitor();
+    put_secret("demo");
+    const std::string grant = issue_inject_grant("demo", {"--on-touch", "kill"});
+    const Leak leak = leak_through_a_socket("demo");
+    cr_expect(WIFSIGNALED(leak.status) && WTERMSIG(leak.status) == SIGKILL, "the reader was killed (status %d)",
+              leak.status);
+    cr_expect(leak.leaked.empty(), "nothing reached the leak pipe");
+    wait_for_audit([&](const std::string& t) { return contains(t, "inject.revoke") && contains(t, grant); },
+                   "the revocation");
+    // The grant is gone: the next Inject is refused.
+    const auto r = env->vaultctl({"exec", "--secret", "demo=TOKEN", "--", "true"});
+    cr_expect_eq(r.exit_code, error_info(ErrorCode::PermissionDenied).exit_code, "exit %d: %s", r.exit_code,
+                 r.err.c_str());
+}
+
+Test(inject, ptrace_and_process_vm_readv_against_a_marked_process_are_recorded)
+{
+    require_root();
+    require_monitor();
+    put_secret("demo");
+    issue_inject_grant("demo");
+    const std::string pid_file = env->root() + "/command.pid";
+    const std::string go_file = env->root() + "/go";
+    Background exec;
+    exec.start({"exec", "--secret", "demo=TOKEN", "--", "sh", "-c",
+                "echo $$ > " + pid_file + "; while [ ! -e " + go_file + " ]; do sleep 0.1; done"});
+    const pid_t marked = wait_for_pid_file(pid_file);
+    const pid_t child = ::fork();
+    cr_assert(child >= 0);
+    if (child == 0) {
+        char byte = 0;
+        iovec local{&byte, 1};
+        iovec remote{reinterpret_cast<void*>(0x400000), 1};
+        (void)::process_vm_readv(marked, &local, 1, &remote, 1, 0);
+        if (::ptrace(PTRACE_ATTACH, marked, nullptr, nullptr) == 0) {
+            int status = 0;
+            ::waitpid(marked, &status, 0);
+            ::ptrace(PTRACE_DETACH, marked, nullptr, nullptr);
+        }
+        _exit(0);
+    }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    std::ofstream(go_file) << "1";
+    const auto& r = exec.join();
+    const std::string id = injection_id_of(r);
+    wait_for_audit(
+        [&](const std::string& t) {
+            return contains(t, "ALERT ptrace") && contains(t, "ALERT process_vm_readv") && contains(t, id);
+        },
+        "ptrace and process_vm_readv");
+}
+
+Test(inject, a_secret_marked_for_rotation_is_not_injected)
+{
+    require_root();
+    require_monitor();
+    put_secret("demo");
+    cr_assert_eq(founder({"incident", "--reason", "test"}).exit_code, 0);
+    cr_assert_eq(founder({"unlock", "--reason", "test"}).exit_code, 0);
+    issue_inject_grant("demo");
+    const auto r = env->vaultctl({"exec", "--secret", "demo=TOKEN", "--", "true"});
+    cr_expect_eq(r.exit_code, error_info(ErrorCode::IntegrityFailure).exit_code, "exit %d: %s", r.exit_code,
+                 r.err.c_str());
+    cr_expect(contains(r.err, "rotated"), "%s", r.err.c_str());
 }
