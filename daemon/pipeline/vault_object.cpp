@@ -571,8 +571,9 @@ void VaultObject::act(PendingCall& pending)
     } else if (pending.call.start) {
         // Deferred: started now, its outcome recorded when it completes (complete_deferred).
         try {
-            RequestContext context{vault_, pending.subject, pending.call.grant_use ? &*pending.call.grant_use : nullptr,
-                                   &audit_, &integrity_, scan_client_};
+            RequestContext context{
+                vault_,  pending.subject, pending.call.grant_use ? &*pending.call.grant_use : nullptr,
+                &audit_, &integrity_,     scan_client_};
             const std::uint64_t id = next_deferred_++;
             pending.call.start(context, [this, id](FinishCall finish) { complete_deferred(id, finish); });
             pending.deferred = id;
@@ -636,8 +637,8 @@ void VaultObject::queue_acted(PendingCall pending)
 void VaultObject::complete_deferred(std::uint64_t id, const FinishCall& finish) noexcept
 {
     try {
-        const auto it = std::find_if(deferred_.begin(), deferred_.end(),
-                                     [id](const PendingCall& p) { return p.deferred == id; });
+        const auto it =
+            std::find_if(deferred_.begin(), deferred_.end(), [id](const PendingCall& p) { return p.deferred == id; });
         if (it == deferred_.end()) {
             return;  // answered already (the daemon is stopping)
         }

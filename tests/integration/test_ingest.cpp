@@ -2,11 +2,12 @@
 // and passes the descriptor; every bad input ends without a hang, a crash or an escape, with a
 // clear skip or stop reason; no value planted in the tree (a .env canary above all) comes back in
 // any reply, the daemon's log or the audit log.
-#include <criterion/criterion.h>
 #include <fcntl.h>
 #include <nlohmann/json.hpp>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <criterion/criterion.h>
 
 #include <atomic>
 #include <chrono>
@@ -115,7 +116,8 @@ Test(ingest, finds_planted_credentials_with_the_way_out_and_never_returns_a_valu
     const std::string root = env->root() + "/project";
     const std::string token = github_token();
     const std::string env_canary = random_canary();
-    write_file(root + "/src/config.py", "import os\nGITHUB = \"" + token + "\"\nkey = os.environ[\"OPENAI_API_KEY\"]\n");
+    write_file(root + "/src/config.py",
+               "import os\nGITHUB = \"" + token + "\"\nkey = os.environ[\"OPENAI_API_KEY\"]\n");
     write_file(root + "/src/other.js", "const t = '" + token + "';\n");
     write_file(root + "/.env", "DATABASE_PASSWORD=" + env_canary + "\nexport API_TOKEN=\"" + env_canary + "\"\n");
     write_file(root + "/README.md", "use ghp_EXAMPLEEXAMPLEEXAMPLEEXAMPLEEXAMPLE1 in docs\n");
@@ -150,9 +152,9 @@ Test(ingest, finds_planted_credentials_with_the_way_out_and_never_returns_a_valu
     cr_expect(!landlock.empty());
 
     // SARIF and the human form, and --fail-on-findings.
-    const auto sarif = env->vaultctl({"ingest", root, "--sarif", "--fail-on-findings", "--founder-key",
-                                      env->founder_key(), "--passphrase-fd", "3"},
-                                     {.stdin_data = "", .passphrase = kPassphrase, .as_uid = std::nullopt});
+    const auto sarif = env->vaultctl(
+        {"ingest", root, "--sarif", "--fail-on-findings", "--founder-key", env->founder_key(), "--passphrase-fd", "3"},
+        {.stdin_data = "", .passphrase = kPassphrase, .as_uid = std::nullopt});
     cr_expect_eq(sarif.exit_code, 20, "%s", sarif.err.c_str());
     const auto sarif_json = nlohmann::json::parse(sarif.out);
     cr_expect_eq(sarif_json["version"], "2.1.0");
@@ -313,8 +315,8 @@ Test(ingest, findings_past_the_first_thousand_come_through_the_overflow_descript
 
 Test(ingest, an_ingest_scan_grant_lets_another_user_scan_without_a_key)
 {
-    const auto issued = env->vaultctl({"grant", "issue", "--principal", "uid=65534", "--cap", "ingest:scan", "--ttl", "1h",
-                                       "--founder-key", env->founder_key(), "--passphrase-fd", "3"},
+    const auto issued = env->vaultctl({"grant", "issue", "--principal", "uid=65534", "--cap", "ingest:scan", "--ttl",
+                                       "1h", "--founder-key", env->founder_key(), "--passphrase-fd", "3"},
                                       {.stdin_data = "", .passphrase = kPassphrase, .as_uid = std::nullopt});
     cr_assert_eq(issued.exit_code, 0, "%s", issued.err.c_str());
     const std::string root = env->root() + "/shared";

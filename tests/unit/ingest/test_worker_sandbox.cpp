@@ -1,7 +1,6 @@
 // The worker's confinement, attacked: each test confines a forked child exactly as a worker is
 // confined (confine_worker) and then does what a worker compromised by hostile input might try.
 // What the seccomp filter forbids ends the child with SIGSYS; what Landlock forbids fails EACCES.
-#include <criterion/criterion.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <signal.h>
@@ -10,6 +9,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <criterion/criterion.h>
 
 #include <cerrno>
 #include <functional>
