@@ -103,7 +103,9 @@ Test(worker_sandbox, writing_anywhere_but_the_result_pipe_is_killed)
 {
     Tree tree;
     const int status = confined(tree, [](int) {
-        (void)::write(STDERR_FILENO, "x", 1);
+        if (::write(STDERR_FILENO, "x", 1) != 1) {
+            return 1;
+        }
         return kReachedEnd;
     });
     cr_expect(killed_by_seccomp(status), "status %d", status);
