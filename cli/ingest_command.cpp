@@ -117,8 +117,8 @@ std::vector<Finding> read_overflow(int fd)
             throw CallError(std::nullopt, kExitLocalError, "malformed overflow finding");
         }
         out.push_back({f[0], f[1], f[2], f[3], f[4], static_cast<std::uint32_t>(std::stoul(f[5])),
-                       static_cast<std::uint32_t>(std::stoul(f[6])), static_cast<std::uint32_t>(std::stoul(f[7])),
-                       f[8], std::stod(f[9]), f[10]});
+                       static_cast<std::uint32_t>(std::stoul(f[6])), static_cast<std::uint32_t>(std::stoul(f[7])), f[8],
+                       std::stod(f[9]), f[10]});
     }
     return out;
 }
@@ -142,9 +142,17 @@ std::string uri_of(const std::string& path)
 
 nlohmann::json finding_json(const Finding& f)
 {
-    return {{"path", f.path},         {"rule", f.rule},       {"family", f.family},   {"provider", f.provider},
-            {"confidence", f.confidence}, {"line", f.line},   {"column", f.column},   {"length", f.length},
-            {"preview", f.preview},   {"entropy", f.entropy}, {"fingerprint", f.fingerprint},
+    return {{"path", f.path},
+            {"rule", f.rule},
+            {"family", f.family},
+            {"provider", f.provider},
+            {"confidence", f.confidence},
+            {"line", f.line},
+            {"column", f.column},
+            {"length", f.length},
+            {"preview", f.preview},
+            {"entropy", f.entropy},
+            {"fingerprint", f.fingerprint},
             {"way_out", way_out(f.provider)}};
 }
 
@@ -155,38 +163,42 @@ nlohmann::json sarif(const nlohmann::json& summary, const std::vector<Finding>& 
     nlohmann::json results = nlohmann::json::array();
     for (const Finding& f : findings) {
         if (rule_index.emplace(f.rule, rule_index.size()).second) {
-            rules.push_back({{"id", f.rule},
-                             {"name", f.family},
-                             {"shortDescription", {{"text", "credential: " + f.family}}},
-                             {"help", {{"text", way_out(f.provider).empty() ? "Move the value into the vault."
-                                                                           : way_out(f.provider)}}}});
+            rules.push_back(
+                {{"id", f.rule},
+                 {"name", f.family},
+                 {"shortDescription", {{"text", "credential: " + f.family}}},
+                 {"help",
+                  {{"text", way_out(f.provider).empty() ? "Move the value into the vault." : way_out(f.provider)}}}});
         }
-        nlohmann::json result{
-            {"ruleId", f.rule},
-            {"ruleIndex", rule_index[f.rule]},
-            {"level", f.confidence == "high" ? "error" : f.confidence == "medium" ? "warning" : "note"},
-            {"message", {{"text", f.family + " credential " + f.preview + " (value not shown)"}}},
-            {"locations",
-             {{{"physicalLocation",
-                {{"artifactLocation", {{"uri", uri_of(f.path)}, {"uriBaseId", "%SRCROOT%"}}},
-                 {"region", {{"startLine", std::max<std::uint32_t>(1, f.line)},
-                             {"startColumn", std::max<std::uint32_t>(1, f.column)}}}}}}}},
-            {"partialFingerprints", {{"secretFingerprint/v1", f.fingerprint}}}};
+        nlohmann::json result{{"ruleId", f.rule},
+                              {"ruleIndex", rule_index[f.rule]},
+                              {"level", f.confidence == "high"     ? "error"
+                                        : f.confidence == "medium" ? "warning"
+                                                                   : "note"},
+                              {"message", {{"text", f.family + " credential " + f.preview + " (value not shown)"}}},
+                              {"locations",
+                               {{{"physicalLocation",
+                                  {{"artifactLocation", {{"uri", uri_of(f.path)}, {"uriBaseId", "%SRCROOT%"}}},
+                                   {"region",
+                                    {{"startLine", std::max<std::uint32_t>(1, f.line)},
+                                     {"startColumn", std::max<std::uint32_t>(1, f.column)}}}}}}}},
+                              {"partialFingerprints", {{"secretFingerprint/v1", f.fingerprint}}}};
         results.push_back(std::move(result));
     }
-    return {{"$schema", "https://json.schemastore.org/sarif-2.1.0.json"},
-            {"version", "2.1.0"},
-            {"runs",
-             {{{"tool", {{"driver", {{"name", "codex-vault ingest"}, {"rules", rules}}}}},
-               {"invocations",
-                {{{"executionSuccessful", summary.value("complete", false)},
-                  {"toolExecutionNotifications",
-                   summary.value("complete", false)
-                       ? nlohmann::json::array()
-                       : nlohmann::json::array({{{"level", "warning"},
-                                                 {"message", {{"text", "scan incomplete: " +
-                                                                           summary.value("incomplete_reason", "")}}}}})}}}},
-               {"results", results}}}}};
+    return {
+        {"$schema", "https://json.schemastore.org/sarif-2.1.0.json"},
+        {"version", "2.1.0"},
+        {"runs",
+         {{{"tool", {{"driver", {{"name", "codex-vault ingest"}, {"rules", rules}}}}},
+           {"invocations",
+            {{{"executionSuccessful", summary.value("complete", false)},
+              {"toolExecutionNotifications",
+               summary.value("complete", false)
+                   ? nlohmann::json::array()
+                   : nlohmann::json::array(
+                         {{{"level", "warning"},
+                           {"message", {{"text", "scan incomplete: " + summary.value("incomplete_reason", "")}}}}})}}}},
+           {"results", results}}}}};
 }
 
 int cmd_ingest(const GlobalOptions& options, const std::string& path, bool as_sarif, bool fail_on_findings,
@@ -194,7 +206,8 @@ int cmd_ingest(const GlobalOptions& options, const std::string& path, bool as_sa
 {
     UniqueFd directory(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!directory) {
-        throw CallError(std::nullopt, kExitLocalError, "cannot open " + path + " as a directory: " + std::strerror(errno));
+        throw CallError(std::nullopt, kExitLocalError,
+                        "cannot open " + path + " as a directory: " + std::strerror(errno));
     }
     VaultClient client(options.bus);
     // The founder signs; anyone else scans under an ingest:scan grant (no key needed).
@@ -343,7 +356,8 @@ int cmd_ingest(const GlobalOptions& options, const std::string& path, bool as_sa
         std::cout << summary.value("files", std::uint64_t{0}) << " files, " << summary.value("bytes", std::uint64_t{0})
                   << " bytes scanned; " << findings.size() << " finding(s), " << env_files.size() << " env file(s), "
                   << summary.value("skipped", std::uint64_t{0}) << " skipped; "
-                  << (complete ? std::string("complete") : "INCOMPLETE: " + summary.value("incomplete_reason", std::string()))
+                  << (complete ? std::string("complete")
+                               : "INCOMPLETE: " + summary.value("incomplete_reason", std::string()))
                   << '\n';
     }
     if (fail_on_findings && !findings.empty()) {

@@ -115,8 +115,9 @@ public:
                 ids.push_back(id);
                 if (!worker.timed_out) {
                     const std::uint64_t left = worker.deadline_ms > now ? worker.deadline_ms - now : 0;
-                    timeout = timeout < 0 ? static_cast<int>(std::min<std::uint64_t>(left, INT32_MAX))
-                                          : std::min(timeout, static_cast<int>(std::min<std::uint64_t>(left, INT32_MAX)));
+                    timeout = timeout < 0
+                                  ? static_cast<int>(std::min<std::uint64_t>(left, INT32_MAX))
+                                  : std::min(timeout, static_cast<int>(std::min<std::uint64_t>(left, INT32_MAX)));
                 }
             }
             const int r = ::poll(fds.data(), fds.size(), timeout);
@@ -213,7 +214,8 @@ private:
         UniqueFd read_end(pipe_fds[0]);
         UniqueFd write_end(pipe_fds[1]);
         // Where the daemon writes findings too many for one reply (it cannot create files itself).
-        UniqueFd overflow(static_cast<int>(::syscall(SYS_memfd_create, "ingest-overflow", MFD_CLOEXEC | MFD_ALLOW_SEALING)));
+        UniqueFd overflow(
+            static_cast<int>(::syscall(SYS_memfd_create, "ingest-overflow", MFD_CLOEXEC | MFD_ALLOW_SEALING)));
         if (!overflow) {
             refuse(request.id);
             return;

@@ -186,9 +186,9 @@ bool decode_finding(Reader& in, WireFinding& f)
         return false;
     }
     f.entropy = double_of(entropy);
-    return path_ok(f.path) && token_ok(f.rule_id) && !f.rule_id.empty() && token_ok(f.family) &&
-           token_ok(f.provider) && f.confidence <= 2 && preview_ok(f.preview, f.length) &&
-           fingerprint_ok(f.fingerprint) && f.entropy >= 0 && f.entropy <= 8;
+    return path_ok(f.path) && token_ok(f.rule_id) && !f.rule_id.empty() && token_ok(f.family) && token_ok(f.provider) &&
+           f.confidence <= 2 && preview_ok(f.preview, f.length) && fingerprint_ok(f.fingerprint) && f.entropy >= 0 &&
+           f.entropy <= 8;
 }
 
 }  // namespace
@@ -342,9 +342,8 @@ DecodedResult decode_stream(std::string_view stream, std::size_t max_records)
             WireSummary s;
             std::uint32_t abi = 0;
             ok = in.u64(s.files) && in.u64(s.directories) && in.u64(s.entries) && in.u64(s.bytes_read) &&
-                 in.u64(s.truncated_files) && in.u64(s.skipped) && in.u64(s.incomplete_files) &&
-                 in.u64(s.findings) && in.u64(s.findings_dropped) && in.u8(s.stopped) && in.u32(abi) && in.done() &&
-                 s.stopped <= 3;
+                 in.u64(s.truncated_files) && in.u64(s.skipped) && in.u64(s.incomplete_files) && in.u64(s.findings) &&
+                 in.u64(s.findings_dropped) && in.u8(s.stopped) && in.u32(abi) && in.done() && s.stopped <= 3;
             s.landlock_abi = static_cast<std::int32_t>(abi);
             if (ok) {
                 out.summary = s;

@@ -32,10 +32,10 @@ struct ScanLimits {
     std::uint64_t max_file_bytes = 8ULL << 20;
     std::uint64_t max_total_bytes = 8ULL << 30;
     std::uint32_t max_depth = 64;
-    std::uint32_t cpu_seconds = 300;        // RLIMIT_CPU of the worker
+    std::uint32_t cpu_seconds = 300;          // RLIMIT_CPU of the worker
     std::uint64_t memory_bytes = 1ULL << 30;  // RLIMIT_AS of the worker
-    std::uint32_t wall_seconds = 600;       // the helper kills the worker after this
-    std::uint64_t max_findings = 100000;    // findings streamed back in all
+    std::uint32_t wall_seconds = 600;         // the helper kills the worker after this
+    std::uint64_t max_findings = 100000;      // findings streamed back in all
 };
 
 struct ScanRequest {
@@ -51,15 +51,15 @@ static_assert(std::is_trivially_copyable_v<ScanRequest>);
 
 // How a worker ended, as the helper saw it.
 enum class WorkerEnd : std::uint32_t {
-    Completed = 0,     // exited 0 after writing its summary
-    CpuLimit = 1,      // SIGXCPU / SIGKILL at RLIMIT_CPU
-    WallTimeLimit = 2, // killed by the helper at wall_seconds
-    MemoryLimit = 3,   // an allocation failed under RLIMIT_AS
-    SandboxFailed = 4, // could not confine itself (seccomp, rlimits): nothing was read
-    BadDirectory = 5,  // the descriptor is not a readable directory
-    Killed = 6,        // another signal (SIGSYS: a system call outside its filter)
-    Failed = 7,        // another non-zero exit
-    Refused = 8,       // the helper could not start it (fork, pipe)
+    Completed = 0,      // exited 0 after writing its summary
+    CpuLimit = 1,       // SIGXCPU / SIGKILL at RLIMIT_CPU
+    WallTimeLimit = 2,  // killed by the helper at wall_seconds
+    MemoryLimit = 3,    // an allocation failed under RLIMIT_AS
+    SandboxFailed = 4,  // could not confine itself (seccomp, rlimits): nothing was read
+    BadDirectory = 5,   // the descriptor is not a readable directory
+    Killed = 6,         // another signal (SIGSYS: a system call outside its filter)
+    Failed = 7,         // another non-zero exit
+    Refused = 8,        // the helper could not start it (fork, pipe)
 };
 std::string_view to_string(WorkerEnd end) noexcept;
 
@@ -74,7 +74,7 @@ struct HelperMessage {
     std::uint32_t kind = Started;
     WorkerEnd end = WorkerEnd::Completed;
     std::uint64_t id = 0;
-    std::int32_t status = 0;        // exit code, or the signal number when killed
+    std::int32_t status = 0;  // exit code, or the signal number when killed
     std::uint32_t reserved = 0;
     std::uint64_t peak_rss_kib = 0;  // of the worker (getrusage of the reaped child)
     std::uint64_t cpu_usec = 0;      // user + system time of the worker

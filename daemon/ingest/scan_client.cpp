@@ -1,10 +1,9 @@
 #include "daemon/ingest/scan_client.hpp"
 
 #include <fcntl.h>
+#include <sodium.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <sodium.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -127,7 +126,8 @@ void ScanClient::read_control()
             }
         }
         if (n <= 0) {
-            helper_gone(n == 0 ? "the ingest helper exited" : std::string("ingest helper socket: ") + std::strerror(errno));
+            helper_gone(n == 0 ? "the ingest helper exited"
+                               : std::string("ingest helper socket: ") + std::strerror(errno));
             return;
         }
         if (n != static_cast<ssize_t>(sizeof message)) {

@@ -10,9 +10,9 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
-#include <memory>
 #include <string>
 
 #include "daemon/ingest/protocol.hpp"
@@ -33,8 +33,8 @@ struct ScanOutcome {
 
 class ScanClient {
 public:
-    static constexpr std::size_t kMaxRunning = 2;                   // one per core of the target VM
-    static constexpr std::size_t kMaxResultBytes = 64ULL << 20;     // of one worker's stream
+    static constexpr std::size_t kMaxRunning = 2;                // one per core of the target VM
+    static constexpr std::size_t kMaxResultBytes = 64ULL << 20;  // of one worker's stream
 
     using Done = std::function<void(ScanOutcome)>;
 
@@ -50,8 +50,8 @@ public:
     void set_fingerprint_key(std::span<const std::uint8_t> key) noexcept { key_ = key; }
     [[nodiscard]] std::size_t running() const noexcept { return scans_.size(); }
 
-    // Sends the request (its id and key are filled in here, the key wiped after sending). Throws std::runtime_error with a reason for the
-    // caller when the helper is gone or kMaxRunning scans run. `done` runs later, on the loop,
+    // Sends the request (its id and key are filled in here, the key wiped after sending). Throws std::runtime_error
+    // with a reason for the caller when the helper is gone or kMaxRunning scans run. `done` runs later, on the loop,
     // exactly once, never from inside start().
     void start(int dir_fd, ScanRequest& request, Done done);
 

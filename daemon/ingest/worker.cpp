@@ -118,11 +118,11 @@ bool install_filter(int result_fd) noexcept
     constexpr scmp_datum_t kInt = 0xffffffffU;
     constexpr scmp_datum_t kWriteFlags = O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND;
     bool ok = true;
-    for (const int nr : {SCMP_SYS(read), SCMP_SYS(close), SCMP_SYS(openat2), SCMP_SYS(getdents64),
-                         SCMP_SYS(newfstatat), SCMP_SYS(fstat), SCMP_SYS(lseek), SCMP_SYS(brk), SCMP_SYS(munmap),
-                         SCMP_SYS(mremap), SCMP_SYS(madvise), SCMP_SYS(futex), SCMP_SYS(exit_group), SCMP_SYS(exit),
-                         SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask), SCMP_SYS(clock_gettime),
-                         SCMP_SYS(getpid), SCMP_SYS(gettid)}) {
+    for (const int nr :
+         {SCMP_SYS(read), SCMP_SYS(close), SCMP_SYS(openat2), SCMP_SYS(getdents64), SCMP_SYS(newfstatat),
+          SCMP_SYS(fstat), SCMP_SYS(lseek), SCMP_SYS(brk), SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(madvise),
+          SCMP_SYS(futex), SCMP_SYS(exit_group), SCMP_SYS(exit), SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask),
+          SCMP_SYS(clock_gettime), SCMP_SYS(getpid), SCMP_SYS(gettid)}) {
         ok = ok && allow(nr);
     }
     ok = ok && allow(SCMP_SYS(write), {SCMP_A0(SCMP_CMP_MASKED_EQ, kInt, fd)});

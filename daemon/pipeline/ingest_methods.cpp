@@ -31,9 +31,9 @@ using ingest::ScanLimits;
 // Findings in the reply itself; the rest go through the overflow descriptor.
 constexpr std::size_t kInlineFindings = 1000;
 
-constexpr std::array<std::string_view, 9> kOptionKeys{"include_low",   "read_hardlinked", "max_files",
+constexpr std::array<std::string_view, 9> kOptionKeys{"include_low",    "read_hardlinked", "max_files",
                                                       "max_file_bytes", "max_total_mib",   "max_depth",
-                                                      "cpu_seconds",   "memory_mib",      "timeout_seconds"};
+                                                      "cpu_seconds",    "memory_mib",      "timeout_seconds"};
 
 std::uint64_t clamped(const io::ArgumentDict& dict, std::string_view key, std::uint64_t fallback, std::uint64_t low,
                       std::uint64_t high)
@@ -43,8 +43,8 @@ std::uint64_t clamped(const io::ArgumentDict& dict, std::string_view key, std::u
         return fallback;
     }
     if (*value < low || *value > high) {
-        throw VaultError(ErrorCode::InvalidArgument, std::string(key) + " must be between " + std::to_string(low) +
-                                                         " and " + std::to_string(high));
+        throw VaultError(ErrorCode::InvalidArgument,
+                         std::string(key) + " must be between " + std::to_string(low) + " and " + std::to_string(high));
     }
     return *value;
 }
@@ -151,8 +151,7 @@ std::string incomplete_reason(const ingest::ScanOutcome& o)
     }
     const ingest::WireSummary& s = *o.result.summary;
     if (s.stopped != 0) {
-        return "the walk stopped at its " +
-               std::string(ingest::to_string(static_cast<ingest::StopReason>(s.stopped)));
+        return "the walk stopped at its " + std::string(ingest::to_string(static_cast<ingest::StopReason>(s.stopped)));
     }
     if (s.findings_dropped != 0) {
         return "more findings than the findings limit";
@@ -222,8 +221,8 @@ std::string fill_reply(sd_bus_message* reply, ingest::ScanOutcome& o)
     summary.add("files_with_findings", static_cast<std::uint64_t>(files_with_findings.size()));
     summary.add("stopped", std::string(ingest::to_string(static_cast<ingest::StopReason>(s.stopped))));
     summary.add("landlock", s.landlock_abi > 0 ? "abi " + std::to_string(s.landlock_abi)
-                                               : o.result.summary ? std::string("unavailable (openat2 RESOLVE_BENEATH only)")
-                                                                  : std::string("unknown"));
+                            : o.result.summary ? std::string("unavailable (openat2 RESOLVE_BENEATH only)")
+                                               : std::string("unknown"));
     summary.add("peak_rss_kib", o.peak_rss_kib);
     summary.add("cpu_usec", o.cpu_usec);
     summary.add("inline_findings", static_cast<std::uint64_t>(std::min(o.result.findings.size(), kInlineFindings)));
@@ -268,9 +267,8 @@ std::string fill_reply(sd_bus_message* reply, ingest::ScanOutcome& o)
 
     // The outcome record: the scan's size and result counts, never a value or a path.
     std::string reason = std::to_string(s.files) + " files, " + std::to_string(s.bytes_read) + " bytes, " +
-                         std::to_string(s.directories) + " directories; " +
-                         std::to_string(o.result.findings.size()) + " findings in " +
-                         std::to_string(files_with_findings.size()) + " files, " +
+                         std::to_string(s.directories) + " directories; " + std::to_string(o.result.findings.size()) +
+                         " findings in " + std::to_string(files_with_findings.size()) + " files, " +
                          std::to_string(o.result.env_files.size()) + " env files, " + std::to_string(s.skipped) +
                          " skipped; " + (incomplete.empty() ? std::string("complete") : "incomplete: " + incomplete);
     return reason;
@@ -306,11 +304,10 @@ PreparedCall decode_ingest(sd_bus_message* message)
         request.include_low = options.include_low ? 1 : 0;
         request.read_hardlinked = options.read_hardlinked ? 1 : 0;
         try {
-            context.ingest->start(directory->get(), request,
-                                  [complete](ingest::ScanOutcome outcome) {
-                                      auto shared = std::make_shared<ingest::ScanOutcome>(std::move(outcome));
-                                      complete([shared](sd_bus_message* reply) { return fill_reply(reply, *shared); });
-                                  });
+            context.ingest->start(directory->get(), request, [complete](ingest::ScanOutcome outcome) {
+                auto shared = std::make_shared<ingest::ScanOutcome>(std::move(outcome));
+                complete([shared](sd_bus_message* reply) { return fill_reply(reply, *shared); });
+            });
         } catch (const std::runtime_error& e) {
             throw VaultError(ErrorCode::Unavailable, e.what());
         }

@@ -31,12 +31,12 @@ class IntegrityControl;
 class MonitorService;
 
 enum class Access {
-    Anyone,       // informational; authorization is "any identified local process"
-    FounderUid,   // the configured founder uid, no proof (only GetNonce: proofs need a nonce first)
-    Founder,      // founder uid AND a valid founder proof over the call's arguments
-    Enrollment,   // founder uid AND a proof made with the key being enrolled; only when uninitialized
-    Grant,        // a grant for the call's capability, decided by the policy engine (a real use)
-    AuditReader,  // the founder (uid and proof), or a grant for audit:read without one
+    Anyone,          // informational; authorization is "any identified local process"
+    FounderUid,      // the configured founder uid, no proof (only GetNonce: proofs need a nonce first)
+    Founder,         // founder uid AND a valid founder proof over the call's arguments
+    Enrollment,      // founder uid AND a proof made with the key being enrolled; only when uninitialized
+    Grant,           // a grant for the call's capability, decided by the policy engine (a real use)
+    AuditReader,     // the founder (uid and proof), or a grant for audit:read without one
     FounderOrGrant,  // the founder (uid and proof), or, unsigned, a grant for the row's capability (Ingest)
 };
 

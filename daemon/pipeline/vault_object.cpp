@@ -682,6 +682,7 @@ void VaultObject::complete_deferred(std::uint64_t id, const FinishCall& finish) 
         pending.deferred = 0;
         audit::AuditRecord outcome = record_of(pending, audit::EventType::Outcome);
         outcome.decision = audit::Decision::Allow;
+        std::string reason;  // outlives the record (AuditRecord holds views)
         try {
             sd_bus_message* raw_reply = nullptr;
             const int r = sd_bus_message_new_method_return(pending.message.get(), &raw_reply);
@@ -689,16 +690,17 @@ void VaultObject::complete_deferred(std::uint64_t id, const FinishCall& finish) 
             if (r < 0) {
                 throw std::system_error(-r, std::generic_category(), "create reply");
             }
-            outcome.reason = finish(reply.get());
+            reason = finish(reply.get());
             pending.reply = std::move(reply);
         } catch (const VaultError& e) {
             pending.failure = Failure{e.code(), e.what()};
-            outcome.reason = e.what();
+            reason = pending.failure->message;
         } catch (const std::exception& e) {
             log::error(std::string("internal error in ") + pending.spec->name + ": " + e.what());
             pending.failure = Failure{ErrorCode::Unavailable, "internal error; see the daemon's log"};
-            outcome.reason = "internal error";
+            reason = "internal error";
         }
+        outcome.reason = reason;
         if (pending.failure) {
             outcome.decision = audit::Decision::Deny;
         }

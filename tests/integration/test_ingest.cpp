@@ -2,12 +2,14 @@
 // and passes the descriptor; every bad input ends without a hang, a crash or an escape, with a
 // clear skip or stop reason; no value planted in the tree (a .env canary above all) comes back in
 // any reply, the daemon's log or the audit log.
-#include <criterion/criterion.h>
 #include <fcntl.h>
 #include <nlohmann/json.hpp>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <criterion/criterion.h>
+
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -114,7 +116,8 @@ Test(ingest, finds_planted_credentials_with_the_way_out_and_never_returns_a_valu
     const std::string root = env->root() + "/project";
     const std::string token = github_token();
     const std::string env_canary = random_canary();
-    write_file(root + "/src/config.py", "import os\nGITHUB = \"" + token + "\"\nkey = os.environ[\"OPENAI_API_KEY\"]\n");
+    write_file(root + "/src/config.py",
+               "import os\nGITHUB = \"" + token + "\"\nkey = os.environ[\"OPENAI_API_KEY\"]\n");
     write_file(root + "/src/other.js", "const t = '" + token + "';\n");
     write_file(root + "/.env", "DATABASE_PASSWORD=" + env_canary + "\nexport API_TOKEN=\"" + env_canary + "\"\n");
     write_file(root + "/README.md", "use ghp_EXAMPLEEXAMPLEEXAMPLEEXAMPLEEXAMPLE1 in docs\n");
@@ -149,9 +152,9 @@ Test(ingest, finds_planted_credentials_with_the_way_out_and_never_returns_a_valu
     cr_expect(!landlock.empty());
 
     // SARIF and the human form, and --fail-on-findings.
-    const auto sarif = env->vaultctl({"ingest", root, "--sarif", "--fail-on-findings", "--founder-key",
-                                      env->founder_key(), "--passphrase-fd", "3"},
-                                     {.stdin_data = "", .passphrase = kPassphrase, .as_uid = std::nullopt});
+    const auto sarif = env->vaultctl(
+        {"ingest", root, "--sarif", "--fail-on-findings", "--founder-key", env->founder_key(), "--passphrase-fd", "3"},
+        {.stdin_data = "", .passphrase = kPassphrase, .as_uid = std::nullopt});
     cr_expect_eq(sarif.exit_code, 20, "%s", sarif.err.c_str());
     const auto sarif_json = nlohmann::json::parse(sarif.out);
     cr_expect_eq(sarif_json["version"], "2.1.0");
@@ -287,6 +290,86 @@ Test(ingest, a_worker_over_its_memory_limit_stops_and_the_scan_says_so)
     cr_expect_eq(summary["worker"], "stopped at its memory limit", "%s", summary.dump().c_str());
     // The daemon still serves.
     cr_expect_eq(env->vaultctl({"status"}).exit_code, 0);
+}
+
+Test(ingest, findings_past_the_first_thousand_come_through_the_overflow_descriptor)
+{
+    const std::string root = env->root() + "/crowded";
+    const std::string token = github_token();
+    std::string lines;
+    for (int i = 0; i < 700; ++i) {
+        lines += "t" + std::to_string(i) + " = \"" + token + "\"\n";
+    }
+    for (int f = 0; f < 2; ++f) {
+        write_file(root + "/f" + std::to_string(f) + ".py", lines);
+    }
+    const Scan scan = ingest(root);
+    cr_assert(!scan.json.is_null(), "%s", scan.text.substr(0, 2000).c_str());
+    cr_expect_eq(scan.json["summary"]["inline_findings"], 1000);
+    cr_expect_eq(scan.json["findings"].size(), 1400u);
+    cr_expect_eq(scan.json["findings"][1399]["path"], "f1.py");
+    cr_expect_eq(scan.json["findings"][1399]["line"], 700);
+    cr_expect_eq(scan.json["findings"][1399]["fingerprint"], scan.json["findings"][0]["fingerprint"]);
+    cr_expect(scan.text.find(token) == std::string::npos);
+}
+
+Test(ingest, an_ingest_scan_grant_lets_another_user_scan_without_a_key)
+{
+    const auto issued = env->vaultctl({"grant", "issue", "--principal", "uid=65534", "--cap", "ingest:scan", "--ttl",
+                                       "1h", "--founder-key", env->founder_key(), "--passphrase-fd", "3"},
+                                      {.stdin_data = "", .passphrase = kPassphrase, .as_uid = std::nullopt});
+    cr_assert_eq(issued.exit_code, 0, "%s", issued.err.c_str());
+    const std::string root = env->root() + "/shared";
+    write_file(root + "/app.js", "const k = '" + github_token() + "';\n");
+    const auto scan_as = [&](uid_t uid) {
+        return run_as(uid, [&] {
+            cli::VaultClient client(env->bus_address());
+            UniqueFd fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+            try {
+                auto reply = client.call("Ingest", [&](sd_bus_message* m) {
+                    cli::check_local(sd_bus_message_append(m, "ha{sv}", fd.get(), 0), "args");
+                    cli::append_proof(m, FounderProof{});  // unsigned: the grant decides
+                });
+                const auto summary = cli::read_dictionary(reply.get());
+                return summary["findings"] == 1 ? 0 : 100;
+            } catch (const cli::CallError& e) {
+                std::fprintf(stderr, "ingest as uid %u: %s\n", static_cast<unsigned>(uid), e.what());
+                return e.exit_code();
+            }
+        });
+    };
+    cr_expect_eq(scan_as(kNobody), 0);
+    // vaultctl as that user: no founder key, so the call is unsigned and the grant decides.
+    const auto r = env->vaultctl({"ingest", root, "--json", "--founder-key", "/nonexistent/founder.key"},
+                                 {.stdin_data = "", .passphrase = std::nullopt, .as_uid = kNobody});
+    cr_expect_eq(r.exit_code, 0, "%s", r.err.c_str());
+    // Another uid, without the grant: denied.
+    const int other = scan_as(1);  // "daemon": a uid the bus knows (it refuses uids without a passwd entry)
+    cr_expect_eq(other, 3, "exit %d", other);
+}
+
+Test(ingest, a_file_growing_while_the_worker_reads_it_ends_the_scan_normally)
+{
+    const std::string root = env->root() + "/growing";
+    write_file(root + "/log.txt", std::string(1 << 20, 'a'));
+    std::atomic<bool> stop{false};
+    std::thread writer([&] {
+        std::ofstream out(root + "/log.txt", std::ios::app | std::ios::binary);
+        const std::string chunk(64 * 1024, 'b');
+        while (!stop.load()) {
+            out << chunk;
+            out.flush();
+            if (out.tellp() > (32LL << 20)) {
+                out.seekp(0);
+            }
+        }
+    });
+    const Scan scan = ingest(root);
+    stop = true;
+    writer.join();
+    cr_assert(!scan.json.is_null(), "%s", scan.text.c_str());
+    cr_expect_eq(scan.json["summary"]["worker"], "completed");
+    cr_expect_eq(scan.json["summary"]["files"], 1);
 }
 
 Test(ingest, an_unsigned_call_without_a_grant_is_denied)

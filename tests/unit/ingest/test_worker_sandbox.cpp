@@ -1,7 +1,6 @@
 // The worker's confinement, attacked: each test confines a forked child exactly as a worker is
 // confined (confine_worker) and then does what a worker compromised by hostile input might try.
 // What the seccomp filter forbids ends the child with SIGSYS; what Landlock forbids fails EACCES.
-#include <criterion/criterion.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <signal.h>
@@ -10,6 +9,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <criterion/criterion.h>
 
 #include <cerrno>
 #include <functional>
@@ -102,7 +103,9 @@ Test(worker_sandbox, writing_anywhere_but_the_result_pipe_is_killed)
 {
     Tree tree;
     const int status = confined(tree, [](int) {
-        (void)::write(STDERR_FILENO, "x", 1);
+        if (::write(STDERR_FILENO, "x", 1) != 1) {
+            return 1;
+        }
         return kReachedEnd;
     });
     cr_expect(killed_by_seccomp(status), "status %d", status);
