@@ -39,6 +39,8 @@ constexpr std::array kTcp4{ArgCheck{0, kInt, AF_INET}, ArgCheck{1, kSocketType, 
 constexpr std::array kTcp6{ArgCheck{0, kInt, AF_INET6}, ArgCheck{1, kSocketType, SOCK_STREAM}};
 constexpr std::array kUdp4{ArgCheck{0, kInt, AF_INET}, ArgCheck{1, kSocketType, SOCK_DGRAM}};
 constexpr std::array kUdp6{ArgCheck{0, kInt, AF_INET6}, ArgCheck{1, kSocketType, SOCK_DGRAM}};
+constexpr std::array kNscdProbe{ArgCheck{0, kInt, AF_UNIX},
+                                ArgCheck{1, kInt, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK}, ArgCheck{2, kInt, 0}};
 constexpr std::array kUnixStream{ArgCheck{0, kInt, AF_UNIX}, ArgCheck{1, kSocketType, SOCK_STREAM}};
 constexpr std::array kTcpLevel{ArgCheck{1, kInt, IPPROTO_TCP}};
 constexpr std::array kIpv6Level{ArgCheck{1, kInt, IPPROTO_IPV6}};
@@ -87,6 +89,7 @@ constexpr std::array kThreadStart{"clone"sv};
 constexpr std::array kThreadStart3{"clone3"sv};
 constexpr std::array kThreadSetup{"set_robust_list"sv, "rseq"sv};
 constexpr std::array kSignalAction{"rt_sigaction"sv};
+constexpr std::array kResolverUname{"uname"sv};
 constexpr std::array kStdioSeek{"lseek"sv};
 // Injections (daemon/inject): the descriptor handed over, its size, the monitor's map updates,
 // and on_expiry = "terminate".
@@ -177,6 +180,12 @@ constexpr std::array kAllowlist{
                  "the resolver thread's DNS queries, and libcurl's probe for a working IPv6 stack"},
     SyscallGroup{"name resolution (IPv6)", kEgressSocket, kUdp6, FilterAction::Allow, 0,
                  "the resolver thread's DNS queries over IPv6"},
+    SyscallGroup{"resolver host name", kResolverUname, kAlways, FilterAction::Allow, 0,
+                 "glibc's resolver reads the host's own name (uname) while it sets up a lookup; read-only"},
+    SyscallGroup{"nscd probe", kEgressSocket, kNscdProbe, FilterAction::Errno, EACCES,
+                 "glibc's getaddrinfo first tries nscd over an AF_UNIX stream socket; refused (EACCES), it "
+                 "resolves through /etc/hosts and DNS itself. The daemon never gets a stream socket to reach "
+                 "another local service"},
     SyscallGroup{
         "egress connection", kEgressIo, kAlways, FilterAction::Allow, 0,
         "connect (the address guard has checked the address first), the peer address the guard checks "

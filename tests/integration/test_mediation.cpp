@@ -515,12 +515,6 @@ Test(mediation, a_stream_open_when_the_daemon_stops_is_recorded_as_cut)
 // only after the lookup and the connection: the daemon must come through both alive.
 Test(mediation, a_provider_named_by_a_host_name_is_resolved_under_the_filter)
 {
-    // Known gap, measured: getaddrinfo in libcurl's resolver thread first probes nscd with
-    // socket(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC|SOCK_NONBLOCK), which the daemon's filter kills; an
-    // EACCES row for exactly that call did not take effect (libseccomp, not understood yet).
-    cr_skip_test(
-        "known gap: a host-name lookup kills the daemon under its seccomp filter (nscd probe); "
-        "see docs/hardening.md");
     require_upstream();
     char name[256] = {};
     cr_assert_eq(::gethostname(name, sizeof name - 1), 0);

@@ -325,6 +325,10 @@ Test(harden_filter, listed_calls_survive)
         }
         std::thread resolver([] {});
         resolver.join();
+        // glibc's nscd probe is refused, not killed, so getaddrinfo falls back to /etc/hosts and DNS.
+        if (::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0) != -1 || errno != EACCES) {
+            return 14;
+        }
         return 0;
     });
     cr_expect_eq(outcome.marks, "F", "the filter was not installed in the child (marks '%s')", outcome.marks.c_str());
