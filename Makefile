@@ -224,7 +224,7 @@ run: deps
 bench: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all $(BENCH_BINS)
 	@scripts/run-bench.sh "$(abspath $(BUILD))"
-	@for bench in $(filter-out %/bus_bench %/noop_server %/fdatasync_bench %/redact_bench %/monitor_bench %/mediation_bench,$(BENCH_BINS)); do echo; "$$bench" || exit 1; done
+	@for bench in $(filter-out %/bus_bench %/noop_server %/fdatasync_bench %/redact_bench %/monitor_bench %/mediation_bench %/proxy_bench,$(BENCH_BINS)); do echo; "$$bench" || exit 1; done
 	@echo; scripts/mediation-bench.sh "$(abspath $(BUILD))"
 
 LINT_SRCS = $(shell { git ls-files '*.cpp' '*.hpp'; git ls-files --others --exclude-standard '*.cpp' '*.hpp'; } 2>/dev/null | sort -u)

@@ -2,7 +2,8 @@
 # Provider mediation benchmark (the mediation part of `make bench`): a private dbus-daemon, the
 # real codex-vaultd with a throw-away founder key, a secret and a provider "bench" pointing at an
 # HTTPS server on 127.0.0.1 that build/bench/mediation_bench runs itself with a per-run CA; then
-# mediation_bench measures mediated against direct in the same run.
+# mediation_bench measures mediated against direct in the same run, and proxy_bench the same through
+# `vaultctl proxy`.
 #
 #   scripts/mediation-bench.sh BUILD_DIR
 #
@@ -95,3 +96,7 @@ fs=$(stat -f -c %T "$STATE_PARENT")
 echo "state folder on $fs$([[ $fs == tmpfs ]] && echo ': the decision record fdatasync costs nothing here')"
 "$BENCH" --bus "$ADDR" --port "$PORT" --cert "$TMP/server.pem" --key "$TMP/server.key" --ca "$TMP/ca.pem" \
     --daemon-pid "$VAULT_PID" --seconds "${BENCH_SECONDS:-3}"
+# The same provider through `vaultctl proxy` (what `vaultctl run` starts) against direct.
+echo
+"$BUILD_DIR/bench/proxy_bench" --bus "$ADDR" --port "$PORT" --cert "$TMP/server.pem" --key "$TMP/server.key" \
+    --ca "$TMP/ca.pem" --seconds "${BENCH_SECONDS:-3}"
