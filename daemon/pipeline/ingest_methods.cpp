@@ -137,14 +137,15 @@ std::string incomplete_reason(const ingest::ScanOutcome& o)
     if (!o.helper_failure.empty()) {
         return "the scan was lost: " + o.helper_failure;
     }
+    // Checked first: closing the pipe is what then ended the worker.
+    if (o.result_too_large) {
+        return "the result was larger than the daemon keeps";
+    }
     if (o.end != ingest::WorkerEnd::Completed) {
         return std::string("the worker ") + std::string(ingest::to_string(o.end));
     }
     if (!o.result.error.empty()) {
         return "the worker's result was malformed (" + o.result.error + ")";
-    }
-    if (o.result_too_large) {
-        return "the result was larger than the daemon keeps";
     }
     if (!o.result.summary) {
         return "the worker ended without a summary";
