@@ -295,7 +295,7 @@ PreparedCall decode_ingest(sd_bus_message* message)
     GrantUse use;
     use.capability = policy::Capability::of(policy::CapabilityKind::IngestScan);
     call.grant_use = std::move(use);
-    call.start = [directory, options](RequestContext& context, CompleteCall complete) {
+    call.start = [directory, options](RequestContext& context, const CompleteCall& complete) {
         if (context.ingest == nullptr || !context.ingest->available()) {
             throw VaultError(ErrorCode::Unavailable, "the ingest helper is not running; see the daemon's log");
         }

@@ -575,7 +575,7 @@ void VaultObject::act(PendingCall& pending)
                 vault_,  pending.subject, pending.call.grant_use ? &*pending.call.grant_use : nullptr,
                 &audit_, &integrity_,     scan_client_};
             const std::uint64_t id = next_deferred_++;
-            pending.call.start(context, [this, id](FinishCall finish) { complete_deferred(id, finish); });
+            pending.call.start(context, [this, id](const FinishCall& finish) { complete_deferred(id, finish); });
             pending.deferred = id;
             return;
         } catch (const VaultError& e) {
