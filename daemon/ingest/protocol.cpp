@@ -145,7 +145,7 @@ bool preview_ok(std::string_view preview, std::uint32_t length) noexcept
 {
     constexpr std::string_view kEllipsis = "\xE2\x80\xA6(";
     const auto at = preview.find(kEllipsis);
-    if (at == std::string_view::npos || at > 16 || at > length / 3) {
+    if (at > 16 || at > length / 3) {  // npos (no ellipsis) is past 16 too
         return false;
     }
     for (std::size_t i = 0; i < at; ++i) {

@@ -137,14 +137,15 @@ std::string incomplete_reason(const ingest::ScanOutcome& o)
     if (!o.helper_failure.empty()) {
         return "the scan was lost: " + o.helper_failure;
     }
+    // Checked first: closing the pipe is what then ended the worker.
+    if (o.result_too_large) {
+        return "the result was larger than the daemon keeps";
+    }
     if (o.end != ingest::WorkerEnd::Completed) {
         return std::string("the worker ") + std::string(ingest::to_string(o.end));
     }
     if (!o.result.error.empty()) {
         return "the worker's result was malformed (" + o.result.error + ")";
-    }
-    if (o.result_too_large) {
-        return "the result was larger than the daemon keeps";
     }
     if (!o.result.summary) {
         return "the worker ended without a summary";
@@ -294,7 +295,7 @@ PreparedCall decode_ingest(sd_bus_message* message)
     GrantUse use;
     use.capability = policy::Capability::of(policy::CapabilityKind::IngestScan);
     call.grant_use = std::move(use);
-    call.start = [directory, options](RequestContext& context, CompleteCall complete) {
+    call.start = [directory, options](RequestContext& context, const CompleteCall& complete) {
         if (context.ingest == nullptr || !context.ingest->available()) {
             throw VaultError(ErrorCode::Unavailable, "the ingest helper is not running; see the daemon's log");
         }

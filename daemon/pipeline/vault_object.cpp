@@ -607,7 +607,7 @@ bool VaultObject::act(PendingCall& pending)
         try {
             RequestContext context = context_of(pending);
             const std::uint64_t id = next_deferred_++;
-            pending.call.start(context, [this, id](FinishCall finish) { complete_deferred(id, finish); });
+            pending.call.start(context, [this, id](const FinishCall& finish) { complete_deferred(id, finish); });
             pending.deferred = id;
             return true;
         } catch (const VaultError& e) {
