@@ -80,7 +80,7 @@ struct RequestContext {
     std::string_view grant_reference{};
     class RequestBroker* requests = nullptr;
     const MonitorService* monitor = nullptr;  // the eBPF monitor's service (Status); null in unit tests
-    ingest::ScanClient* ingest = nullptr;  // the ingest helper's client; null when it is not running
+    ingest::ScanClient* ingest = nullptr;     // the ingest helper's client; null when it is not running
 };
 
 // An action that completes later, on the event loop (Ingest: a worker process scans): `start`

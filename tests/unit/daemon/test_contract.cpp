@@ -123,7 +123,8 @@ Test(method_table, each_flag_is_on_exactly_the_rows_that_need_it)
     // Every method a founder proof authorizes needs the enrolled key, except the enrolment itself.
     expect_rows("NeedsEnrolledFounder", rows_with(MethodFlag::NeedsEnrolledFounder), rows_with_access(Access::Founder));
     cr_expect(rows_with_access(Access::Enrollment) == Names({"Enroll"}));
-    expect_rows("Sensitive", rows_with(MethodFlag::Sensitive), {"PutSecret", "RotateSecret", "Request", "Inject", "Ingest"});
+    expect_rows("Sensitive", rows_with(MethodFlag::Sensitive),
+                {"PutSecret", "RotateSecret", "Request", "Inject", "Ingest"});
     // Answered at once, its record not waited for and folded when repeated: exactly the calls
     // that authorize nothing (a nonce is useless without the founder key).
     Names informational = open;
