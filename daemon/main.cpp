@@ -187,6 +187,7 @@ int run(int argc, char** argv)
     scans.set_fingerprint_key(fingerprint_key.span());
     VaultObject object(bus.get(), event.get(), *vault, audit, integrity, &monitor);
     object.set_scan_client(&scans);
+    object.set_injection_service(&injections);
     check(sd_bus_request_name(bus.get(), bus::kBusName, 0), std::string("take the bus name ") + bus::kBusName);
     integrity.set_bus(bus.get());
     integrity.resume();

@@ -27,8 +27,6 @@ namespace {
 // at once (observe() fires the timer now).
 constexpr std::uint64_t kTickUsec = 250'000;
 
-InjectionService* current_service = nullptr;
-
 std::uint64_t realtime_usec() noexcept
 {
     timespec ts{};
@@ -135,21 +133,10 @@ InjectionService::InjectionService(sd_event* event, audit::AuditTrail& audit, mo
     }
     timer_.reset(raw);
     (void)sd_event_source_set_enabled(raw, SD_EVENT_OFF);
-    current_service = this;
 }
 
-InjectionService::~InjectionService()
-{
-    // The audit log may be closed by now: main() calls close_all() before it closes the log.
-    if (current_service == this) {
-        current_service = nullptr;
-    }
-}
-
-InjectionService* InjectionService::current() noexcept
-{
-    return current_service;
-}
+// The audit log may be closed by now: main() calls close_all() before it closes the log.
+InjectionService::~InjectionService() = default;
 
 std::optional<std::string> InjectionService::unavailable_reason() const
 {

@@ -79,9 +79,6 @@ public:
     InjectionService& operator=(const InjectionService&) = delete;
     ~InjectionService();
 
-    // The daemon's one service while it exists, else null.
-    static InjectionService* current() noexcept;
-
     // Null when injection cannot run: the reason ("the eBPF monitor is off: ..."), else nullopt.
     [[nodiscard]] std::optional<std::string> unavailable_reason() const;
 

@@ -108,7 +108,7 @@ PreparedCall decode_inject(sd_bus_message* message)
     call.act = [name, ttl_usec, channel](RequestContext& context, sd_bus_message* reply) {
         // Checked after the grant, so a caller without one is told PermissionDenied whatever the
         // monitor's state; nothing is handed out while nobody could record where it goes.
-        inject::InjectionService* injections = inject::InjectionService::current();
+        inject::InjectionService* injections = context.injections;
         if (injections == nullptr) {
             throw VaultError(ErrorCode::Unavailable, "injection unavailable: the daemon has no injection service");
         }

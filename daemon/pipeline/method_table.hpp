@@ -23,6 +23,9 @@ class AuditTrail;
 namespace codexvault::ingest {
 class ScanClient;
 }
+namespace codexvault::inject {
+class InjectionService;
+}
 
 namespace codexvault::daemon {
 
@@ -79,8 +82,9 @@ struct RequestContext {
     std::string_view sender{};
     std::string_view grant_reference{};
     class RequestBroker* requests = nullptr;
-    const MonitorService* monitor = nullptr;  // the eBPF monitor's service (Status); null in unit tests
-    ingest::ScanClient* ingest = nullptr;     // the ingest helper's client; null when it is not running
+    const MonitorService* monitor = nullptr;         // the eBPF monitor's service (Status); null in unit tests
+    ingest::ScanClient* ingest = nullptr;            // the ingest helper's client; null when it is not running
+    inject::InjectionService* injections = nullptr;  // Inject; null when the daemon runs none
 };
 
 // An action that completes later, on the event loop (Ingest: a worker process scans): `start`

@@ -470,7 +470,8 @@ int VaultObject::answer_now(const MethodSpec& spec, sd_bus_message* message, con
                                .integrity = &integrity_,
                                .requests = requests_.get(),
                                .monitor = monitor_,
-                               .ingest = scan_client_};
+                               .ingest = scan_client_,
+                               .injections = injections_};
         call.act(context, reply.get());
     } catch (const VaultError& e) {
         return reply_error(error, e.code(), e.what());
@@ -591,7 +592,8 @@ RequestContext VaultObject::context_of(const PendingCall& pending)
                           .grant_reference = pending.grant,
                           .requests = requests_.get(),
                           .monitor = monitor_,
-                          .ingest = scan_client_};
+                          .ingest = scan_client_,
+                          .injections = injections_};
 }
 
 bool VaultObject::act(PendingCall& pending)

@@ -62,6 +62,7 @@ public:
 
     // The ingest helper's client, for Ingest (RequestContext::ingest); null: Ingest is Unavailable.
     void set_scan_client(ingest::ScanClient* client) noexcept { scan_client_ = client; }
+    void set_injection_service(inject::InjectionService* injections) noexcept { injections_ = injections; }
 
 private:
     struct Failure {
@@ -130,6 +131,7 @@ private:
     std::uint64_t state_mark_ = 0;             // the last decision record of a call that may have changed grant state
     std::unique_ptr<RequestBroker> requests_;  // provider mediation (Request, RequestOutcome)
     ingest::ScanClient* scan_client_ = nullptr;
+    inject::InjectionService* injections_ = nullptr;
     std::vector<PendingCall> deferred_;  // acted on, their action not yet complete (no outcome record yet)
     std::uint64_t next_deferred_ = 1;
 };
