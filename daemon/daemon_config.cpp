@@ -81,6 +81,12 @@ void load_config_file(DaemonConfig& config)
                 throw std::runtime_error(where + ": monitor must be true or false");
             }
             config.monitor = *value;
+        } else if (key == "inject") {
+            const auto value = node.value<bool>();
+            if (!value) {
+                throw std::runtime_error(where + ": inject must be true or false");
+            }
+            config.inject = *value;
         } else {
             throw std::runtime_error(where + ": unknown setting '" + std::string(key.str()) + "'");
         }

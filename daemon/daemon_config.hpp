@@ -24,6 +24,9 @@ struct DaemonConfig {
     std::uint64_t approval_ttl_usec = 120ULL * 1000 * 1000;
     // Load the eBPF monitor at start (`monitor`); false leaves it off.
     bool monitor = true;
+    // Serve Inject (`inject`). Injections need the monitor's per-syscall hooks, which cost every
+    // syscall on the host while attached; false leaves them out and refuses Inject.
+    bool inject = true;
 };
 
 // Throws std::runtime_error with a message fit for stderr; `exit_code` set for --help/--version.

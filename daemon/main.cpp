@@ -176,10 +176,13 @@ int run(int argc, char** argv)
     // Before the capability drop: loading the eBPF monitor and creating its maps need CAP_BPF and
     // CAP_PERFMON. Before the bus object: its identity resolver takes callers' exes from the
     // monitor's exec records. Its start record goes out with the sync below.
-    MonitorService monitor(event.get(), audit, config.monitor);
+    MonitorService monitor(event.get(), audit, config.monitor, config.inject);
     inject::InjectionService injections(event.get(), audit, monitor.monitor(),
                                         injection_hooks(*vault, audit, monitor, bus.get()));
     monitor.set_observer([&injections](const codexvault::monitor::Event& e) { injections.observe(e); });
+    if (!config.inject) {
+        injections.disable("injections are off in the configuration (inject = false)");
+    }
     // Ingest fingerprints are keyed with a vault sub-key (keyring.hpp: id 7), so the same value in
     // two files is one secret and nobody without the vault can test a guess against it.
     const store::SecureBuffer fingerprint_key = vault->keyring().derive(7, "CVfinger", 32);

@@ -54,7 +54,8 @@ identity::Subject subject_of(const monitor::Task& t, const std::string& exe)
 
 }  // namespace
 
-MonitorService::MonitorService(sd_event* event, audit::AuditTrail& audit, bool enabled) : audit_(audit)
+MonitorService::MonitorService(sd_event* event, audit::AuditTrail& audit, bool enabled, bool syscall_hooks)
+    : audit_(audit)
 {
     if (!enabled) {
         mode_ = Mode::off;
@@ -63,8 +64,9 @@ MonitorService::MonitorService(sd_event* event, audit::AuditTrail& audit, bool e
         monitor::Options options;
         // Injections track inodes and mark processes, which needs the per-syscall hooks. They
         // cost every syscall on the machine while attached (bpf/README.md, Cost); the gate keeps
-        // the programs' own work off while nothing is marked or tracked.
-        options.syscall_hooks = true;
+        // the programs' own work off while nothing is marked or tracked. `inject = false` in the
+        // configuration leaves them out.
+        options.syscall_hooks = syscall_hooks;
         monitor::LoadResult loaded = monitor::Monitor::open_and_load(options);
         state_line_ = loaded.status.describe();
         if (loaded.monitor) {

@@ -31,7 +31,9 @@ public:
     // Loads and attaches unless `enabled` is false, and records the outcome in the audit log
     // (a `monitor.start` record; the caller syncs it). Throws only when the event loop refuses a
     // source, with the step named.
-    MonitorService(sd_event* event, audit::AuditTrail& audit, bool enabled);
+    // `syscall_hooks`: attach the per-syscall hooks injections need (they cost every syscall on
+    // the host while attached, and cannot be attached after the capability drop).
+    MonitorService(sd_event* event, audit::AuditTrail& audit, bool enabled, bool syscall_hooks);
     MonitorService(const MonitorService&) = delete;
     MonitorService& operator=(const MonitorService&) = delete;
     ~MonitorService() override;

@@ -140,6 +140,9 @@ InjectionService::~InjectionService() = default;
 
 std::optional<std::string> InjectionService::unavailable_reason() const
 {
+    if (disabled_) {
+        return disabled_;
+    }
     if (monitor_ == nullptr) {
         return std::string("the eBPF monitor is not recording, so nobody could record where the secret goes");
     }

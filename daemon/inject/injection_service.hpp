@@ -81,6 +81,8 @@ public:
 
     // Null when injection cannot run: the reason ("the eBPF monitor is off: ..."), else nullopt.
     [[nodiscard]] std::optional<std::string> unavailable_reason() const;
+    // Refuses every later Inject with `why` (the configuration turned injections off).
+    void disable(std::string why) { disabled_ = std::move(why); }
 
     // Creates the descriptor, writes `value`, tracks its inode, marks the recipient (pinned by a
     // pidfd checked against its start time) and records it. Throws VaultError/system_error.
@@ -129,6 +131,7 @@ private:
     sd_event* event_;
     audit::AuditTrail& audit_;
     monitor::Monitor* monitor_;
+    std::optional<std::string> disabled_;  // set by disable()
     Hooks hooks_;
     std::map<std::string, Injection, std::less<>> injections_;
     std::map<std::uint64_t, MarkGroup> groups_;  // by mark id

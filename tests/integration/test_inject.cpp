@@ -312,6 +312,26 @@ Test(inject, is_refused_with_the_reason_when_the_monitor_is_off)
     cr_expect(contains(r.err, "monitor"), "the reason names the monitor: %s", r.err.c_str());
 }
 
+// `inject = false`: the monitor records without the per-syscall hooks (which cost every syscall
+// on the host), and Inject is refused with that reason rather than run without them.
+Test(inject, is_refused_when_injections_are_off_in_the_configuration_and_no_syscall_hook_is_attached)
+{
+    require_root();
+    require_monitor();
+    const auto before = env->vaultctl({"status", "--json"});
+    cr_assert(before.out.find("sys_enter=") != std::string::npos, "hooks attached by default: %s", before.out.c_str());
+    put_secret("demo");
+    issue_inject_grant("demo");
+    std::ofstream(env->root() + "/codex-vaultd.toml", std::ios::app) << "inject = false\n";
+    env->restart_daemon();
+    const auto status = env->vaultctl({"status", "--json"});
+    cr_expect(status.out.find("recording") != std::string::npos, "the monitor still records: %s", status.out.c_str());
+    cr_expect(status.out.find("sys_enter=") == std::string::npos, "no syscall hook: %s", status.out.c_str());
+    const auto r = env->vaultctl({"exec", "--secret", "demo=TOKEN", "--", "true"});
+    cr_expect_eq(r.exit_code, error_info(ErrorCode::Unavailable).exit_code, "exit %d: %s", r.exit_code, r.err.c_str());
+    cr_expect(contains(r.err, "inject = false"), "the reason names the setting: %s", r.err.c_str());
+}
+
 Test(inject, is_refused_when_the_vault_is_locked)
 {
     require_root();
