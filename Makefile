@@ -122,10 +122,11 @@ $(eval $(call unit_tests,policy,$(POLICY_LINK)))
 $(eval $(call unit_tests,redact,$(REDACT_LINK)))
 $(eval $(call unit_tests,daemon,$(DAEMON_LINK)))
 $(eval $(call unit_tests,cli,$(CLI_LINK)))
-$(eval $(call unit_tests,egress,$(DAEMON_LINK) $(call pkg_libs,libmicrohttpd)))
+$(eval $(call unit_tests,egress,$(call obj,$(call srcs,tests/tls)) $(DAEMON_LINK) $(call pkg_libs,libmicrohttpd)))
+$(BUILD)/tests/unit-egress: $(call obj,$(call srcs,tests/tls))
 
 INTEGRATION_TESTS := $(BUILD)/tests/integration-tests
-INTEGRATION_OBJS := $(call obj,$(call srcs,tests/integration tests/support))
+INTEGRATION_OBJS := $(call obj,$(call srcs,tests/integration tests/support tests/tls))
 $(INTEGRATION_TESTS): $(INTEGRATION_OBJS) $(call archives,$(CLI_LINK))
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LINK    $@")

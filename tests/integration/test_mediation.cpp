@@ -18,10 +18,10 @@
 
 #include "cli/request_call.hpp"
 #include "common/vault_error.hpp"
-#include "tests/support/encodings.hpp"
+#include "tests/tls/encodings.hpp"
 #include "tests/support/harness.hpp"
-#include "tests/support/https_server.hpp"
-#include "tests/support/tls_fixture.hpp"
+#include "tests/tls/https_server.hpp"
+#include "tests/tls/tls_fixture.hpp"
 
 using namespace codexvault;
 using namespace codexvault::test;

@@ -10,8 +10,8 @@
 
 #include "daemon/egress/engine.hpp"
 #include "lib/sdbus/sd_ptr.hpp"
-#include "test_server.hpp"
-#include "tls_fixture.hpp"
+#include "tests/tls/https_server.hpp"
+#include "tests/tls/tls_fixture.hpp"
 
 namespace egress_test {
 

@@ -7,7 +7,7 @@
 
 #include <criterion/criterion.h>
 
-#include "encodings.hpp"
+#include "tests/tls/encodings.hpp"
 #include "exchange_harness.hpp"
 
 using namespace codexvault;

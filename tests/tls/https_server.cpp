@@ -1,4 +1,4 @@
-#include "tests/support/https_server.hpp"
+#include "tests/tls/https_server.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -9,7 +9,7 @@
 #include <memory>
 #include <vector>
 
-#include "tests/support/encodings.hpp"
+#include "tests/tls/encodings.hpp"
 
 namespace egress_test {
 

@@ -1,4 +1,4 @@
-#include "tests/support/tls_fixture.hpp"
+#include "tests/tls/tls_fixture.hpp"
 
 #include <sys/wait.h>
 #include <unistd.h>

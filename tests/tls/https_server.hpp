@@ -1,3 +1,4 @@
+// Shared by the egress unit tests and the mediation integration tests (layer tests/tls).
 // A real HTTPS server on 127.0.0.1 (libmicrohttpd with GnuTLS, a thread per connection) with the
 // endpoints the egress tests need. It echoes the credential it receives in many encodings, streams
 // in steps the test releases, hangs, redirects, sends oversized bodies and counts connections.
@@ -13,6 +14,9 @@
 #include <string>
 
 namespace egress_test {
+
+// /v1/sse sends this many events, "data: N" for N from 0, in order.
+inline constexpr int kSseEvents = 50;
 
 class TestServer {
 public:

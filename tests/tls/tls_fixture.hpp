@@ -1,4 +1,4 @@
-// Copied from tests/unit/egress (that layer cannot include tests/support); keep the two in step.
+// Shared by the egress unit tests and the mediation integration tests (layer tests/tls).
 // A per-test certificate authority and a server certificate for 127.0.0.1 and localhost, made
 // with the openssl command in a fresh temporary folder, plus the server key's SPKI pin.
 #pragma once

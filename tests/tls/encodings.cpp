@@ -1,4 +1,4 @@
-#include "tests/support/encodings.hpp"
+#include "tests/tls/encodings.hpp"
 
 #include <cstdint>
 

@@ -1,3 +1,4 @@
+// Shared by the egress unit tests and the mediation integration tests (layer tests/tls).
 // The encoded forms a provider might echo a key in, written independently of lib/redact so the
 // tests do not check the redactor against itself.
 #pragma once
