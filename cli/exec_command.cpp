@@ -137,7 +137,9 @@ HeldValue inject(VaultClient& client, const std::string& name, std::uint32_t ttl
     return held;
 }
 
-void write_all(int fd, const std::uint8_t* data, std::size_t size)
+// False when the descriptor stopped taking bytes (for the command's output: the reader went away,
+// and the command is still drained).
+bool write_all(int fd, const std::uint8_t* data, std::size_t size)
 {
     while (size > 0) {
         const ssize_t n = ::write(fd, data, size);
@@ -145,11 +147,12 @@ void write_all(int fd, const std::uint8_t* data, std::size_t size)
             continue;
         }
         if (n <= 0) {
-            return;  // the reader went away; keep draining the command
+            return false;
         }
         data += n;
         size -= static_cast<std::size_t>(n);
     }
+    return true;
 }
 
 // Copies the command's stdout and stderr through one redactor each until both close.
@@ -168,6 +171,7 @@ void relay_masked(int out_fd, int err_fd, const std::shared_ptr<const redact::Ne
     std::size_t open = streams.size();
     while (open > 0) {
         std::vector<pollfd> fds;
+        fds.reserve(streams.size());
         for (const auto& s : streams) {
             fds.push_back(pollfd{s.from, POLLIN, 0});
         }
@@ -189,14 +193,14 @@ void relay_masked(int out_fd, int err_fd, const std::shared_ptr<const redact::Ne
             out.clear();
             if (n <= 0) {
                 s.redactor->finish(out);
-                write_all(s.to, out.data(), out.size());
+                (void)write_all(s.to, out.data(), out.size());  // a gone reader: keep draining
                 ::close(s.from);
                 s.from = -1;
                 --open;
                 continue;
             }
             s.redactor->feed({buffer.data(), static_cast<std::size_t>(n)}, out);
-            write_all(s.to, out.data(), out.size());
+            (void)write_all(s.to, out.data(), out.size());
         }
         // A closed stream keeps its slot with fd -1, which poll ignores.
     }
@@ -280,23 +284,24 @@ int cmd_exec(const GlobalOptions& options, const ExecOptions& exec)
         }
         folder = templ;
         for (const auto& [index, file] : files) {
-            const std::string path = folder + "/" + file;
-            const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-            if (fd < 0) {
-                std::cerr << "vaultctl exec: cannot create " << path << ": " << std::strerror(errno) << '\n';
+            std::string path = folder;
+            path += '/';
+            path += file;
+            const UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+            const std::string& v = values[index]->value;
+            if (!fd || !write_all(fd.get(), reinterpret_cast<const std::uint8_t*>(v.data()), v.size())) {
+                std::cerr << "vaultctl exec: cannot write " << path << ": " << std::strerror(errno) << '\n';
                 std::error_code ec;
                 std::filesystem::remove_all(folder, ec);
                 return 1;
             }
-            const std::string& v = values[index]->value;
-            write_all(fd, reinterpret_cast<const std::uint8_t*>(v.data()), v.size());
-            ::close(fd);
         }
     }
 
     std::shared_ptr<const redact::NeedleSet> needles;
     if (!exec.no_mask) {
         std::vector<redact::Secret> list;
+        list.reserve(values.size());
         for (const auto& v : values) {
             list.push_back(redact::Secret{v->name, redact::bytes_of(v->value), {}});
         }
