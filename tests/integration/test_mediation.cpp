@@ -18,8 +18,8 @@
 
 #include "cli/request_call.hpp"
 #include "common/vault_error.hpp"
-#include "tests/tls/encodings.hpp"
 #include "tests/support/harness.hpp"
+#include "tests/tls/encodings.hpp"
 #include "tests/tls/https_server.hpp"
 #include "tests/tls/tls_fixture.hpp"
 

@@ -7,8 +7,8 @@
 
 #include <criterion/criterion.h>
 
-#include "tests/tls/encodings.hpp"
 #include "exchange_harness.hpp"
+#include "tests/tls/encodings.hpp"
 
 using namespace codexvault;
 using namespace egress_test;
