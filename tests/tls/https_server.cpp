@@ -99,10 +99,10 @@ void free_events(void* cls)
     delete static_cast<Events*>(cls);
 }
 
-// 1 MiB of a repeating pattern, streamed in 16 KiB pieces.
-ssize_t mebibyte_reader(void* /*cls*/, uint64_t pos, char* buffer, size_t max)
+// kSize bytes of a repeating pattern, streamed in 16 KiB pieces.
+template <uint64_t kSize>
+ssize_t pattern_reader(void* /*cls*/, uint64_t pos, char* buffer, size_t max)
 {
-    constexpr uint64_t kSize = 1024 * 1024;
     if (pos >= kSize) {
         return MHD_CONTENT_READER_END_OF_STREAM;
     }
@@ -292,9 +292,14 @@ MHD_Result TestServer::handle(MHD_Connection* connection, const std::string& url
         MHD_add_response_header(response, "Content-Type", "text/event-stream");
         return queue(connection, MHD_HTTP_OK, response);
     }
+    if (url == "/v1/large") {
+        MHD_Response* response =
+            MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, &pattern_reader<kLargeBytes>, nullptr, nullptr);
+        return queue(connection, MHD_HTTP_OK, response);
+    }
     if (url == "/v1/mebibyte") {
         MHD_Response* response =
-            MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, &mebibyte_reader, nullptr, nullptr);
+            MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, &pattern_reader<1024 * 1024>, nullptr, nullptr);
         return queue(connection, MHD_HTTP_OK, response);
     }
     if (url == "/v1/missing") {

@@ -17,6 +17,8 @@ namespace egress_test {
 
 // /v1/sse sends this many events, "data: N" for N from 0, in order.
 inline constexpr int kSseEvents = 50;
+// /v1/large streams this many bytes of a repeating pattern (a slow reader's test).
+inline constexpr std::uint64_t kLargeBytes = 64ULL * 1024 * 1024;
 
 class TestServer {
 public:
