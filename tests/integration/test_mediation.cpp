@@ -163,6 +163,33 @@ Fetched fetch(cli::VaultClient& client, const std::string& method, const std::st
     return f;
 }
 
+// Starts /v1/stream (which waits at its gate after the first part), runs the founder command
+// `args` once the first bytes arrived, then reads the rest and asks the outcome.
+struct CutStream {
+    std::string rest;
+    cli::ProviderOutcome outcome;
+};
+CutStream stream_cut_by(const std::vector<std::string>& args)
+{
+    cli::VaultClient client(env->bus_address());
+    cli::ProviderRequest r;
+    r.provider = "local";
+    r.method = "GET";
+    r.path_and_query = "/v1/stream";
+    cli::ProviderResponse head = cli::send_request(client.bus(), r);
+    char first[32] = {};
+    cr_assert_gt(::read(head.stream.get(), first, sizeof first), 0);
+    const auto done = founder(args);
+    cr_assert_eq(done.exit_code, 0, "%s", done.err.c_str());
+    CutStream cut;
+    cut.outcome = cli::relay_response(client.bus(), head, [&](std::span<const char> chunk) {
+        cut.rest.append(chunk.data(), chunk.size());
+        return true;
+    });
+    upstream->server->open_gate();
+    return cut;
+}
+
 void expect_no_canary(const std::string& text, const char* where)
 {
     cr_expect(text.find(upstream->canary) == std::string::npos, "the key appears in %s", where);
@@ -321,22 +348,7 @@ Test(mediation, a_lock_during_a_stream_cuts_it_and_the_outcome_says_truncated)
 {
     require_upstream();
     configure();
-    cli::VaultClient client(env->bus_address());
-    cli::ProviderRequest r;
-    r.provider = "local";
-    r.method = "GET";
-    r.path_and_query = "/v1/stream";
-    cli::ProviderResponse head = cli::send_request(client.bus(), r);
-    char first[32] = {};
-    cr_assert_gt(::read(head.stream.get(), first, sizeof first), 0);
-    const auto lock = founder({"lock", "--reason", "testing a cut stream"});
-    cr_assert_eq(lock.exit_code, 0, "%s", lock.err.c_str());
-    std::string rest;
-    const auto outcome = cli::relay_response(client.bus(), head, [&](std::span<const char> chunk) {
-        rest.append(chunk.data(), chunk.size());
-        return true;
-    });
-    upstream->server->open_gate();
+    const auto [rest, outcome] = stream_cut_by({"lock", "--reason", "testing a cut stream"});
     cr_expect(rest.find("second-part") == std::string::npos, "the stream went on after the lock");
     cr_expect_eq(outcome.end, "truncated");
     cr_expect(outcome.reason.find("locked") != std::string::npos, "%s", outcome.reason.c_str());
@@ -352,22 +364,7 @@ Test(mediation, an_incident_cuts_a_stream_and_the_key_is_refused_until_it_is_rot
 {
     require_upstream();
     configure();
-    cli::VaultClient client(env->bus_address());
-    cli::ProviderRequest r;
-    r.provider = "local";
-    r.method = "GET";
-    r.path_and_query = "/v1/stream";
-    cli::ProviderResponse head = cli::send_request(client.bus(), r);
-    char first[32] = {};
-    cr_assert_gt(::read(head.stream.get(), first, sizeof first), 0);
-    const auto incident = founder({"incident", "--reason", "testing an incident mid-stream"});
-    cr_assert_eq(incident.exit_code, 0, "%s", incident.err.c_str());
-    std::string rest;
-    const auto outcome = cli::relay_response(client.bus(), head, [&](std::span<const char> chunk) {
-        rest.append(chunk.data(), chunk.size());
-        return true;
-    });
-    upstream->server->open_gate();
+    const auto [rest, outcome] = stream_cut_by({"incident", "--reason", "testing an incident mid-stream"});
     cr_expect(rest.find("second-part") == std::string::npos, "the stream went on after the incident");
     cr_expect_eq(outcome.end, "truncated");
     cr_expect_eq(request({"GET", "/v1/echo"}).exit_code, error_info(ErrorCode::Locked).exit_code);
