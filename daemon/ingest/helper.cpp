@@ -24,6 +24,7 @@
 
 #include "daemon/ingest/protocol.hpp"
 #include "daemon/ingest/worker.hpp"
+#include "lib/fileio/descriptor_passing.hpp"
 #include "lib/scan/builtin_rules.hpp"
 #include "lib/scan/matcher.hpp"
 
@@ -46,26 +47,8 @@ struct Running {
 
 bool send_message(int control, const HelperMessage& message, std::initializer_list<int> fds)
 {
-    struct iovec iov {
-        const_cast<HelperMessage*>(&message), sizeof message
-    };
-    struct msghdr msg {};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    alignas(struct cmsghdr) char control_buffer[CMSG_SPACE(2 * sizeof(int))]{};
-    if (fds.size() != 0) {
-        msg.msg_control = control_buffer;
-        msg.msg_controllen = CMSG_SPACE(fds.size() * sizeof(int));
-        struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-        cmsg->cmsg_level = SOL_SOCKET;
-        cmsg->cmsg_type = SCM_RIGHTS;
-        cmsg->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
-        std::memcpy(CMSG_DATA(cmsg), fds.begin(), fds.size() * sizeof(int));
-    }
-    ssize_t n = 0;
-    do {
-        n = ::sendmsg(control, &msg, MSG_NOSIGNAL);
-    } while (n < 0 && errno == EINTR);
+    const ssize_t n = fileio::send_with_descriptors(control, &message, sizeof message,
+                                                    std::span<const int>(fds.begin(), fds.size()), MSG_NOSIGNAL);
     return n == static_cast<ssize_t>(sizeof message);
 }
 

@@ -12,6 +12,7 @@
 #include <system_error>
 #include <vector>
 
+#include "lib/fileio/descriptor_passing.hpp"
 #include "lib/log/log.hpp"
 
 namespace codexvault::ingest {
@@ -58,24 +59,9 @@ void ScanClient::start(int dir_fd, ScanRequest& request, Done done)
         ScanRequest& r;
         ~Wipe() { sodium_memzero(r.key, sizeof r.key); }
     } wipe{request};
-    struct iovec iov {
-        &request, sizeof request
-    };
-    struct msghdr msg {};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    alignas(struct cmsghdr) char buffer[CMSG_SPACE(sizeof(int))]{};
-    msg.msg_control = buffer;
-    msg.msg_controllen = sizeof buffer;
-    struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(cmsg), &dir_fd, sizeof dir_fd);
-    ssize_t n = 0;
-    do {
-        n = ::sendmsg(control_.get(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-    } while (n < 0 && errno == EINTR);
+    const int fds[] = {dir_fd};
+    const ssize_t n =
+        fileio::send_with_descriptors(control_.get(), &request, sizeof request, fds, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n != static_cast<ssize_t>(sizeof request)) {
         throw std::runtime_error(std::string("the ingest helper did not take the request: ") +
                                  (n < 0 ? std::strerror(errno) : "short send"));

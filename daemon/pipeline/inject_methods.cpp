@@ -19,6 +19,7 @@
 #include "daemon/pipeline/message_io.hpp"
 #include "daemon/pipeline/methods.hpp"
 #include "daemon/vault_service.hpp"
+#include "lib/fileio/descriptor_passing.hpp"
 #include "lib/log/log.hpp"
 
 namespace codexvault::daemon {
@@ -54,19 +55,8 @@ GrantLookup find_grant(VaultService& vault, std::string_view id)
 // or wrong socket fails the call, and the injection closes when its recipient is gone or expires).
 void hand_over(int channel, int fd, const std::string& id)
 {
-    iovec iov{const_cast<char*>(id.data()), id.size()};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
-    if (::sendmsg(channel, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+    const int fds[] = {fd};
+    if (fileio::send_with_descriptors(channel, id.data(), id.size(), fds, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
         throw VaultError(
             ErrorCode::InvalidArgument,
             std::string("the channel descriptor must be a connected unix socket with room: ") + std::strerror(errno));
