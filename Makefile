@@ -9,6 +9,8 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 CXX ?= g++
+# `make` alone builds the binaries (dh_auto_build runs it with -jN; `make install` alone is serial).
+.DEFAULT_GOAL := all
 # Quiet by default so warnings stand out; `make V=1` shows the full commands.
 V ?= 0
 Q := $(if $(filter 1,$(V)),,@)
@@ -205,7 +207,7 @@ CRITERION_FLAGS ?= --jobs=2 --verbose
 check: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all $(UNIT_TESTS) $(INTEGRATION_TESTS) $(FUZZ_REPLAYS) $(MONITOR_TESTS)
 	@$(MAKE) --no-print-directory test
-	@scripts/e2e.sh
+	@E2E_PREBUILT=$(abspath $(BUILD)) scripts/e2e.sh
 
 test: unit-test fuzz-replay monitor-test integration-test
 

@@ -39,6 +39,9 @@
 # Environment:
 #   E2E_OPTIONAL=1       missing tools (or not root) skip the test instead of failing it
 #   E2E_DEB=PATH         test this .deb instead of building one
+#   E2E_PREBUILT=DIR     package the binaries already built in DIR (PREBUILT in
+#                        scripts/package-deb.sh; `make check` passes its build folder, so the
+#                        tree is compiled once and the e2e runs the binaries the suites tested)
 #   E2E_PREV_DEB=PATH    upgrade from this .deb (default: the tree built as VERSION~prev1); its
 #                        version must sort before the tested package's
 #   E2E_CACHE=DIR        root file system cache (default /var/cache/codex-vault-e2e)
@@ -148,7 +151,8 @@ build_versions=()
 [[ -n $DEB ]] || build_versions+=("$version")
 if ((${#build_versions[@]} > 0)); then
     say "building ${build_versions[*]} (scripts/package-deb.sh; lintian is left to 'make deb')"
-    DEB_VERSION="${build_versions[*]}" LINTIAN=0 "$ROOT/scripts/package-deb.sh" "$WORK/packages" \
+    DEB_VERSION="${build_versions[*]}" LINTIAN=0 PREBUILT=${E2E_PREBUILT:-} \
+        "$ROOT/scripts/package-deb.sh" "$WORK/packages" \
         >"$WORK/package-deb.log" 2>&1 || {
         tail -n 40 "$WORK/package-deb.log" >&2
         say "FAIL: package build (log: $WORK/package-deb.log)"
