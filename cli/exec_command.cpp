@@ -26,6 +26,7 @@
 #include "cli/vault_client.hpp"
 #include "common/bus_contract.hpp"
 #include "common/limits.hpp"
+#include "lib/fileio/descriptor_passing.hpp"
 #include "lib/fileio/unique_fd.hpp"
 #include "lib/redact/needle_set.hpp"
 #include "lib/redact/stream_redactor.hpp"
@@ -89,24 +90,14 @@ std::string read_injected(int fd)
 UniqueFd receive_injected(int socket)
 {
     char id[64];
-    iovec iov{id, sizeof id};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    if (::recvmsg(socket, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) <= 0) {
+    auto received = fileio::receive_with_descriptors(socket, id, sizeof id, MSG_DONTWAIT);
+    if (received.bytes <= 0) {
         throw CallError(std::nullopt, 1, "the daemon sent no descriptor for the injection");
     }
-    const cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-    if (cmsg == nullptr || cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS ||
-        cmsg->cmsg_len != CMSG_LEN(sizeof(int))) {
+    if (received.truncated || received.descriptors.size() != 1) {
         throw CallError(std::nullopt, 1, "the daemon's message carried no descriptor");
     }
-    int fd = -1;
-    std::memcpy(&fd, CMSG_DATA(cmsg), sizeof fd);
-    return UniqueFd(fd);
+    return std::move(received.descriptors.front());
 }
 
 HeldValue inject(VaultClient& client, const std::string& name, std::uint32_t ttl)

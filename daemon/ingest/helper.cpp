@@ -141,39 +141,16 @@ private:
     bool serve_one()
     {
         ScanRequest request{};
-        struct iovec iov {
-            &request, sizeof request
-        };
-        struct msghdr msg {};
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        alignas(struct cmsghdr) char control_buffer[CMSG_SPACE(4 * sizeof(int))]{};
-        msg.msg_control = control_buffer;
-        msg.msg_controllen = sizeof control_buffer;
-        ssize_t n = 0;
-        do {
-            n = ::recvmsg(control_, &msg, MSG_CMSG_CLOEXEC);
-        } while (n < 0 && errno == EINTR);
-        if (n <= 0) {
+        auto message = fileio::receive_with_descriptors(control_, &request, sizeof request, 0);
+        if (message.bytes <= 0) {
             return false;
         }
-        std::vector<UniqueFd> received;
-        for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-                const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-                for (std::size_t i = 0; i < count; ++i) {
-                    int fd = -1;
-                    std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-                    received.emplace_back(fd);
-                }
-            }
-        }
-        if (n != static_cast<ssize_t>(sizeof request) || request.magic != kRequestMagic || received.size() != 1 ||
-            (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0) {
+        if (message.bytes != static_cast<ssize_t>(sizeof request) || request.magic != kRequestMagic ||
+            message.descriptors.size() != 1 || message.truncated) {
             sodium_memzero(request.key, sizeof request.key);
             return true;  // not from the daemon's code: ignored
         }
-        start(request, received[0].get());
+        start(request, message.descriptors[0].get());
         sodium_memzero(request.key, sizeof request.key);
         return true;
     }

@@ -87,36 +87,16 @@ void ScanClient::read_control()
 {
     for (;;) {
         HelperMessage message{};
-        struct iovec iov {
-            &message, sizeof message
-        };
-        struct msghdr msg {};
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        alignas(struct cmsghdr) char buffer[CMSG_SPACE(4 * sizeof(int))]{};
-        msg.msg_control = buffer;
-        msg.msg_controllen = sizeof buffer;
-        const ssize_t n = ::recvmsg(control_.get(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        auto received = fileio::receive_with_descriptors(control_.get(), &message, sizeof message, MSG_DONTWAIT);
+        if (received.bytes < 0 && received.error == EAGAIN) {
             return;
         }
-        std::vector<UniqueFd> fds;
-        for (struct cmsghdr* c = n > 0 ? CMSG_FIRSTHDR(&msg) : nullptr; c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-                const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-                for (std::size_t i = 0; i < count; ++i) {
-                    int fd = -1;
-                    std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-                    fds.emplace_back(fd);
-                }
-            }
-        }
-        if (n <= 0) {
-            helper_gone(n == 0 ? "the ingest helper exited"
-                               : std::string("ingest helper socket: ") + std::strerror(errno));
+        if (received.bytes <= 0) {
+            helper_gone(received.bytes == 0 ? "the ingest helper exited"
+                                            : std::string("ingest helper socket: ") + std::strerror(received.error));
             return;
         }
-        if (n != static_cast<ssize_t>(sizeof message)) {
+        if (received.bytes != static_cast<ssize_t>(sizeof message) || received.truncated) {
             continue;
         }
         auto it = scans_.find(message.id);
@@ -124,9 +104,9 @@ void ScanClient::read_control()
             continue;
         }
         Scan& scan = it->second;
-        if (message.kind == HelperMessage::Started && fds.size() == 2 && !scan.pipe) {
-            scan.pipe = std::move(fds[0]);
-            scan.overflow = std::move(fds[1]);
+        if (message.kind == HelperMessage::Started && received.descriptors.size() == 2 && !scan.pipe) {
+            scan.pipe = std::move(received.descriptors[0]);
+            scan.overflow = std::move(received.descriptors[1]);
             const int flags = ::fcntl(scan.pipe.get(), F_GETFL);
             if (flags < 0 || ::fcntl(scan.pipe.get(), F_SETFL, flags | O_NONBLOCK) < 0) {
                 scan.pipe.reset();
