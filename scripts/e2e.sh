@@ -151,7 +151,10 @@ build_versions=()
 [[ -n $DEB ]] || build_versions+=("$version")
 if ((${#build_versions[@]} > 0)); then
     say "building ${build_versions[*]} (scripts/package-deb.sh; lintian is left to 'make deb')"
+    # noautodbgsym: the test installs no debug symbols, and compressing them was most of the
+    # package step's time (`make deb` still builds them).
     DEB_VERSION="${build_versions[*]}" LINTIAN=0 PREBUILT=${E2E_PREBUILT:-} \
+        DEB_BUILD_OPTIONS="${DEB_BUILD_OPTIONS:+$DEB_BUILD_OPTIONS }noautodbgsym" \
         "$ROOT/scripts/package-deb.sh" "$WORK/packages" \
         >"$WORK/package-deb.log" 2>&1 || {
         tail -n 40 "$WORK/package-deb.log" >&2
@@ -160,12 +163,11 @@ if ((${#build_versions[@]} > 0)); then
     }
     [[ -n $PREV_DEB ]] || PREV_DEB=$WORK/packages/codex-vault_${version}~prev1_$ARCH.deb
     if [[ -z $DEB ]]; then
-        # The tested package (and its dbgsym) where `make deb` puts them; the ~prev1 test build
-        # stays in the work folder.
+        # The tested package where `make deb` puts it (an older build's dbgsym beside it would
+        # no longer match, so it goes); the ~prev1 test build stays in the work folder.
         mkdir -p "$ROOT/build/packages"
-        for f in "$WORK"/packages/codex-vault{,-dbgsym}_"${version}_$ARCH.deb"; do
-            [[ ! -f $f ]] || cp "$f" "$ROOT/build/packages/"
-        done
+        rm -f "$ROOT/build/packages/codex-vault-dbgsym_${version}_$ARCH.deb"
+        cp "$WORK/packages/codex-vault_${version}_$ARCH.deb" "$ROOT/build/packages/"
         DEB=$ROOT/build/packages/codex-vault_${version}_$ARCH.deb
     fi
 fi
