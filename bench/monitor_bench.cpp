@@ -262,6 +262,45 @@ double loader_forks_per_second()
     return static_cast<double>(n) / std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// The same pread in three states of one loaded monitor, alternated round by round so that a busy
+// machine's drift hits them alike: the daemon's idle state (hooks detached), hooks attached with
+// the gate closed (how the daemon ran before attach_on_demand: tracepoint cost, no program work),
+// and 64 inodes tracked (hooks attached, programs run). Medians of the rounds.
+struct Interleaved {
+    double idle = 0;
+    double gate_closed = 0;
+    double tracked = 0;
+};
+
+Interleaved interleaved_reads(Monitor& monitor, const FileUnderTest& file, const std::vector<int>& decoys, int rounds)
+{
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> keys;
+    for (const int fd : decoys) {
+        struct stat st {};
+        ::fstat(fd, &st);
+        keys.emplace_back(st.st_dev, st.st_ino);
+    }
+    char byte;
+    const auto reads = [&] { return ns_per_op(50'000, [&] { (void)!::pread(file.fd, &byte, 1, 0); }); };
+    std::vector<double> idle, closed, tracked;
+    for (int round = 0; round < rounds; ++round) {
+        idle.push_back(reads());
+        monitor.set_gate(codexvault::monitor::Gate::closed);
+        monitor.track_inode(keys[0].first, keys[0].second, 7, OnTouch::record);  // attaches
+        closed.push_back(reads());
+        monitor.set_gate(codexvault::monitor::Gate::automatic);
+        for (std::size_t i = 1; i < keys.size(); ++i) {
+            monitor.track_inode(keys[i].first, keys[i].second, 7, OnTouch::record);
+        }
+        tracked.push_back(reads());
+        for (const auto& [dev, ino] : keys) {
+            monitor.untrack_inode(dev, ino);  // the last one detaches
+        }
+        monitor.drain();
+    }
+    return {median(idle), median(closed), median(tracked)};
+}
+
 }  // namespace
 
 int main(int argc, char** argv)
@@ -270,14 +309,17 @@ int main(int argc, char** argv)
         return forker_main(argv[2], argv[3]);
     }
     int runs = 5;
+    int interleaved_only = 0;
     codexvault::monitor::Options options;
     for (int i = 1; i < argc; ++i) {
         if (std::strcmp(argv[i], "--runs") == 0 && i + 1 < argc) {
             runs = std::max(1, std::atoi(argv[++i]));
+        } else if (std::strcmp(argv[i], "--interleaved") == 0 && i + 1 < argc) {
+            interleaved_only = std::max(1, std::atoi(argv[++i]));
         } else if (std::strcmp(argv[i], "--ring-kib") == 0 && i + 1 < argc) {
             options.ring_bytes = static_cast<std::uint32_t>(std::atoi(argv[++i])) * 1024U;
         } else {
-            std::fprintf(stderr, "usage: %s [--runs N] [--ring-kib K]\n", argv[0]);
+            std::fprintf(stderr, "usage: %s [--runs N] [--ring-kib K] [--interleaved ROUNDS]\n", argv[0]);
             return 2;
         }
     }
@@ -295,6 +337,22 @@ int main(int argc, char** argv)
     std::vector<int> decoys;
     for (int i = 0; i < 64; ++i) {
         decoys.push_back(::memfd_create("cv-bench-decoy", MFD_CLOEXEC));
+    }
+
+    const auto print_interleaved = [&](const Interleaved& r, int rounds, double load) {
+        std::printf("pread 1 byte, one loaded monitor, %d alternating rounds (load %.2f before them)\n", rounds, load);
+        std::printf("  %-48s %9.1f\n", "nothing tracked: hooks detached (the daemon idle)", r.idle);
+        std::printf("  %-48s %9.1f %+9.1f\n", "hooks attached, gate closed (hooks for life)", r.gate_closed,
+                    r.gate_closed - r.idle);
+        std::printf("  %-48s %9.1f %+9.1f\n", "64 inodes tracked (hooks attached)", r.tracked, r.tracked - r.idle);
+    };
+    if (interleaved_only > 0) {
+        // Only the alternating pread comparison (short; what a noisy machine measures best).
+        double load_now[3] = {};
+        ::getloadavg(load_now, 3);
+        auto monitor = load(options);
+        print_interleaved(interleaved_reads(*monitor, file, decoys, interleaved_only), interleaved_only, load_now[0]);
+        return 0;
     }
 
     std::vector<double> read_off, read_idle, read_64, read_owner, mmap_off, mmap_idle, mmap_64;
@@ -377,6 +435,14 @@ int main(int argc, char** argv)
         read_owner.push_back(median(batches));
     }
 
+    double before_interleaved[3] = {};
+    ::getloadavg(before_interleaved, 3);
+    Interleaved inter;
+    {
+        auto monitor = load(options);
+        inter = interleaved_reads(*monitor, file, decoys, 10 * runs);
+    }
+
     double load_avg[3] = {};
     ::getloadavg(load_avg, 3);
     const auto row = [](const char* what, double detached, double attached) {
@@ -414,6 +480,7 @@ int main(int argc, char** argv)
     } else {
         std::printf("mixed load: skipped (perf bench sched messaging is not available)\n");
     }
+    print_interleaved(inter, 10 * runs, before_interleaved[0]);
     std::printf("first track_inode (attaches the hooks) %.0f us, last untrack_inode (detaches) %.0f us\n",
                 median(attach_us), median(detach_us));
     std::printf("lost records: %llu during marked forks (%llu with %ld forkers), %llu during execs (goal 0)\n",
