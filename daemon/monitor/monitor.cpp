@@ -5,6 +5,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +22,13 @@ std::error_code errno_code(int err)
 {
     return {err, std::system_category()};
 }
+
+// stat(2)'s st_dev in the kernel's internal encoding (what i_sb->s_dev holds).
+std::uint32_t kernel_dev(std::uint64_t dev)
+{
+    return static_cast<std::uint32_t>((major(dev) << 20U) | minor(dev));
+}
+
 
 }  // namespace
 
@@ -94,6 +102,58 @@ void Monitor::settle_syscall_hooks() noexcept
     }
 }
 
+// The slots hold every device with a tracked inode, or the overflow flag says any device may
+// hold one. Stores are single aligned words; the hooks read them without a lock.
+void Monitor::publish_devices() noexcept
+{
+    const bool fits = device_refs_.size() <= MON_TRACKED_DEV_SLOTS;
+    if (!fits) {
+        __atomic_store_n(&globals_->tracked_devs_overflow, 1U, __ATOMIC_SEQ_CST);
+    }
+    for (std::size_t i = 0; i < MON_TRACKED_DEV_SLOTS; ++i) {
+        const std::uint32_t value = i < device_refs_.size() ? device_refs_[i].first : 0;
+        __atomic_store_n(&globals_->tracked_devs[i], value, __ATOMIC_SEQ_CST);
+    }
+    if (fits) {
+        __atomic_store_n(&globals_->tracked_devs_overflow, 0U, __ATOMIC_SEQ_CST);
+    }
+}
+
+bool Monitor::ref_device(std::uint32_t kdev) noexcept
+{
+    for (auto& [dev, count] : device_refs_) {
+        if (dev == kdev) {
+            ++count;
+            return true;
+        }
+    }
+    try {
+        device_refs_.emplace_back(kdev, 1U);
+    } catch (...) {
+        return false;
+    }
+    // A new device only adds a slot (or sets the overflow flag): the ones in use stay put.
+    if (device_refs_.size() <= MON_TRACKED_DEV_SLOTS) {
+        __atomic_store_n(&globals_->tracked_devs[device_refs_.size() - 1], kdev, __ATOMIC_SEQ_CST);
+    } else {
+        __atomic_store_n(&globals_->tracked_devs_overflow, 1U, __ATOMIC_SEQ_CST);
+    }
+    return true;
+}
+
+void Monitor::unref_device(std::uint32_t kdev) noexcept
+{
+    for (auto it = device_refs_.begin(); it != device_refs_.end(); ++it) {
+        if (it->first == kdev) {
+            if (--it->second == 0) {
+                device_refs_.erase(it);
+                publish_devices();
+            }
+            return;
+        }
+    }
+}
+
 // The hooks are attached before the entry exists (a failure changes nothing), and the gate
 // opens before the entry exists and closes after it is gone, so a hook that finds an entry
 // never finds the gate closed.
@@ -107,12 +167,17 @@ std::error_code Monitor::track_inode(std::uint64_t dev, std::uint64_t ino, std::
     }
     const mon_inode_key key{dev, ino};
     const mon_tracked value{id, static_cast<std::uint32_t>(on_touch), 0};
+    if (!ref_device(kernel_dev(dev))) {
+        settle_syscall_hooks();
+        return errno_code(ENOMEM);
+    }
     add_gate(1);
     if (bpf_map_update_elem(tracked_fd_, &key, &value, BPF_NOEXIST) == 0) {
         return {};
     }
     const int err = errno;
     add_gate(-1);
+    unref_device(kernel_dev(dev));  // failed, or already tracked (and counted) before
     if (err != EEXIST) {
         settle_syscall_hooks();
         return errno_code(err);
@@ -127,6 +192,7 @@ std::error_code Monitor::untrack_inode(std::uint64_t dev, std::uint64_t ino) noe
         return errno_code(errno);
     }
     add_gate(-1);
+    unref_device(kernel_dev(dev));
     settle_syscall_hooks();
     return {};
 }

@@ -181,6 +181,8 @@ private:
         std::uint32_t gate_mode;
         std::uint32_t exempt_tgid;
         std::uint64_t lost_count;
+        std::uint32_t tracked_devs[8];  // MON_TRACKED_DEV_SLOTS
+        std::uint32_t tracked_devs_overflow;
     };
     struct SkeletonDeleter {
         void operator()(monitor_bpf* skel) const noexcept;
@@ -197,6 +199,11 @@ private:
     void read_existing(int iter_link_fd) noexcept;
     void consume_record(const void* data, std::size_t size, bool deliver) noexcept;
     std::error_code attach_syscall_hooks() noexcept;
+    // The device filter in .bss (bpf/monitor_maps.bpf.h): published before the first inode on a
+    // device is inserted, withdrawn after the last one is deleted.
+    bool ref_device(std::uint32_t kdev) noexcept;
+    void unref_device(std::uint32_t kdev) noexcept;
+    void publish_devices() noexcept;
     void detach_syscall_hooks() noexcept;
 
     // Declaration order is teardown order in reverse: the ring buffer goes before the maps.
@@ -216,6 +223,8 @@ private:
     bool on_demand_ = false;
     std::uint64_t sys_attaches_ = 0;
     UniqueFd sys_links_[2];
+    // Tracked inodes per device (kernel encoding); a few entries at most.
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> device_refs_;
     void* sink_ctx_ = nullptr;
     SinkFn sink_fn_ = nullptr;
 };

@@ -122,6 +122,10 @@ LoadResult Monitor::open_and_load(const Options& options) noexcept
     static_assert(offsetof(Globals, gate_mode) == offsetof(monitor_bpf::monitor_bpf__bss, gate_mode));
     static_assert(offsetof(Globals, exempt_tgid) == offsetof(monitor_bpf::monitor_bpf__bss, exempt_tgid));
     static_assert(offsetof(Globals, lost_count) == offsetof(monitor_bpf::monitor_bpf__bss, lost_count));
+    static_assert(offsetof(Globals, tracked_devs) == offsetof(monitor_bpf::monitor_bpf__bss, tracked_devs));
+    static_assert(sizeof(Globals::tracked_devs) == sizeof(monitor_bpf::monitor_bpf__bss::tracked_devs));
+    static_assert(offsetof(Globals, tracked_devs_overflow) ==
+                  offsetof(monitor_bpf::monitor_bpf__bss, tracked_devs_overflow));
 
     LoadResult result;
     Status& status = result.status;
