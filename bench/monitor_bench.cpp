@@ -4,16 +4,19 @@
 //                                                the monitor cannot load, says why and exits 0)
 //
 // - ns per 1-byte pread(2) and per mmap(2)+munmap(2) of a page-cache file, with the monitor
-//   detached, attached with nothing tracked (the gate closed), and attached with 64 tracked inodes
-//   (the file itself untracked, as for every other process on the machine); plus a read of a
-//   tracked file by its marked owner (one routine record per read);
-// - forks/s of a marked process (each child inherits the mark and loses it at exit: two records
-//   per fork) and the records lost meanwhile, drained every 20 ms as the daemon's timer would;
+//   detached, loaded as the daemon loads it with nothing tracked (the per-syscall hooks are then
+//   detached: Options::attach_on_demand), loaded with those hooks attached for life and nothing
+//   tracked (the gate closed; how the daemon ran before attach_on_demand), and with 64 tracked
+//   inodes (the file itself untracked, as for every other process on the machine); plus a read of
+//   a tracked file by its marked owner (one routine record per read);
+// - the time the first track_inode takes (it attaches the hooks) and the last untrack_inode (it
+//   detaches them);
+// - forks/s of marked processes (each child inherits the mark and loses it at exit: two records
+//   per fork), one forker per CPU, and the records lost meanwhile, drained every 20 ms as the
+//   daemon's timer would;
 // - exec records/s (fork + exec /usr/bin/true, each exec recorded and received);
 // - a mixed load, `perf bench sched messaging` (processes passing messages over sockets: fork,
 //   read, write, context switches), seconds detached vs attached, when perf is installed;
-// - the daemon's own configuration as a separate column: attached without the sys_enter/sys_exit
-//   hooks (Options::syscall_hooks = false, until something is tracked or marked).
 // The forking is done by a separate process (this binary re-executed with --forker), as a marked
 // process is never the loader. The loader's own fork is slower while the monitor is loaded (the
 // ring buffer's pages are mapped page by page and fork copies those page tables): also printed.
@@ -153,20 +156,24 @@ struct Rate {
     std::uint64_t exec_records = 0;  // exec records of the forker's children
 };
 
-// Runs the forker for a second (marked when a monitor is given), draining every 20 ms.
-Rate run_forker(Monitor* monitor, const char* mode)
+// Runs `forkers` forkers for a second (marked when a monitor is given), draining every 20 ms.
+Rate run_forker(Monitor* monitor, const char* mode, int forkers = 1)
 {
     int in[2], out[2];
     if (::pipe(in) != 0 || ::pipe(out) != 0) {
         std::perror("pipe");
         std::exit(1);
     }
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-        ::dup2(in[0], 0);
-        ::dup2(out[1], 1);
-        ::execl("/proc/self/exe", "monitor_bench", "--forker", mode, "1", static_cast<char*>(nullptr));
-        ::_exit(127);
+    std::vector<pid_t> pids;
+    for (int i = 0; i < forkers; ++i) {
+        const pid_t pid = ::fork();
+        if (pid == 0) {
+            ::dup2(in[0], 0);
+            ::dup2(out[1], 1);
+            ::execl("/proc/self/exe", "monitor_bench", "--forker", mode, "1", static_cast<char*>(nullptr));
+            ::_exit(127);
+        }
+        pids.push_back(pid);
     }
     ::close(in[0]);
     ::close(out[1]);
@@ -174,14 +181,17 @@ Rate run_forker(Monitor* monitor, const char* mode)
     const std::uint64_t lost_before = monitor ? monitor->lost_events() : 0;
     const auto count_exec = [&](const Event& e) noexcept {
         const auto* x = std::get_if<ExecEvent>(&e);
-        rate.exec_records += x != nullptr && x->task.ppid == static_cast<std::uint32_t>(pid);
+        rate.exec_records += x != nullptr && std::find(pids.begin(), pids.end(), static_cast<pid_t>(x->task.ppid)) !=
+                                                 pids.end();
     };
     if (monitor) {
         monitor->drain(count_exec);
-        monitor->mark_process(pid, 1, OnTouch::record);
+        for (const pid_t pid : pids) {
+            monitor->mark_process(pid, 1, OnTouch::record);
+        }
     }
     const auto start = Clock::now();
-    (void)!::write(in[1], "g", 1);
+    (void)!::write(in[1], std::string(static_cast<std::size_t>(forkers), 'g').data(), static_cast<std::size_t>(forkers));
     std::string text;
     for (;;) {
         pollfd p{out[0], POLLIN, 0};
@@ -198,7 +208,9 @@ Rate run_forker(Monitor* monitor, const char* mode)
         }
     }
     const double secs = std::chrono::duration<double>(Clock::now() - start).count();
-    ::waitpid(pid, nullptr, 0);
+    for (const pid_t pid : pids) {
+        ::waitpid(pid, nullptr, 0);
+    }
     ::close(in[1]);
     ::close(out[0]);
     if (monitor) {
@@ -206,7 +218,12 @@ Rate run_forker(Monitor* monitor, const char* mode)
         rate.lost = monitor->lost_events() - lost_before;
     }
     (void)secs;
-    rate.per_second = std::atof(text.c_str());  // the forker counted over its own second
+    // Each forker counted over its own second, one line each.
+    for (std::size_t at = 0; at < text.size();) {
+        rate.per_second += std::atof(text.c_str() + at);
+        const auto nl = text.find('\n', at);
+        at = nl == std::string::npos ? text.size() : nl + 1;
+    }
     return rate;
 }
 
@@ -245,6 +262,45 @@ double loader_forks_per_second()
     return static_cast<double>(n) / std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// The same pread in three states of one loaded monitor, alternated round by round so that a busy
+// machine's drift hits them alike: the daemon's idle state (hooks detached), hooks attached with
+// the gate closed (how the daemon ran before attach_on_demand: tracepoint cost, no program work),
+// and 64 inodes tracked (hooks attached, programs run). Medians of the rounds.
+struct Interleaved {
+    double idle = 0;
+    double gate_closed = 0;
+    double tracked = 0;
+};
+
+Interleaved interleaved_reads(Monitor& monitor, const FileUnderTest& file, const std::vector<int>& decoys, int rounds)
+{
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> keys;
+    for (const int fd : decoys) {
+        struct stat st {};
+        ::fstat(fd, &st);
+        keys.emplace_back(st.st_dev, st.st_ino);
+    }
+    char byte;
+    const auto reads = [&] { return ns_per_op(50'000, [&] { (void)!::pread(file.fd, &byte, 1, 0); }); };
+    std::vector<double> idle, closed, tracked;
+    for (int round = 0; round < rounds; ++round) {
+        idle.push_back(reads());
+        monitor.set_gate(codexvault::monitor::Gate::closed);
+        monitor.track_inode(keys[0].first, keys[0].second, 7, OnTouch::record);  // attaches
+        closed.push_back(reads());
+        monitor.set_gate(codexvault::monitor::Gate::automatic);
+        for (std::size_t i = 1; i < keys.size(); ++i) {
+            monitor.track_inode(keys[i].first, keys[i].second, 7, OnTouch::record);
+        }
+        tracked.push_back(reads());
+        for (const auto& [dev, ino] : keys) {
+            monitor.untrack_inode(dev, ino);  // the last one detaches
+        }
+        monitor.drain();
+    }
+    return {median(idle), median(closed), median(tracked)};
+}
+
 }  // namespace
 
 int main(int argc, char** argv)
@@ -253,14 +309,17 @@ int main(int argc, char** argv)
         return forker_main(argv[2], argv[3]);
     }
     int runs = 5;
+    int interleaved_only = 0;
     codexvault::monitor::Options options;
     for (int i = 1; i < argc; ++i) {
         if (std::strcmp(argv[i], "--runs") == 0 && i + 1 < argc) {
             runs = std::max(1, std::atoi(argv[++i]));
+        } else if (std::strcmp(argv[i], "--interleaved") == 0 && i + 1 < argc) {
+            interleaved_only = std::max(1, std::atoi(argv[++i]));
         } else if (std::strcmp(argv[i], "--ring-kib") == 0 && i + 1 < argc) {
             options.ring_bytes = static_cast<std::uint32_t>(std::atoi(argv[++i])) * 1024U;
         } else {
-            std::fprintf(stderr, "usage: %s [--runs N] [--ring-kib K]\n", argv[0]);
+            std::fprintf(stderr, "usage: %s [--runs N] [--ring-kib K] [--interleaved ROUNDS]\n", argv[0]);
             return 2;
         }
     }
@@ -280,31 +339,50 @@ int main(int argc, char** argv)
         decoys.push_back(::memfd_create("cv-bench-decoy", MFD_CLOEXEC));
     }
 
+    const auto print_interleaved = [&](const Interleaved& r, int rounds, double load) {
+        std::printf("pread 1 byte, one loaded monitor, %d alternating rounds (load %.2f before them)\n", rounds, load);
+        std::printf("  %-48s %9.1f\n", "nothing tracked: hooks detached (the daemon idle)", r.idle);
+        std::printf("  %-48s %9.1f %+9.1f\n", "hooks attached, gate closed (hooks for life)", r.gate_closed,
+                    r.gate_closed - r.idle);
+        std::printf("  %-48s %9.1f %+9.1f\n", "64 inodes tracked (hooks attached)", r.tracked, r.tracked - r.idle);
+    };
+    if (interleaved_only > 0) {
+        // Only the alternating pread comparison (short; what a noisy machine measures best).
+        double load_now[3] = {};
+        ::getloadavg(load_now, 3);
+        auto monitor = load(options);
+        print_interleaved(interleaved_reads(*monitor, file, decoys, interleaved_only), interleaved_only, load_now[0]);
+        return 0;
+    }
+
     std::vector<double> read_off, read_idle, read_64, read_owner, mmap_off, mmap_idle, mmap_64;
     std::vector<double> fork_off, fork_on, exec_off, exec_on, exec_records, loader_off, loader_on;
-    std::vector<double> read_nohooks, mmap_nohooks, mixed_off, mixed_nohooks, mixed_idle, mixed_64;
-    codexvault::monitor::Options daemon_options = options;
-    daemon_options.syscall_hooks = false;
-    std::uint64_t fork_lost = 0, exec_lost = 0;
+    std::vector<double> read_always, mmap_always, mixed_off, mixed_always, mixed_idle, mixed_64;
+    std::vector<double> fork2_off, fork2_on, attach_us, detach_us;
+    codexvault::monitor::Options always_options = options;
+    always_options.attach_on_demand = false;
+    std::uint64_t fork_lost = 0, exec_lost = 0, fork2_lost = 0;
+    const long cpus = std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN));
     for (int run = 0; run < runs; ++run) {
         const auto off = measure_io(file);
         read_off.push_back(off.read_ns);
         mmap_off.push_back(off.mmap_ns);
         fork_off.push_back(run_forker(nullptr, "fork").per_second);
+        fork2_off.push_back(run_forker(nullptr, "fork", static_cast<int>(cpus)).per_second);
         exec_off.push_back(run_forker(nullptr, "exec").per_second);
         loader_off.push_back(loader_forks_per_second());
         mixed_off.push_back(messaging_seconds());
 
         {
-            auto as_daemon = load(daemon_options);  // the daemon's configuration: no syscall hooks
-            const auto nohooks = measure_io(file);
-            read_nohooks.push_back(nohooks.read_ns);
-            mmap_nohooks.push_back(nohooks.mmap_ns);
-            mixed_nohooks.push_back(messaging_seconds());
-            as_daemon->drain();
+            auto always = load(always_options);  // before attach_on_demand: hooks for life
+            const auto idle_always = measure_io(file);
+            read_always.push_back(idle_always.read_ns);
+            mmap_always.push_back(idle_always.mmap_ns);
+            mixed_always.push_back(messaging_seconds());
+            always->drain();
         }
 
-        auto monitor = load(options);
+        auto monitor = load(options);  // the daemon's configuration: hooks on demand
         mixed_idle.push_back(messaging_seconds());
         const auto idle = measure_io(file);
         read_idle.push_back(idle.read_ns);
@@ -313,12 +391,28 @@ int main(int argc, char** argv)
         const auto forks = run_forker(monitor.get(), "fork");
         fork_on.push_back(forks.per_second);
         fork_lost += forks.lost;
+        const auto forks2 = run_forker(monitor.get(), "fork", static_cast<int>(cpus));
+        fork2_on.push_back(forks2.per_second);
+        fork2_lost += forks2.lost;
         const auto execs = run_forker(monitor.get(), "exec");
         exec_on.push_back(execs.per_second);
         exec_records.push_back(static_cast<double>(execs.exec_records));
         exec_lost += execs.lost;
         loader_on.push_back(loader_forks_per_second());
 
+        {
+            // The first track attaches the hooks, the last untrack detaches them.
+            struct stat st {};
+            ::fstat(decoys[0], &st);
+            monitor->drain();
+            const auto t0 = Clock::now();
+            monitor->track_inode(st.st_dev, st.st_ino, 999, OnTouch::record);
+            const auto t1 = Clock::now();
+            monitor->untrack_inode(st.st_dev, st.st_ino);
+            const auto t2 = Clock::now();
+            attach_us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+            detach_us.push_back(std::chrono::duration<double, std::micro>(t2 - t1).count());
+        }
         for (const int fd : decoys) {
             struct stat st {};
             ::fstat(fd, &st);
@@ -341,6 +435,14 @@ int main(int argc, char** argv)
         read_owner.push_back(median(batches));
     }
 
+    double before_interleaved[3] = {};
+    ::getloadavg(before_interleaved, 3);
+    Interleaved inter;
+    {
+        auto monitor = load(options);
+        inter = interleaved_reads(*monitor, file, decoys, 10 * runs);
+    }
+
     double load_avg[3] = {};
     ::getloadavg(load_avg, 3);
     const auto row = [](const char* what, double detached, double attached) {
@@ -349,15 +451,18 @@ int main(int argc, char** argv)
     std::printf("\nload average %.2f; ns per op are this thread's CPU time, rates wall-clock\n", load_avg[0]);
     std::printf("medians of %d runs                                  detached  attached     added\n", runs);
     std::printf("ns per op\n");
-    row("pread 1 byte, no syscall hooks (the daemon's)", median(read_off), median(read_nohooks));
     row("pread 1 byte, nothing tracked (goal +30)", median(read_off), median(read_idle));
+    row("pread 1 byte, hooks for life, nothing tracked", median(read_off), median(read_always));
     row("pread 1 byte, 64 inodes tracked (goal +200)", median(read_off), median(read_64));
     row("pread 1 byte of own tracked file (routine record)", median(read_off), median(read_owner));
-    row("mmap+munmap, no syscall hooks (the daemon's)", median(mmap_off), median(mmap_nohooks));
     row("mmap+munmap, nothing tracked (goal +30)", median(mmap_off), median(mmap_idle));
+    row("mmap+munmap, hooks for life, nothing tracked", median(mmap_off), median(mmap_always));
     row("mmap+munmap, 64 inodes tracked (goal +200)", median(mmap_off), median(mmap_64));
     std::printf("per second\n");
     row("forks by a marked process (goal 10000)", median(fork_off), median(fork_on));
+    std::printf("  %-48s %9.1f %9.1f %+9.1f\n",
+                (std::string("forks by ") + std::to_string(cpus) + " marked processes at once").c_str(),
+                median(fork2_off), median(fork2_on), median(fork2_on) - median(fork2_off));
     row("fork+exec /usr/bin/true by a marked process", median(exec_off), median(exec_on));
     std::printf("  %-48s %9s %9.1f\n", "  exec records received for them", "", median(exec_records));
     row("forks by the loader process itself", median(loader_off), median(loader_on));
@@ -366,16 +471,20 @@ int main(int argc, char** argv)
             return 100.0 * (median(v) / median(mixed_off) - 1.0);
         };
         std::printf("mixed load: perf bench sched messaging -g 10 -l 300, seconds (goal +3 %%)\n");
-        std::printf("  %-48s %9.3f %9.3f %+8.1f%%\n", "no syscall hooks (the daemon's)", median(mixed_off),
-                    median(mixed_nohooks), pct(mixed_nohooks));
-        std::printf("  %-48s %9.3f %9.3f %+8.1f%%\n", "syscall hooks, nothing tracked", median(mixed_off),
+        std::printf("  %-48s %9.3f %9.3f %+8.1f%%\n", "nothing tracked (hooks detached)", median(mixed_off),
                     median(mixed_idle), pct(mixed_idle));
+        std::printf("  %-48s %9.3f %9.3f %+8.1f%%\n", "hooks for life, nothing tracked", median(mixed_off),
+                    median(mixed_always), pct(mixed_always));
         std::printf("  %-48s %9.3f %9.3f %+8.1f%%\n", "syscall hooks, 64 inodes tracked", median(mixed_off),
                     median(mixed_64), pct(mixed_64));
     } else {
         std::printf("mixed load: skipped (perf bench sched messaging is not available)\n");
     }
-    std::printf("lost records: %llu during marked forks, %llu during execs (goal 0)\n",
-                static_cast<unsigned long long>(fork_lost), static_cast<unsigned long long>(exec_lost));
+    print_interleaved(inter, 10 * runs, before_interleaved[0]);
+    std::printf("first track_inode (attaches the hooks) %.0f us, last untrack_inode (detaches) %.0f us\n",
+                median(attach_us), median(detach_us));
+    std::printf("lost records: %llu during marked forks (%llu with %ld forkers), %llu during execs (goal 0)\n",
+                static_cast<unsigned long long>(fork_lost), static_cast<unsigned long long>(fork2_lost), cpus,
+                static_cast<unsigned long long>(exec_lost));
     return 0;
 }

@@ -75,19 +75,24 @@ static __always_inline struct file* fd_file(struct task_struct* task, int fd, bo
     return file;
 }
 
-/* The (st_dev, st_ino) of an open file. */
-static __always_inline void file_key(struct file* file, struct mon_inode_key* key, bool btf)
+/* The (st_dev, st_ino) of an open file, or false when its device holds no tracked inode. */
+static __always_inline bool file_key(struct file* file, struct mon_inode_key* key, bool btf)
 {
+    struct inode* inode;
+    __u32 kdev;
     if (btf) {
         struct file* f = bpf_rdonly_cast(file, bpf_core_type_id_kernel(struct file));
-        struct inode* inode = f->f_inode;
-        key->dev = user_dev(inode->i_sb->s_dev);
-        key->ino = inode->i_ino;
+        inode = f->f_inode;
+        kdev = inode->i_sb->s_dev;
     } else {
-        struct inode* inode = BPF_CORE_READ(file, f_inode);
-        key->dev = user_dev(BPF_CORE_READ(inode, i_sb, s_dev));
-        key->ino = BPF_CORE_READ(inode, i_ino);
+        inode = BPF_CORE_READ(file, f_inode);
+        kdev = BPF_CORE_READ(inode, i_sb, s_dev);
     }
+    if (!dev_may_be_tracked(kdev))
+        return false;
+    key->dev = user_dev(kdev);
+    key->ino = btf ? inode->i_ino : BPF_CORE_READ(inode, i_ino);
+    return true;
 }
 
 /* Decides, records and (by policy) kills. `own` is the actor's mark or NULL; `owner_id` and
@@ -133,7 +138,8 @@ static __always_inline void check_file(struct task_struct* task, struct file* fi
     if (!file)
         return;
     struct mon_inode_key key;
-    file_key(file, &key, btf);
+    if (!file_key(file, &key, btf))
+        return;
     struct mon_tracked* tracked = bpf_map_lookup_elem(&tracked_inodes, &key);
     if (!tracked)
         return;

@@ -20,6 +20,7 @@
 #define MON_PATH_DEPTH 32
 #define MON_NAME_MAX 256 /* one component: NAME_MAX (255) + NUL */
 #define MON_COMM_LEN 16
+#define MON_TRACKED_DEV_SLOTS 8 /* devices of tracked inodes the hooks filter on (.bss) */
 
 enum mon_event_kind {
     MON_EV_EXEC = 1,     /* a process called execve (routine, no wakeup) */

@@ -53,6 +53,14 @@ __u32 exempt_tgid = 0;
  * the daemon reads it with a plain load: its own syscall filter refuses bpf(2) once it runs, and
  * a loss is rare enough that one shared counter costs nothing. */
 __u64 lost_count = 0;
+/* The devices of the tracked inodes, in the kernel's encoding (i_sb->s_dev: major << 20 | minor),
+ * 0 = a free slot, and whether more devices are tracked than fit (then any device may be). User
+ * space publishes a device before it inserts the first inode on it and clears it after the last
+ * one is deleted, so a hook that would find an entry always passes this filter. A read on any
+ * other device (nearly every read on the machine: injected secrets live on secretmem or shmem)
+ * then skips the hash lookup, about half of what the hook spends on such a read. */
+__u32 tracked_devs[MON_TRACKED_DEV_SLOTS] = {};
+__u32 tracked_devs_overflow = 0;
 
 static __always_inline bool gate_closed(void)
 {
@@ -62,6 +70,17 @@ static __always_inline bool gate_closed(void)
     if (mode == MON_GATE_CLOSED)
         return true;
     return gate_count == 0;
+}
+
+static __always_inline bool dev_may_be_tracked(__u32 kdev)
+{
+    if (tracked_devs_overflow)
+        return true;
+#pragma unroll
+    for (int i = 0; i < MON_TRACKED_DEV_SLOTS; i++)
+        if (tracked_devs[i] == kdev)
+            return kdev != 0;
+    return false;
 }
 
 static __always_inline void count_lost(void)

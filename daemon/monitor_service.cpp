@@ -63,10 +63,12 @@ MonitorService::MonitorService(sd_event* event, audit::AuditTrail& audit, bool e
     } else {
         monitor::Options options;
         // Injections track inodes and mark processes, which needs the per-syscall hooks. They
-        // cost every syscall on the machine while attached (bpf/README.md, Cost); the gate keeps
-        // the programs' own work off while nothing is marked or tracked. `inject = false` in the
-        // configuration leaves them out.
+        // cost every syscall on the machine while attached (bpf/README.md, Cost), so they are
+        // attached only while something is tracked or marked: the first injection attaches them
+        // before its descriptor exists, the last one gone detaches them. `inject = false` in the
+        // configuration does not even load them.
         options.syscall_hooks = syscall_hooks;
+        has_syscall_hooks_ = syscall_hooks;
         monitor::LoadResult loaded = monitor::Monitor::open_and_load(options);
         state_line_ = loaded.status.describe();
         if (loaded.monitor) {
@@ -100,6 +102,17 @@ MonitorService::MonitorService(sd_event* event, audit::AuditTrail& audit, bool e
 }
 
 MonitorService::~MonitorService() = default;
+
+std::string MonitorService::state_line() const
+{
+    if (!monitor_ || !has_syscall_hooks_) {
+        return state_line_;
+    }
+    if (!monitor_->syscall_hooks_attached()) {
+        return state_line_ + "; syscall hooks detached (nothing tracked or marked)";
+    }
+    return state_line_ + "; syscall hooks attached (" + std::to_string(monitor_->gate_count()) + " tracked or marked)";
+}
 
 monitor::ExeHistory MonitorService::exe_history(pid_t pid, std::uint64_t start_ticks, std::uint64_t at_ns)
 {

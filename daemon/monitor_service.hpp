@@ -39,8 +39,11 @@ public:
     ~MonitorService() override;
 
     [[nodiscard]] Mode mode() const noexcept { return mode_; }
-    // "off: ...", "unavailable: REASON" or "recording (programs; BPF LSM ...; existing processes N)".
-    [[nodiscard]] const std::string& state_line() const noexcept { return state_line_; }
+    // "off: ...", "unavailable: REASON" or "recording (programs; BPF LSM ...; existing processes N)",
+    // and while recording with the per-syscall hooks, whether they are attached now:
+    // "; syscall hooks detached (nothing tracked or marked)" or "; syscall hooks attached (N
+    // tracked or marked)".
+    [[nodiscard]] std::string state_line() const;
     // Null unless recording.
     [[nodiscard]] monitor::Monitor* monitor() noexcept { return monitor_.get(); }
 
@@ -65,6 +68,7 @@ private:
     audit::AuditTrail& audit_;
     Mode mode_ = Mode::off;
     std::string state_line_;
+    bool has_syscall_hooks_ = false;
     std::unique_ptr<monitor::Monitor> monitor_;
     std::uint64_t lost_reported_ = 0;
     bus::EventSourcePtr ring_source_;

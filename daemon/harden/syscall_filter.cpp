@@ -107,6 +107,10 @@ constexpr std::array kBpf{"bpf"sv};
 constexpr std::array kBpfLookup{ArgCheck{0, kInt, BPF_MAP_LOOKUP_ELEM}};
 constexpr std::array kBpfUpdate{ArgCheck{0, kInt, BPF_MAP_UPDATE_ELEM}};
 constexpr std::array kBpfDelete{ArgCheck{0, kInt, BPF_MAP_DELETE_ELEM}};
+// Attaching the monitor's already-loaded per-syscall programs while something is tracked or
+// marked (closing the link detaches). Needs no capability; the daemon can load no program, so it
+// can attach only its own.
+constexpr std::array kBpfAttach{ArgCheck{0, kInt, BPF_RAW_TRACEPOINT_OPEN}};
 
 constexpr std::array kAllowlist{
     SyscallGroup{"event loop", kEventLoop, kAlways, FilterAction::Allow, 0,
@@ -160,6 +164,9 @@ constexpr std::array kAllowlist{
                  "the eBPF monitor tracks an injected secret's inode or marks a process"},
     SyscallGroup{"monitor map delete", kBpf, kBpfDelete, FilterAction::Allow, 0,
                  "the eBPF monitor stops tracking an inode or unmarks a process"},
+    SyscallGroup{"monitor syscall hooks", kBpf, kBpfAttach, FilterAction::Allow, 0,
+                 "the eBPF monitor attaches its sys_enter/sys_exit programs (loaded before the drop) when the "
+                 "first secret is tracked or process marked; closing the links detaches them"},
     SyscallGroup{"injection descriptor", kInjectSecretMemory, kCloexecOnly, FilterAction::Allow, 0,
                  "Inject: a memfd_secret holds the value handed to the approved process (O_CLOEXEC only)"},
     SyscallGroup{"injection size", kInjectSize, kAlways, FilterAction::Allow, 0,

@@ -5,6 +5,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +22,13 @@ std::error_code errno_code(int err)
 {
     return {err, std::system_category()};
 }
+
+// stat(2)'s st_dev in the kernel's internal encoding (what i_sb->s_dev holds).
+std::uint32_t kernel_dev(std::uint64_t dev)
+{
+    return static_cast<std::uint32_t>((major(dev) << 20U) | minor(dev));
+}
+
 
 }  // namespace
 
@@ -52,22 +60,126 @@ void Monitor::set_gate(Gate gate) noexcept
     __atomic_store_n(&globals_->gate_mode, static_cast<std::uint32_t>(gate), __ATOMIC_SEQ_CST);
 }
 
-// The gate opens before the entry exists and closes after it is gone, so a hook that finds an
-// entry never finds the gate closed.
+// Both hooks or neither. BPF_RAW_TRACEPOINT_OPEN on a program this object loaded needs no
+// capability (measured on 6.18: uid 65534 with every capability set empty attaches tp_btf and
+// raw_tp programs), so this works after the daemon's drop; its syscall filter allows exactly
+// that bpf(2) command. When it returns, the tracepoints are registered and every task is on the
+// traced syscall path: a descriptor handed out after it is seen from its first use.
+std::error_code Monitor::attach_syscall_hooks() noexcept
+{
+    if (sys_links_[0].valid() || sys_prog_fds_[0] < 0) {
+        return {};
+    }
+    UniqueFd links[2];
+    for (std::size_t k = 0; k < 2; ++k) {
+        // tp_btf programs name their tracepoint at load (the name must be NULL); raw_tp ones here.
+        const int fd = bpf_raw_tracepoint_open(sys_raw_names_[k], sys_prog_fds_[k]);
+        if (fd < 0) {
+            return errno_code(-fd);
+        }
+        links[k].reset(fd);
+    }
+    sys_links_[0] = std::move(links[0]);
+    sys_links_[1] = std::move(links[1]);
+    ++sys_attaches_;
+    return {};
+}
+
+// Closing a raw tracepoint link unregisters it at once (and with the last syscall tracepoint
+// gone, the kernel puts every task back on the fast syscall path).
+void Monitor::detach_syscall_hooks() noexcept
+{
+    sys_links_[0].reset();
+    sys_links_[1].reset();
+}
+
+// Only user space adds entries to an empty monitor (fork copies an existing mark), and user space
+// is this one thread: a count of 0 read here stays 0 until the next track_inode/mark_process.
+void Monitor::settle_syscall_hooks() noexcept
+{
+    if (on_demand_ && sys_links_[0].valid() && gate_count() == 0) {
+        detach_syscall_hooks();
+    }
+}
+
+// The slots hold every device with a tracked inode, or the overflow flag says any device may
+// hold one. Stores are single aligned words; the hooks read them without a lock.
+void Monitor::publish_devices() noexcept
+{
+    const bool fits = device_refs_.size() <= MON_TRACKED_DEV_SLOTS;
+    if (!fits) {
+        __atomic_store_n(&globals_->tracked_devs_overflow, 1U, __ATOMIC_SEQ_CST);
+    }
+    for (std::size_t i = 0; i < MON_TRACKED_DEV_SLOTS; ++i) {
+        const std::uint32_t value = i < device_refs_.size() ? device_refs_[i].first : 0;
+        __atomic_store_n(&globals_->tracked_devs[i], value, __ATOMIC_SEQ_CST);
+    }
+    if (fits) {
+        __atomic_store_n(&globals_->tracked_devs_overflow, 0U, __ATOMIC_SEQ_CST);
+    }
+}
+
+bool Monitor::ref_device(std::uint32_t kdev) noexcept
+{
+    for (auto& [dev, count] : device_refs_) {
+        if (dev == kdev) {
+            ++count;
+            return true;
+        }
+    }
+    try {
+        device_refs_.emplace_back(kdev, 1U);
+    } catch (...) {
+        return false;
+    }
+    // A new device only adds a slot (or sets the overflow flag): the ones in use stay put.
+    if (device_refs_.size() <= MON_TRACKED_DEV_SLOTS) {
+        __atomic_store_n(&globals_->tracked_devs[device_refs_.size() - 1], kdev, __ATOMIC_SEQ_CST);
+    } else {
+        __atomic_store_n(&globals_->tracked_devs_overflow, 1U, __ATOMIC_SEQ_CST);
+    }
+    return true;
+}
+
+void Monitor::unref_device(std::uint32_t kdev) noexcept
+{
+    for (auto it = device_refs_.begin(); it != device_refs_.end(); ++it) {
+        if (it->first == kdev) {
+            if (--it->second == 0) {
+                device_refs_.erase(it);
+                publish_devices();
+            }
+            return;
+        }
+    }
+}
+
+// The hooks are attached before the entry exists (a failure changes nothing), and the gate
+// opens before the entry exists and closes after it is gone, so a hook that finds an entry
+// never finds the gate closed.
 std::error_code Monitor::track_inode(std::uint64_t dev, std::uint64_t ino, std::uint64_t id, OnTouch on_touch) noexcept
 {
     if (id == 0) {
         return errno_code(EINVAL);
     }
+    if (const auto ec = attach_syscall_hooks()) {
+        return ec;
+    }
     const mon_inode_key key{dev, ino};
     const mon_tracked value{id, static_cast<std::uint32_t>(on_touch), 0};
+    if (!ref_device(kernel_dev(dev))) {
+        settle_syscall_hooks();
+        return errno_code(ENOMEM);
+    }
     add_gate(1);
     if (bpf_map_update_elem(tracked_fd_, &key, &value, BPF_NOEXIST) == 0) {
         return {};
     }
     const int err = errno;
     add_gate(-1);
+    unref_device(kernel_dev(dev));  // failed, or already tracked (and counted) before
     if (err != EEXIST) {
+        settle_syscall_hooks();
         return errno_code(err);
     }
     return bpf_map_update_elem(tracked_fd_, &key, &value, BPF_EXIST) == 0 ? std::error_code{} : errno_code(errno);
@@ -80,6 +192,8 @@ std::error_code Monitor::untrack_inode(std::uint64_t dev, std::uint64_t ino) noe
         return errno_code(errno);
     }
     add_gate(-1);
+    unref_device(kernel_dev(dev));
+    settle_syscall_hooks();
     return {};
 }
 
@@ -87,6 +201,9 @@ std::error_code Monitor::mark_process(pid_t tgid, std::uint64_t id, OnTouch on_t
 {
     if (id == 0 || tgid <= 0) {
         return errno_code(EINVAL);
+    }
+    if (const auto ec = attach_syscall_hooks()) {
+        return ec;
     }
     const auto key = static_cast<std::uint32_t>(tgid);
     const mon_mark value{id, static_cast<std::uint32_t>(on_touch), 0};
@@ -99,15 +216,19 @@ std::error_code Monitor::mark_process(pid_t tgid, std::uint64_t id, OnTouch on_t
         const int err = errno;
         add_gate(-1);
         if (err != EEXIST) {
+            settle_syscall_hooks();
             return errno_code(err);
         }
         if (bpf_map_update_elem(marks_fd_, &key, &value, BPF_EXIST) == 0) {
             return {};
         }
         if (errno != ENOENT) {
-            return errno_code(errno);
+            const int update_err = errno;
+            settle_syscall_hooks();
+            return errno_code(update_err);
         }
     }
+    settle_syscall_hooks();
     return errno_code(EAGAIN);
 }
 
@@ -118,6 +239,7 @@ std::error_code Monitor::unmark(pid_t tgid) noexcept
         return errno_code(errno);
     }
     add_gate(-1);
+    settle_syscall_hooks();
     return {};
 }
 
@@ -183,6 +305,8 @@ std::size_t Monitor::drain_into(void* ctx, SinkFn fn) noexcept
         cache_.note_loss(static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000ULL +
                          static_cast<std::uint64_t>(now.tv_nsec));
     }
+    // A marked process's exit removes its mark in the kernel; the last one gone detaches.
+    settle_syscall_hooks();
     return n > 0 ? static_cast<std::size_t>(n) : 0;
 }
 

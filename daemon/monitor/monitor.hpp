@@ -20,6 +20,7 @@
 
 #include "daemon/monitor/events.hpp"
 #include "daemon/monitor/exec_cache.hpp"
+#include "lib/fileio/unique_fd.hpp"
 
 struct monitor_bpf;
 struct ring_buffer;
@@ -48,6 +49,13 @@ struct Options {
     // gate (bpf/README.md, Cost); a loader with nothing to track or mark leaves them out, and
     // then track_inode and mark_process record nothing.
     bool syscall_hooks = true;
+    // Attach those hooks only while something is tracked or marked: the first track_inode or
+    // mark_process attaches them before it returns (and fails, changing nothing, if the kernel
+    // refuses), and they are detached once nothing is left (untrack, unmark, or a marked
+    // process's exit seen by drain). Attaching needs no capability, only bpf(2) with
+    // BPF_RAW_TRACEPOINT_OPEN on the programs loaded here. false: attached at load for the
+    // monitor's whole life (what the bench compares against).
+    bool attach_on_demand = true;
 };
 
 // Why the monitor cannot run.
@@ -121,6 +129,15 @@ public:
     std::error_code unmark(pid_t tgid) noexcept;
     [[nodiscard]] std::optional<Mark> mark_of(pid_t tgid) const noexcept;
 
+    // Whether the sys_enter/sys_exit hooks are attached now (always true without
+    // Options::attach_on_demand, once loaded with Options::syscall_hooks).
+    [[nodiscard]] bool syscall_hooks_attached() const noexcept { return sys_links_[0].valid(); }
+    // How often they were attached since load (the probe at load counts as one).
+    [[nodiscard]] std::uint64_t syscall_hook_attaches() const noexcept { return sys_attaches_; }
+    // Detaches the hooks when nothing is tracked or marked any more (a marked process's exit
+    // removes its mark in the kernel); drain() calls it, and so may the owner.
+    void settle_syscall_hooks() noexcept;
+
     void set_gate(Gate gate) noexcept;
     // Live marks + tracked inodes, as the kernel sees them.
     [[nodiscard]] std::uint64_t gate_count() const noexcept;
@@ -164,6 +181,8 @@ private:
         std::uint32_t gate_mode;
         std::uint32_t exempt_tgid;
         std::uint64_t lost_count;
+        std::uint32_t tracked_devs[8];  // MON_TRACKED_DEV_SLOTS
+        std::uint32_t tracked_devs_overflow;
     };
     struct SkeletonDeleter {
         void operator()(monitor_bpf* skel) const noexcept;
@@ -179,6 +198,13 @@ private:
     void add_gate(std::int64_t delta) noexcept;
     void read_existing(int iter_link_fd) noexcept;
     void consume_record(const void* data, std::size_t size, bool deliver) noexcept;
+    std::error_code attach_syscall_hooks() noexcept;
+    // The device filter in .bss (bpf/monitor_maps.bpf.h): published before the first inode on a
+    // device is inserted, withdrawn after the last one is deleted.
+    bool ref_device(std::uint32_t kdev) noexcept;
+    void unref_device(std::uint32_t kdev) noexcept;
+    void publish_devices() noexcept;
+    void detach_syscall_hooks() noexcept;
 
     // Declaration order is teardown order in reverse: the ring buffer goes before the maps.
     std::unique_ptr<monitor_bpf, SkeletonDeleter> skel_;
@@ -190,6 +216,15 @@ private:
     ExecCache cache_;
     std::uint64_t undecodable_ = 0;
     std::uint64_t lost_seen_ = 0;  // lost_count when the exe cache last heard of a loss
+    // sys_enter, sys_exit: the loaded programs (owned by the skeleton), whether each is the
+    // raw_tp flavour (attached by tracepoint name), and the links while attached.
+    int sys_prog_fds_[2] = {-1, -1};
+    const char* sys_raw_names_[2] = {nullptr, nullptr};
+    bool on_demand_ = false;
+    std::uint64_t sys_attaches_ = 0;
+    UniqueFd sys_links_[2];
+    // Tracked inodes per device (kernel encoding); a few entries at most.
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> device_refs_;
     void* sink_ctx_ = nullptr;
     SinkFn sink_fn_ = nullptr;
 };

@@ -100,6 +100,9 @@ struct Hook {
     bool use_raw = false;
 };
 
+// hooks[] below: the per-syscall hooks come last.
+constexpr std::size_t kFirstSyscallHook = 3;
+
 std::string errno_text(int err)
 {
     return std::string(std::strerror(err < 0 ? -err : err));
@@ -119,6 +122,10 @@ LoadResult Monitor::open_and_load(const Options& options) noexcept
     static_assert(offsetof(Globals, gate_mode) == offsetof(monitor_bpf::monitor_bpf__bss, gate_mode));
     static_assert(offsetof(Globals, exempt_tgid) == offsetof(monitor_bpf::monitor_bpf__bss, exempt_tgid));
     static_assert(offsetof(Globals, lost_count) == offsetof(monitor_bpf::monitor_bpf__bss, lost_count));
+    static_assert(offsetof(Globals, tracked_devs) == offsetof(monitor_bpf::monitor_bpf__bss, tracked_devs));
+    static_assert(sizeof(Globals::tracked_devs) == sizeof(monitor_bpf::monitor_bpf__bss::tracked_devs));
+    static_assert(offsetof(Globals, tracked_devs_overflow) ==
+                  offsetof(monitor_bpf::monitor_bpf__bss, tracked_devs_overflow));
 
     LoadResult result;
     Status& status = result.status;
@@ -188,12 +195,22 @@ LoadResult Monitor::open_and_load(const Options& options) noexcept
             return fail(Unavailable::ring_buffer_failed, "ring buffer: " + errno_text(errno));
         }
 
+        mon->on_demand_ = options.attach_on_demand;
         for (std::size_t i = 0; i < std::size(hooks); ++i) {
             Hook& hook = hooks[i];
             if (!hook.wanted) {
                 continue;
             }
             bpf_program* prog = hook.use_raw ? hook.raw : hook.btf;
+            if (i >= kFirstSyscallHook) {
+                // Attached by Monitor::attach_syscall_hooks, here and whenever something is
+                // tracked or marked again; the skeleton holds only the programs.
+                const std::size_t k = i - kFirstSyscallHook;
+                mon->sys_prog_fds_[k] = bpf_program__fd(prog);
+                mon->sys_raw_names_[k] = hook.use_raw ? hook.tracepoint : nullptr;
+                mon->status_.programs.push_back({hook.tracepoint, hook.use_raw ? "raw_tp" : "tp_btf"});
+                continue;
+            }
             bpf_link** slot = hook.use_raw ? hook.raw_link : hook.btf_link;
             *slot = bpf_program__attach(prog);
             if (*slot == nullptr) {
@@ -211,6 +228,16 @@ LoadResult Monitor::open_and_load(const Options& options) noexcept
                     mon->status_.programs.push_back({"task", "iter"});
                 }
             }
+        }
+
+        if (options.syscall_hooks) {
+            // Attached once now, so that a kernel refusing them says so at load rather than at
+            // the first injection; with attach_on_demand, detached again at once.
+            if (const auto ec = mon->attach_syscall_hooks()) {
+                return fail(ec.value() == EPERM ? Unavailable::not_permitted : Unavailable::attach_failed,
+                            "attach sys_enter/sys_exit: " + ec.message());
+            }
+            mon->settle_syscall_hooks();
         }
 
         const int lsm = probe::lsm("file_open");

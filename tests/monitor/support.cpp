@@ -1,5 +1,8 @@
 #include "tests/monitor/support.hpp"
 
+#include <bpf/bpf.h>
+#include <dirent.h>
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -12,6 +15,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -144,6 +148,54 @@ std::pair<std::uint64_t, std::uint64_t> inode_of(const char* path)
         return {0, 0};
     }
     return {st.st_dev, st.st_ino};
+}
+
+namespace {
+
+// prog_id of every BPF program descriptor in this process (/proc/self/fdinfo says it).
+std::set<std::uint32_t> own_program_ids()
+{
+    std::set<std::uint32_t> ids;
+    DIR* dir = ::opendir("/proc/self/fdinfo");
+    if (dir == nullptr) {
+        return ids;
+    }
+    while (const dirent* entry = ::readdir(dir)) {
+        std::ifstream info(std::string("/proc/self/fdinfo/") + entry->d_name);
+        for (std::string line; std::getline(info, line);) {
+            if (line.rfind("prog_id:", 0) == 0) {
+                ids.insert(static_cast<std::uint32_t>(std::stoul(line.substr(8))));
+            }
+        }
+    }
+    ::closedir(dir);
+    return ids;
+}
+
+}  // namespace
+
+std::vector<std::string> own_tracepoint_links()
+{
+    const auto mine = own_program_ids();
+    std::vector<std::string> names;
+    std::uint32_t id = 0;
+    while (bpf_link_get_next_id(id, &id) == 0) {
+        const int fd = bpf_link_get_fd_by_id(id);
+        if (fd < 0) {
+            continue;  // gone meanwhile
+        }
+        char name[64] = {};
+        bpf_link_info info{};
+        info.raw_tracepoint.tp_name = reinterpret_cast<std::uint64_t>(name);
+        info.raw_tracepoint.tp_name_len = sizeof(name);
+        std::uint32_t len = sizeof(info);
+        if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.type == BPF_LINK_TYPE_RAW_TRACEPOINT &&
+            mine.count(info.prog_id) != 0) {
+            names.emplace_back(name);
+        }
+        ::close(fd);
+    }
+    return names;
 }
 
 }  // namespace cvtest

@@ -69,6 +69,11 @@ struct MemFd {
 };
 MemFd make_memfd(const std::string& content);
 
+// The kernel's raw tracepoint links (BPF_LINK_GET_NEXT_ID, so root) whose program is one this
+// process holds a descriptor of, by tracepoint name ("sys_enter", "sys_exit", ...). Programs of
+// other processes (another test, another engineer's monitor) are not counted.
+std::vector<std::string> own_tracepoint_links();
+
 // (st_dev, st_ino) of a path (following symlinks); {0, 0} when it cannot be stat'ed.
 std::pair<std::uint64_t, std::uint64_t> inode_of(const char* path);
 

@@ -1,8 +1,11 @@
 // Touches of a tracked inode in the real kernel: reads and maps by an unmarked process are
 // alerts naming its pid and exe, however it got the fd (inherited, SCM_RIGHTS, pidfd_getfd); the
 // marked owner's own reads are routine; untracked reads produce nothing.
+#include <fcntl.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,6 +16,9 @@
 #include <cerrno>
 #include <cstring>
 #include <optional>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "tests/monitor/support.hpp"
 
@@ -284,4 +290,95 @@ Test(monitor_touch, the_raw_tp_fallback_records_the_same)
     });
     reap(reader);
     expect_alert_from(wait_access(*monitor, reader, AccessEvent::Kind::read), reader, secret);
+}
+
+// The hooks look up the hash map only for files on a device that holds a tracked inode (a filter
+// of 8 devices, with an overflow flag beyond). Inodes on more devices than that are all seen, and
+// once they are untracked down to a few, the survivors still are and the others no longer.
+Test(monitor_touch, tracked_inodes_on_more_devices_than_the_filter_holds_are_all_seen)
+{
+    auto monitor = load_or_skip();
+    struct Candidate {
+        int fd;
+        std::uint64_t dev;
+        std::uint64_t ino;
+    };
+    std::vector<Candidate> files;
+    std::set<std::uint64_t> devices;
+    const auto add = [&](int fd) {
+        struct stat st {};
+        if (fd >= 0 && ::fstat(fd, &st) == 0 && devices.insert(st.st_dev).second) {
+            files.push_back({fd, st.st_dev, st.st_ino});
+        } else if (fd >= 0) {
+            ::close(fd);
+        }
+    };
+    add(make_memfd("shmem").fd);
+    int pipe_fds[2];
+    if (::pipe(pipe_fds) == 0) {
+        (void)!::write(pipe_fds[1], "p", 1);
+        add(pipe_fds[0]);
+    }
+    int sock_fds[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM, 0, sock_fds) == 0) {
+        add(sock_fds[0]);
+    }
+    add(::eventfd(1, EFD_NONBLOCK));
+    for (const char* path : {"/proc/self/stat", "/sys/devices/system/cpu/online", "/dev/null"}) {
+        add(::open(path, O_RDONLY));
+    }
+    for (const std::string folder : {"/var/tmp", "/dev/shm", "/run", "/tmp"}) {
+        const std::string path = folder + "/cv-monitor-devices-" + std::to_string(::getpid());
+        const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+        if (fd >= 0) {
+            (void)!::write(fd, "x", 1);
+            ::unlink(path.c_str());
+        }
+        add(fd);
+    }
+    if (files.size() <= 8) {
+        cr_skip_test("only %zu distinct devices to open files on here; the filter holds 8", files.size());
+    }
+    for (std::size_t i = 0; i < files.size(); ++i) {
+        cr_assert(!monitor->track_inode(files[i].dev, files[i].ino, 500 + i, OnTouch::record));
+    }
+    const auto read_all = [&](const std::vector<Candidate>& which) {
+        return spawn([&] {
+            for (const auto& f : which) {
+                // Never wait: an empty pipe or socket is still a read(2) of the fd.
+                (void)::fcntl(f.fd, F_SETFL, ::fcntl(f.fd, F_GETFL) | O_NONBLOCK);
+                char buf[8];
+                (void)!::pread(f.fd, buf, 1, 0);
+                (void)!::read(f.fd, buf, 1);  // pipes, sockets and eventfds refuse pread
+            }
+            return 0;
+        });
+    };
+    const auto seen_ids = [&](pid_t reader) {
+        std::set<std::uint64_t> ids;
+        for (const auto& a : only<AccessEvent>(drain_for(*monitor, std::chrono::milliseconds(500)))) {
+            if (a.actor.tgid == static_cast<std::uint32_t>(reader)) {
+                ids.insert(a.id);
+            }
+        }
+        return ids;
+    };
+    pid_t reader = read_all(files);
+    reap(reader);
+    auto ids = seen_ids(reader);
+    for (std::size_t i = 0; i < files.size(); ++i) {
+        cr_expect(ids.count(500 + i) == 1, "file %zu of %zu (device %llu) was read unseen", i, files.size(),
+                  static_cast<unsigned long long>(files[i].dev));
+    }
+    // Down to two devices: the filter holds them again (no overflow).
+    for (std::size_t i = 2; i < files.size(); ++i) {
+        cr_assert(!monitor->untrack_inode(files[i].dev, files[i].ino));
+    }
+    reader = read_all(files);
+    reap(reader);
+    ids = seen_ids(reader);
+    cr_expect(ids == (std::set<std::uint64_t>{500, 501}), "%zu ids seen after untracking all but two", ids.size());
+    for (const auto& f : files) {
+        ::close(f.fd);
+    }
 }

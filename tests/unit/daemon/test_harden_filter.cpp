@@ -181,6 +181,8 @@ Test(harden_filter, the_forbidden_call_itself_is_what_kills)
     expect_killed_by("memfd_secret without O_CLOEXEC", [] { (void)::syscall(SYS_memfd_secret, 0); });
     expect_killed_by("bpf(BPF_PROG_LOAD)", [] { (void)::syscall(SYS_bpf, 5, nullptr, 0); });
     expect_killed_by("bpf(BPF_MAP_CREATE)", [] { (void)::syscall(SYS_bpf, 0, nullptr, 0); });
+    expect_killed_by("bpf(BPF_LINK_CREATE)", [] { (void)::syscall(SYS_bpf, 28, nullptr, 0); });
+    expect_killed_by("bpf(BPF_PROG_ATTACH)", [] { (void)::syscall(SYS_bpf, 8, nullptr, 0); });
     expect_killed_by("pidfd_send_signal(SIGSTOP)",
                      [] { (void)::syscall(SYS_pidfd_send_signal, -1, SIGSTOP, nullptr, 0); });
     expect_killed_by("bind", [] { (void)::syscall(SYS_bind, -1, nullptr, 0); });
@@ -281,11 +283,13 @@ Test(harden_filter, listed_calls_survive)
         if (::poll(&pfd, 1, 0) != 0 || ::close(pidfd) != 0) {
             return 7;  // our own process has not exited: not readable
         }
-        // The monitor's map commands pass the filter (the kernel then refuses a bad descriptor).
-        for (const int cmd : {BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM, BPF_MAP_DELETE_ELEM}) {
+        // The monitor's map commands and its attach pass the filter (the kernel then refuses a
+        // bad descriptor).
+        for (const int cmd : {BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM, BPF_MAP_DELETE_ELEM, BPF_RAW_TRACEPOINT_OPEN}) {
             union bpf_attr attr {
             };
             attr.map_fd = static_cast<std::uint32_t>(-1);
+            attr.raw_tracepoint.prog_fd = static_cast<std::uint32_t>(-1);  // a map command reads no further
             if (::syscall(SYS_bpf, cmd, &attr, sizeof attr) != -1 || (errno != EBADF && errno != EPERM)) {
                 return 11;
             }
@@ -357,14 +361,15 @@ Test(harden_filter, the_table_is_well_formed)
             } else {
                 cr_expect(unchecked.count(text) == 0, "%s is listed twice, once without checks", text.c_str());
             }
-            // bpf: each row allows exactly one map command.
+            // bpf: each row allows exactly one map command, or the monitor's attach.
             if (text == "bpf") {
                 cr_expect(group.only_if.size() == 1 && group.only_if[0].index == 0 &&
                               group.only_if[0].mask == 0xffffffffU &&
                               (group.only_if[0].value == BPF_MAP_LOOKUP_ELEM ||
                                group.only_if[0].value == BPF_MAP_UPDATE_ELEM ||
-                               group.only_if[0].value == BPF_MAP_DELETE_ELEM),
-                          "bpf only for one map command per row");
+                               group.only_if[0].value == BPF_MAP_DELETE_ELEM ||
+                               group.only_if[0].value == BPF_RAW_TRACEPOINT_OPEN),
+                          "bpf only for one map command (or the raw tracepoint attach) per row");
             }
         }
     }
