@@ -60,6 +60,9 @@ public:
     [[nodiscard]] sd_event* event() const noexcept { return event_; }
     [[nodiscard]] CURLM* multi() const noexcept { return multi_.get(); }
     void finished(std::uint64_t id);  // the transfer has reported its end; delete it soon
+    // The transfer holds output it has not tried to write yet: written when curl returns to the
+    // engine, so the chunks of one turn go out in one write (one wake-up of the reader).
+    void flush_later(std::uint64_t id);
     void wake_reaper();
 
 private:
@@ -73,6 +76,7 @@ private:
     void set_timer(long timeout_ms);
     void drive(curl_socket_t socket, int flags);
     void collect_done();
+    void flush_deferred();
     void reap();
 
     sd_event* event_;
@@ -83,6 +87,7 @@ private:
     std::map<std::uint64_t, std::unique_ptr<Transfer>> transfers_;
     std::vector<std::pair<std::uint64_t, std::string>> cancels_;
     std::vector<std::uint64_t> ended_;
+    std::vector<std::uint64_t> unflushed_;
     std::uint64_t next_id_ = 1;
 };
 
