@@ -95,10 +95,20 @@ int RequestBroker::on_name_owner_changed(sd_bus_message* message, void* userdata
         return 0;
     }
     if (name[0] == ':' && new_owner[0] == '\0') {
+        auto* broker = static_cast<RequestBroker*>(userdata);
         try {
-            static_cast<RequestBroker*>(userdata)->outcomes_.erase(name);
-        } catch (...) {
-            // erase does not throw for a string key; nothing to report
+            broker->outcomes_.erase(name);
+            // A caller that left before its response head arrived (a proxy whose client hung up,
+            // a killed vaultctl) can never be answered: its exchange is cut rather than left to
+            // wait upstream, perhaps for minutes. An answered stream is not touched: its reader
+            // may live on without the connection.
+            for (const auto& [id, flight] : broker->flights_) {
+                if (flight->message && flight->sender == name) {
+                    broker->engine_.cancel(id, "the caller left the bus before the response head arrived");
+                }
+            }
+        } catch (const std::exception& e) {
+            log::error(std::string("could not cut the requests of a caller that left: ") + e.what());
         }
     }
     return 0;

@@ -20,6 +20,7 @@
 #include <mutex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli/proxy_server.hpp"
@@ -166,6 +167,12 @@ private:
             return MHD_YES;
         }
         ++self->requests_;
+        const std::string path(url);
+        if (path == "/v1/hold-head") {
+            // No response head until the test opens the gate.
+            std::unique_lock lock(self->mutex_);
+            self->changed_.wait(lock, [&] { return self->gate_open_; });
+        }
         const char* auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
         if (auth == nullptr || std::string(auth) != "Bearer " + self->key_) {
             static char denied[] = "{\"error\":\"no key\"}";
@@ -176,7 +183,6 @@ private:
         }
         auto pieces = std::make_unique<Pieces>();
         pieces->provider = self;
-        const std::string path(url);
         if (path == "/v1/chat/completions") {
             for (const char* piece : kCompletionPieces) {
                 pieces->parts.push_back(
@@ -406,6 +412,36 @@ Test(proxy, a_lock_during_a_stream_gives_the_client_a_truncated_body)
     cr_assert(got.find("Transfer-Encoding: chunked") != std::string::npos);
     cr_assert(got.find("data: second") == std::string::npos);
     cr_assert(got.find("\r\n0\r\n\r\n") == std::string::npos, "a cut stream was framed as complete:\n%s", got.c_str());
+}
+
+Test(proxy, a_client_that_hangs_up_before_the_response_head_cancels_the_request_in_the_daemon)
+{
+    require_provider();
+    cli::proxy::ProxyServer server(proxy_config());
+    {
+        UniqueFd client = connect_to(server.port());
+        send_text(client.get(),
+                  "GET /openai/v1/hold-head HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + kToken + "\r\n\r\n");
+        // The Request is in flight once the provider has it (it holds its head back).
+        for (int i = 0; i < 1000 && world->provider->requests() == 0; ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        cr_assert_eq(world->provider->requests(), 1, "the request never reached the provider\ndaemon log:\n%s",
+                     env->daemon_log().c_str());
+    }  // the client hangs up
+    // The daemon cuts the exchange and records why, while the provider still holds the head.
+    bool cancelled = false;
+    for (int i = 0; i < 1000 && !cancelled; ++i) {
+        cancelled = env->daemon_log().find("end cancelled") != std::string::npos;
+        if (!cancelled) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+    }
+    world->provider->open_gate();
+    cr_assert(cancelled, "the Request was not cancelled when its client hung up\ndaemon log:\n%s",
+              env->daemon_log().c_str());
+    cr_assert(env->daemon_log().find("left the bus before the response head arrived") != std::string::npos, "%s",
+              env->daemon_log().c_str());
 }
 
 Test(proxy, the_openai_node_sdk_streams_a_chat_completion_through_vaultctl_run, .timeout = 300)
