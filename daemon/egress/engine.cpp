@@ -31,7 +31,7 @@ void check_multi(CURLMcode code, const char* what)
 
 }  // namespace
 
-Engine::Engine(sd_event* event) : event_(event)
+Engine::Engine(sd_event* event, EngineOptions options) : event_(event), options_(options)
 {
     global_init();
     multi_.reset(curl_multi_init());

@@ -192,8 +192,16 @@ policy::Result<policy::Ok> Transfer::configure(const ExchangeRequest& request, c
     steps.push_back(set(easy, CURLOPT_SSL_VERIFYPEER, 1L, "SSL_VERIFYPEER"));
     steps.push_back(set(easy, CURLOPT_SSL_VERIFYHOST, 2L, "SSL_VERIFYHOST"));
     steps.push_back(set(easy, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2), "SSLVERSION"));
-    // HTTP/1.1 with keep-alive: pausing an HTTP/2 stream is not yet tested on Debian 12's 7.88.
-    steps.push_back(set(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1), "HTTP_VERSION"));
+    if (engine_.options().http2) {
+        // HTTP/2 where the server offers it by ALPN, else HTTP/1.1; PIPEWAIT: a second request
+        // to an origin waits to learn whether the first connection multiplexes, rather than
+        // opening its own.
+        steps.push_back(set(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS), "HTTP_VERSION"));
+        steps.push_back(set(easy, CURLOPT_PIPEWAIT, 1L, "PIPEWAIT"));
+    } else {
+        // HTTP/1.1 with keep-alive (docs/egress.md, "HTTP/2").
+        steps.push_back(set(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1), "HTTP_VERSION"));
+    }
     steps.push_back(set(easy, CURLOPT_NOSIGNAL, 1L, "NOSIGNAL"));
     steps.push_back(set(easy, CURLOPT_BUFFERSIZE, kReceiveBuffer, "BUFFERSIZE"));
     steps.push_back(set(easy, CURLOPT_CONNECTTIMEOUT_MS, connect_ms, "CONNECTTIMEOUT_MS"));
@@ -407,6 +415,7 @@ size_t Transfer::body(std::span<const std::uint8_t> data)
         // Earlier output could not be written: leave this chunk with curl (it hands it over
         // again on resume) and pause receiving until the stream is writable.
         recv_paused_ = true;
+        ++outcome_.receive_pauses;
         watch_stream();
         return CURL_WRITEFUNC_PAUSE;
     }
@@ -701,6 +710,9 @@ void Transfer::curl_done(CURLcode result)
     long connects = 0;
     curl_easy_getinfo(easy_.get(), CURLINFO_NUM_CONNECTS, &connects);
     outcome_.new_connections = static_cast<std::uint64_t>(std::max(0L, connects));
+    long version = 0;
+    curl_easy_getinfo(easy_.get(), CURLINFO_HTTP_VERSION, &version);
+    outcome_.http2 = version == CURL_HTTP_VERSION_2_0;
     curl_multi_remove_handle(engine_.multi(), easy_.get());
     body_watch_.reset();
     if (!head_sent_) {
