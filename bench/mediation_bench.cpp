@@ -101,6 +101,7 @@ struct Options {
     std::string ca;
     int daemon_pid = 0;
     double seconds = 2.0;
+    std::string only;  // latency, throughput or rss: one figure alone (for profiling the daemon)
 };
 
 size_t discard(char* /*data*/, size_t size, size_t count, void* total)
@@ -295,6 +296,8 @@ int main(int argc, char** argv)
             o.daemon_pid = std::stoi(v);
         } else if (k == "--seconds") {
             o.seconds = std::stod(v);
+        } else if (k == "--only") {
+            o.only = v;
         }
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -313,26 +316,34 @@ int main(int argc, char** argv)
     int status = 0;
     try {
         std::printf("provider mediation (HTTP/1.1 keep-alive, HTTPS on 127.0.0.1, %.1f s per figure)\n", o.seconds);
+        const auto wanted = [&o](const char* figure) {
+            return o.only.empty() || o.only == figure;
+        };
         Direct direct(o);
         Mediated mediated(o);
-        std::uint64_t direct_errors = 0;
-        std::uint64_t mediated_errors = 0;
-        auto d = latencies(direct, "/v1/small", o.seconds, direct_errors);
-        auto m = latencies(mediated, "/v1/small", o.seconds, mediated_errors);
-        const auto ds = bench::summarise(d, o.seconds, direct_errors);
-        const auto ms = bench::summarise(m, o.seconds, mediated_errors);
-        std::printf("small request, direct libcurl: p50 %.0f us, p99 %.0f us (%llu calls)\n", ds.p50_us, ds.p99_us,
-                    static_cast<unsigned long long>(ds.calls));
-        std::printf(
-            "small request, via the bus (Request + stream + RequestOutcome): p50 %.0f us, p99 %.0f us "
-            "(%llu calls, %llu errors)\n",
-            ms.p50_us, ms.p99_us, static_cast<unsigned long long>(ms.calls),
-            static_cast<unsigned long long>(ms.errors));
-        const double added_p50 = ms.p50_us - ds.p50_us;
-        std::printf("added p50 via the bus: %.0f us (target <= 150) — %s\n", added_p50,
-                    added_p50 <= 150 ? "met" : "not met");
-        std::printf("added p99 via the bus: %.0f us\n", ms.p99_us - ds.p99_us);
+        if (wanted("latency")) {
+            std::uint64_t direct_errors = 0;
+            std::uint64_t mediated_errors = 0;
+            auto d = latencies(direct, "/v1/small", o.seconds, direct_errors);
+            auto m = latencies(mediated, "/v1/small", o.seconds, mediated_errors);
+            const auto ds = bench::summarise(d, o.seconds, direct_errors);
+            const auto ms = bench::summarise(m, o.seconds, mediated_errors);
+            std::printf("small request, direct libcurl: p50 %.0f us, p99 %.0f us (%llu calls)\n", ds.p50_us, ds.p99_us,
+                        static_cast<unsigned long long>(ds.calls));
+            std::printf(
+                "small request, via the bus (Request + stream + RequestOutcome): p50 %.0f us, p99 %.0f us "
+                "(%llu calls, %llu errors)\n",
+                ms.p50_us, ms.p99_us, static_cast<unsigned long long>(ms.calls),
+                static_cast<unsigned long long>(ms.errors));
+            const double added_p50 = ms.p50_us - ds.p50_us;
+            std::printf("added p50 via the bus: %.0f us (target <= 150) — %s\n", added_p50,
+                        added_p50 <= 150 ? "met" : "not met");
+            std::printf("added p99 via the bus: %.0f us\n", ms.p99_us - ds.p99_us);
+        }
         for (const int streams : {1, 16}) {
+            if (!wanted("throughput")) {
+                break;
+            }
             const double dt = throughput_mib_s<Direct>(o, streams, o.seconds);
             const double mt = throughput_mib_s<Mediated>(o, streams, o.seconds);
             std::printf(
@@ -340,12 +351,14 @@ int main(int argc, char** argv)
                 mt, dt > 0 ? 100.0 * mt / dt : 0.0,
                 streams == 16 ? (mt >= 0.8 * dt ? " (target >= 80 %) — met" : " (target >= 80 %) — not met") : "");
         }
-        const long idle = rss_kib(o.daemon_pid);
-        int opened = 0;
-        const long rss = rss_with_open_streams(o, 100, opened);
-        std::printf("daemon RSS: %.1f MiB idle, %.1f MiB with %d streams open (target <= 64) — %s\n",
-                    static_cast<double>(idle) / 1024.0, static_cast<double>(rss) / 1024.0, opened,
-                    rss >= 0 && rss <= 64 * 1024 && opened == 100 ? "met" : "not met");
+        if (wanted("rss")) {
+            const long idle = rss_kib(o.daemon_pid);
+            int opened = 0;
+            const long rss = rss_with_open_streams(o, 100, opened);
+            std::printf("daemon RSS: %.1f MiB idle, %.1f MiB with %d streams open (target <= 64) — %s\n",
+                        static_cast<double>(idle) / 1024.0, static_cast<double>(rss) / 1024.0, opened,
+                        rss >= 0 && rss <= 64 * 1024 && opened == 100 ? "met" : "not met");
+        }
     } catch (const std::exception& e) {
         std::fprintf(stderr, "mediation_bench: %s\n", e.what());
         status = 1;

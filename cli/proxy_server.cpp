@@ -273,8 +273,15 @@ MHD_Result forward(MHD_Connection* connection, Exchange& exchange)
     }
     ++server.requests;
     ProviderResponse response;
+    const MHD_ConnectionInfo* client_info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const int client = client_info != nullptr ? client_info->connect_fd : -1;
     try {
-        response = thread_bus(server.config.bus_address).request(request, server.config.header_timeout_usec);
+        response = thread_bus(server.config.bus_address).request(request, server.config.header_timeout_usec, client);
+    } catch (const ClientGone&) {
+        // Dropping the bus connection cancels the Request in the daemon (and its upstream
+        // exchange); nobody is left to answer.
+        t_bus.reset();
+        return MHD_NO;
     } catch (const CallError& e) {
         if (!e.code()) {
             t_bus.reset();  // a broken connection is not reused
@@ -290,8 +297,7 @@ MHD_Result forward(MHD_Connection* connection, Exchange& exchange)
         stream->server = &server;
         stream->fd = std::move(response.stream);
         stream->request_id = response.request_id;
-        const MHD_ConnectionInfo* info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
-        stream->client = info != nullptr ? info->connect_fd : -1;
+        stream->client = client;
         // Unknown size: chunked, so a stream cut short lacks its final chunk.
         reply =
             MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, kStreamBlock, read_stream, stream.get(), free_stream);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 
 #include "cli/request_call.hpp"
@@ -13,6 +14,12 @@
 
 namespace codexvault::cli::proxy {
 
+// The HTTP client hung up while its Request waited for the response head.
+class ClientGone : public std::runtime_error {
+public:
+    ClientGone() : std::runtime_error("the client hung up before the response head arrived") {}
+};
+
 class UpstreamBus {
 public:
     // `address` empty: $CODEX_VAULT_BUS, else the system bus (as VaultClient).
@@ -20,8 +27,11 @@ public:
 
     // Throws CallError (with the vault's error code when the daemon refused). The reply comes
     // when the upstream's headers do, which may take minutes for a model that answers without
-    // streaming: the call waits up to `timeout_usec`.
-    ProviderResponse request(const ProviderRequest& request, std::uint64_t timeout_usec);
+    // streaming: the call waits up to `timeout_usec`. Meanwhile `client` (the HTTP client's
+    // socket, or -1) is watched: when it hangs up, ClientGone is thrown and this connection must
+    // be dropped (closing it is what cancels the Request in the daemon: a caller that leaves the
+    // bus before its response head arrives has its exchange cut).
+    ProviderResponse request(const ProviderRequest& request, std::uint64_t timeout_usec, int client = -1);
     // After the stream's EOF. A "pending" answer (the daemon has not recorded the end yet) is
     // asked again briefly; still pending after that counts as not complete.
     ProviderOutcome outcome(std::uint64_t request_id);

@@ -22,6 +22,8 @@ PACKAGES=(
     libcriterion-dev dbus-daemon dbus util-linux openssl
     # the egress tests' local HTTPS server (tests/unit/egress/)
     libmicrohttpd-dev
+    # the HTTP/2 egress tests' server, nghttpd (tests/unit/egress/test_egress_http2.cpp)
+    nghttp2-server
     # the audit ordering test traces the daemon (tests/integration/test_audit_ordering.cpp)
     strace
     # lint

@@ -11,12 +11,15 @@
 # decision record's fdatasync costs nothing, and the figures are the mediation's own cost; on a
 # disk each Request also waits for one fdatasync (the decision record is durable before any
 # connection is made). The script says which.
+#
+# For profiling: BENCH_ONLY=latency|throughput|rss runs that figure alone (no proxy_bench),
+# BENCH_ONLY=proxy only proxy_bench; BENCH_PID_FILE names a file the daemon's pid is written to.
 set -euo pipefail
 export LC_ALL=C
 
 BUILD_DIR=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-VAULTD=$BUILD_DIR/codex-vaultd
+VAULTD=${BENCH_VAULTD:-$BUILD_DIR/codex-vaultd}
 VAULTCTL=$BUILD_DIR/vaultctl
 BENCH=$BUILD_DIR/bench/mediation_bench
 for tool in "$VAULTD" "$VAULTCTL" "$BENCH"; do
@@ -92,10 +95,15 @@ founder() { "$VAULTCTL" --bus "$ADDR" --founder-key "$TMP/founder.key" --passphr
 founder init >/dev/null
 printf 'sk-bench-%s' "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" | founder secret put bench-key >/dev/null
 
+[[ -n ${BENCH_PID_FILE:-} ]] && echo "$VAULT_PID" >"$BENCH_PID_FILE"
+ONLY=${BENCH_ONLY:-}
 fs=$(stat -f -c %T "$STATE_PARENT")
 echo "state folder on $fs$([[ $fs == tmpfs ]] && echo ': the decision record fdatasync costs nothing here')"
-"$BENCH" --bus "$ADDR" --port "$PORT" --cert "$TMP/server.pem" --key "$TMP/server.key" --ca "$TMP/ca.pem" \
-    --daemon-pid "$VAULT_PID" --seconds "${BENCH_SECONDS:-3}"
+if [[ $ONLY != proxy ]]; then
+    "$BENCH" --bus "$ADDR" --port "$PORT" --cert "$TMP/server.pem" --key "$TMP/server.key" --ca "$TMP/ca.pem" \
+        --daemon-pid "$VAULT_PID" --seconds "${BENCH_SECONDS:-3}" ${ONLY:+--only "$ONLY"}
+fi
+[[ -z $ONLY || $ONLY == proxy ]] || exit 0
 # The same provider through `vaultctl proxy` (what `vaultctl run` starts) against direct.
 echo
 "$BUILD_DIR/bench/proxy_bench" --bus "$ADDR" --port "$PORT" --cert "$TMP/server.pem" --key "$TMP/server.key" \

@@ -31,7 +31,7 @@ void check_multi(CURLMcode code, const char* what)
 
 }  // namespace
 
-Engine::Engine(sd_event* event) : event_(event)
+Engine::Engine(sd_event* event, EngineOptions options) : event_(event), options_(options)
 {
     global_init();
     multi_.reset(curl_multi_init());
@@ -115,6 +115,23 @@ void Engine::finished(std::uint64_t id)
 {
     ended_.push_back(id);
     wake_reaper();
+}
+
+void Engine::flush_later(std::uint64_t id)
+{
+    unflushed_.push_back(id);
+}
+
+void Engine::flush_deferred()
+{
+    auto ids = std::move(unflushed_);
+    unflushed_.clear();
+    for (const std::uint64_t id : ids) {
+        const auto found = transfers_.find(id);
+        if (found != transfers_.end()) {
+            found->second->flush_deferred();
+        }
+    }
 }
 
 void Engine::wake_reaper()
@@ -243,6 +260,7 @@ void Engine::drive(curl_socket_t socket, int flags)
         log::error(std::string("egress: curl_multi_socket_action: ") + curl_multi_strerror(code));
     }
     collect_done();
+    flush_deferred();
 }
 
 void Engine::collect_done()

@@ -30,10 +30,17 @@ namespace codexvault::egress {
 
 class Transfer;
 
+struct EngineOptions {
+    // Offer HTTP/2 by ALPN (curl multiplexes streams to one origin on one connection). Off in
+    // the daemon: docs/egress.md, "HTTP/2", says what Debian 12's libcurl 7.88 does with a
+    // paused HTTP/2 stream and why that breaks the memory bound per stream.
+    bool http2 = false;
+};
+
 class Engine {
 public:
     // Throws std::runtime_error when libcurl or sd-event cannot be set up.
-    explicit Engine(sd_event* event);
+    explicit Engine(sd_event* event, EngineOptions options = {});
     ~Engine();
     Engine(const Engine&) = delete;
     Engine& operator=(const Engine&) = delete;
@@ -59,7 +66,11 @@ public:
     // Used by Transfer.
     [[nodiscard]] sd_event* event() const noexcept { return event_; }
     [[nodiscard]] CURLM* multi() const noexcept { return multi_.get(); }
+    [[nodiscard]] const EngineOptions& options() const noexcept { return options_; }
     void finished(std::uint64_t id);  // the transfer has reported its end; delete it soon
+    // The transfer holds output it has not tried to write yet: written when curl returns to the
+    // engine, so the chunks of one turn go out in one write (one wake-up of the reader).
+    void flush_later(std::uint64_t id);
     void wake_reaper();
 
 private:
@@ -73,9 +84,11 @@ private:
     void set_timer(long timeout_ms);
     void drive(curl_socket_t socket, int flags);
     void collect_done();
+    void flush_deferred();
     void reap();
 
     sd_event* event_;
+    EngineOptions options_;
     MultiPtr multi_;
     bus::EventSourcePtr timer_;
     bus::EventSourcePtr reaper_;
@@ -83,6 +96,7 @@ private:
     std::map<std::uint64_t, std::unique_ptr<Transfer>> transfers_;
     std::vector<std::pair<std::uint64_t, std::string>> cancels_;
     std::vector<std::uint64_t> ended_;
+    std::vector<std::uint64_t> unflushed_;
     std::uint64_t next_id_ = 1;
 };
 

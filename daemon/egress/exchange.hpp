@@ -59,6 +59,8 @@ struct Outcome {
     std::uint64_t delivered_bytes = 0;  // bytes written to the caller (after redaction)
     std::uint64_t redactions = 0;       // markers written, headers and body
     std::uint64_t new_connections = 0;  // 0 when a kept-alive connection was reused
+    bool http2 = false;                 // the response came over HTTP/2
+    std::uint64_t receive_pauses = 0;   // times the reader's backlog paused the download
     std::vector<std::string> dropped_headers;
 };
 

@@ -2,10 +2,10 @@
 // response stream with its redactor, and the idle clock. Driven by the Engine; every curl callback
 // is noexcept and turns a failure into a stored End plus an error return to curl.
 //
-// Memory per stream is bounded: curl's receive buffer (16 KiB), at most one chunk of redacted
-// output waiting for the reader (a chunk is not taken from curl while earlier output is still
-// waiting: the transfer is paused instead), the redactor's hold-back (longest needle - 1 bytes),
-// and the socket buffer of the stream.
+// Memory per stream is bounded: curl's receive buffer (16 KiB), at most kBatchBytes plus one
+// chunk of redacted output waiting for the reader (a chunk is not taken from curl while earlier
+// output could not be written: the transfer is paused instead), the redactor's hold-back (longest
+// needle - 1 bytes), and the socket buffer of the stream.
 #pragma once
 
 #include <curl/curl.h>
@@ -46,6 +46,11 @@ public:
     // Cut from outside the curl callbacks (lock, idle clock, reader gone).
     void cut(End end, std::string reason);
     void cut_quietly(End end, const char* reason) noexcept;
+    // Writes the output batched during the engine's last turn of curl (Engine::flush_later).
+    void flush_deferred() noexcept;
+
+    // Output of one turn of curl is written in one send() up to this many bytes.
+    static constexpr std::size_t kBatchBytes = 64 * 1024;
 
 private:
     enum class Stage { Running, Draining, Over };
@@ -102,6 +107,8 @@ private:
     std::vector<std::uint8_t> pending_;
     std::size_t pending_from_ = 0;
     bool recv_paused_ = false;
+    bool blocked_ = false;       // the last write met a full stream: wait for it to drain
+    bool flush_queued_ = false;  // Engine::flush_later was called and has not run yet
     bool send_paused_ = false;
     bool connected_ = false;
     std::optional<std::string> blocked_address_;

@@ -95,10 +95,20 @@ int RequestBroker::on_name_owner_changed(sd_bus_message* message, void* userdata
         return 0;
     }
     if (name[0] == ':' && new_owner[0] == '\0') {
+        auto* broker = static_cast<RequestBroker*>(userdata);
         try {
-            static_cast<RequestBroker*>(userdata)->outcomes_.erase(name);
-        } catch (...) {
-            // erase does not throw for a string key; nothing to report
+            broker->outcomes_.erase(name);
+            // A caller that left before its response head arrived (a proxy whose client hung up,
+            // a killed vaultctl) can never be answered: its exchange is cut rather than left to
+            // wait upstream, perhaps for minutes. An answered stream is not touched: its reader
+            // may live on without the connection.
+            for (const auto& [id, flight] : broker->flights_) {
+                if (flight->message && flight->sender == name) {
+                    broker->engine_.cancel(id, "the caller left the bus before the response head arrived");
+                }
+            }
+        } catch (const std::exception& e) {
+            log::error(std::string("could not cut the requests of a caller that left: ") + e.what());
         }
     }
     return 0;
@@ -228,7 +238,9 @@ void RequestBroker::on_end(std::uint64_t id, const egress::Outcome& outcome)
                                     .grant = flight->grant,
                                     .informational = false};
     if (audit_.record(record) != audit::Appended::Failed) {
-        (void)audit_.request_flush();
+        outcome_mark_ = audit_.last_seq();
+        (void)audit_.write_pending();  // in the file now; durable with the next flush
+        schedule_outcome_flush();
     }
 
     if (flight->message) {
@@ -249,6 +261,41 @@ void RequestBroker::on_end(std::uint64_t id, const egress::Outcome& outcome)
     view.bytes_delivered = outcome.delivered_bytes;
     view.redactions = outcome.redactions;
     keep_outcome(flight->sender, id, std::move(view));
+}
+
+void RequestBroker::schedule_outcome_flush()
+{
+    std::uint64_t now = 0;
+    (void)sd_event_now(event_, CLOCK_MONOTONIC, &now);
+    if (!outcome_flush_) {
+        sd_event_source* source = nullptr;
+        if (sd_event_add_time(event_, &source, CLOCK_MONOTONIC, now + kOutcomeFlushDelayUsec, 1'000,
+                              &RequestBroker::on_outcome_flush, this) < 0) {
+            (void)audit_.request_flush();  // no timer: flush now, slower but never later
+            return;
+        }
+        outcome_flush_.reset(source);
+        return;
+    }
+    int enabled = SD_EVENT_OFF;
+    (void)sd_event_source_get_enabled(outcome_flush_.get(), &enabled);
+    if (enabled != SD_EVENT_OFF) {
+        return;  // already due within the delay
+    }
+    if (sd_event_source_set_time(outcome_flush_.get(), now + kOutcomeFlushDelayUsec) < 0 ||
+        sd_event_source_set_enabled(outcome_flush_.get(), SD_EVENT_ONESHOT) < 0) {
+        (void)audit_.request_flush();
+    }
+}
+
+int RequestBroker::on_outcome_flush(sd_event_source* /*source*/, std::uint64_t /*usec*/, void* userdata) noexcept
+{
+    auto* broker = static_cast<RequestBroker*>(userdata);
+    // Another call's flush may have covered it already.
+    if (broker->audit_.durable_seq() < broker->outcome_mark_) {
+        (void)broker->audit_.request_flush();  // a failure fails the log, and every later call
+    }
+    return 0;
 }
 
 void RequestBroker::keep_outcome(const std::string& sender, std::uint64_t id, RequestOutcomeView view)

@@ -11,6 +11,12 @@
 // and the outcome is kept for RequestOutcome: the last kMaxOutcomesPerConnection per bus
 // connection, dropped when the connection leaves the bus.
 //
+// The outcome record is written to the log at once but not flushed at once: nothing waits for
+// it (the reply went with the head), and a flush started for it alone would hold up the next
+// call's decision flush behind it (one flush at a time: measured, a second fdatasync on every
+// back-to-back Request). It becomes durable with the next flush any call asks for, or within
+// kOutcomeFlushDelayUsec when none does.
+//
 // A lock (Lock, Incident, an integrity failure) cuts every exchange in flight (cancel_all), and
 // each outcome says why.
 #pragma once
@@ -59,6 +65,8 @@ public:
     // Requests in flight, all callers together: each holds a connection and the stream's socket
     // (two descriptors, plus curl's buffers); beyond this a Request is refused Unavailable.
     static constexpr std::size_t kMaxInFlight = 512;
+    // How long an outcome record may wait for a flush another call asks for.
+    static constexpr std::uint64_t kOutcomeFlushDelayUsec = 20'000;
 
     RequestBroker(sd_bus* bus, sd_event* event, VaultService& vault, audit::AuditTrail& audit);
     RequestBroker(const RequestBroker&) = delete;
@@ -88,6 +96,8 @@ public:
 private:
     struct Flight;
     static int on_name_owner_changed(sd_bus_message* message, void* userdata, sd_bus_error* error) noexcept;
+    static int on_outcome_flush(sd_event_source* source, std::uint64_t usec, void* userdata) noexcept;
+    void schedule_outcome_flush();
     void on_head(std::uint64_t id, const egress::ResponseHead& head, UniqueFd reader);
     void on_end(std::uint64_t id, const egress::Outcome& outcome);
     void keep_outcome(const std::string& sender, std::uint64_t id, RequestOutcomeView view);
@@ -97,6 +107,8 @@ private:
     audit::AuditTrail& audit_;
     egress::Engine engine_;
     bus::SlotPtr name_watch_;
+    bus::EventSourcePtr outcome_flush_;  // the deadline for outcome records no call flushed
+    std::uint64_t outcome_mark_ = 0;     // the newest outcome record's sequence number
     std::map<std::uint64_t, std::unique_ptr<Flight>> flights_;
     // Per connection: ended requests, oldest first.
     std::unordered_map<std::string, std::deque<std::pair<std::uint64_t, RequestOutcomeView>>> outcomes_;

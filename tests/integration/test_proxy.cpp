@@ -20,6 +20,7 @@
 #include <mutex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli/proxy_server.hpp"
@@ -166,8 +167,16 @@ private:
             return MHD_YES;
         }
         ++self->requests_;
-        const char* auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-        if (auth == nullptr || std::string(auth) != "Bearer " + self->key_) {
+        const std::string path(url);
+        if (path == "/v1/hold-head") {
+            // No response head until the test opens the gate.
+            std::unique_lock lock(self->mutex_);
+            self->changed_.wait(lock, [&] { return self->gate_open_; });
+        }
+        // The Anthropic API takes its key in x-api-key, the others in Authorization.
+        const bool anthropic = path == "/v1/messages";
+        const char* auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, anthropic ? "x-api-key" : "Authorization");
+        if (auth == nullptr || std::string(auth) != (anthropic ? "" : "Bearer ") + self->key_) {
             static char denied[] = "{\"error\":\"no key\"}";
             MHD_Response* r = MHD_create_response_from_buffer(sizeof denied - 1, denied, MHD_RESPMEM_PERSISTENT);
             const MHD_Result q = MHD_queue_response(c, 401, r);
@@ -176,7 +185,6 @@ private:
         }
         auto pieces = std::make_unique<Pieces>();
         pieces->provider = self;
-        const std::string path(url);
         if (path == "/v1/chat/completions") {
             for (const char* piece : kCompletionPieces) {
                 pieces->parts.push_back(
@@ -185,6 +193,25 @@ private:
                     R"("choices":[{"index":0,"delta":{"content":")" + piece + R"("},"finish_reason":null}]})" + "\n\n");
             }
             pieces->parts.emplace_back("data: [DONE]\n\n");
+        } else if (anthropic) {
+            const auto event = [&pieces](const std::string& type, const std::string& data) {
+                pieces->parts.push_back("event: " + type + "\ndata: " + data + "\n\n");
+            };
+            event("message_start",
+                  R"({"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant",)"
+                  R"("model":"test-model","content":[],"stop_reason":null,"stop_sequence":null,)"
+                  R"("usage":{"input_tokens":1,"output_tokens":1}}})");
+            event("content_block_start",
+                  R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})");
+            for (const char* piece : kCompletionPieces) {
+                event("content_block_delta",
+                      std::string(R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":")") +
+                          piece + R"("}})");
+            }
+            event("content_block_stop", R"({"type":"content_block_stop","index":0})");
+            event("message_delta", R"({"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},)"
+                                   R"("usage":{"output_tokens":5}})");
+            event("message_stop", R"({"type":"message_stop"})");
         } else if (path == "/v1/sse") {
             for (int i = 0; i < kSseEvents; ++i) {
                 pieces->parts.push_back("data: " + std::to_string(i) + "\n\n");
@@ -262,6 +289,8 @@ void require_provider()
     }
     const auto put = founder({"secret", "put", "openai-key"}, world->key);
     cr_assert_eq(put.exit_code, 0, "secret put: %s", put.err.c_str());
+    const auto put_anthropic = founder({"secret", "put", "anthropic-key"}, world->key);
+    cr_assert_eq(put_anthropic.exit_code, 0, "secret put: %s", put_anthropic.err.c_str());
     const std::string policy =
         "version = 1\n[providers.openai]\norigin = \"https://127.0.0.1:" + std::to_string(world->provider->port()) +
         "\"\nallow = [\"GET /v1/*\", \"POST /v1/*\"]\nsecret = \"openai-key\"\n"
@@ -272,7 +301,16 @@ void require_provider()
         "client = { base_url_env = \"OPENAI_BASE_URL\", base_path = \"/v1\", api_key_env = \"OPENAI_API_KEY\" }\n"
         "[principals.root]\nuid = 0\n"
         "[grants.root-openai]\nprincipal = \"root\"\ncapability = \"provider:openai:request\"\n"
-        "requests = [\"GET /v1/*\", \"POST /v1/*\"]\n";
+        "requests = [\"GET /v1/*\", \"POST /v1/*\"]\n"
+        "[providers.anthropic]\norigin = \"https://127.0.0.1:" +
+        std::to_string(world->provider->port()) +
+        "\"\nallow = [\"POST /v1/messages\"]\nsecret = \"anthropic-key\"\n"
+        "inject = { header = \"x-api-key\", template = \"{secret}\" }\nca_file = \"" +
+        world->tls.ca_file +
+        "\"\nallow_private_address = true\n"
+        "client = { base_url_env = \"ANTHROPIC_BASE_URL\", api_key_env = \"ANTHROPIC_API_KEY\" }\n"
+        "[grants.root-anthropic]\nprincipal = \"root\"\ncapability = \"provider:anthropic:request\"\n"
+        "requests = [\"POST /v1/messages\"]\n";
     const std::string path = env->policy_dir() + "/50-proxy.toml";
     std::ofstream(path, std::ios::trunc) << policy;
     cr_assert_eq(::chmod(path.c_str(), 0644), 0);
@@ -408,6 +446,36 @@ Test(proxy, a_lock_during_a_stream_gives_the_client_a_truncated_body)
     cr_assert(got.find("\r\n0\r\n\r\n") == std::string::npos, "a cut stream was framed as complete:\n%s", got.c_str());
 }
 
+Test(proxy, a_client_that_hangs_up_before_the_response_head_cancels_the_request_in_the_daemon)
+{
+    require_provider();
+    cli::proxy::ProxyServer server(proxy_config());
+    {
+        UniqueFd client = connect_to(server.port());
+        send_text(client.get(),
+                  "GET /openai/v1/hold-head HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + kToken + "\r\n\r\n");
+        // The Request is in flight once the provider has it (it holds its head back).
+        for (int i = 0; i < 1000 && world->provider->requests() == 0; ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        cr_assert_eq(world->provider->requests(), 1, "the request never reached the provider\ndaemon log:\n%s",
+                     env->daemon_log().c_str());
+    }  // the client hangs up
+    // The daemon cuts the exchange and records why, while the provider still holds the head.
+    bool cancelled = false;
+    for (int i = 0; i < 1000 && !cancelled; ++i) {
+        cancelled = env->daemon_log().find("end cancelled") != std::string::npos;
+        if (!cancelled) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+    }
+    world->provider->open_gate();
+    cr_assert(cancelled, "the Request was not cancelled when its client hung up\ndaemon log:\n%s",
+              env->daemon_log().c_str());
+    cr_assert(env->daemon_log().find("left the bus before the response head arrived") != std::string::npos, "%s",
+              env->daemon_log().c_str());
+}
+
 Test(proxy, the_openai_node_sdk_streams_a_chat_completion_through_vaultctl_run, .timeout = 300)
 {
     require_provider();
@@ -426,4 +494,26 @@ Test(proxy, the_openai_node_sdk_streams_a_chat_completion_through_vaultctl_run, 
     cr_assert(run.out.find("\"text\":\"" + text + "\"") != std::string::npos, "%s", run.out.c_str());
     cr_assert(run.out.find("\"chunks\":5") != std::string::npos, "%s", run.out.c_str());
     cr_assert(run.out.find(world->key) == std::string::npos);
+}
+
+Test(proxy, the_anthropic_node_sdk_streams_a_message_through_vaultctl_run, .timeout = 300)
+{
+    require_provider();
+    const std::string runner = source_dir() + "/tests/npm/run.sh";
+    const auto run = env->vaultctl(
+        {"run", "--provider", "anthropic", "--policy-dir", env->policy_dir(), "--", runner, "anthropic_stream.mjs"});
+    if (run.exit_code == 77) {
+        cr_skip_test("the Anthropic Node SDK is not available: %s", run.err.c_str());
+    }
+    cr_assert_eq(run.exit_code, 0, "sdk: %d\n%s\n%s\ndaemon log:\n%s", run.exit_code, run.out.c_str(), run.err.c_str(),
+                 env->daemon_log().c_str());
+    std::string text;
+    for (const char* piece : kCompletionPieces) {
+        text += piece;
+    }
+    cr_assert(run.out.find("\"text\":\"" + text + "\"") != std::string::npos, "%s", run.out.c_str());
+    cr_assert(run.out.find("\"deltas\":5") != std::string::npos, "%s", run.out.c_str());
+    cr_assert(run.out.find("\"stop\":\"end_turn\"") != std::string::npos, "%s", run.out.c_str());
+    cr_assert(run.out.find(world->key) == std::string::npos);
+    cr_assert(run.err.find(world->key) == std::string::npos);
 }
