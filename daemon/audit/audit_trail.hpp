@@ -43,6 +43,7 @@ struct AuditRecord {
     std::string_view reason;
     std::string_view grant;      // grant and/or approval id; empty if none
     bool informational = false;  // Status/WhoAmI/Check: may be folded, never waited for
+    const ProcessLink* process = nullptr;  // the process tail (an injection's records); null: none
 };
 
 // What a record keeps of a field that may carry caller-chosen text; longer text is cut, with its

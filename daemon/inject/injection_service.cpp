@@ -81,6 +81,35 @@ std::uint64_t start_ticks_of(pid_t pid)
     return std::strtoull(buffer + pos, nullptr, 10);
 }
 
+std::uint64_t clock_usec(clockid_t clock) noexcept
+{
+    timespec ts{};
+    ::clock_gettime(clock, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000U + static_cast<std::uint64_t>(ts.tv_nsec) / 1'000U;
+}
+
+// A CLOCK_BOOTTIME moment (the kernel's records) as CLOCK_REALTIME µs (the audit log's); 0 stays
+// 0 (unknown). Off by as much as the wall clock was stepped since.
+std::uint64_t boottime_to_realtime_usec(std::uint64_t boottime_ns) noexcept
+{
+    if (boottime_ns == 0) {
+        return 0;
+    }
+    const std::uint64_t now_real = clock_usec(CLOCK_REALTIME);
+    const std::uint64_t now_boot = clock_usec(CLOCK_BOOTTIME);
+    const std::uint64_t ago = now_boot > boottime_ns / 1'000U ? now_boot - boottime_ns / 1'000U : 0;
+    return now_real > ago ? now_real - ago : 0;
+}
+
+std::uint64_t ticks_to_realtime_usec(std::uint64_t ticks) noexcept
+{
+    const long hz = ::sysconf(_SC_CLK_TCK);
+    if (ticks == 0 || hz <= 0) {
+        return 0;
+    }
+    return boottime_to_realtime_usec(ticks * (1'000'000'000U / static_cast<std::uint64_t>(hz)));
+}
+
 bool exited(int pidfd) noexcept
 {
     pollfd p{pidfd, POLLIN, 0};
@@ -150,7 +179,8 @@ std::optional<std::string> InjectionService::unavailable_reason() const
 }
 
 void InjectionService::record(std::string_view action, std::string_view object, std::string_view reason,
-                              std::string_view grant, const identity::Subject* subject, bool informational) noexcept
+                              std::string_view grant, const identity::Subject* subject, bool informational,
+                              const audit::ProcessLink* process) noexcept
 {
     audit_.run_fail_closed("recording an injection event", [&] {
         (void)audit_.record(audit::AuditRecord{.type = audit::EventType::Monitor,
@@ -161,7 +191,8 @@ void InjectionService::record(std::string_view action, std::string_view object, 
                                                .decision = audit::Decision::None,
                                                .reason = reason,
                                                .grant = grant,
-                                               .informational = informational});
+                                               .informational = informational,
+                                               .process = process});
     });
 }
 
@@ -198,6 +229,7 @@ InjectionService::MarkGroup& InjectionService::group_for(const InjectRequest& re
     group.recipient = who.pid;
     group.pidfd = std::move(pidfd);
     group.members.push_back(who.pid);
+    group.known[who.pid] = Member{who.start_time_ticks, who.exe_known ? who.exe : std::string()};
     group.kill_on_touch = kill_on_touch;
     if (const auto ec = monitor_->mark_process(who.pid, group.id,
                                                kill_on_touch ? monitor::OnTouch::kill : monitor::OnTouch::record)) {
@@ -262,7 +294,10 @@ Injected InjectionService::inject(const InjectRequest& request, std::span<const 
                                std::string(policy::inject_on_touch_name(request.options.on_touch)) + ", on_expiry " +
                                std::string(policy::inject_on_expiry_name(request.options.on_expiry)) +
                                (expires != 0 ? ", expires " + std::to_string(expires) : std::string(", no expiry"));
-    record("inject.open", injection.id, reason, request.grant_id, request.recipient, false);
+    // The root of the injection's tree of processes: the recipient, with no parent recorded.
+    const audit::ProcessLink root{.start_ticks = request.recipient->start_time_ticks,
+                                  .start_usec = ticks_to_realtime_usec(request.recipient->start_time_ticks)};
+    record("inject.open", injection.id, reason, request.grant_id, request.recipient, false, &root);
     injections_.emplace(injection.id, std::move(injection));
     arm();
     return out;
@@ -317,28 +352,11 @@ void InjectionService::observe(const monitor::Event& event) noexcept
 {
     try {
         if (const auto* mark = std::get_if<monitor::MarkEvent>(&event)) {
-            const auto group = groups_.find(mark->mark_id);
-            if (group == groups_.end()) {
-                return;
-            }
-            const auto tgid = static_cast<pid_t>(mark->task.tgid);
-            auto& members = group->second.members;
-            if (mark->change == monitor::MarkEvent::Change::inherited) {
-                if (std::find(members.begin(), members.end(), tgid) == members.end()) {
-                    members.push_back(tgid);
-                }
-            }
-            const identity::Subject subject = subject_of(mark->task, monitor_);
-            const std::string change(monitor::to_string(mark->change));
-            for (Injection* injection : by_mark(mark->mark_id)) {
-                record(mark->alert ? "inject.alert" : "inject.mark." + change, injection->id,
-                       std::string(mark->alert ? "ALERT " : "") + "mark " + change + ": " + task_text(mark->task) +
-                           ", parent " + std::to_string(mark->parent_tgid),
-                       injection->grant_id, &subject, false);
-                if (mark->alert && hooks_.alert) {
-                    hooks_.alert(injection->id, injection->grant_id, "mark-" + change);
-                }
-            }
+            observe_mark(*mark);
+            return;
+        }
+        if (const auto* exec = std::get_if<monitor::ExecEvent>(&event)) {
+            observe_exec(*exec);
             return;
         }
         const auto* access = std::get_if<monitor::AccessEvent>(&event);
@@ -353,6 +371,10 @@ void InjectionService::observe(const monitor::Event& event) noexcept
         }
         const identity::Subject subject = subject_of(access->actor, monitor_);
         const std::string kind(monitor::to_string(access->kind));
+        const audit::ProcessLink link{.start_ticks = access->actor.start_ticks(),
+                                      .start_usec = boottime_to_realtime_usec(access->actor.start_boottime_ns),
+                                      .parent_pid = static_cast<std::int32_t>(access->actor.ppid),
+                                      .event_usec = boottime_to_realtime_usec(access->time_ns)};
         for (Injection* injection : concerned) {
             const std::string reason =
                 std::string(access->alert ? "ALERT " : "") + kind + " by " + task_text(access->actor) +
@@ -361,7 +383,7 @@ void InjectionService::observe(const monitor::Event& event) noexcept
                 (access->killed ? ", killed" : "");
             // A marked process using its own secret is routine and may fold; anyone else is an alert.
             record(access->alert ? "inject.alert" : "inject.touch", injection->id, reason, injection->grant_id,
-                   &subject, !access->alert);
+                   &subject, !access->alert, &link);
             if (access->alert && hooks_.alert) {
                 hooks_.alert(injection->id, injection->grant_id, kind);
             }
@@ -377,6 +399,90 @@ void InjectionService::observe(const monitor::Event& event) noexcept
         }
     } catch (const std::exception& e) {
         log::error(std::string("injection: a monitor record could not be handled: ") + e.what());
+    }
+}
+
+void InjectionService::observe_mark(const monitor::MarkEvent& mark)
+{
+    const auto found = groups_.find(mark.mark_id);
+    if (found == groups_.end()) {
+        return;
+    }
+    MarkGroup& group = found->second;
+    const auto tgid = static_cast<pid_t>(mark.task.tgid);
+    const auto parent = static_cast<pid_t>(mark.parent_tgid);
+    identity::Subject subject = subject_of(mark.task, monitor_);
+    audit::ProcessLink link{.start_ticks = mark.task.start_ticks(),
+                            .start_usec = boottime_to_realtime_usec(mark.task.start_boottime_ns),
+                            .parent_pid = static_cast<std::int32_t>(parent),
+                            .event_usec = boottime_to_realtime_usec(mark.time_ns)};
+    const auto parent_known = group.known.find(parent);
+    if (parent_known != group.known.end()) {
+        link.parent_start_ticks = parent_known->second.start_ticks;
+    }
+    // The exe a record names is the one the process ran at that moment: a child runs its parent's
+    // until it execs (recorded as inject.exec), whatever the exec cache says by the time the ring
+    // is drained.
+    std::string exe;
+    if (mark.change == monitor::MarkEvent::Change::inherited) {
+        if (std::find(group.members.begin(), group.members.end(), tgid) == group.members.end()) {
+            group.members.push_back(tgid);
+        }
+        if (parent_known != group.known.end()) {
+            exe = parent_known->second.exe;
+        }
+        group.known[tgid] = Member{link.start_ticks, exe};
+    } else if (const auto self = group.known.find(tgid); self != group.known.end()) {
+        exe = self->second.exe;
+        if (mark.change == monitor::MarkEvent::Change::removed) {
+            group.known.erase(self);
+        }
+    } else if (mark.change == monitor::MarkEvent::Change::overflow && parent_known != group.known.end()) {
+        exe = parent_known->second.exe;
+    }
+    subject.exe = exe;
+    subject.exe_known = !exe.empty();
+    const std::string change(monitor::to_string(mark.change));
+    for (Injection* injection : by_mark(mark.mark_id)) {
+        record(mark.alert ? "inject.alert" : "inject.mark." + change, injection->id,
+               std::string(mark.alert ? "ALERT " : "") + "mark " + change + ": " + task_text(mark.task) + ", parent " +
+                   std::to_string(mark.parent_tgid),
+               injection->grant_id, &subject, false, &link);
+        if (mark.alert && hooks_.alert) {
+            hooks_.alert(injection->id, injection->grant_id, "mark-" + change);
+        }
+    }
+}
+
+void InjectionService::observe_exec(const monitor::ExecEvent& exec)
+{
+    if (exec.existing || groups_.empty()) {
+        return;
+    }
+    const auto tgid = static_cast<pid_t>(exec.task.tgid);
+    const std::uint64_t start = exec.task.start_ticks();
+    for (auto& [id, group] : groups_) {
+        const auto member = group.known.find(tgid);
+        if (member == group.known.end() || member->second.start_ticks != start) {
+            continue;
+        }
+        // The exec cache has this exec by now (Monitor::drain feeds it first), and believes its
+        // path only while it still names the inode the kernel saw.
+        identity::Subject subject = subject_of(exec.task, monitor_);
+        member->second.exe = subject.exe_known ? subject.exe : std::string();
+        audit::ProcessLink link{.start_ticks = start,
+                                .start_usec = boottime_to_realtime_usec(exec.task.start_boottime_ns),
+                                .parent_pid = static_cast<std::int32_t>(exec.task.ppid),
+                                .event_usec = boottime_to_realtime_usec(exec.time_ns)};
+        if (const auto parent = group.known.find(static_cast<pid_t>(exec.task.ppid)); parent != group.known.end()) {
+            link.parent_start_ticks = parent->second.start_ticks;
+        }
+        const std::string reason = "exec " + (subject.exe_known ? subject.exe : std::string("(exe unknown)")) +
+                                   ": " + task_text(exec.task);
+        for (Injection* injection : by_mark(id)) {
+            record("inject.exec", injection->id, reason, injection->grant_id, &subject, false, &link);
+        }
+        return;
     }
 }
 
@@ -403,6 +509,11 @@ void InjectionService::tick() noexcept
                    group == groups_.end() || exited(group->second.pidfd.get())) {
             ending.push_back({id, {"the recipient exited", false}});
         }
+    }
+    // Records still in the ring (a fork or exec a moment before the recipient exited) belong to
+    // the injection: read them while its mark is still known.
+    if (!ending.empty() && hooks_.drain_monitor) {
+        hooks_.drain_monitor();
     }
     for (const auto& [id, why] : ending) {
         close(id, why.first, why.second);
