@@ -40,7 +40,8 @@ struct Builder {
         // Start unknown: the newest process with that pid.
         std::optional<std::size_t> found;
         for (const auto& [key, index] : by_key) {
-            if (key.first == pid && (!found || report.processes[index].start_ticks >= report.processes[*found].start_ticks)) {
+            if (key.first == pid &&
+                (!found || report.processes[index].start_ticks >= report.processes[*found].start_ticks)) {
                 found = index;
             }
         }
@@ -108,7 +109,8 @@ nlohmann::json node_json(const InjectionReport& r, std::size_t index)
         {"exe", p.exes.empty() ? std::string() : p.exes.back()},
         {"start_usec", p.start_usec},
         {"end_usec", p.end_usec},
-        {"start", p.start_usec == 0 ? nlohmann::json(nullptr) : nlohmann::json(audit::format_realtime_utc(p.start_usec))},
+        {"start",
+         p.start_usec == 0 ? nlohmann::json(nullptr) : nlohmann::json(audit::format_realtime_utc(p.start_usec))},
         {"end", p.end_usec == 0 ? nlohmann::json(nullptr) : nlohmann::json(audit::format_realtime_utc(p.end_usec))},
         {"recipient", p.recipient},
         {"children", std::move(children)},
@@ -265,9 +267,11 @@ nlohmann::json injection_reports_json(const std::vector<InjectionReport>& report
         list.push_back(nlohmann::json{
             {"id", r.id},
             {"grant", r.grant},
-            {"opened", r.open_usec == 0 ? nlohmann::json(nullptr) : nlohmann::json(audit::format_realtime_utc(r.open_usec))},
+            {"opened",
+             r.open_usec == 0 ? nlohmann::json(nullptr) : nlohmann::json(audit::format_realtime_utc(r.open_usec))},
             {"open_reason", r.open_reason},
-            {"closed", r.close_usec == 0 ? nlohmann::json(nullptr) : nlohmann::json(audit::format_realtime_utc(r.close_usec))},
+            {"closed",
+             r.close_usec == 0 ? nlohmann::json(nullptr) : nlohmann::json(audit::format_realtime_utc(r.close_usec))},
             {"close_reason", r.close_reason},
             {"processes", std::move(roots)},
             {"events", std::move(events)},
@@ -281,8 +285,10 @@ std::string render_injection_reports(const std::vector<InjectionReport>& reports
     std::string out;
     for (const InjectionReport& r : reports) {
         out += "injection " + r.id + "  grant " + (r.grant.empty() ? std::string("-") : r.grant) + "\n";
-        out += "  opened " + time_text(r.open_usec) + (r.open_reason.empty() ? "" : ": " + printable(r.open_reason)) + "\n";
-        out += "  closed " + time_text(r.close_usec) + (r.close_reason.empty() ? "" : ": " + printable(r.close_reason)) + "\n";
+        out += "  opened " + time_text(r.open_usec) + (r.open_reason.empty() ? "" : ": " + printable(r.open_reason)) +
+               "\n";
+        out += "  closed " + time_text(r.close_usec) +
+               (r.close_reason.empty() ? "" : ": " + printable(r.close_reason)) + "\n";
         out += "  processes:\n";
         std::vector<bool> is_child(r.processes.size(), false);
         for (const auto& p : r.processes) {

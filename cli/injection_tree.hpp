@@ -19,10 +19,10 @@ struct InjectedProcess {
     std::optional<std::uint32_t> uid;
     std::int32_t parent_pid = 0;
     std::uint64_t parent_start_ticks = 0;
-    std::vector<std::string> exes;  // the exe it had when it got the mark, then each exec ("" unknown)
-    std::uint64_t start_usec = 0;   // 0: not recorded
-    std::uint64_t end_usec = 0;     // its exit while marked; 0: not recorded (still running, or unmarked first)
-    bool recipient = false;         // the process that called Inject
+    std::vector<std::string> exes;      // the exe it had when it got the mark, then each exec ("" unknown)
+    std::uint64_t start_usec = 0;       // 0: not recorded
+    std::uint64_t end_usec = 0;         // its exit while marked; 0: not recorded (still running, or unmarked first)
+    bool recipient = false;             // the process that called Inject
     std::vector<std::size_t> children;  // indexes into InjectionReport::processes, in fork order
 };
 

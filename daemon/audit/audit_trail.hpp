@@ -41,8 +41,8 @@ struct AuditRecord {
     std::string_view sender;                     // unique bus name, or "signal:SIGHUP", "daemon"
     Decision decision = Decision::Deny;
     std::string_view reason;
-    std::string_view grant;      // grant and/or approval id; empty if none
-    bool informational = false;  // Status/WhoAmI/Check: may be folded, never waited for
+    std::string_view grant;                // grant and/or approval id; empty if none
+    bool informational = false;            // Status/WhoAmI/Check: may be folded, never waited for
     const ProcessLink* process = nullptr;  // the process tail (an injection's records); null: none
 };
 

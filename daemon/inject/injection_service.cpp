@@ -1,9 +1,12 @@
 #include "daemon/inject/injection_service.hpp"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <poll.h>
 #include <signal.h>
 #include <sodium.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -108,6 +111,46 @@ std::uint64_t ticks_to_realtime_usec(std::uint64_t ticks) noexcept
         return 0;
     }
     return boottime_to_realtime_usec(ticks * (1'000'000'000U / static_cast<std::uint64_t>(hz)));
+}
+
+// The file the caller asked to hold a copy: checked before its inode is tracked, so that nobody
+// can have the kernel watch (and, under on_touch = "kill", kill the readers of) a file other than
+// a fresh one of their own that only the value will fill.
+std::pair<std::uint64_t, std::uint64_t> check_file_copy(int fd, std::uint32_t uid)
+{
+    struct stat st {};
+    struct statfs fs {};
+    if (::fstat(fd, &st) != 0 || ::fstatfs(fd, &fs) != 0) {
+        throw VaultError(ErrorCode::InvalidArgument, std::string("the file descriptor: ") + std::strerror(errno));
+    }
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (!S_ISREG(st.st_mode) || st.st_size != 0 || st.st_nlink != 1 || st.st_uid != uid || fs.f_type != TMPFS_MAGIC ||
+        flags < 0 || (flags & O_ACCMODE) == O_RDONLY) {
+        throw VaultError(ErrorCode::InvalidArgument,
+                         "the file must be an empty regular file of the caller's own, on tmpfs, with one link, "
+                         "open for writing");
+    }
+    return {static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
+}
+
+void write_file_copy(int fd, std::span<const std::uint8_t> value)
+{
+    std::size_t done = 0;
+    while (done < value.size()) {
+        const ssize_t n = ::write(fd, value.data() + done, value.size() - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            throw VaultError(ErrorCode::InvalidArgument, std::string("writing the file: ") + std::strerror(errno));
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || static_cast<std::size_t>(st.st_size) != value.size()) {
+        throw VaultError(ErrorCode::InvalidArgument,
+                         "the file must be empty and at offset 0: it holds more than the value");
+    }
 }
 
 bool exited(int pidfd) noexcept
@@ -274,11 +317,38 @@ Injected InjectionService::inject(const InjectRequest& request, std::span<const 
         }
         throw std::system_error(ec, "track the injected inode");
     }
+    // The file copy: tracked before the value is in it, so no reader comes between.
+    if (request.file_fd >= 0) {
+        try {
+            const auto file = check_file_copy(request.file_fd, request.recipient->uid);
+            if (by_inode(file.first, file.second) != nullptr) {
+                throw VaultError(ErrorCode::InvalidArgument, "the file already holds an injection");
+            }
+            if (const auto ec = monitor_->track_inode(file.first, file.second, group.id,
+                                                      kill ? monitor::OnTouch::kill : monitor::OnTouch::record)) {
+                throw std::system_error(ec, "track the file's inode");
+            }
+            injection.file = file;
+            write_file_copy(request.file_fd, value);
+        } catch (...) {
+            if (injection.file) {
+                (void)monitor_->untrack_inode(injection.file->first, injection.file->second);
+            }
+            (void)monitor_->untrack_inode(d.dev, d.ino);
+            if (by_mark(group.id).empty()) {
+                release_group(group.id);
+            }
+            throw;
+        }
+    }
     Injected out;
     out.fd.reset(::fcntl(d.fd.get(), F_DUPFD_CLOEXEC, 0));
     if (!out.fd) {
         const int error = errno;
         (void)monitor_->untrack_inode(d.dev, d.ino);
+        if (injection.file) {
+            (void)monitor_->untrack_inode(injection.file->first, injection.file->second);
+        }
         if (by_mark(group.id).empty()) {
             release_group(group.id);
         }
@@ -293,7 +363,10 @@ Injected InjectionService::inject(const InjectRequest& request, std::span<const 
                                std::to_string(d.ino) + "), mark " + hex16(group.id) + ", on_touch " +
                                std::string(policy::inject_on_touch_name(request.options.on_touch)) + ", on_expiry " +
                                std::string(policy::inject_on_expiry_name(request.options.on_expiry)) +
-                               (expires != 0 ? ", expires " + std::to_string(expires) : std::string(", no expiry"));
+                               (expires != 0 ? ", expires " + std::to_string(expires) : std::string(", no expiry")) +
+                               (injection.file ? ", file copy (inode " + std::to_string(injection.file->first) + ":" +
+                                                     std::to_string(injection.file->second) + ")"
+                                               : std::string());
     // The root of the injection's tree of processes: the recipient, with no parent recorded.
     const audit::ProcessLink root{.start_ticks = request.recipient->start_time_ticks,
                                   .start_usec = ticks_to_realtime_usec(request.recipient->start_time_ticks)};
@@ -330,7 +403,8 @@ int InjectionService::on_tick(sd_event_source* /*source*/, std::uint64_t /*usec*
 InjectionService::Injection* InjectionService::by_inode(std::uint64_t dev, std::uint64_t ino) noexcept
 {
     for (auto& [id, injection] : injections_) {
-        if (injection.descriptor.dev == dev && injection.descriptor.ino == ino) {
+        if ((injection.descriptor.dev == dev && injection.descriptor.ino == ino) ||
+            (injection.file && injection.file->first == dev && injection.file->second == ino)) {
             return &injection;
         }
     }
@@ -477,8 +551,8 @@ void InjectionService::observe_exec(const monitor::ExecEvent& exec)
         if (const auto parent = group.known.find(static_cast<pid_t>(exec.task.ppid)); parent != group.known.end()) {
             link.parent_start_ticks = parent->second.start_ticks;
         }
-        const std::string reason = "exec " + (subject.exe_known ? subject.exe : std::string("(exe unknown)")) +
-                                   ": " + task_text(exec.task);
+        const std::string reason =
+            "exec " + (subject.exe_known ? subject.exe : std::string("(exe unknown)")) + ": " + task_text(exec.task);
         for (Injection* injection : by_mark(id)) {
             record("inject.exec", injection->id, reason, injection->grant_id, &subject, false, &link);
         }
@@ -595,6 +669,9 @@ void InjectionService::close(const std::string& id, const std::string& reason, b
     }
     Injection& injection = it->second;
     (void)monitor_->untrack_inode(injection.descriptor.dev, injection.descriptor.ino);
+    if (injection.file) {
+        (void)monitor_->untrack_inode(injection.file->first, injection.file->second);
+    }
     record("inject.close", injection.id,
            "secret " + injection.secret + ": " + reason + (terminate ? "; terminating the marked processes" : ""),
            injection.grant_id, nullptr, false);

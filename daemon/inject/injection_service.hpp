@@ -21,8 +21,8 @@
 #include <vector>
 
 #include "daemon/inject/secret_descriptor.hpp"
-#include "lib/auditcore/record.hpp"
 #include "daemon/monitor/events.hpp"
+#include "lib/auditcore/record.hpp"
 #include "lib/fileio/unique_fd.hpp"
 #include "lib/sdbus/sd_ptr.hpp"
 #include "policy/grant.hpp"
@@ -59,6 +59,9 @@ struct InjectRequest {
     std::optional<std::uint64_t> ttl_usec;  // the caller's shorter lifetime
     const identity::Subject* recipient = nullptr;
     std::string sender;  // bus name, for the records
+    // An empty regular file of the recipient's uid on tmpfs, open for writing: the value is
+    // written into it too and its inode tracked under the same mark; -1 for none.
+    int file_fd = -1;
 };
 
 struct Injected {
@@ -107,6 +110,7 @@ private:
         policy::InjectOptions options;
         SecretDescriptor descriptor;
         std::uint64_t expires_usec = 0;
+        std::optional<std::pair<std::uint64_t, std::uint64_t>> file;  // (dev, ino) of a tracked file copy
     };
     // What the records said of one process under a mark: its start (with the pid, it names the
     // process) and the exe it runs now (the parent's at its fork, then each exec's).
@@ -119,7 +123,7 @@ private:
         std::uint64_t id = 0;
         pid_t recipient = 0;
         UniqueFd pidfd;
-        std::vector<pid_t> members;  // recipient first, then inherited marks seen
+        std::vector<pid_t> members;     // recipient first, then inherited marks seen
         std::map<pid_t, Member> known;  // the members alive as far as the records tell
         bool kill_on_touch = false;
         std::uint64_t sigkill_at_usec = 0;  // terminating: SIGKILL what is left then

@@ -35,7 +35,7 @@ constexpr std::array<EventInfo, kLastEventType> kEvents{{
 }};
 
 constexpr std::uint16_t kFlagSubjectKnown = 1U << 0;
-constexpr unsigned kTruncatedShift = 1;  // truncated bits live at flags bits 1..7
+constexpr unsigned kTruncatedShift = 1;          // truncated bits live at flags bits 1..7
 constexpr std::uint16_t kFlagProcess = 1U << 8;  // the process tail follows the typed tail
 constexpr std::uint16_t kFlagsKnownMask = 0x01ff;
 constexpr std::uint8_t kCheckpointFlagSealed = 1U << 0;

@@ -4,7 +4,8 @@
 //
 // A record has no field for secret bytes or for request/response bodies, by construction: the
 // payload is exactly the fixed fields plus the seven bounded strings below (plus the typed tail of
-// a checkpoint or torn-tail record, and the process tail of an injection's record), and decode rejects a payload with any byte left over.
+// a checkpoint or torn-tail record, and the process tail of an injection's record), and decode rejects a payload with
+// any byte left over.
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
@@ -99,9 +100,9 @@ struct TornTail {
 // an injection whose subject is a process the monitor saw (docs/injection.md), so the tree of the
 // processes that received a secret is built from these fields rather than from reason text.
 struct ProcessLink {
-    std::uint64_t start_ticks = 0;         // the subject's start, clock ticks since boot (/proc/PID/stat field 22); 0 unknown
-    std::uint64_t start_usec = 0;          // the same moment, CLOCK_REALTIME µs; 0 unknown
-    std::int32_t parent_pid = 0;           // the process it was forked from; 0 none recorded
+    std::uint64_t start_ticks = 0;  // the subject's start, clock ticks since boot (/proc/PID/stat field 22); 0 unknown
+    std::uint64_t start_usec = 0;   // the same moment, CLOCK_REALTIME µs; 0 unknown
+    std::int32_t parent_pid = 0;    // the process it was forked from; 0 none recorded
     std::uint64_t parent_start_ticks = 0;  // that parent's start, clock ticks since boot; 0 unknown
     std::uint64_t event_usec = 0;          // when the kernel saw what the record reports (fork, exec, exit,
                                            // touch), CLOCK_REALTIME µs; 0: not a kernel event

@@ -1,7 +1,8 @@
 #include "tests/integration/inject_support.hpp"
 
-#include <criterion/criterion.h>
 #include <unistd.h>
+
+#include <criterion/criterion.h>
 
 #include <chrono>
 #include <sstream>

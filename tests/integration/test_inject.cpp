@@ -4,6 +4,7 @@
 // id (and, under on_touch = "kill", killed and the grant revoked); expiry closes the injection
 // and on_expiry = "terminate" ends the command. The canary never reaches the audit log or a reply.
 #include <fcntl.h>
+#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
@@ -340,6 +341,102 @@ Test(inject, a_file_secret_is_readable_by_the_command_and_removed_after)
     const std::string folder = r.err.substr(at, r.err.find('\n', at) - at);
     struct stat st {};
     cr_expect_neq(::stat(folder.c_str(), &st), 0, "the private folder %s is gone", folder.c_str());
+}
+
+namespace {
+
+// A record of `action` about injection `id` whose subject is `pid`, in the audit log's JSON lines.
+bool has_record(const std::string& log, const std::string& action, const std::string& id, pid_t pid)
+{
+    std::istringstream lines(log);
+    for (std::string line; std::getline(lines, line);) {
+        const auto j = nlohmann::json::parse(line, nullptr, false);
+        if (!j.is_discarded() && j.value("action", "") == action && j.value("object", "") == id &&
+            j["subject"]["pid"].is_number() && j["subject"]["pid"].get<pid_t>() == pid) {
+            return true;
+        }
+    }
+    return false;
+}
+
+}  // namespace
+
+Test(inject, a_file_secret_is_tracked_and_an_unmarked_reader_of_the_file_is_recorded)
+{
+    require_root();
+    require_monitor();
+    const std::string canary = put_secret("demo");
+    issue_inject_grant("demo");
+    const std::string folder_file = env->root() + "/secrets-folder";
+    const std::string go_file = env->root() + "/go-file";
+    Background exec;
+    exec.start({"exec", "--file", "demo=token", "--", "sh", "-c",
+                "cat \"$CODEX_VAULT_SECRETS_DIR/token\" > /dev/null; echo \"$CODEX_VAULT_SECRETS_DIR\" > " +
+                    folder_file + "; while [ ! -e " + go_file + " ]; do sleep 0.1; done"});
+    std::string folder;
+    for (int i = 0; i < 200 && folder.empty(); ++i) {
+        std::ifstream in(folder_file);
+        std::getline(in, folder);
+        if (folder.empty()) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+    }
+    cr_assert(!folder.empty(), "the command never named its folder");
+    // The attack: an unrelated process (forked from the test, never marked) reads the file.
+    const pid_t reader = ::fork();
+    cr_assert(reader >= 0);
+    if (reader == 0) {
+        const int fd = ::open((folder + "/token").c_str(), O_RDONLY | O_CLOEXEC);
+        char buffer[256];
+        _exit(fd >= 0 && ::read(fd, buffer, sizeof buffer) > 0 ? 0 : 3);
+    }
+    int status = 0;
+    ::waitpid(reader, &status, 0);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the reader could read the file (on_touch = record)");
+    std::ofstream(go_file) << "1";
+    const auto& r = exec.join();
+    cr_assert_eq(r.exit_code, 0, "%s", r.err.c_str());
+    const std::string id = injection_id_of(r);
+    const std::string log =
+        wait_for_audit([&](const std::string& t) { return has_record(t, "inject.alert", id, reader); },
+                       "the unmarked reader of the file");
+    cr_expect(contains(log, "file copy (inode "), "inject.open names the file's inode");
+    cr_expect(contains(log, "\"inject.touch\""), "the command's own cat is a routine touch");
+    expect_canary_contained(canary);
+}
+
+Test(inject, a_file_that_is_not_an_empty_tmpfs_file_of_the_caller_is_refused_and_left_alone)
+{
+    require_root();
+    require_monitor();
+    put_secret("demo");
+    issue_inject_grant("demo");
+    // The attack: have the daemon track (and under on_touch = "kill", kill the readers of) a file
+    // others read, or write the value over one. A file with content, on tmpfs:
+    const std::string path = "/dev/shm/cv-inject-not-empty-" + std::to_string(::getpid());
+    std::ofstream(path) << "content others read\n";
+    const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    cr_assert(fd >= 0);
+    int channel[2];
+    cr_assert_eq(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, channel), 0);
+    cli::VaultClient client(env->bus_address());
+    std::string error;
+    try {
+        client.call(bus::method::kInject, [&](sd_bus_message* m) {
+            sd_bus_message_append(m, "sa{sv}h", "demo", 1, "file", "h", fd, channel[1]);
+        });
+    } catch (const std::exception& e) {
+        error = e.what();
+    }
+    cr_expect(contains(error, "empty regular file"), "refused: %s", error.c_str());
+    std::ifstream in(path);
+    std::string content;
+    std::getline(in, content);
+    cr_expect_eq(content, "content others read", "the file was left alone");
+    ::close(fd);
+    ::close(channel[0]);
+    ::close(channel[1]);
+    ::unlink(path.c_str());
 }
 
 Test(inject, an_unmarked_reader_of_the_marked_environment_is_recorded_with_the_injection_id)

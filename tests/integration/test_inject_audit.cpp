@@ -2,11 +2,11 @@
 // processes that received an injection is exactly the processes that ran, each with the exes it
 // ran, built from the records' process fields; the same from the daemon (AuditTail) and from the
 // folder, in JSON and for people.
+#include <nlohmann/json.hpp>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
-#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <string>
@@ -168,8 +168,7 @@ Test(inject_audit, the_recorded_tree_is_exactly_the_processes_that_received_the_
 Test(inject_audit, an_unknown_injection_id_is_not_found)
 {
     require_root();
-    const auto r =
-        env->vaultctl({"audit", "injections", "inj-0000000000000000", "--dir", env->state_dir() + "/audit"});
+    const auto r = env->vaultctl({"audit", "injections", "inj-0000000000000000", "--dir", env->state_dir() + "/audit"});
     cr_expect_neq(r.exit_code, 0);
     cr_expect(contains(r.err, "no record of injection inj-0000000000000000"), "%s", r.err.c_str());
 }

@@ -218,7 +218,8 @@ Test(audit_record, every_payload_byte_belongs_to_a_declared_field)
         cr_assert_eq(payload_size(linked.view()), expected + kProcessTailBytes);
         Bytes longer(expected + kProcessTailBytes + 1);
         write_payload(linked.view(), std::span<std::uint8_t>(longer.data(), expected + kProcessTailBytes));
-        cr_assert(decode_payload(std::span<const std::uint8_t>(longer.data(), expected + kProcessTailBytes)).has_value());
+        cr_assert(
+            decode_payload(std::span<const std::uint8_t>(longer.data(), expected + kProcessTailBytes)).has_value());
         cr_assert_not(decode_payload(longer).has_value(), "a trailing byte after the process tail must be refused");
     }
 }
