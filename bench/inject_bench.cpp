@@ -41,7 +41,8 @@ struct Options {
 
 void usage()
 {
-    std::fprintf(stderr, "usage: inject_bench --bus ADDR --vaultctl PATH --secret NAME [--calls N] [--runs N] [--mib N]\n");
+    std::fprintf(stderr,
+                 "usage: inject_bench --bus ADDR --vaultctl PATH --secret NAME [--calls N] [--runs N] [--mib N]\n");
     std::exit(2);
 }
 
@@ -119,9 +120,8 @@ bool check_once(cli::VaultClient& client, const std::string& secret)
 {
     const std::string capability = "secret:" + secret + ":inject";
     try {
-        cli::Message reply = client.call(bus::method::kCheck, [&](sd_bus_message* m) {
-            sd_bus_message_append(m, "sa{sv}", capability.c_str(), 0);
-        });
+        cli::Message reply = client.call(
+            bus::method::kCheck, [&](sd_bus_message* m) { sd_bus_message_append(m, "sa{sv}", capability.c_str(), 0); });
         return true;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "Check failed: %s\n", e.what());
@@ -205,7 +205,8 @@ int main(int argc, char** argv)
         {"true", {"/usr/bin/true"}},
         {"env X=Y true", {"/usr/bin/env", "X=Y", "/usr/bin/true"}},
         {"vaultctl exec --no-mask -- true",
-         {o.vaultctl, "--bus", o.bus, "exec", "--no-mask", "--secret", o.secret + "=" + env_name, "--", "/usr/bin/true"}},
+         {o.vaultctl, "--bus", o.bus, "exec", "--no-mask", "--secret", o.secret + "=" + env_name, "--",
+          "/usr/bin/true"}},
         {"vaultctl exec -- true",
          {o.vaultctl, "--bus", o.bus, "exec", "--secret", o.secret + "=" + env_name, "--", "/usr/bin/true"}},
     };
@@ -266,8 +267,10 @@ int main(int argc, char** argv)
     std::printf("\n== Output masking through vaultctl exec: %.2f GiB of base64 text to /dev/null\n", gib);
     const std::vector<std::pair<const char*, std::vector<std::string>>> streams{
         {"the command alone (sh + cat)", {"/bin/sh", "-c", script}},
-        {"vaultctl exec --no-mask", {o.vaultctl, "--bus", o.bus, "exec", "--no-mask", "--secret", o.secret, "--", "/bin/sh", "-c", script}},
-        {"vaultctl exec (masked)", {o.vaultctl, "--bus", o.bus, "exec", "--secret", o.secret, "--", "/bin/sh", "-c", script}},
+        {"vaultctl exec --no-mask",
+         {o.vaultctl, "--bus", o.bus, "exec", "--no-mask", "--secret", o.secret, "--", "/bin/sh", "-c", script}},
+        {"vaultctl exec (masked)",
+         {o.vaultctl, "--bus", o.bus, "exec", "--secret", o.secret, "--", "/bin/sh", "-c", script}},
     };
     for (const auto& [name, args] : streams) {
         std::vector<double> rates;
