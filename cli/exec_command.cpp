@@ -52,6 +52,8 @@ struct HeldValue {
 
 pid_t g_child = -1;
 
+constexpr std::size_t kRelayPipeBytes = 1U << 20U;
+
 void forward_signal(int signo)
 {
     if (g_child > 0) {
@@ -171,7 +173,8 @@ void relay_masked(int out_fd, int err_fd, const std::shared_ptr<const redact::Ne
     std::vector<Stream> streams;
     streams.push_back({out_fd, STDOUT_FILENO, std::make_unique<redact::StreamRedactor>(needles)});
     streams.push_back({err_fd, STDERR_FILENO, std::make_unique<redact::StreamRedactor>(needles)});
-    std::vector<std::uint8_t> buffer(64 * 1024);
+    // One read takes what a whole (enlarged) pipe holds: fewer wake-ups per byte relayed.
+    std::vector<std::uint8_t> buffer(kRelayPipeBytes);
     std::vector<std::uint8_t> out;
     std::size_t open = streams.size();
     while (open > 0) {
@@ -345,6 +348,12 @@ int cmd_exec(const GlobalOptions& options, const ExecOptions& exec)
         std::cerr << "vaultctl exec: pipe: " << std::strerror(errno) << '\n';
         remove_folder();
         return 1;
+    }
+    if (needles) {
+        // Best effort (the default limit for anyone is 1 MiB): a larger pipe lets the command
+        // write on while vaultctl masks, and halves the switches between them.
+        (void)::fcntl(out_pipe[1], F_SETPIPE_SZ, static_cast<int>(kRelayPipeBytes));
+        (void)::fcntl(err_pipe[1], F_SETPIPE_SZ, static_cast<int>(kRelayPipeBytes));
     }
     std::cout.flush();
     const pid_t child = ::fork();
