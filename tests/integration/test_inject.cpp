@@ -465,6 +465,7 @@ Test(inject, an_unmarked_reader_of_the_marked_environment_is_recorded_with_the_i
         "the alert");
     cr_expect(contains(log, "proc_open"), "the alert says how: /proc/PID/environ");
     cr_expect(!contains(log, canary), "the canary reached the audit log");
+    expect_canary_contained(canary);
 }
 
 Test(inject, on_touch_kill_kills_the_reader_and_revokes_the_grant)
@@ -525,6 +526,7 @@ Test(inject, a_descriptor_passed_to_an_unrelated_process_is_recorded_as_an_alert
         },
         "the unrelated reader");
     cr_expect(!contains(log, canary), "the canary reached the audit log");
+    expect_canary_contained(canary);
 }
 
 Test(inject, on_touch_kill_kills_the_unrelated_reader_before_it_can_pass_the_secret_on)
