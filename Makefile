@@ -166,6 +166,8 @@ $(BUILD)/bench/proxy_bench: $(call archives,$(CLI_LINK))
 $(BUILD)/bench/proxy_bench: BENCH_LINK := $(CLI_LINK) $(call pkg_libs,libcurl libmicrohttpd)
 $(BUILD)/bench/mediation_bench: $(call archives,$(CLI_LINK))
 $(BUILD)/bench/mediation_bench: BENCH_LINK := $(CLI_LINK) $(call pkg_libs,libcurl libmicrohttpd)
+$(BUILD)/bench/inject_bench: $(call archives,$(CLI_LINK))
+$(BUILD)/bench/inject_bench: BENCH_LINK := $(CLI_LINK)
 
 # Each fuzz target's corpus, replayed with g++ (no libFuzzer needed) by `make check`; `make fuzz`
 # runs libFuzzer with sanitizers for FUZZ_SECONDS per target (new inputs go to build/fuzz/corpus/NAME).
@@ -227,8 +229,9 @@ run: deps
 bench: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all $(BENCH_BINS)
 	@scripts/run-bench.sh "$(abspath $(BUILD))"
-	@for bench in $(filter-out %/bus_bench %/noop_server %/fdatasync_bench %/redact_bench %/monitor_bench %/mediation_bench %/proxy_bench,$(BENCH_BINS)); do echo; "$$bench" || exit 1; done
+	@for bench in $(filter-out %/bus_bench %/noop_server %/fdatasync_bench %/redact_bench %/monitor_bench %/mediation_bench %/proxy_bench %/inject_bench,$(BENCH_BINS)); do echo; "$$bench" || exit 1; done
 	@echo; scripts/mediation-bench.sh "$(abspath $(BUILD))"
+	@echo; scripts/inject-bench.sh "$(abspath $(BUILD))"
 
 LINT_SRCS = $(shell { git ls-files '*.cpp' '*.hpp'; git ls-files --others --exclude-standard '*.cpp' '*.hpp'; } 2>/dev/null | sort -u)
 

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -51,6 +52,8 @@ struct HeldValue {
 };
 
 pid_t g_child = -1;
+
+constexpr std::size_t kRelayPipeBytes = 1U << 20U;
 
 void forward_signal(int signo)
 {
@@ -100,7 +103,8 @@ UniqueFd receive_injected(int socket)
     return std::move(received.descriptors.front());
 }
 
-HeldValue inject(VaultClient& client, const std::string& name, std::uint32_t ttl)
+// `file`: an empty file of ours the daemon writes the value into and tracks (-1: none).
+HeldValue inject(VaultClient& client, const std::string& name, std::uint32_t ttl, int file = -1)
 {
     int pair[2] = {-1, -1};
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
@@ -113,6 +117,9 @@ HeldValue inject(VaultClient& client, const std::string& name, std::uint32_t ttl
         check_local(sd_bus_message_open_container(m, 'a', "{sv}"), "open options");
         if (ttl != 0) {
             check_local(sd_bus_message_append(m, "{sv}", "ttl", "u", ttl), "append ttl");
+        }
+        if (file >= 0) {
+            check_local(sd_bus_message_append(m, "{sv}", "file", "h", file), "append file");
         }
         check_local(sd_bus_message_close_container(m), "close options");
         check_local(sd_bus_message_append(m, "h", theirs.get()), "append channel");
@@ -157,7 +164,8 @@ void relay_masked(int out_fd, int err_fd, const std::shared_ptr<const redact::Ne
     std::vector<Stream> streams;
     streams.push_back({out_fd, STDOUT_FILENO, std::make_unique<redact::StreamRedactor>(needles)});
     streams.push_back({err_fd, STDERR_FILENO, std::make_unique<redact::StreamRedactor>(needles)});
-    std::vector<std::uint8_t> buffer(64 * 1024);
+    // One read takes what a whole (enlarged) pipe holds: fewer wake-ups per byte relayed.
+    std::vector<std::uint8_t> buffer(kRelayPipeBytes);
     std::vector<std::uint8_t> out;
     std::size_t open = streams.size();
     while (open > 0) {
@@ -228,8 +236,7 @@ int cmd_exec(const GlobalOptions& options, const ExecOptions& exec)
     (void)::prctl(PR_SET_DUMPABLE, 0);
     VaultClient client(options.bus);
     std::vector<std::unique_ptr<HeldValue>> values;
-    std::vector<std::pair<std::string, std::string>> env;    // ENVVAR, secret index
-    std::vector<std::pair<std::size_t, std::string>> files;  // value index, file name
+    std::vector<std::pair<std::string, std::string>> env;  // ENVVAR, secret index
     auto index_of = [&](const std::string& name) {
         for (std::size_t i = 0; i < values.size(); ++i) {
             if (values[i]->name == name) {
@@ -251,6 +258,7 @@ int cmd_exec(const GlobalOptions& options, const ExecOptions& exec)
         }
         env_vars.emplace_back(var, index_of(name));
     }
+    std::vector<std::pair<std::string, std::string>> file_specs;  // secret name, file name
     for (const auto& spec : exec.files) {
         const auto eq = spec.find('=');
         if (eq == std::string::npos || spec.find('/', eq) != std::string::npos || eq + 1 == spec.size()) {
@@ -258,34 +266,48 @@ int cmd_exec(const GlobalOptions& options, const ExecOptions& exec)
             return kExitUsage;
         }
         const std::string file = spec.substr(eq + 1);
-        if (file == "." || file == "..") {
+        if (file == "." || file == ".." || !limits::is_valid_secret_name(spec.substr(0, eq))) {
             std::cerr << "vaultctl exec: --file takes NAME=FILE (a file name, no folders)\n";
             return kExitUsage;
         }
-        files.emplace_back(index_of(spec.substr(0, eq)), file);
+        file_specs.emplace_back(spec.substr(0, eq), file);
     }
 
-    // Files: a private folder on tmpfs (/dev/shm), 0700, removed when the command ends.
+    // Files: a private folder on tmpfs (/dev/shm), 0700, removed when the command ends. Each file
+    // is created empty here and filled by the daemon, which tracks its inode first (one injection
+    // per file: the monitor records any touch of it by a process outside the mark).
     std::string folder;
-    if (!files.empty()) {
+    const auto remove_folder = [&folder] {
+        if (!folder.empty()) {
+            std::error_code ec;
+            std::filesystem::remove_all(folder, ec);
+        }
+    };
+    if (!file_specs.empty()) {
         std::string templ = "/dev/shm/vaultctl-exec-XXXXXX";
         if (::mkdtemp(templ.data()) == nullptr) {
             std::cerr << "vaultctl exec: cannot create the private folder: " << std::strerror(errno) << '\n';
             return 1;
         }
         folder = templ;
-        for (const auto& [index, file] : files) {
-            std::string path = folder;
-            path += '/';
-            path += file;
-            const UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
-            const std::string& v = values[index]->value;
-            if (!fd || !write_all(fd.get(), reinterpret_cast<const std::uint8_t*>(v.data()), v.size())) {
-                std::cerr << "vaultctl exec: cannot write " << path << ": " << std::strerror(errno) << '\n';
-                std::error_code ec;
-                std::filesystem::remove_all(folder, ec);
-                return 1;
+        try {
+            for (const auto& [name, file] : file_specs) {
+                std::string path = folder;
+                path += '/';
+                path += file;
+                const UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+                if (!fd) {
+                    std::cerr << "vaultctl exec: cannot create " << path << ": " << std::strerror(errno) << '\n';
+                    remove_folder();
+                    return 1;
+                }
+                values.push_back(std::make_unique<HeldValue>(inject(client, name, exec.ttl, fd.get())));
+                std::cerr << "vaultctl exec: injection " << values.back()->injection_id << " (" << name << " in "
+                          << file << ")\n";
             }
+        } catch (...) {
+            remove_folder();
+            throw;
         }
     }
 
@@ -294,16 +316,18 @@ int cmd_exec(const GlobalOptions& options, const ExecOptions& exec)
         std::vector<redact::Secret> list;
         list.reserve(values.size());
         for (const auto& v : values) {
-            list.push_back(redact::Secret{v->name, redact::bytes_of(v->value), {}});
+            // A secret both in a variable and in a file was injected twice: one needle set each.
+            const bool seen =
+                std::any_of(list.begin(), list.end(), [&](const redact::Secret& s) { return s.name == v->name; });
+            if (!seen) {
+                list.push_back(redact::Secret{v->name, redact::bytes_of(v->value), {}});
+            }
         }
         redact::BuildResult built = redact::build_needle_set(list);
         if (!built.needles) {
             std::cerr << "vaultctl exec: output masking is not possible (" << built.error
                       << "); use --no-mask to run without it\n";
-            if (!folder.empty()) {
-                std::error_code ec;
-                std::filesystem::remove_all(folder, ec);
-            }
+            remove_folder();
             return 1;
         }
         needles = std::move(built.needles);
@@ -313,12 +337,20 @@ int cmd_exec(const GlobalOptions& options, const ExecOptions& exec)
     int err_pipe[2] = {-1, -1};
     if (needles && (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0)) {
         std::cerr << "vaultctl exec: pipe: " << std::strerror(errno) << '\n';
+        remove_folder();
         return 1;
+    }
+    if (needles) {
+        // Best effort (the default limit for anyone is 1 MiB): a larger pipe lets the command
+        // write on while vaultctl masks, and halves the switches between them.
+        (void)::fcntl(out_pipe[1], F_SETPIPE_SZ, static_cast<int>(kRelayPipeBytes));
+        (void)::fcntl(err_pipe[1], F_SETPIPE_SZ, static_cast<int>(kRelayPipeBytes));
     }
     std::cout.flush();
     const pid_t child = ::fork();
     if (child < 0) {
         std::cerr << "vaultctl exec: fork: " << std::strerror(errno) << '\n';
+        remove_folder();
         return 1;
     }
     if (child == 0) {
@@ -356,10 +388,7 @@ int cmd_exec(const GlobalOptions& options, const ExecOptions& exec)
     int status = 0;
     while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
     }
-    if (!folder.empty()) {
-        std::error_code ec;
-        std::filesystem::remove_all(folder, ec);
-    }
+    remove_folder();
     values.clear();
     return exit_status_of(status);
 }

@@ -8,12 +8,12 @@
 #include <string>
 #include <thread>
 
+#include "cli/audit_query.hpp"
 #include "cli/cli_support.hpp"
 #include "common/bus_contract.hpp"
 #include "common/vault_error.hpp"
 #include "lib/auditcore/log_reader.hpp"
 #include "lib/auditcore/offline_verify.hpp"
-#include "lib/sdbus/string_array.hpp"
 
 namespace codexvault::cli {
 namespace {
@@ -134,88 +134,33 @@ int cmd_audit_tail(const GlobalOptions& options, const TailOptions& tail)
     }
     VaultClient client(options.bus);
     // The founder signs; anyone else reads under an audit:read grant (no key needed).
-    std::optional<FounderKeyPair> key;
-    std::error_code ec;
-    if (options.passphrase_fd >= 0 || std::filesystem::exists(options.founder_key, ec)) {
-        key = load_founder_key(options);
-    }
-    std::optional<std::uint64_t> after;
-    std::uint32_t limit = static_cast<std::uint32_t>(tail.lines);
+    const std::optional<FounderKeyPair> key = optional_founder_key(options);
+    AuditTailQuery query;
+    query.action = tail.action;
+    query.decision = tail.decision;
+    query.event = tail.event;
+    query.uid = tail.uid;
+    query.limit = static_cast<std::uint32_t>(tail.lines);
     for (;;) {
-        std::vector<std::string> signed_arguments;
-        const auto add = [&signed_arguments](const std::string& k, const std::string& v) {
-            std::string entry = k;
-            entry += '=';
-            entry += v;
-            signed_arguments.push_back(std::move(entry));
-        };
-        // In key order, as the daemon signs them.
-        if (!tail.action.empty()) {
-            add("action", tail.action);
-        }
-        if (after) {
-            add("after_seq", std::to_string(*after));
-        }
-        if (!tail.decision.empty()) {
-            add("decision", tail.decision);
-        }
-        if (!tail.event.empty()) {
-            add("event", tail.event);
-        }
-        add("limit", std::to_string(limit));
-        if (tail.uid) {
-            add("uid", std::to_string(*tail.uid));
-        }
-        FounderProof proof;
-        if (key) {
-            proof = client.prove(*key, bus::method::kAuditTail, signed_arguments);
-        }
-        Message reply = client.call(bus::method::kAuditTail, [&](sd_bus_message* m) {
-            check_local(sd_bus_message_open_container(m, 'a', "{sv}"), "open query");
-            if (!tail.action.empty()) {
-                check_local(sd_bus_message_append(m, "{sv}", "action", "s", tail.action.c_str()), "append");
-            }
-            if (after) {
-                const std::string text = std::to_string(*after);
-                check_local(sd_bus_message_append(m, "{sv}", "after_seq", "s", text.c_str()), "append");
-            }
-            if (!tail.decision.empty()) {
-                check_local(sd_bus_message_append(m, "{sv}", "decision", "s", tail.decision.c_str()), "append");
-            }
-            if (!tail.event.empty()) {
-                check_local(sd_bus_message_append(m, "{sv}", "event", "s", tail.event.c_str()), "append");
-            }
-            check_local(sd_bus_message_append(m, "{sv}", "limit", "u", limit), "append");
-            if (tail.uid) {
-                check_local(sd_bus_message_append(m, "{sv}", "uid", "u", *tail.uid), "append");
-            }
-            check_local(sd_bus_message_close_container(m), "close query");
-            append_proof(m, proof);
-        });
-        std::vector<std::string> lines;
-        check_local(bus::read_string_array(reply.get(), lines), "read records");
-        std::uint64_t last_seq = 0;
-        check_local(sd_bus_message_read(reply.get(), "t", &last_seq), "read last seq");
-        int complete = 1;
-        check_local(sd_bus_message_read(reply.get(), "b", &complete), "read complete");
-        for (const std::string& line : lines) {
+        const AuditPage page = fetch_audit_page(client, key, query);
+        for (const std::string& line : page.records) {
             print_tail_line(line, options.json);
         }
         std::cout.flush();
         if (!tail.follow) {
-            if (complete == 0) {
+            if (!page.complete) {
                 std::cerr << "vaultctl: the daemon reads at most 4 MiB of the log per call, and stopped before "
                              "finding "
-                          << limit
+                          << query.limit
                           << " matching records; older records may match too: narrow the query, or verify "
                              "and read a copy of the audit folder offline ('vaultctl audit verify')\n";
             }
             return 0;
         }
-        after = last_seq;
-        limit = 1000;
+        query.after_seq = page.last_seq;
+        query.limit = 1000;
         // A page cut by the scan budget is followed at once: the rest of the log is already there.
-        if (complete != 0) {
+        if (page.complete) {
             std::this_thread::sleep_for(std::chrono::seconds(1));
         }
     }
@@ -285,6 +230,8 @@ void add_integrity_commands(CLI::App& app, const GlobalOptions& options, Selecte
     auto* pubkey_cmd = audit->add_subcommand("pubkey", "Print the audit public key (for offline verification)");
     pubkey_cmd->add_option("-o,--output", *output, "Write it to this file");
     on_selected(pubkey_cmd, selected, [&options, output] { return cmd_audit_pubkey(options, *output); });
+
+    add_audit_injections_command(*audit, options, selected);
 }
 
 }  // namespace codexvault::cli

@@ -149,7 +149,8 @@ void MonitorService::drain() noexcept
     audit_.run_fail_closed("recording the eBPF monitor's events", [this] {
         monitor_->drain([this](const monitor::Event& event) noexcept {
             audit_.run_fail_closed("recording an eBPF monitor event", [&] { record(event); });
-            if (observer_ && !std::holds_alternative<monitor::ExecEvent>(event)) {
+            // Exec records too: the injection service records the execs of marked processes.
+            if (observer_) {
                 observer_(event);
             }
         });

@@ -51,8 +51,8 @@ public:
     // in the cache. Nothing is known (an empty history) unless recording.
     monitor::ExeHistory exe_history(pid_t pid, std::uint64_t start_ticks, std::uint64_t at_ns) override;
 
-    // Injections (daemon/inject) see each record after it is written to the log; it must not
-    // throw or drain the monitor again.
+    // Injections (daemon/inject) see each record after it is written to the log, and every exec
+    // record (which is not written); it must not throw or drain the monitor again.
     void set_observer(std::function<void(const monitor::Event&)> observer) { observer_ = std::move(observer); }
 
     // Reads every waiting record into the audit log. Also run by the event loop; an exe lookup

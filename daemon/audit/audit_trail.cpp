@@ -137,6 +137,10 @@ Appended AuditTrail::record(const AuditRecord& record)
         view.exe = s.exe_known ? std::string_view(s.exe) : std::string_view();
         view.unit = s.unit;
     }
+    if (record.process != nullptr) {
+        view.has_process = true;
+        view.process = *record.process;
+    }
     const bool foldable = record.informational || record.decision == Decision::Deny;
     const Appended result = foldable ? log_->append_foldable(view, record.informational) : log_->append(view);
     arm_timer();

@@ -41,8 +41,9 @@ struct AuditRecord {
     std::string_view sender;                     // unique bus name, or "signal:SIGHUP", "daemon"
     Decision decision = Decision::Deny;
     std::string_view reason;
-    std::string_view grant;      // grant and/or approval id; empty if none
-    bool informational = false;  // Status/WhoAmI/Check: may be folded, never waited for
+    std::string_view grant;                // grant and/or approval id; empty if none
+    bool informational = false;            // Status/WhoAmI/Check: may be folded, never waited for
+    const ProcessLink* process = nullptr;  // the process tail (an injection's records); null: none
 };
 
 // What a record keeps of a field that may carry caller-chosen text; longer text is cut, with its

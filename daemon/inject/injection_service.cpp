@@ -1,9 +1,12 @@
 #include "daemon/inject/injection_service.hpp"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <poll.h>
 #include <signal.h>
 #include <sodium.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -81,6 +84,75 @@ std::uint64_t start_ticks_of(pid_t pid)
     return std::strtoull(buffer + pos, nullptr, 10);
 }
 
+std::uint64_t clock_usec(clockid_t clock) noexcept
+{
+    timespec ts{};
+    ::clock_gettime(clock, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000U + static_cast<std::uint64_t>(ts.tv_nsec) / 1'000U;
+}
+
+// A CLOCK_BOOTTIME moment (the kernel's records) as CLOCK_REALTIME µs (the audit log's); 0 stays
+// 0 (unknown). Off by as much as the wall clock was stepped since.
+std::uint64_t boottime_to_realtime_usec(std::uint64_t boottime_ns) noexcept
+{
+    if (boottime_ns == 0) {
+        return 0;
+    }
+    const std::uint64_t now_real = clock_usec(CLOCK_REALTIME);
+    const std::uint64_t now_boot = clock_usec(CLOCK_BOOTTIME);
+    const std::uint64_t ago = now_boot > boottime_ns / 1'000U ? now_boot - boottime_ns / 1'000U : 0;
+    return now_real > ago ? now_real - ago : 0;
+}
+
+std::uint64_t ticks_to_realtime_usec(std::uint64_t ticks) noexcept
+{
+    const long hz = ::sysconf(_SC_CLK_TCK);
+    if (ticks == 0 || hz <= 0) {
+        return 0;
+    }
+    return boottime_to_realtime_usec(ticks * (1'000'000'000U / static_cast<std::uint64_t>(hz)));
+}
+
+// The file the caller asked to hold a copy: checked before its inode is tracked, so that nobody
+// can have the kernel watch (and, under on_touch = "kill", kill the readers of) a file other than
+// a fresh one of their own that only the value will fill.
+std::pair<std::uint64_t, std::uint64_t> check_file_copy(int fd, std::uint32_t uid)
+{
+    struct stat st {};
+    struct statfs fs {};
+    if (::fstat(fd, &st) != 0 || ::fstatfs(fd, &fs) != 0) {
+        throw VaultError(ErrorCode::InvalidArgument, std::string("the file descriptor: ") + std::strerror(errno));
+    }
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (!S_ISREG(st.st_mode) || st.st_size != 0 || st.st_nlink != 1 || st.st_uid != uid || fs.f_type != TMPFS_MAGIC ||
+        flags < 0 || (flags & O_ACCMODE) == O_RDONLY) {
+        throw VaultError(ErrorCode::InvalidArgument,
+                         "the file must be an empty regular file of the caller's own, on tmpfs, with one link, "
+                         "open for writing");
+    }
+    return {static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
+}
+
+void write_file_copy(int fd, std::span<const std::uint8_t> value)
+{
+    std::size_t done = 0;
+    while (done < value.size()) {
+        const ssize_t n = ::write(fd, value.data() + done, value.size() - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            throw VaultError(ErrorCode::InvalidArgument, std::string("writing the file: ") + std::strerror(errno));
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || static_cast<std::size_t>(st.st_size) != value.size()) {
+        throw VaultError(ErrorCode::InvalidArgument,
+                         "the file must be empty and at offset 0: it holds more than the value");
+    }
+}
+
 bool exited(int pidfd) noexcept
 {
     pollfd p{pidfd, POLLIN, 0};
@@ -150,7 +222,8 @@ std::optional<std::string> InjectionService::unavailable_reason() const
 }
 
 void InjectionService::record(std::string_view action, std::string_view object, std::string_view reason,
-                              std::string_view grant, const identity::Subject* subject, bool informational) noexcept
+                              std::string_view grant, const identity::Subject* subject, bool informational,
+                              const audit::ProcessLink* process) noexcept
 {
     audit_.run_fail_closed("recording an injection event", [&] {
         (void)audit_.record(audit::AuditRecord{.type = audit::EventType::Monitor,
@@ -161,7 +234,8 @@ void InjectionService::record(std::string_view action, std::string_view object, 
                                                .decision = audit::Decision::None,
                                                .reason = reason,
                                                .grant = grant,
-                                               .informational = informational});
+                                               .informational = informational,
+                                               .process = process});
     });
 }
 
@@ -198,6 +272,7 @@ InjectionService::MarkGroup& InjectionService::group_for(const InjectRequest& re
     group.recipient = who.pid;
     group.pidfd = std::move(pidfd);
     group.members.push_back(who.pid);
+    group.known[who.pid] = Member{who.start_time_ticks, who.exe_known ? who.exe : std::string()};
     group.kill_on_touch = kill_on_touch;
     if (const auto ec = monitor_->mark_process(who.pid, group.id,
                                                kill_on_touch ? monitor::OnTouch::kill : monitor::OnTouch::record)) {
@@ -242,11 +317,38 @@ Injected InjectionService::inject(const InjectRequest& request, std::span<const 
         }
         throw std::system_error(ec, "track the injected inode");
     }
+    // The file copy: tracked before the value is in it, so no reader comes between.
+    if (request.file_fd >= 0) {
+        try {
+            const auto file = check_file_copy(request.file_fd, request.recipient->uid);
+            if (by_inode(file.first, file.second) != nullptr) {
+                throw VaultError(ErrorCode::InvalidArgument, "the file already holds an injection");
+            }
+            if (const auto ec = monitor_->track_inode(file.first, file.second, group.id,
+                                                      kill ? monitor::OnTouch::kill : monitor::OnTouch::record)) {
+                throw std::system_error(ec, "track the file's inode");
+            }
+            injection.file = file;
+            write_file_copy(request.file_fd, value);
+        } catch (...) {
+            if (injection.file) {
+                (void)monitor_->untrack_inode(injection.file->first, injection.file->second);
+            }
+            (void)monitor_->untrack_inode(d.dev, d.ino);
+            if (by_mark(group.id).empty()) {
+                release_group(group.id);
+            }
+            throw;
+        }
+    }
     Injected out;
     out.fd.reset(::fcntl(d.fd.get(), F_DUPFD_CLOEXEC, 0));
     if (!out.fd) {
         const int error = errno;
         (void)monitor_->untrack_inode(d.dev, d.ino);
+        if (injection.file) {
+            (void)monitor_->untrack_inode(injection.file->first, injection.file->second);
+        }
         if (by_mark(group.id).empty()) {
             release_group(group.id);
         }
@@ -261,8 +363,14 @@ Injected InjectionService::inject(const InjectRequest& request, std::span<const 
                                std::to_string(d.ino) + "), mark " + hex16(group.id) + ", on_touch " +
                                std::string(policy::inject_on_touch_name(request.options.on_touch)) + ", on_expiry " +
                                std::string(policy::inject_on_expiry_name(request.options.on_expiry)) +
-                               (expires != 0 ? ", expires " + std::to_string(expires) : std::string(", no expiry"));
-    record("inject.open", injection.id, reason, request.grant_id, request.recipient, false);
+                               (expires != 0 ? ", expires " + std::to_string(expires) : std::string(", no expiry")) +
+                               (injection.file ? ", file copy (inode " + std::to_string(injection.file->first) + ":" +
+                                                     std::to_string(injection.file->second) + ")"
+                                               : std::string());
+    // The root of the injection's tree of processes: the recipient, with no parent recorded.
+    const audit::ProcessLink root{.start_ticks = request.recipient->start_time_ticks,
+                                  .start_usec = ticks_to_realtime_usec(request.recipient->start_time_ticks)};
+    record("inject.open", injection.id, reason, request.grant_id, request.recipient, false, &root);
     injections_.emplace(injection.id, std::move(injection));
     arm();
     return out;
@@ -295,7 +403,8 @@ int InjectionService::on_tick(sd_event_source* /*source*/, std::uint64_t /*usec*
 InjectionService::Injection* InjectionService::by_inode(std::uint64_t dev, std::uint64_t ino) noexcept
 {
     for (auto& [id, injection] : injections_) {
-        if (injection.descriptor.dev == dev && injection.descriptor.ino == ino) {
+        if ((injection.descriptor.dev == dev && injection.descriptor.ino == ino) ||
+            (injection.file && injection.file->first == dev && injection.file->second == ino)) {
             return &injection;
         }
     }
@@ -317,28 +426,11 @@ void InjectionService::observe(const monitor::Event& event) noexcept
 {
     try {
         if (const auto* mark = std::get_if<monitor::MarkEvent>(&event)) {
-            const auto group = groups_.find(mark->mark_id);
-            if (group == groups_.end()) {
-                return;
-            }
-            const auto tgid = static_cast<pid_t>(mark->task.tgid);
-            auto& members = group->second.members;
-            if (mark->change == monitor::MarkEvent::Change::inherited) {
-                if (std::find(members.begin(), members.end(), tgid) == members.end()) {
-                    members.push_back(tgid);
-                }
-            }
-            const identity::Subject subject = subject_of(mark->task, monitor_);
-            const std::string change(monitor::to_string(mark->change));
-            for (Injection* injection : by_mark(mark->mark_id)) {
-                record(mark->alert ? "inject.alert" : "inject.mark." + change, injection->id,
-                       std::string(mark->alert ? "ALERT " : "") + "mark " + change + ": " + task_text(mark->task) +
-                           ", parent " + std::to_string(mark->parent_tgid),
-                       injection->grant_id, &subject, false);
-                if (mark->alert && hooks_.alert) {
-                    hooks_.alert(injection->id, injection->grant_id, "mark-" + change);
-                }
-            }
+            observe_mark(*mark);
+            return;
+        }
+        if (const auto* exec = std::get_if<monitor::ExecEvent>(&event)) {
+            observe_exec(*exec);
             return;
         }
         const auto* access = std::get_if<monitor::AccessEvent>(&event);
@@ -353,6 +445,10 @@ void InjectionService::observe(const monitor::Event& event) noexcept
         }
         const identity::Subject subject = subject_of(access->actor, monitor_);
         const std::string kind(monitor::to_string(access->kind));
+        const audit::ProcessLink link{.start_ticks = access->actor.start_ticks(),
+                                      .start_usec = boottime_to_realtime_usec(access->actor.start_boottime_ns),
+                                      .parent_pid = static_cast<std::int32_t>(access->actor.ppid),
+                                      .event_usec = boottime_to_realtime_usec(access->time_ns)};
         for (Injection* injection : concerned) {
             const std::string reason =
                 std::string(access->alert ? "ALERT " : "") + kind + " by " + task_text(access->actor) +
@@ -361,7 +457,7 @@ void InjectionService::observe(const monitor::Event& event) noexcept
                 (access->killed ? ", killed" : "");
             // A marked process using its own secret is routine and may fold; anyone else is an alert.
             record(access->alert ? "inject.alert" : "inject.touch", injection->id, reason, injection->grant_id,
-                   &subject, !access->alert);
+                   &subject, !access->alert, &link);
             if (access->alert && hooks_.alert) {
                 hooks_.alert(injection->id, injection->grant_id, kind);
             }
@@ -377,6 +473,90 @@ void InjectionService::observe(const monitor::Event& event) noexcept
         }
     } catch (const std::exception& e) {
         log::error(std::string("injection: a monitor record could not be handled: ") + e.what());
+    }
+}
+
+void InjectionService::observe_mark(const monitor::MarkEvent& mark)
+{
+    const auto found = groups_.find(mark.mark_id);
+    if (found == groups_.end()) {
+        return;
+    }
+    MarkGroup& group = found->second;
+    const auto tgid = static_cast<pid_t>(mark.task.tgid);
+    const auto parent = static_cast<pid_t>(mark.parent_tgid);
+    identity::Subject subject = subject_of(mark.task, monitor_);
+    audit::ProcessLink link{.start_ticks = mark.task.start_ticks(),
+                            .start_usec = boottime_to_realtime_usec(mark.task.start_boottime_ns),
+                            .parent_pid = static_cast<std::int32_t>(parent),
+                            .event_usec = boottime_to_realtime_usec(mark.time_ns)};
+    const auto parent_known = group.known.find(parent);
+    if (parent_known != group.known.end()) {
+        link.parent_start_ticks = parent_known->second.start_ticks;
+    }
+    // The exe a record names is the one the process ran at that moment: a child runs its parent's
+    // until it execs (recorded as inject.exec), whatever the exec cache says by the time the ring
+    // is drained.
+    std::string exe;
+    if (mark.change == monitor::MarkEvent::Change::inherited) {
+        if (std::find(group.members.begin(), group.members.end(), tgid) == group.members.end()) {
+            group.members.push_back(tgid);
+        }
+        if (parent_known != group.known.end()) {
+            exe = parent_known->second.exe;
+        }
+        group.known[tgid] = Member{link.start_ticks, exe};
+    } else if (const auto self = group.known.find(tgid); self != group.known.end()) {
+        exe = self->second.exe;
+        if (mark.change == monitor::MarkEvent::Change::removed) {
+            group.known.erase(self);
+        }
+    } else if (mark.change == monitor::MarkEvent::Change::overflow && parent_known != group.known.end()) {
+        exe = parent_known->second.exe;
+    }
+    subject.exe = exe;
+    subject.exe_known = !exe.empty();
+    const std::string change(monitor::to_string(mark.change));
+    for (Injection* injection : by_mark(mark.mark_id)) {
+        record(mark.alert ? "inject.alert" : "inject.mark." + change, injection->id,
+               std::string(mark.alert ? "ALERT " : "") + "mark " + change + ": " + task_text(mark.task) + ", parent " +
+                   std::to_string(mark.parent_tgid),
+               injection->grant_id, &subject, false, &link);
+        if (mark.alert && hooks_.alert) {
+            hooks_.alert(injection->id, injection->grant_id, "mark-" + change);
+        }
+    }
+}
+
+void InjectionService::observe_exec(const monitor::ExecEvent& exec)
+{
+    if (exec.existing || groups_.empty()) {
+        return;
+    }
+    const auto tgid = static_cast<pid_t>(exec.task.tgid);
+    const std::uint64_t start = exec.task.start_ticks();
+    for (auto& [id, group] : groups_) {
+        const auto member = group.known.find(tgid);
+        if (member == group.known.end() || member->second.start_ticks != start) {
+            continue;
+        }
+        // The exec cache has this exec by now (Monitor::drain feeds it first), and believes its
+        // path only while it still names the inode the kernel saw.
+        identity::Subject subject = subject_of(exec.task, monitor_);
+        member->second.exe = subject.exe_known ? subject.exe : std::string();
+        audit::ProcessLink link{.start_ticks = start,
+                                .start_usec = boottime_to_realtime_usec(exec.task.start_boottime_ns),
+                                .parent_pid = static_cast<std::int32_t>(exec.task.ppid),
+                                .event_usec = boottime_to_realtime_usec(exec.time_ns)};
+        if (const auto parent = group.known.find(static_cast<pid_t>(exec.task.ppid)); parent != group.known.end()) {
+            link.parent_start_ticks = parent->second.start_ticks;
+        }
+        const std::string reason =
+            "exec " + (subject.exe_known ? subject.exe : std::string("(exe unknown)")) + ": " + task_text(exec.task);
+        for (Injection* injection : by_mark(id)) {
+            record("inject.exec", injection->id, reason, injection->grant_id, &subject, false, &link);
+        }
+        return;
     }
 }
 
@@ -403,6 +583,11 @@ void InjectionService::tick() noexcept
                    group == groups_.end() || exited(group->second.pidfd.get())) {
             ending.push_back({id, {"the recipient exited", false}});
         }
+    }
+    // Records still in the ring (a fork or exec a moment before the recipient exited) belong to
+    // the injection: read them while its mark is still known.
+    if (!ending.empty() && hooks_.drain_monitor) {
+        hooks_.drain_monitor();
     }
     for (const auto& [id, why] : ending) {
         close(id, why.first, why.second);
@@ -484,6 +669,9 @@ void InjectionService::close(const std::string& id, const std::string& reason, b
     }
     Injection& injection = it->second;
     (void)monitor_->untrack_inode(injection.descriptor.dev, injection.descriptor.ino);
+    if (injection.file) {
+        (void)monitor_->untrack_inode(injection.file->first, injection.file->second);
+    }
     record("inject.close", injection.id,
            "secret " + injection.secret + ": " + reason + (terminate ? "; terminating the marked processes" : ""),
            injection.grant_id, nullptr, false);

@@ -22,6 +22,7 @@
 
 #include "daemon/inject/secret_descriptor.hpp"
 #include "daemon/monitor/events.hpp"
+#include "lib/auditcore/record.hpp"
 #include "lib/fileio/unique_fd.hpp"
 #include "lib/sdbus/sd_ptr.hpp"
 #include "policy/grant.hpp"
@@ -58,6 +59,9 @@ struct InjectRequest {
     std::optional<std::uint64_t> ttl_usec;  // the caller's shorter lifetime
     const identity::Subject* recipient = nullptr;
     std::string sender;  // bus name, for the records
+    // An empty regular file of the recipient's uid on tmpfs, open for writing: the value is
+    // written into it too and its inode tracked under the same mark; -1 for none.
+    int file_fd = -1;
 };
 
 struct Injected {
@@ -88,7 +92,8 @@ public:
     // pidfd checked against its start time) and records it. Throws VaultError/system_error.
     Injected inject(const InjectRequest& request, std::span<const std::uint8_t> value);
 
-    // A monitor record (called after MonitorService wrote its own record of it).
+    // A monitor record (called after MonitorService wrote its own record of it; exec records,
+    // which are every exec on the machine, only matter for processes under a mark).
     void observe(const monitor::Event& event) noexcept;
 
     // Ends every injection (orderly stop, lock): recorded, untracked, unmarked.
@@ -105,13 +110,21 @@ private:
         policy::InjectOptions options;
         SecretDescriptor descriptor;
         std::uint64_t expires_usec = 0;
+        std::optional<std::pair<std::uint64_t, std::uint64_t>> file;  // (dev, ino) of a tracked file copy
+    };
+    // What the records said of one process under a mark: its start (with the pid, it names the
+    // process) and the exe it runs now (the parent's at its fork, then each exec's).
+    struct Member {
+        std::uint64_t start_ticks = 0;
+        std::string exe;
     };
     // The processes one recipient's mark reaches: the recipient and what inherited from it.
     struct MarkGroup {
         std::uint64_t id = 0;
         pid_t recipient = 0;
         UniqueFd pidfd;
-        std::vector<pid_t> members;  // recipient first, then inherited marks seen
+        std::vector<pid_t> members;     // recipient first, then inherited marks seen
+        std::map<pid_t, Member> known;  // the members alive as far as the records tell
         bool kill_on_touch = false;
         std::uint64_t sigkill_at_usec = 0;  // terminating: SIGKILL what is left then
     };
@@ -126,7 +139,10 @@ private:
     Injection* by_inode(std::uint64_t dev, std::uint64_t ino) noexcept;
     std::vector<Injection*> by_mark(std::uint64_t mark_id) noexcept;
     void record(std::string_view action, std::string_view object, std::string_view reason, std::string_view grant,
-                const identity::Subject* subject, bool informational) noexcept;
+                const identity::Subject* subject, bool informational,
+                const audit::ProcessLink* process = nullptr) noexcept;
+    void observe_mark(const monitor::MarkEvent& mark);
+    void observe_exec(const monitor::ExecEvent& exec);
 
     sd_event* event_;
     audit::AuditTrail& audit_;

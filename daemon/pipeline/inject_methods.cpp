@@ -25,7 +25,10 @@
 namespace codexvault::daemon {
 namespace {
 
-constexpr std::array<std::string_view, 2> kInjectKeys{"ttl", "approval_id"};
+constexpr std::array<std::string_view, 3> kInjectKeys{"ttl", "approval_id", "file"};
+// An empty file of the caller's on tmpfs that gets the value too, its inode tracked (vaultctl
+// exec --file).
+constexpr std::array<std::string_view, 1> kInjectDescriptorKeys{"file"};
 // A ttl longer than this is refused rather than silently cut (a grant's own expiry still applies).
 constexpr std::uint32_t kMaxTtlSeconds = 7U * 24U * 3600U;
 
@@ -76,7 +79,8 @@ PreparedCall decode_inject(sd_bus_message* message)
             ErrorCode::InvalidArgument,
             "invalid secret name: use 1-64 characters from [A-Za-z0-9._-], starting with a letter or digit");
     }
-    const io::ArgumentDict options = io::read_argument_dict(message, kInjectKeys);
+    const io::ArgumentDict options = io::read_argument_dict(message, kInjectKeys, kInjectDescriptorKeys);
+    std::shared_ptr<UniqueFd> file = io::dict_fd(options, "file");
     std::optional<std::uint64_t> ttl_usec;
     if (const auto ttl = io::dict_uint32(options, "ttl")) {
         if (*ttl == 0 || *ttl > kMaxTtlSeconds) {
@@ -95,7 +99,7 @@ PreparedCall decode_inject(sd_bus_message* message)
     // so the bus daemon never holds it (it would be an unmarked process receiving the tracked
     // inode: an alert on every injection, and under on_touch = "kill" a dead bus).
     auto channel = std::make_shared<UniqueFd>(io::read_fd(message));
-    call.act = [name, ttl_usec, channel](RequestContext& context, sd_bus_message* reply) {
+    call.act = [name, ttl_usec, channel, file](RequestContext& context, sd_bus_message* reply) {
         // Checked after the grant, so a caller without one is told PermissionDenied whatever the
         // monitor's state; nothing is handed out while nobody could record where it goes.
         inject::InjectionService* injections = context.injections;
@@ -124,6 +128,7 @@ PreparedCall decode_inject(sd_bus_message* message)
         request.ttl_usec = ttl_usec;
         request.recipient = &context.subject;
         request.sender = context.subject.bus_name;
+        request.file_fd = file ? file->get() : -1;
         inject::Injected injected;
         {
             const store::SecureBuffer value = secrets.open(name);

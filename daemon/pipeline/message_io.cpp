@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <system_error>
 
@@ -89,7 +90,8 @@ std::vector<std::string> read_string_array(sd_bus_message* message, std::size_t 
     return out;
 }
 
-ArgumentDict read_argument_dict(sd_bus_message* message, std::span<const std::string_view> allowed_keys)
+ArgumentDict read_argument_dict(sd_bus_message* message, std::span<const std::string_view> allowed_keys,
+                                std::span<const std::string_view> descriptor_keys)
 {
     constexpr std::size_t kMaxValueBytes = 4096;
     ArgumentDict out;
@@ -131,6 +133,9 @@ ArgumentDict read_argument_dict(sd_bus_message* message, std::span<const std::st
             std::uint32_t value = 0;
             check_read(sd_bus_message_read(message, "u", &value), "dictionary uint32");
             out.emplace(std::string(name), value);
+        } else if (signature == "h" &&
+                   std::find(descriptor_keys.begin(), descriptor_keys.end(), name) != descriptor_keys.end()) {
+            out.emplace(std::string(name), std::make_shared<UniqueFd>(read_fd(message)));
         } else {
             throw VaultError(ErrorCode::InvalidArgument,
                              "value of " + std::string(name) + " must be a string (s) or a uint32 (u)");
@@ -166,11 +171,27 @@ std::optional<std::uint32_t> dict_uint32(const ArgumentDict& dict, std::string_v
     throw VaultError(ErrorCode::InvalidArgument, std::string(key) + " must be a uint32");
 }
 
+std::shared_ptr<UniqueFd> dict_fd(const ArgumentDict& dict, std::string_view key)
+{
+    const auto it = dict.find(key);
+    if (it == dict.end()) {
+        return nullptr;
+    }
+    if (const auto* fd = std::get_if<std::shared_ptr<UniqueFd>>(&it->second)) {
+        return *fd;
+    }
+    throw VaultError(ErrorCode::InvalidArgument, std::string(key) + " must be a descriptor");
+}
+
 std::vector<std::string> signed_entries(const ArgumentDict& dict)
 {
     std::vector<std::string> out;
     out.reserve(dict.size());
     for (const auto& [key, value] : dict) {
+        // A descriptor has no bytes a founder could sign.
+        if (std::holds_alternative<std::shared_ptr<UniqueFd>>(value)) {
+            throw VaultError(ErrorCode::InvalidArgument, "a signed dictionary cannot carry a descriptor");
+        }
         const auto* number = std::get_if<std::uint32_t>(&value);
         std::string entry = key;
         entry += '=';

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -25,12 +26,15 @@ UniqueFd read_fd(sd_bus_message* message);
 FounderProof read_founder_proof(sd_bus_message* message);
 std::vector<std::string> read_string_array(sd_bus_message* message, std::size_t max_items);
 
-// An a{sv} argument whose values are strings or uint32s. Unknown keys, other value types,
-// repeated keys, more than max_entries entries or strings over 4,096 bytes are InvalidArgument.
-using DictValue = std::variant<std::string, std::uint32_t>;
+// An a{sv} argument whose values are strings or uint32s, and descriptors (h, duplicated) for the
+// keys in `descriptor_keys` only. Unknown keys, other value types, repeated keys, more than
+// max_entries entries or strings over 4,096 bytes are InvalidArgument.
+using DictValue = std::variant<std::string, std::uint32_t, std::shared_ptr<UniqueFd>>;
 using ArgumentDict = std::map<std::string, DictValue, std::less<>>;
-ArgumentDict read_argument_dict(sd_bus_message* message, std::span<const std::string_view> allowed_keys);
-std::string dict_string(const ArgumentDict& dict, std::string_view key);  // "" when absent
+ArgumentDict read_argument_dict(sd_bus_message* message, std::span<const std::string_view> allowed_keys,
+                                std::span<const std::string_view> descriptor_keys = {});
+std::shared_ptr<UniqueFd> dict_fd(const ArgumentDict& dict, std::string_view key);  // null when absent
+std::string dict_string(const ArgumentDict& dict, std::string_view key);            // "" when absent
 std::optional<std::uint32_t> dict_uint32(const ArgumentDict& dict, std::string_view key);
 // "key=value" for each entry, in key order: how a dictionary argument is covered by a founder
 // proof (vaultctl builds the same list).

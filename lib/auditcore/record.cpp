@@ -35,8 +35,9 @@ constexpr std::array<EventInfo, kLastEventType> kEvents{{
 }};
 
 constexpr std::uint16_t kFlagSubjectKnown = 1U << 0;
-constexpr unsigned kTruncatedShift = 1;  // truncated bits live at flags bits 1..7
-constexpr std::uint16_t kFlagsKnownMask = 0x00ff;
+constexpr unsigned kTruncatedShift = 1;          // truncated bits live at flags bits 1..7
+constexpr std::uint16_t kFlagProcess = 1U << 8;  // the process tail follows the typed tail
+constexpr std::uint16_t kFlagsKnownMask = 0x01ff;
 constexpr std::uint8_t kCheckpointFlagSealed = 1U << 0;
 
 // Bounds-checked cursor over hostile bytes: every read checks the remaining length first.
@@ -60,6 +61,15 @@ public:
         }
         v = bytes::get_le<std::uint16_t>(p_);
         advance(2);
+        return true;
+    }
+    bool u32(std::uint32_t& v) noexcept
+    {
+        if (left_ < 4) {
+            return false;
+        }
+        v = bytes::get_le<std::uint32_t>(p_);
+        advance(4);
         return true;
     }
     bool u64(std::uint64_t& v) noexcept
@@ -269,6 +279,8 @@ RecordView Record::view() const noexcept
     v.truncated = truncated;
     v.checkpoint = checkpoint;
     v.torn = torn;
+    v.has_process = has_process;
+    v.process = process;
     return v;
 }
 
@@ -295,6 +307,8 @@ Record Record::from(const RecordView& v)
     r.truncated = v.truncated;
     r.checkpoint = v.checkpoint;
     r.torn = v.torn;
+    r.has_process = v.has_process;
+    r.process = v.process;
     return r;
 }
 
@@ -302,7 +316,7 @@ Record Record::from(const RecordView& v)
 
 std::size_t payload_size(const RecordView& r) noexcept
 {
-    std::size_t size = kPayloadFixedBytes + tail_size(r.type);
+    std::size_t size = kPayloadFixedBytes + tail_size(r.type) + (r.has_process ? kProcessTailBytes : 0);
     for (std::size_t i = 0; i < kStringFieldCount; ++i) {
         size += 2 + clamped_length(r.field(static_cast<Field>(i)));
     }
@@ -328,7 +342,7 @@ std::uint8_t write_payload(const RecordView& r, std::span<std::uint8_t> dst) noe
         s += 2 + len;
     }
     std::uint16_t flags = r.subject_known ? kFlagSubjectKnown : 0;
-    flags = static_cast<std::uint16_t>(flags | (truncated << kTruncatedShift));
+    flags = static_cast<std::uint16_t>(flags | (truncated << kTruncatedShift) | (r.has_process ? kFlagProcess : 0));
     p[0] = static_cast<std::uint8_t>(r.type);
     p[1] = static_cast<std::uint8_t>(r.decision);
     bytes::put_le<std::uint16_t>(p + 2, flags);
@@ -354,6 +368,15 @@ std::uint8_t write_payload(const RecordView& r, std::span<std::uint8_t> dst) noe
         bytes::put_le<std::uint64_t>(s + 8, r.torn.offset);
         bytes::put_le<std::uint64_t>(s + 16, r.torn.bytes);
     }
+    if (r.has_process) {
+        std::uint8_t* t = s + tail_size(r.type);
+        const ProcessLink& l = r.process;
+        bytes::put_le<std::uint64_t>(t, l.start_ticks);
+        bytes::put_le<std::uint64_t>(t + 8, l.start_usec);
+        bytes::put_le<std::uint32_t>(t + 16, static_cast<std::uint32_t>(l.parent_pid));
+        bytes::put_le<std::uint64_t>(t + 20, l.parent_start_ticks);
+        bytes::put_le<std::uint64_t>(t + 28, l.event_usec);
+    }
     return truncated;
 }
 
@@ -377,7 +400,8 @@ std::optional<RecordView> decode_payload(std::span<const std::uint8_t> payload) 
     r.type = static_cast<EventType>(type);
     r.decision = static_cast<Decision>(decision);
     r.subject_known = (flags & kFlagSubjectKnown) != 0;
-    r.truncated = static_cast<std::uint8_t>(flags >> kTruncatedShift);
+    r.truncated = static_cast<std::uint8_t>((flags >> kTruncatedShift) & 0x7f);
+    r.has_process = (flags & kFlagProcess) != 0;
     in.u64(r.seq);
     in.u64(r.realtime_usec);
     in.u64(r.monotonic_usec);
@@ -393,7 +417,7 @@ std::optional<RecordView> decode_payload(std::span<const std::uint8_t> payload) 
         !in.str(r.reason) || !in.str(r.grant)) {
         return std::nullopt;
     }
-    if (in.left() != tail_size(r.type)) {
+    if (in.left() != tail_size(r.type) + (r.has_process ? kProcessTailBytes : 0)) {
         return std::nullopt;
     }
     if (r.type == EventType::Checkpoint) {
@@ -415,6 +439,16 @@ std::optional<RecordView> decode_payload(std::span<const std::uint8_t> payload) 
         in.u64(r.torn.segment);
         in.u64(r.torn.offset);
         in.u64(r.torn.bytes);
+    }
+    if (r.has_process) {
+        ProcessLink& l = r.process;
+        std::uint32_t parent = 0;
+        in.u64(l.start_ticks);
+        in.u64(l.start_usec);
+        in.u32(parent);
+        in.u64(l.parent_start_ticks);
+        in.u64(l.event_usec);
+        l.parent_pid = static_cast<std::int32_t>(parent);
     }
     return r;
 }
@@ -588,6 +622,14 @@ nlohmann::json record_to_json(const RecordView& r, const Hash* record_hash)
         };
     } else if (r.type == EventType::TornTailRecovered) {
         j["torn_tail"] = {{"segment", r.torn.segment}, {"offset", r.torn.offset}, {"bytes", r.torn.bytes}};
+    }
+    if (r.has_process) {
+        const ProcessLink& l = r.process;
+        j["process"] = {{"start_ticks", l.start_ticks},
+                        {"start_usec", l.start_usec},
+                        {"parent_pid", l.parent_pid},
+                        {"parent_start_ticks", l.parent_start_ticks},
+                        {"event_usec", l.event_usec}};
     }
     return j;
 }

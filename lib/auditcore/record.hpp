@@ -4,7 +4,8 @@
 //
 // A record has no field for secret bytes or for request/response bodies, by construction: the
 // payload is exactly the fixed fields plus the seven bounded strings below (plus the typed tail of
-// a checkpoint or torn-tail record), and decode rejects a payload with any byte left over.
+// a checkpoint or torn-tail record, and the process tail of an injection's record), and decode rejects a payload with
+// any byte left over.
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
@@ -95,6 +96,19 @@ struct TornTail {
     bool operator==(const TornTail&) const = default;
 };
 
+// The process a record is about, as the kernel knew it: present (flags bit 8) on the records of
+// an injection whose subject is a process the monitor saw (docs/injection.md), so the tree of the
+// processes that received a secret is built from these fields rather than from reason text.
+struct ProcessLink {
+    std::uint64_t start_ticks = 0;  // the subject's start, clock ticks since boot (/proc/PID/stat field 22); 0 unknown
+    std::uint64_t start_usec = 0;   // the same moment, CLOCK_REALTIME µs; 0 unknown
+    std::int32_t parent_pid = 0;    // the process it was forked from; 0 none recorded
+    std::uint64_t parent_start_ticks = 0;  // that parent's start, clock ticks since boot; 0 unknown
+    std::uint64_t event_usec = 0;          // when the kernel saw what the record reports (fork, exec, exit,
+                                           // touch), CLOCK_REALTIME µs; 0: not a kernel event
+    bool operator==(const ProcessLink&) const = default;
+};
+
 // One record, viewing caller-owned strings: the encoder's input and the allocation-free decoder's
 // output (the views then point into the decoded buffer).
 struct RecordView {
@@ -118,6 +132,8 @@ struct RecordView {
     std::uint8_t truncated = 0;      // decode: bit (1 << Field) per truncated string; encode ignores it
     CheckpointBody checkpoint;       // EventType::Checkpoint only
     TornTail torn;                   // EventType::TornTailRecovered only
+    bool has_process = false;        // the process tail is present
+    ProcessLink process;             // has_process only
 
     [[nodiscard]] std::string_view field(Field f) const noexcept;
 };
@@ -144,6 +160,8 @@ struct Record {
     std::uint8_t truncated = 0;
     CheckpointBody checkpoint;
     TornTail torn;
+    bool has_process = false;
+    ProcessLink process;
 
     [[nodiscard]] RecordView view() const noexcept;
     static Record from(const RecordView& view);
@@ -156,9 +174,10 @@ struct Record {
 inline constexpr std::size_t kPayloadFixedBytes = 76;
 inline constexpr std::size_t kCheckpointTailBytes = 161;
 inline constexpr std::size_t kTornTailBytes = 24;
+inline constexpr std::size_t kProcessTailBytes = 36;  // after the typed tail, when flags bit 8 is set
 inline constexpr std::size_t kMinPayloadBytes = kPayloadFixedBytes + 2 * kStringFieldCount;
 inline constexpr std::size_t kMaxPayloadBytes =
-    kPayloadFixedBytes + kStringFieldCount * (2 + kMaxFieldBytes) + kCheckpointTailBytes;
+    kPayloadFixedBytes + kStringFieldCount * (2 + kMaxFieldBytes) + kCheckpointTailBytes + kProcessTailBytes;
 
 // Size of r's payload after truncation.
 std::size_t payload_size(const RecordView& r) noexcept;

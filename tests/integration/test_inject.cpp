@@ -4,6 +4,7 @@
 // id (and, under on_touch = "kill", killed and the grant revoked); expiry closes the injection
 // and on_expiry = "terminate" ends the command. The canary never reaches the audit log or a reply.
 #include <fcntl.h>
+#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
@@ -27,99 +28,14 @@
 #include "common/bus_contract.hpp"
 #include "common/vault_error.hpp"
 #include "lib/fileio/unique_fd.hpp"
+#include "tests/integration/inject_support.hpp"
 #include "tests/support/harness.hpp"
 
 using namespace codexvault;
 using namespace codexvault::test;
+using namespace codexvault::test::inject;
 
 namespace {
-
-void require_root()
-{
-    if (::geteuid() != 0) {
-        cr_skip_test("needs root: the daemon loads the eBPF monitor, which needs CAP_BPF and CAP_PERFMON");
-    }
-}
-
-CommandResult founder(const std::vector<std::string>& args)
-{
-    std::vector<std::string> full = args;
-    full.insert(full.end(), {"--founder-key", env->founder_key(), "--passphrase-fd", "3"});
-    return env->vaultctl(full, {.stdin_data = "", .passphrase = kPassphrase, .as_uid = std::nullopt});
-}
-
-// The daemon's monitor must record, or nothing here can run: skipped with the daemon's reason.
-void require_monitor()
-{
-    const auto status = env->vaultctl({"status", "--json"});
-    if (status.out.find("recording") == std::string::npos) {
-        cr_skip_test("the eBPF monitor is not recording here: %s", status.out.c_str());
-    }
-}
-
-std::string put_secret(const std::string& name)
-{
-    const std::string canary = random_canary();
-    const auto r = env->vaultctl({"secret", "put", name, "--founder-key", env->founder_key(), "--passphrase-fd", "3"},
-                                 {.stdin_data = canary, .passphrase = kPassphrase, .as_uid = std::nullopt});
-    cr_assert_eq(r.exit_code, 0, "secret put: %s", r.err.c_str());
-    return canary;
-}
-
-std::string issue_inject_grant(const std::string& name, const std::vector<std::string>& extra = {})
-{
-    std::vector<std::string> args{"grant", "issue", "--principal", "uid=0", "--cap", "secret:" + name + ":inject",
-                                  "--ttl", "1h"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    const auto r = founder(args);
-    cr_assert_eq(r.exit_code, 0, "grant issue: %s", r.err.c_str());
-    std::string id = r.out;
-    while (!id.empty() && id.back() == '\n') {
-        id.pop_back();
-    }
-    return id;
-}
-
-std::string audit_text()
-{
-    return env->vaultctl({"audit", "tail", "--dir", env->state_dir() + "/audit", "--json", "-n", "5000"}).out;
-}
-
-bool contains(const std::string& text, const std::string& needle)
-{
-    return text.find(needle) != std::string::npos;
-}
-
-// Polls the audit log until `needle` shows up (records of the monitor are drained every 200 ms
-// and written with the next write); fails after 15 s.
-std::string wait_for_audit(const std::function<bool(const std::string&)>& found, const char* what)
-{
-    std::string text;
-    for (int i = 0; i < 150; ++i) {
-        text = audit_text();
-        if (found(text)) {
-            return text;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    std::string relevant;
-    std::istringstream lines(text);
-    for (std::string line; std::getline(lines, line);) {
-        if (contains(line, "inject.") || contains(line, "ALERT")) {
-            const auto at = line.find("\"reason\"");
-            relevant += line.substr(0, 60) + " " + (at != std::string::npos ? line.substr(at, 200) : "") + "\n";
-        }
-    }
-    cr_assert_fail("no audit record of %s; injection records:\n%s", what, relevant.c_str());
-    return text;
-}
-
-std::string injection_id_of(const CommandResult& r)
-{
-    const auto at = r.err.find("injection inj-");
-    cr_assert_neq(at, std::string::npos, "no injection id in: %s", r.err.c_str());
-    return r.err.substr(at + 10, 20);
-}
 
 // Waits for a file the command writes (its pid) and returns its content.
 pid_t wait_for_pid_file(const std::string& path)
@@ -427,6 +343,102 @@ Test(inject, a_file_secret_is_readable_by_the_command_and_removed_after)
     cr_expect_neq(::stat(folder.c_str(), &st), 0, "the private folder %s is gone", folder.c_str());
 }
 
+namespace {
+
+// A record of `action` about injection `id` whose subject is `pid`, in the audit log's JSON lines.
+bool has_record(const std::string& log, const std::string& action, const std::string& id, pid_t pid)
+{
+    std::istringstream lines(log);
+    for (std::string line; std::getline(lines, line);) {
+        const auto j = nlohmann::json::parse(line, nullptr, false);
+        if (!j.is_discarded() && j.value("action", "") == action && j.value("object", "") == id &&
+            j["subject"]["pid"].is_number() && j["subject"]["pid"].get<pid_t>() == pid) {
+            return true;
+        }
+    }
+    return false;
+}
+
+}  // namespace
+
+Test(inject, a_file_secret_is_tracked_and_an_unmarked_reader_of_the_file_is_recorded)
+{
+    require_root();
+    require_monitor();
+    const std::string canary = put_secret("demo");
+    issue_inject_grant("demo");
+    const std::string folder_file = env->root() + "/secrets-folder";
+    const std::string go_file = env->root() + "/go-file";
+    Background exec;
+    exec.start({"exec", "--file", "demo=token", "--", "sh", "-c",
+                "cat \"$CODEX_VAULT_SECRETS_DIR/token\" > /dev/null; echo \"$CODEX_VAULT_SECRETS_DIR\" > " +
+                    folder_file + "; while [ ! -e " + go_file + " ]; do sleep 0.1; done"});
+    std::string folder;
+    for (int i = 0; i < 200 && folder.empty(); ++i) {
+        std::ifstream in(folder_file);
+        std::getline(in, folder);
+        if (folder.empty()) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+    }
+    cr_assert(!folder.empty(), "the command never named its folder");
+    // The attack: an unrelated process (forked from the test, never marked) reads the file.
+    const pid_t reader = ::fork();
+    cr_assert(reader >= 0);
+    if (reader == 0) {
+        const int fd = ::open((folder + "/token").c_str(), O_RDONLY | O_CLOEXEC);
+        char buffer[256];
+        _exit(fd >= 0 && ::read(fd, buffer, sizeof buffer) > 0 ? 0 : 3);
+    }
+    int status = 0;
+    ::waitpid(reader, &status, 0);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the reader could read the file (on_touch = record)");
+    std::ofstream(go_file) << "1";
+    const auto& r = exec.join();
+    cr_assert_eq(r.exit_code, 0, "%s", r.err.c_str());
+    const std::string id = injection_id_of(r);
+    const std::string log =
+        wait_for_audit([&](const std::string& t) { return has_record(t, "inject.alert", id, reader); },
+                       "the unmarked reader of the file");
+    cr_expect(contains(log, "file copy (inode "), "inject.open names the file's inode");
+    cr_expect(contains(log, "\"inject.touch\""), "the command's own cat is a routine touch");
+    expect_canary_contained(canary);
+}
+
+Test(inject, a_file_that_is_not_an_empty_tmpfs_file_of_the_caller_is_refused_and_left_alone)
+{
+    require_root();
+    require_monitor();
+    put_secret("demo");
+    issue_inject_grant("demo");
+    // The attack: have the daemon track (and under on_touch = "kill", kill the readers of) a file
+    // others read, or write the value over one. A file with content, on tmpfs:
+    const std::string path = "/dev/shm/cv-inject-not-empty-" + std::to_string(::getpid());
+    std::ofstream(path) << "content others read\n";
+    const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    cr_assert(fd >= 0);
+    int channel[2];
+    cr_assert_eq(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, channel), 0);
+    cli::VaultClient client(env->bus_address());
+    std::string error;
+    try {
+        client.call(bus::method::kInject, [&](sd_bus_message* m) {
+            sd_bus_message_append(m, "sa{sv}h", "demo", 1, "file", "h", fd, channel[1]);
+        });
+    } catch (const std::exception& e) {
+        error = e.what();
+    }
+    cr_expect(contains(error, "empty regular file"), "refused: %s", error.c_str());
+    std::ifstream in(path);
+    std::string content;
+    std::getline(in, content);
+    cr_expect_eq(content, "content others read", "the file was left alone");
+    ::close(fd);
+    ::close(channel[0]);
+    ::close(channel[1]);
+    ::unlink(path.c_str());
+}
+
 Test(inject, an_unmarked_reader_of_the_marked_environment_is_recorded_with_the_injection_id)
 {
     require_root();
@@ -453,6 +465,7 @@ Test(inject, an_unmarked_reader_of_the_marked_environment_is_recorded_with_the_i
         "the alert");
     cr_expect(contains(log, "proc_open"), "the alert says how: /proc/PID/environ");
     cr_expect(!contains(log, canary), "the canary reached the audit log");
+    expect_canary_contained(canary);
 }
 
 Test(inject, on_touch_kill_kills_the_reader_and_revokes_the_grant)
@@ -513,6 +526,7 @@ Test(inject, a_descriptor_passed_to_an_unrelated_process_is_recorded_as_an_alert
         },
         "the unrelated reader");
     cr_expect(!contains(log, canary), "the canary reached the audit log");
+    expect_canary_contained(canary);
 }
 
 Test(inject, on_touch_kill_kills_the_unrelated_reader_before_it_can_pass_the_secret_on)

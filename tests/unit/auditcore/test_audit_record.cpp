@@ -132,6 +132,64 @@ Test(audit_record, checkpoint_and_torn_bodies_are_only_encoded_for_their_types)
     cr_assert_eq(back->torn.offset, 0U);
 }
 
+namespace {
+
+ProcessLink sample_link()
+{
+    return ProcessLink{.start_ticks = 0x1112131415161718ULL,
+                       .start_usec = 1'714'564'799'000'001ULL,
+                       .parent_pid = -7,  // any i32 survives the trip
+                       .parent_start_ticks = 0x2122232425262728ULL,
+                       .event_usec = 1'714'564'800'000'002ULL};
+}
+
+}  // namespace
+
+Test(audit_record, the_process_tail_round_trips_on_every_event_type)
+{
+    for (std::uint8_t wire = kFirstEventType; wire <= kLastEventType; ++wire) {
+        Record r = full_record(static_cast<EventType>(wire));
+        r.has_process = true;
+        r.process = sample_link();
+        Bytes frame;
+        const auto back = round_trip(r, frame);
+        cr_assert(back.has_value(), "event %s with a process tail does not decode",
+                  std::string(event_type_name(r.type)).c_str());
+        cr_assert(*back == r, "event %s with a process tail does not round trip",
+                  std::string(event_type_name(r.type)).c_str());
+        const auto j = record_to_json(back->view());
+        cr_assert_eq(j["process"]["parent_pid"], -7);
+        cr_assert_eq(j["process"]["start_ticks"], r.process.start_ticks);
+        cr_assert_eq(j["process"]["parent_start_ticks"], r.process.parent_start_ticks);
+        cr_assert_eq(j["process"]["event_usec"], r.process.event_usec);
+    }
+    Record plain = full_record(EventType::Monitor);
+    plain.process = sample_link();  // ignored without has_process
+    Bytes frame;
+    const auto back = round_trip(plain, frame);
+    cr_assert(back.has_value());
+    cr_assert_not(back->has_process);
+    cr_assert_eq(back->process, ProcessLink{});
+    cr_assert_not(record_to_json(back->view()).contains("process"));
+}
+
+Test(audit_record, a_process_flag_without_its_tail_or_a_tail_without_its_flag_is_refused)
+{
+    Record r = full_record(EventType::Monitor);
+    r.has_process = true;
+    r.process = sample_link();
+    const std::size_t with = payload_size(r.view());
+    Bytes payload(with);
+    write_payload(r.view(), payload);
+    cr_assert(decode_payload(payload).has_value());
+    // Cut the tail off: the flag promises bytes that are not there.
+    cr_assert_not(decode_payload(std::span<const std::uint8_t>(payload.data(), with - kProcessTailBytes)).has_value());
+    // Clear the flag (bit 8 of the flags at offset 2): the tail is then bytes left over.
+    Bytes unflagged = payload;
+    unflagged[3] = static_cast<std::uint8_t>(unflagged[3] & ~1U);
+    cr_assert_not(decode_payload(unflagged).has_value());
+}
+
 Test(audit_record, every_payload_byte_belongs_to_a_declared_field)
 {
     // There is no room for a body or a secret: the payload is exactly the fixed fields, the seven
@@ -153,6 +211,16 @@ Test(audit_record, every_payload_byte_belongs_to_a_declared_field)
         write_payload(r.view(), std::span<std::uint8_t>(payload.data(), expected));
         cr_assert(decode_payload(std::span<const std::uint8_t>(payload.data(), expected)).has_value());
         cr_assert_not(decode_payload(payload).has_value(), "a trailing byte must be refused");
+        // With the process tail: exactly its declared bytes more.
+        Record linked = r;
+        linked.has_process = true;
+        linked.process = sample_link();
+        cr_assert_eq(payload_size(linked.view()), expected + kProcessTailBytes);
+        Bytes longer(expected + kProcessTailBytes + 1);
+        write_payload(linked.view(), std::span<std::uint8_t>(longer.data(), expected + kProcessTailBytes));
+        cr_assert(
+            decode_payload(std::span<const std::uint8_t>(longer.data(), expected + kProcessTailBytes)).has_value());
+        cr_assert_not(decode_payload(longer).has_value(), "a trailing byte after the process tail must be refused");
     }
 }
 
@@ -197,6 +265,7 @@ Test(audit_record, largest_record_fits_the_frame_bound)
     Record r = full_record(EventType::Checkpoint);
     const std::string big(kMaxFieldBytes * 2, 'z');
     r.sender = r.exe = r.unit = r.action = r.object = r.reason = r.grant = big;
+    r.has_process = true;
     Bytes frame;
     const auto back = round_trip(r, frame);
     cr_assert(back.has_value());
