@@ -85,6 +85,7 @@ struct AuditLogOptions {
     FoldLimits fold;
     std::string start_object;                      // the `start` record's object, e.g. "codex-vaultd 0.4.0"
     JournalMirror::SendFn journal_send = nullptr;  // tests: capture journal entries
+    JournalMirror::FlushFn journal_flush = nullptr;  // a collecting sender's end of batch (stderr)
 };
 
 enum class OpenState {

@@ -138,5 +138,8 @@ private:
 // The journal sender the daemon gives the log: sd_journal_sendv under journald (JOURNAL_STREAM set
 // by systemd), else a writer of each entry's MESSAGE line to stderr.
 JournalMirror::SendFn journal_sender() noexcept;
+// Its end of batch: null under journald (one datagram per entry), else the write of the lines
+// collected on stderr.
+JournalMirror::FlushFn journal_batch_end() noexcept;
 
 }  // namespace codexvault::audit
