@@ -16,6 +16,7 @@ struct ArgCheck {
     unsigned index;       // argument number, 0-5
     std::uint64_t mask;   // the argument is masked with this first (~0 = compare all bits)
     std::uint64_t value;  // ...and must then equal this
+    bool differs = false;  // instead: the whole argument must differ from `value` (mask unused)
 };
 
 enum class FilterAction {
