@@ -495,9 +495,9 @@ bool AuditLog::no_flush_in_flight(const char* what)
     return false;
 }
 
-std::optional<FlushJob> AuditLog::begin_flush()
+std::optional<FlushJob> AuditLog::begin_flush(bool even_if_synced)
 {
-    if (flush_in_flight_ || !write_pending() || !unsynced_) {
+    if (flush_in_flight_ || !write_pending() || (!unsynced_ && !even_if_synced)) {
         return std::nullopt;
     }
     FlushJob job;

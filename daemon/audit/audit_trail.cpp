@@ -147,6 +147,9 @@ AuditTrail::AuditTrail(sd_event* event, std::unique_ptr<AuditLog> log) : event_(
 
 AuditTrail::~AuditTrail()
 {
+    // Whoever handed over a state file is gone by now: its completion is not reported.
+    pending_state_done_ = nullptr;
+    inflight_state_done_ = nullptr;
     // The job in flight borrows the log's descriptors: it ends before the log does.
     run_fail_closed("audit flush at exit", [this] { settle(); });
     flusher_.stop();
@@ -207,8 +210,12 @@ void AuditTrail::start_flush()
 {
     flush_wanted_ = false;
     checkpoint_if_due(Timestamps::now());
-    std::optional<FlushJob> job = log_->begin_flush();
+    std::optional<FlushJob> job = log_->begin_flush(pending_state_.has_value());
     if (job) {
+        if (pending_state_) {
+            job->state = std::exchange(pending_state_, std::nullopt);
+            inflight_state_done_ = std::exchange(pending_state_done_, nullptr);
+        }
         flusher_.submit(std::move(*job));
     } else if (!log_->healthy()) {
         notify_durable();  // the waiting calls are answered Unavailable
@@ -247,6 +254,32 @@ void AuditTrail::complete(const FlushResult& result)
     const bool was_healthy = log_->healthy();
     if (!log_->end_flush(result) && was_healthy) {
         log::critical("the audit log failed: " + log_->failure_reason() + "; every request is now refused");
+    }
+    if (StateWriteDone done = std::exchange(inflight_state_done_, nullptr)) {
+        done(result.durable ? result.state : StateWriteOutcome::Skipped, result.state_failure);
+    }
+}
+
+void AuditTrail::write_state_after_flush(StateFileWrite write, StateWriteDone done)
+{
+    if (StateWriteDone replaced = std::exchange(pending_state_done_, nullptr)) {
+        replaced(StateWriteOutcome::Skipped, {});
+    }
+    pending_state_ = std::move(write);
+    pending_state_done_ = std::move(done);
+    if (!request_flush()) {
+        settle_state_write();  // the log is failed: nothing may be written after it
+    }
+}
+
+void AuditTrail::settle_state_write()
+{
+    if (StateWriteDone withdrawn = std::exchange(pending_state_done_, nullptr)) {
+        pending_state_.reset();
+        withdrawn(StateWriteOutcome::Skipped, {});
+    }
+    if (inflight_state_done_) {
+        settle();
     }
 }
 

@@ -89,6 +89,7 @@ private:
     static int on_usage_timer(sd_event_source* source, std::uint64_t usec, void* userdata) noexcept;
     void schedule_usage_save();
     void save_usage() noexcept;
+    void save_usage_now() noexcept;
     int dispatch(const MethodSpec& spec, sd_bus_message* message, sd_bus_error* error);
     void authorize(const MethodSpec& spec, const identity::Subject& subject, PreparedCall& call);
     void authorize_use(const identity::Subject& subject, GrantUse& use);
