@@ -277,8 +277,7 @@ void VaultObject::authorize(const MethodSpec& spec, const identity::Subject& sub
 void VaultObject::authorize_use(const identity::Subject& subject, GrantUse& use)
 {
     const policy::RequestContext request = use.request();
-    policy::IdSeed seed{};
-    randombytes_buf(seed.data(), seed.size());
+    const policy::IdSeed seed = next_id_seed();
     auto& engine = vault_.engine();
     use.decision = engine.evaluate(subject_view(subject), use.capability, request, clock::realtime_usec(),
                                    policy::Mode::Use, seed);
@@ -298,6 +297,21 @@ void VaultObject::authorize_use(const identity::Subject& subject, GrantUse& use)
         announce_approval(use.decision.approval_id.view());
     }
     throw VaultError(error_for(use.decision), caller_message(use.decision));
+}
+
+// Every Use draws a seed for the approval id it might create: taken from a pool refilled with one
+// getrandom per 64 seeds instead of one per call (each byte is used once).
+policy::IdSeed VaultObject::next_id_seed()
+{
+    policy::IdSeed seed{};
+    if (seed_pool_used_ + seed.size() > seed_pool_.size()) {
+        randombytes_buf(seed_pool_.data(), seed_pool_.size());
+        seed_pool_used_ = 0;
+    }
+    std::memcpy(seed.data(), seed_pool_.data() + seed_pool_used_, seed.size());
+    sodium_memzero(seed_pool_.data() + seed_pool_used_, seed.size());
+    seed_pool_used_ += seed.size();
+    return seed;
 }
 
 void VaultObject::announce_approval(std::string_view approval_id)

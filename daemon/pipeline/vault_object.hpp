@@ -26,6 +26,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include <array>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -94,6 +95,7 @@ private:
     void authorize(const MethodSpec& spec, const identity::Subject& subject, PreparedCall& call);
     void authorize_use(const identity::Subject& subject, GrantUse& use);
     void announce_approval(std::string_view approval_id);
+    policy::IdSeed next_id_seed();
     void persist_state();
     [[nodiscard]] bool decisions_durable();
     std::string lock_for_unsaved_state(const std::exception& error) noexcept;
@@ -135,6 +137,8 @@ private:
     inject::InjectionService* injections_ = nullptr;
     std::vector<PendingCall> deferred_;  // acted on, their action not yet complete (no outcome record yet)
     std::uint64_t next_deferred_ = 1;
+    std::array<std::uint8_t, 512> seed_pool_{};
+    std::size_t seed_pool_used_ = 512;  // empty: filled at the first draw
 };
 
 }  // namespace codexvault::daemon
