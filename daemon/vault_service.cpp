@@ -289,10 +289,9 @@ void VaultService::write_state(store::StateKind kind, std::string body, std::str
         audit_->settle_state_write();
     }
     const PreparedState prepared = prepare_state(kind, std::move(body));
-    fileio::write_file_atomically(state_dir_.get(), store::file_name(kind),
-                                  std::span(reinterpret_cast<const std::uint8_t*>(prepared.bytes.data()),
-                                            prepared.bytes.size()),
-                                  0600);
+    fileio::write_file_atomically(
+        state_dir_.get(), store::file_name(kind),
+        std::span(reinterpret_cast<const std::uint8_t*>(prepared.bytes.data()), prepared.bytes.size()), 0600);
     state_written(prepared, why);
 }
 

@@ -83,8 +83,8 @@ struct AuditLogOptions {
     bool mirror_to_journal = true;     // off only in tests
     bool set_append_only_flag = true;  // off only in tests that must edit segment files
     FoldLimits fold;
-    std::string start_object;                      // the `start` record's object, e.g. "codex-vaultd 0.4.0"
-    JournalMirror::SendFn journal_send = nullptr;  // tests: capture journal entries
+    std::string start_object;                        // the `start` record's object, e.g. "codex-vaultd 0.4.0"
+    JournalMirror::SendFn journal_send = nullptr;    // tests: capture journal entries
     JournalMirror::FlushFn journal_flush = nullptr;  // a collecting sender's end of batch (stderr)
 };
 

@@ -145,7 +145,7 @@ private:
     bus::EventSourcePtr notify_;      // runs on_durable_ after a flush completed outside on_flush_done
     bus::EventSourcePtr writer_;      // idle: writes records appended outside a call (monitor, folds)
     std::function<void()> on_durable_;
-    bool flush_wanted_ = false;  // a flush was requested while one was in flight
+    bool flush_wanted_ = false;                    // a flush was requested while one was in flight
     std::optional<StateFileWrite> pending_state_;  // waits for the next flush
     StateWriteDone pending_state_done_;
     StateWriteDone inflight_state_done_;  // the flush in flight carries a state file

@@ -29,11 +29,11 @@ enum class StateWriteOutcome {
 };
 
 struct FlushJob {
-    int segment_fd = -1;            // borrowed: the segment the records were written to
-    int dir_fd = -1;                // borrowed: the audit folder, for the head file
-    std::string segment_name;       // for the failure text
-    std::uint64_t mark = 0;         // the last seq written to the segment before the job was made
-    std::optional<HeadBytes> head;  // written atomically once the fdatasync succeeded
+    int segment_fd = -1;                  // borrowed: the segment the records were written to
+    int dir_fd = -1;                      // borrowed: the audit folder, for the head file
+    std::string segment_name;             // for the failure text
+    std::uint64_t mark = 0;               // the last seq written to the segment before the job was made
+    std::optional<HeadBytes> head;        // written atomically once the fdatasync succeeded
     std::optional<StateFileWrite> state;  // written last, once the records and the head are durable
 };
 
@@ -42,7 +42,7 @@ struct FlushResult {
     bool durable = false;  // every record up to `mark` is durable, and the head (if any) in place
     std::string failure;   // why not (may be empty when even the text could not be built)
     StateWriteOutcome state = StateWriteOutcome::Skipped;  // the job's state file, if it had one
-    std::string state_failure;                              // StateWriteOutcome::Failed: why
+    std::string state_failure;                             // StateWriteOutcome::Failed: why
     [[nodiscard]] bool ok() const noexcept { return durable; }
 };
 
