@@ -112,6 +112,7 @@ std::unique_ptr<audit::AuditLog> open_audit_log(VaultService& vault)
     audit::AuditLogOptions options;
     options.start_object = std::string("codex-vaultd ") + kVersion;
     options.journal_send = audit::journal_sender();
+    options.journal_flush = audit::journal_batch_end();
     return audit::AuditLog::open(
         vault.state_path(),
         std::span<const std::uint8_t, audit::kAuditSeedBytes>(seed.span().data(), audit::kAuditSeedBytes), options);

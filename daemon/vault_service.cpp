@@ -283,6 +283,20 @@ void VaultService::accept_state_files(std::string_view why)
 // leaves the file newer than the log says, which is accepted; the reverse would lock a vault nobody attacked.
 void VaultService::write_state(store::StateKind kind, std::string body, std::string_view why)
 {
+    if (kind == store::StateKind::PolicyState && audit_ != nullptr) {
+        // A grant-state save handed to the flusher lands first (or is withdrawn: this write holds
+        // the newer state), so an older copy never replaces this one.
+        audit_->settle_state_write();
+    }
+    const PreparedState prepared = prepare_state(kind, std::move(body));
+    fileio::write_file_atomically(
+        state_dir_.get(), store::file_name(kind),
+        std::span(reinterpret_cast<const std::uint8_t*>(prepared.bytes.data()), prepared.bytes.size()), 0600);
+    state_written(prepared, why);
+}
+
+VaultService::PreparedState VaultService::prepare_state(store::StateKind kind, std::string body)
+{
     store::SealedState sealed;
     sealed.kind = kind;
     sealed.generation = std::max(generations_[index(kind)], recorded_generations_[index(kind)]) + 1;
@@ -298,29 +312,50 @@ void VaultService::write_state(store::StateKind kind, std::string body, std::str
         }
     }
     sealed.body = std::move(body);
-    store::write_state_file(state_dir_.get(), sealed, state_key(kind));
+    PreparedState prepared{.kind = kind,
+                           .generation = sealed.generation,
+                           .stamp = sealed.audit,
+                           .bytes = store::encode_sealed_state(sealed, state_key(kind))};
+    // Taken now: a write prepared later goes above it even if this one is still on its way.
     generations_[index(kind)] = sealed.generation;
-    StateFileFinding& finding = state_files_[index(kind)];
+    return prepared;
+}
+
+void VaultService::state_written(const PreparedState& prepared, std::string_view why)
+{
+    StateFileFinding& finding = state_files_[index(prepared.kind)];
     finding.form = StateFileFinding::Form::Authentic;
-    finding.generation = sealed.generation;
-    finding.stamp = sealed.audit;
+    finding.generation = prepared.generation;
+    finding.stamp = prepared.stamp;
     if (audit_ == nullptr) {
         return;
     }
-    std::string reason = generation_reason(sealed.generation, why, sealed.audit.seq);
-    if (kind == store::StateKind::Founder) {
+    std::string reason = generation_reason(prepared.generation, why, prepared.stamp.seq);
+    if (prepared.kind == store::StateKind::Founder) {
         reason += "; founder key " + founder_key_id();
     }
     // A failed log fails every later call; the file is written, so nothing more to do here.
     (void)audit_->record(audit::AuditRecord{.type = audit::EventType::Integrity,
                                             .action = "state.generation",
-                                            .object = store::file_name(kind),
+                                            .object = store::file_name(prepared.kind),
                                             .subject = nullptr,
                                             .sender = "daemon",
                                             .decision = audit::Decision::None,
                                             .reason = reason,
                                             .grant = {},
                                             .informational = false});
+}
+
+std::string VaultService::policy_state_body()
+{
+    const auto now = clock::realtime_usec();
+    // Pruning rebuilds the grant index, so it runs at most once a minute, not on every use.
+    if (now - last_prune_usec_ >= kPruneIntervalUsec) {
+        engine_.grants().prune(engine_.policy().get(), now, kKeepFinishedGrantsUsec);
+        engine_.approvals().prune(now);
+        last_prune_usec_ = now;
+    }
+    return policy::encode_state(engine_.grants(), engine_.approvals());
 }
 
 void VaultService::save_policy_state_if_dirty()
@@ -331,17 +366,48 @@ void VaultService::save_policy_state_if_dirty()
     if (!grant_state_error_.empty()) {
         throw std::runtime_error(grant_state_error_);
     }
-    const auto now = clock::realtime_usec();
-    // Pruning rebuilds the grant index, so it runs at most once a minute, not on every use.
-    if (now - last_prune_usec_ >= kPruneIntervalUsec) {
-        engine_.grants().prune(engine_.policy().get(), now, kKeepFinishedGrantsUsec);
-        engine_.approvals().prune(now);
-        last_prune_usec_ = now;
-    }
-    write_state(store::StateKind::PolicyState, policy::encode_state(engine_.grants(), engine_.approvals()),
-                "grant state changed");
+    write_state(store::StateKind::PolicyState, policy_state_body(), "grant state changed");
     policy_state_dirty_ = false;
     policy_usage_dirty_ = false;
+}
+
+bool VaultService::save_policy_state_after_flush(std::function<void(const std::string& failure)> failed)
+{
+    if (!policy_state_dirty_ && !policy_usage_dirty_) {
+        return false;
+    }
+    if (!grant_state_error_.empty()) {
+        throw std::runtime_error(grant_state_error_);
+    }
+    if (audit_ == nullptr) {
+        flush_policy_state();
+        return true;
+    }
+    auto prepared = std::make_shared<PreparedState>(prepare_state(store::StateKind::PolicyState, policy_state_body()));
+    const bool enforced = policy_state_dirty_;
+    policy_state_dirty_ = false;
+    policy_usage_dirty_ = false;
+    audit::StateFileWrite write{
+        .dir_fd = state_dir_.get(), .name = store::file_name(store::StateKind::PolicyState), .bytes = prepared->bytes};
+    audit_->write_state_after_flush(
+        std::move(write), [this, prepared, enforced, failed = std::move(failed)](audit::StateWriteOutcome outcome,
+                                                                                 const std::string& failure) {
+            switch (outcome) {
+            case audit::StateWriteOutcome::Written:
+                state_written(*prepared, "grant state changed");
+                break;
+            case audit::StateWriteOutcome::Skipped:
+                // Withdrawn for a synchronous write of the newer state, or the log failed: what
+                // it held is saved by the next save (and none is saved after a failed log).
+                policy_usage_dirty_ = true;
+                policy_state_dirty_ = policy_state_dirty_ || enforced;
+                break;
+            case audit::StateWriteOutcome::Failed:
+                failed(failure);
+                break;
+            }
+        });
+    return true;
 }
 
 void VaultService::flush_policy_state()

@@ -120,6 +120,12 @@ public:
     [[nodiscard]] bool policy_usage_unsaved() const noexcept { return policy_usage_dirty_; }
     [[nodiscard]] bool policy_state_unsaved() const noexcept { return policy_state_dirty_; }
     void flush_policy_state();
+    // The same save off the loop: the sealed file is made now (from the state as it is, every
+    // change of which was decided by a call whose decision record is already appended) and handed
+    // to the audit trail, which writes it after the next flush made those records durable; the
+    // write is recorded when it completes. `failed` runs on the loop when the write failed (the
+    // caller locks the vault). False when there was nothing to save.
+    bool save_policy_state_after_flush(std::function<void(const std::string& failure)> failed);
     // Whether a use of this grant changes state that a later decision depends on (max_uses,
     // rate, approval = once) and so must be on disk before the reply.
     [[nodiscard]] bool grant_use_is_enforced(std::string_view grant_id) const noexcept;
@@ -163,6 +169,18 @@ private:
     void load_founder_key();
     void check_store();
     void write_state(store::StateKind kind, std::string body, std::string_view why);
+    // write_state's halves: the sealed file (its generation taken now, so a later write goes
+    // above it), and once it is on disk, the finding and the state.generation record.
+    struct PreparedState {
+        store::StateKind kind = store::StateKind::PolicyState;
+        std::uint64_t generation = 0;
+        store::AuditStamp stamp;
+        std::string bytes;
+    };
+    PreparedState prepare_state(store::StateKind kind, std::string body);
+    void state_written(const PreparedState& prepared, std::string_view why);
+    // The grant state's body, pruned at most once a minute.
+    std::string policy_state_body();
     [[nodiscard]] std::span<const std::uint8_t> state_key(store::StateKind kind) const noexcept;
 
     uid_t founder_uid_;

@@ -108,7 +108,7 @@ AuditLog::AuditLog(const AuditLogOptions& options, std::span<const std::uint8_t,
       secret_key_(derive_secret_key(seed)),
       signer_(key_span(secret_key_)),
       folder_(options.fold),
-      mirror_(options.mirror_to_journal, options.journal_send)
+      mirror_(options.mirror_to_journal, options.journal_send, options.journal_flush)
 {
     // A SecureBuffer's memory does not move with the object, but AuditLog never moves anyway:
     // signer_ keeps a view of secret_key_ for the object's whole life.
@@ -370,7 +370,7 @@ void AuditLog::mirror_frames(std::span<const std::uint8_t> bytes) noexcept
     for (;;) {
         const FrameRead frame = peek_frame(bytes, off);
         if (frame.status != FrameStatus::Ok) {
-            return;
+            break;
         }
         if (const auto r = decode_payload(frame.payload)) {
             Hash hash{};
@@ -379,6 +379,7 @@ void AuditLog::mirror_frames(std::span<const std::uint8_t> bytes) noexcept
         }
         off += frame.size;
     }
+    mirror_.end_batch();
 }
 
 Appended AuditLog::append(const RecordView& fields, Timestamps now)
@@ -494,9 +495,9 @@ bool AuditLog::no_flush_in_flight(const char* what)
     return false;
 }
 
-std::optional<FlushJob> AuditLog::begin_flush()
+std::optional<FlushJob> AuditLog::begin_flush(bool even_if_synced)
 {
-    if (flush_in_flight_ || !write_pending() || !unsynced_) {
+    if (flush_in_flight_ || !write_pending() || (!unsynced_ && !even_if_synced)) {
         return std::nullopt;
     }
     FlushJob job;

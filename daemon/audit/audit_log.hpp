@@ -83,8 +83,9 @@ struct AuditLogOptions {
     bool mirror_to_journal = true;     // off only in tests
     bool set_append_only_flag = true;  // off only in tests that must edit segment files
     FoldLimits fold;
-    std::string start_object;                      // the `start` record's object, e.g. "codex-vaultd 0.4.0"
-    JournalMirror::SendFn journal_send = nullptr;  // tests: capture journal entries
+    std::string start_object;                        // the `start` record's object, e.g. "codex-vaultd 0.4.0"
+    JournalMirror::SendFn journal_send = nullptr;    // tests: capture journal entries
+    JournalMirror::FlushFn journal_flush = nullptr;  // a collecting sender's end of batch (stderr)
 };
 
 enum class OpenState {
@@ -182,7 +183,9 @@ public:
     // write_pending(), then a job covering every record written that no job covered yet (and the
     // head of a deferred checkpoint); nullopt when there is nothing to flush, the log is failed
     // (check healthy()) or a job is already out.
-    [[nodiscard]] std::optional<FlushJob> begin_flush();
+    // With `even_if_synced`, a job is handed out even when every record written is durable
+    // already (a state file waits for it).
+    [[nodiscard]] std::optional<FlushJob> begin_flush(bool even_if_synced = false);
     // The result of the job begin_flush() handed out. Success: durable_seq() = its mark. Failure:
     // the log is failed with the job's reason. Returns healthy().
     bool end_flush(const FlushResult& result);

@@ -17,26 +17,49 @@ namespace {
 
 constexpr std::string_view kMessagePrefix = "MESSAGE=";
 
-// Development runs and tests: the entry's MESSAGE line (already escaped) on stderr.
+// Development runs and tests: the entry's MESSAGE line (already escaped) on stderr. The lines of
+// one batch of records are collected and written with one write(2) when the batch ends
+// (flush_stderr_lines): a durable call writes two records, and a write per line was as much
+// daemon CPU as writing the records themselves. Only the loop's thread mirrors records.
+std::string& stderr_lines()
+{
+    static std::string lines;
+    return lines;
+}
+
+// Beyond this the collected lines are written at once, so the buffer stays small whatever the
+// batch (AuditLogOptions::max_batch_bytes bounds it too).
+constexpr std::size_t kMaxStderrLines = 64 * 1024;
+
+int flush_stderr_lines()
+{
+    std::string& lines = stderr_lines();
+    std::size_t done = 0;
+    int result = 0;
+    while (done < lines.size()) {
+        const ssize_t w = ::write(STDERR_FILENO, lines.data() + done, lines.size() - done);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            result = w < 0 ? -errno : -EIO;
+            break;
+        }
+        done += static_cast<std::size_t>(w);
+    }
+    lines.clear();
+    return result;
+}
+
 int send_to_stderr(const struct iovec* iov, int n)
 {
     for (int i = 0; i < n; ++i) {
         const std::string_view field(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
         if (field.substr(0, kMessagePrefix.size()) == kMessagePrefix) {
-            std::string line(field.substr(kMessagePrefix.size()));
-            line.push_back('\n');
-            std::size_t done = 0;
-            while (done < line.size()) {
-                const ssize_t w = ::write(STDERR_FILENO, line.data() + done, line.size() - done);
-                if (w < 0 && errno == EINTR) {
-                    continue;
-                }
-                if (w <= 0) {
-                    return -errno;
-                }
-                done += static_cast<std::size_t>(w);
-            }
-            return 0;
+            std::string& lines = stderr_lines();
+            lines.append(field.substr(kMessagePrefix.size()));
+            lines.push_back('\n');
+            return lines.size() >= kMaxStderrLines ? flush_stderr_lines() : 0;
         }
     }
     return -EINVAL;
@@ -65,10 +88,24 @@ std::string_view bounded_field(std::string_view text, std::size_t max, std::stri
     return storage;
 }
 
-JournalMirror::SendFn journal_sender() noexcept
+namespace {
+
+bool under_journald() noexcept
 {
     const char* stream = std::getenv("JOURNAL_STREAM");
-    return stream != nullptr && stream[0] != '\0' ? &send_to_journal : &send_to_stderr;
+    return stream != nullptr && stream[0] != '\0';
+}
+
+}  // namespace
+
+JournalMirror::SendFn journal_sender() noexcept
+{
+    return under_journald() ? &send_to_journal : &send_to_stderr;
+}
+
+JournalMirror::FlushFn journal_batch_end() noexcept
+{
+    return under_journald() ? nullptr : &flush_stderr_lines;
 }
 
 AuditTrail::AuditTrail(sd_event* event, std::unique_ptr<AuditLog> log) : event_(event), log_(std::move(log))
@@ -110,6 +147,9 @@ AuditTrail::AuditTrail(sd_event* event, std::unique_ptr<AuditLog> log) : event_(
 
 AuditTrail::~AuditTrail()
 {
+    // Whoever handed over a state file is gone by now: its completion is not reported.
+    pending_state_done_ = nullptr;
+    inflight_state_done_ = nullptr;
     // The job in flight borrows the log's descriptors: it ends before the log does.
     run_fail_closed("audit flush at exit", [this] { settle(); });
     flusher_.stop();
@@ -174,8 +214,12 @@ void AuditTrail::start_flush()
 {
     flush_wanted_ = false;
     checkpoint_if_due(Timestamps::now());
-    std::optional<FlushJob> job = log_->begin_flush();
+    std::optional<FlushJob> job = log_->begin_flush(pending_state_.has_value());
     if (job) {
+        if (pending_state_) {
+            job->state = std::exchange(pending_state_, std::nullopt);
+            inflight_state_done_ = std::exchange(pending_state_done_, nullptr);
+        }
         flusher_.submit(std::move(*job));
     } else if (!log_->healthy()) {
         notify_durable();  // the waiting calls are answered Unavailable
@@ -214,6 +258,32 @@ void AuditTrail::complete(const FlushResult& result)
     const bool was_healthy = log_->healthy();
     if (!log_->end_flush(result) && was_healthy) {
         log::critical("the audit log failed: " + log_->failure_reason() + "; every request is now refused");
+    }
+    if (StateWriteDone done = std::exchange(inflight_state_done_, nullptr)) {
+        done(result.durable ? result.state : StateWriteOutcome::Skipped, result.state_failure);
+    }
+}
+
+void AuditTrail::write_state_after_flush(StateFileWrite write, StateWriteDone done)
+{
+    if (StateWriteDone replaced = std::exchange(pending_state_done_, nullptr)) {
+        replaced(StateWriteOutcome::Skipped, {});
+    }
+    pending_state_ = std::move(write);
+    pending_state_done_ = std::move(done);
+    if (!request_flush()) {
+        settle_state_write();  // the log is failed: nothing may be written after it
+    }
+}
+
+void AuditTrail::settle_state_write()
+{
+    if (StateWriteDone withdrawn = std::exchange(pending_state_done_, nullptr)) {
+        pending_state_.reset();
+        withdrawn(StateWriteOutcome::Skipped, {});
+    }
+    if (inflight_state_done_) {
+        settle();
     }
 }
 

@@ -77,6 +77,19 @@ public:
     void settle();
     // Called from the loop after the durable mark advanced or the log failed.
     void set_on_durable(std::function<void()> callback) { on_durable_ = std::move(callback); }
+
+    // A state file to write off the loop, after everything appended so far is durable: it rides
+    // on the next flush (requested here), which the flusher runs fdatasync first, then the file.
+    // `done` runs on the loop when that flush is taken (from on_flush_done, settle() or
+    // settle_state_write()); it is where the caller records the write (the record follows the
+    // file). One at a time: a second replaces a first not yet handed to a flush (whose `done`
+    // then hears Skipped).
+    using StateWriteDone = std::function<void(StateWriteOutcome outcome, const std::string& failure)>;
+    void write_state_after_flush(StateFileWrite write, StateWriteDone done);
+    // A state write not yet handed to a flush is withdrawn (Skipped); one in flight is waited
+    // for. Before any synchronous write of the same file, so an older copy never lands last.
+    void settle_state_write();
+    [[nodiscard]] bool state_write_out() const noexcept { return pending_state_done_ || inflight_state_done_; }
     // Starts the flusher thread (harden::apply_runtime_hardening's hook). Before, flushes run
     // inline on the loop.
     void start_flusher() { flusher_.start(); }
@@ -133,11 +146,17 @@ private:
     bus::EventSourcePtr notify_;      // runs on_durable_ after a flush completed outside on_flush_done
     bus::EventSourcePtr writer_;      // idle: writes records appended outside a call (monitor, folds)
     std::function<void()> on_durable_;
-    bool flush_wanted_ = false;  // a flush was requested while one was in flight
+    bool flush_wanted_ = false;                    // a flush was requested while one was in flight
+    std::optional<StateFileWrite> pending_state_;  // waits for the next flush
+    StateWriteDone pending_state_done_;
+    StateWriteDone inflight_state_done_;  // the flush in flight carries a state file
 };
 
 // The journal sender the daemon gives the log: sd_journal_sendv under journald (JOURNAL_STREAM set
 // by systemd), else a writer of each entry's MESSAGE line to stderr.
 JournalMirror::SendFn journal_sender() noexcept;
+// Its end of batch: null under journald (one datagram per entry), else the write of the lines
+// collected on stderr.
+JournalMirror::FlushFn journal_batch_end() noexcept;
 
 }  // namespace codexvault::audit

@@ -36,6 +36,18 @@ FlushResult run_flush_job(const FlushJob& job) noexcept
             }
         }
         result.durable = true;
+        if (job.state) {
+            try {
+                fileio::write_file_atomically(
+                    job.state->dir_fd, job.state->name,
+                    std::span(reinterpret_cast<const std::uint8_t*>(job.state->bytes.data()), job.state->bytes.size()),
+                    0600);
+                result.state = StateWriteOutcome::Written;
+            } catch (const std::exception& e) {
+                result.state = StateWriteOutcome::Failed;
+                result.state_failure = e.what();
+            }
+        }
     } catch (...) {
         // Only the failure text could not be built (out of memory): `durable` is still false.
     }

@@ -173,9 +173,24 @@ void journal_fields(const RecordView& r, const Hash& record_hash, std::vector<st
     out.resize(used);
 }
 
-JournalMirror::JournalMirror(bool enabled, SendFn send)
-    : enabled_(enabled), send_(send != nullptr ? send : &sd_journal_sendv)
+JournalMirror::JournalMirror(bool enabled, SendFn send, FlushFn flush)
+    : enabled_(enabled), send_(send != nullptr ? send : &sd_journal_sendv), flush_(flush)
 {
+}
+
+void JournalMirror::end_batch() noexcept
+{
+    if (flush_ == nullptr || batched_ == 0) {
+        return;
+    }
+    const int r = flush_();
+    if (r < 0) {
+        failures_ += batched_;
+        last_error_ = -r;
+    } else {
+        sent_ += batched_;
+    }
+    batched_ = 0;
 }
 
 void JournalMirror::mirror(const RecordView& r, const Hash& record_hash) noexcept
@@ -195,7 +210,11 @@ void JournalMirror::mirror(const RecordView& r, const Hash& record_hash) noexcep
             last_error_ = -r_send;
             return;
         }
-        ++sent_;
+        if (flush_ != nullptr) {
+            ++batched_;
+        } else {
+            ++sent_;
+        }
     } catch (...) {  // only allocation can fail here
         ++failures_;
         last_error_ = ENOMEM;

@@ -49,12 +49,19 @@ class JournalMirror {
 public:
     // sd_journal_sendv's signature: returns 0 or a negative errno.
     using SendFn = int (*)(const struct iovec* iov, int n);
+    // Ends a batch for a sender that collects entries (the stderr copy writes the lines of one
+    // batch with one write(2) instead of one per record): 0 or a negative errno, which counts
+    // every entry of the batch as failed.
+    using FlushFn = int (*)();
 
-    // `send` defaults to sd_journal_sendv; tests pass a recorder.
-    explicit JournalMirror(bool enabled, SendFn send = nullptr);
+    // `send` defaults to sd_journal_sendv; tests pass a recorder. With `flush`, entries count as
+    // sent only once end_batch() wrote them.
+    explicit JournalMirror(bool enabled, SendFn send = nullptr, FlushFn flush = nullptr);
 
     // One entry for one record. Never throws; a failure is counted.
     void mirror(const RecordView& r, const Hash& record_hash) noexcept;
+    // After the records of one write: hands a collecting sender's entries on.
+    void end_batch() noexcept;
 
     [[nodiscard]] bool enabled() const noexcept { return enabled_; }
     [[nodiscard]] std::uint64_t sent() const noexcept { return sent_; }
@@ -64,6 +71,8 @@ public:
 private:
     bool enabled_;
     SendFn send_;
+    FlushFn flush_;
+    std::uint64_t batched_ = 0;  // entries handed to a collecting sender since the last end_batch()
     std::uint64_t sent_ = 0;
     std::uint64_t failures_ = 0;
     int last_error_ = 0;

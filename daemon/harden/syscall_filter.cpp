@@ -52,6 +52,11 @@ constexpr std::array kAbortSelf{ArgCheck{0, kInt, kOwnPid}, ArgCheck{2, kInt, SI
 constexpr std::array kCloexecOnly{ArgCheck{0, kInt, O_CLOEXEC}};
 constexpr std::array kTermOrKill{ArgCheck{1, kInt, SIGTERM}};
 constexpr std::array kKillOnly{ArgCheck{1, kInt, SIGKILL}};
+// PIDFD_GET_INFO = _IOWR(0xFF, 11, struct pidfd_info) in its first, 64-byte version
+// (daemon/identity/pidfd_info.hpp; Debian 12's headers lack it).
+constexpr std::uint64_t kPidfdGetInfoRequest = 0xc040ff0bU;
+constexpr std::array kPidfdGetInfo{ArgCheck{1, kInt, kPidfdGetInfoRequest}};
+constexpr std::array kNotPidfdGetInfo{ArgCheck{1, kAllBits, kPidfdGetInfoRequest, true}};
 
 // ---------------------------------------------------------------------------------------------
 // The allowlist. Derived by running the real daemon under strace through the whole integration
@@ -175,10 +180,10 @@ constexpr std::array kAllowlist{
                  "on_expiry = \"terminate\": SIGTERM to each process still under the mark (by pidfd)"},
     SyscallGroup{"injection kill", kInjectSignal, kKillOnly, FilterAction::Allow, 0,
                  "on_expiry = \"terminate\": SIGKILL after the grace period to what is left"},
-    SyscallGroup{"ioctl probes", kTerminalProbe, kAlways, FilterAction::Errno, ENOTTY,
+    SyscallGroup{"ioctl probes", kTerminalProbe, kNotPidfdGetInfo, FilterAction::Errno, ENOTTY,
                  "isatty()/window-size probes by stdio, and the audit log's FS_IOC_SETFLAGS (append-only flag) on "
                  "a segment created after start-up, get \"not supported\" without reaching any driver: the "
-                 "daemon holds no capability that flag needs by then"},
+                 "daemon holds no capability that flag needs by then. Every request but PIDFD_GET_INFO (next row)"},
     SyscallGroup{"egress TCP (IPv4)", kEgressSocket, kTcp4, FilterAction::Allow, 0,
                  "provider mediation: libcurl's connection to a provider (docs/egress.md)"},
     SyscallGroup{"egress TCP (IPv6)", kEgressSocket, kTcp6, FilterAction::Allow, 0,
@@ -222,6 +227,9 @@ constexpr std::array kAllowlist{
                  "libcurl sets SIGPIPE to ignored around work on its connection cache (the cache's own handle "
                  "does not carry CURLOPT_NOSIGNAL), and puts it back; the daemon ignores SIGPIPE already. "
                  "SIGPIPE only: no other signal's handler can change"},
+    SyscallGroup{"caller cgroup id", kTerminalProbe, kPidfdGetInfo, FilterAction::Allow, 0,
+                 "PIDFD_GET_INFO on a caller's pidfd (this request number only): its cgroup id, so a re-read "
+                 "skips /proc/PID/cgroup while the caller stays in the cgroup whose path it holds; read-only"},
 };
 
 [[noreturn]] void fail(int negative_errno, const std::string& what)
@@ -267,7 +275,8 @@ void install_syscall_filter()
         std::vector<scmp_arg_cmp> checks;
         for (const ArgCheck& check : group.only_if) {
             const std::uint64_t value = check.value == kOwnPid ? own_pid : check.value;
-            checks.push_back(scmp_arg_cmp{check.index, SCMP_CMP_MASKED_EQ, check.mask, value});
+            checks.push_back(check.differs ? scmp_arg_cmp{check.index, SCMP_CMP_NE, value, 0}
+                                           : scmp_arg_cmp{check.index, SCMP_CMP_MASKED_EQ, check.mask, value});
         }
         for (const std::string_view name : group.syscalls) {
             const std::string syscall_name(name);

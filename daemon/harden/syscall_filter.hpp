@@ -13,9 +13,10 @@ namespace codexvault::harden {
 // One row of the allowlist: every syscall of the group gets `action`, unconditionally or only
 // when the arguments match `only_if` (all of them).
 struct ArgCheck {
-    unsigned index;       // argument number, 0-5
-    std::uint64_t mask;   // the argument is masked with this first (~0 = compare all bits)
-    std::uint64_t value;  // ...and must then equal this
+    unsigned index;        // argument number, 0-5
+    std::uint64_t mask;    // the argument is masked with this first (~0 = compare all bits)
+    std::uint64_t value;   // ...and must then equal this
+    bool differs = false;  // instead: the whole argument must differ from `value` (mask unused)
 };
 
 enum class FilterAction {

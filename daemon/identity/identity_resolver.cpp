@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "daemon/identity/exe_from_records.hpp"
+#include "daemon/identity/pidfd_info.hpp"
 #include "lib/log/log.hpp"
 
 namespace codexvault::identity {
@@ -301,21 +302,42 @@ void IdentityResolver::retire(NameRecord& record, const std::string& reason)
     throw IdentityError(record.refusal);
 }
 
-void IdentityResolver::read_peer(const Peer& peer, Subject& subject, ExeRead exe_read)
+// The cgroup file is the dearer half of a re-read (the kernel renders the path under a global
+// lock); the cgroup id from PIDFD_GET_INFO is cheap. cgroup v2 directories cannot be renamed and
+// their ids are not reused, so while the id is the one the kept path was read under, the path is
+// current and the file is not read. A path is kept with an id only when the same id was seen
+// before and after reading it. (Should the process have been moved out and back in between, the
+// path kept is one of a cgroup the process was in a moment ago: moving it there took the same
+// rights as leaving it there, so no identity is gained that could not be had anyway.)
+std::uint64_t IdentityResolver::read_peer(const Peer& peer, Subject& subject, ExeRead exe_read)
 {
     const ProcStatus status = peer.proc->status();
     require_bus_uid(status, peer.bus_uid, peer.pid);
-    read_process(*peer.proc, status, exe_digests_, subject, exe_read);
+    const std::optional<std::uint64_t> before = cgroup_id_of(peer.pidfd.get());
+    const bool same_cgroup = before && peer.cgroup_id != 0 && *before == peer.cgroup_id && !subject.cgroup.empty();
+    read_process(*peer.proc, status, exe_digests_, subject, exe_read,
+                 same_cgroup ? CgroupRead::Keep : CgroupRead::Read);
+    if (same_cgroup) {
+        return peer.cgroup_id;
+    }
+    if (!before || subject.cgroup.empty()) {
+        return 0;
+    }
+    const std::optional<std::uint64_t> after = cgroup_id_of(peer.pidfd.get());
+    return after == before ? *before : 0;
 }
 
 void read_process(const ProcEntry& proc, const ProcStatus& status, ExeDigestCache& digests, Subject& subject,
-                  ExeRead exe_read)
+                  ExeRead exe_read, CgroupRead cgroup_read)
 {
     subject.uid = status.effective_uid;
     subject.gid = status.effective_gid;
     subject.groups = status.groups;
     if (exe_read == ExeRead::Read) {
         read_exe(proc, digests, subject);
+    }
+    if (cgroup_read == CgroupRead::Keep) {
+        return;
     }
     std::string cgroup = proc.cgroup();
     // The units are derived from the cgroup alone: the same path names the same units.
@@ -383,7 +405,7 @@ IdentityResolver::Peer IdentityResolver::pin_peer(const std::string& unique_name
         if (peer.subject.start_time_ticks > bound) {
             retire(record, who + " started after the connection appeared on the bus: its pid was reused");
         }
-        read_peer(peer, peer.subject, ExeRead::Read);
+        peer.cgroup_id = read_peer(peer, peer.subject, ExeRead::Read);
         if (exec_records_ != nullptr) {
             if (auto refusal = exe_at_connection(*exec_records_, exe_digests_, record.appeared_ns, peer.subject)) {
                 retire(record, *refusal);
@@ -425,8 +447,9 @@ void IdentityResolver::reread(NameRecord& record)
     const bool recorded = peer.subject.exe_source == ExeSource::monitor && exec_records_ != nullptr;
     const ExeRead exe_read = peer.subject.exe_source == ExeSource::proc ? ExeRead::Read : ExeRead::Skip;
     Subject fresh = peer.subject;
+    std::uint64_t cgroup_id = 0;
     try {
-        read_peer(peer, fresh, exe_read);
+        cgroup_id = read_peer(peer, fresh, exe_read);
     } catch (const IdentityError&) {
         throw;  // refused; the peer stays pinned, so the name is never pinned again
     } catch (const std::system_error& e) {
@@ -451,6 +474,7 @@ void IdentityResolver::reread(NameRecord& record)
         keep_pinned_exe(peer.subject, fresh);
     }
     peer.subject = std::move(fresh);
+    peer.cgroup_id = cgroup_id;
 }
 
 Subject IdentityResolver::resolve(sd_bus_message* message, std::uint64_t dispatch_boottime_ticks, Freshness freshness)

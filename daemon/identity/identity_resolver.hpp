@@ -70,6 +70,9 @@ PinCapacity pin_capacity(rlim_t soft_limit) noexcept;
 
 // Whether read_process reads the executable, or leaves the subject's exe fields as they are.
 enum class ExeRead { Read, Skip };
+// Whether read_process reads the cgroup, or keeps the subject's (the process is known to be in
+// the cgroup that path names).
+enum class CgroupRead { Read, Keep };
 
 class IdentityResolver {
 public:
@@ -106,6 +109,9 @@ private:
         UniqueFd pidfd;
         std::unique_ptr<ProcEntry> proc;
         Subject subject;  // as confirmed at pin time or by the last successful re-read
+        // The cgroup id (PIDFD_GET_INFO) subject.cgroup was read under: the same id on a later
+        // call means the same cgroup, whose path cannot change. 0: unknown, read the file.
+        std::uint64_t cgroup_id = 0;
     };
     // One unique name on the bus, from its appearance until NameOwnerChanged removes it.
     struct NameRecord {
@@ -116,8 +122,9 @@ private:
     };
 
     // Reads uid (which must still be the bus's), gid, groups, exe (unless skipped) and cgroup
-    // into `subject`.
-    void read_peer(const Peer& peer, Subject& subject, ExeRead exe_read);
+    // into `subject` (which starts as a copy of peer.subject). Returns the cgroup id to keep
+    // with `subject` (Peer::cgroup_id) once it is accepted.
+    std::uint64_t read_peer(const Peer& peer, Subject& subject, ExeRead exe_read);
     // Re-reads a pinned peer; its subject changes only if the process still is what was pinned.
     void reread(NameRecord& record);
     Peer pin_peer(const std::string& unique_name, NameRecord& record, std::uint64_t dispatch_boottime_ticks);
@@ -141,7 +148,7 @@ private:
 // units are derived again only when the cgroup differs from `subject.cgroup` (whose units
 // `subject` must then hold, as every subject read here does).
 void read_process(const ProcEntry& proc, const ProcStatus& status, ExeDigestCache& digests, Subject& subject,
-                  ExeRead exe_read = ExeRead::Read);
+                  ExeRead exe_read = ExeRead::Read, CgroupRead cgroup_read = CgroupRead::Read);
 // The executable behind `proc` (path, device, inode, digest) into `subject`; unknown when the
 // daemon may not read it. The file is opened only to hash a version not seen before.
 void read_exe(const ProcEntry& proc, ExeDigestCache& digests, Subject& subject);

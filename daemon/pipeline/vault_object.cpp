@@ -143,11 +143,35 @@ void VaultObject::schedule_usage_save()
     }
     const int r = sd_event_source_set_time_relative(usage_timer_.get(), 1'000'000);
     if (r < 0 || sd_event_source_set_enabled(usage_timer_.get(), SD_EVENT_ONESHOT) < 0) {
-        save_usage();  // no timer: save now, slower but never later
+        save_usage_now();  // no timer: save now, on the loop: slower but never later
     }
 }
 
+// The use counts of unlimited grants, within a second: written by the audit flusher after the
+// flush that makes the decisions they count durable (the loop waits for no disk here), and
+// recorded when written. Enforced state (counted grants, approvals) is saved before the reply
+// instead (persist_state).
 void VaultObject::save_usage() noexcept
+{
+    try {
+        if (!audit_.healthy() || vault_.policy_state_unsaved()) {
+            // A failed log: no count may outrun it. Enforced changes pending: the next call's
+            // persist_state saves everything, before its reply.
+            return;
+        }
+        if (audit_.state_write_out()) {
+            schedule_usage_save();  // one at a time; this one's counts go with the next
+            return;
+        }
+        (void)vault_.save_policy_state_after_flush(
+            [this](const std::string& failure) { (void)lock_for_unsaved_state(std::runtime_error(failure)); });
+    } catch (const std::exception& e) {
+        (void)lock_for_unsaved_state(e);
+    }
+}
+
+// The orderly stop: saved now, on the loop, after the records it counts are durable.
+void VaultObject::save_usage_now() noexcept
 {
     try {
         if (!decisions_durable()) {
@@ -161,6 +185,8 @@ void VaultObject::save_usage() noexcept
 
 VaultObject::~VaultObject()
 {
+    // A usage save in flight reports to this object (it locks on failure): settled while it lives.
+    audit_.settle_state_write();
     audit_.set_on_durable(nullptr);
     vault_.set_on_lock(nullptr);
 }
@@ -251,8 +277,7 @@ void VaultObject::authorize(const MethodSpec& spec, const identity::Subject& sub
 void VaultObject::authorize_use(const identity::Subject& subject, GrantUse& use)
 {
     const policy::RequestContext request = use.request();
-    policy::IdSeed seed{};
-    randombytes_buf(seed.data(), seed.size());
+    const policy::IdSeed seed = next_id_seed();
     auto& engine = vault_.engine();
     use.decision = engine.evaluate(subject_view(subject), use.capability, request, clock::realtime_usec(),
                                    policy::Mode::Use, seed);
@@ -272,6 +297,21 @@ void VaultObject::authorize_use(const identity::Subject& subject, GrantUse& use)
         announce_approval(use.decision.approval_id.view());
     }
     throw VaultError(error_for(use.decision), caller_message(use.decision));
+}
+
+// Every Use draws a seed for the approval id it might create: taken from a pool refilled with one
+// getrandom per 64 seeds instead of one per call (each byte is used once).
+policy::IdSeed VaultObject::next_id_seed()
+{
+    policy::IdSeed seed{};
+    if (seed_pool_used_ + seed.size() > seed_pool_.size()) {
+        randombytes_buf(seed_pool_.data(), seed_pool_.size());
+        seed_pool_used_ = 0;
+    }
+    std::memcpy(seed.data(), seed_pool_.data() + seed_pool_used_, seed.size());
+    sodium_memzero(seed_pool_.data() + seed_pool_used_, seed.size());
+    seed_pool_used_ += seed.size();
+    return seed;
 }
 
 void VaultObject::announce_approval(std::string_view approval_id)
@@ -771,7 +811,7 @@ void VaultObject::drain()
     }
     audit_.settle();
     (void)audit_.write_pending();
-    save_usage();
+    save_usage_now();
 }
 
 }  // namespace codexvault::daemon

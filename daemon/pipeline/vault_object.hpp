@@ -26,6 +26,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include <array>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -89,10 +90,12 @@ private:
     static int on_usage_timer(sd_event_source* source, std::uint64_t usec, void* userdata) noexcept;
     void schedule_usage_save();
     void save_usage() noexcept;
+    void save_usage_now() noexcept;
     int dispatch(const MethodSpec& spec, sd_bus_message* message, sd_bus_error* error);
     void authorize(const MethodSpec& spec, const identity::Subject& subject, PreparedCall& call);
     void authorize_use(const identity::Subject& subject, GrantUse& use);
     void announce_approval(std::string_view approval_id);
+    policy::IdSeed next_id_seed();
     void persist_state();
     [[nodiscard]] bool decisions_durable();
     std::string lock_for_unsaved_state(const std::exception& error) noexcept;
@@ -134,6 +137,8 @@ private:
     inject::InjectionService* injections_ = nullptr;
     std::vector<PendingCall> deferred_;  // acted on, their action not yet complete (no outcome record yet)
     std::uint64_t next_deferred_ = 1;
+    std::array<std::uint8_t, 512> seed_pool_{};
+    std::size_t seed_pool_used_ = 512;  // empty: filled at the first draw
 };
 
 }  // namespace codexvault::daemon

@@ -4,6 +4,7 @@
 // checkpoint only once a flush made it durable, nothing closes the segment under a flush in
 // flight, and AuditTrail rotates, seals and checkpoints with its flusher thread running while the
 // folder still verifies offline.
+#include <fcntl.h>
 #include <poll.h>
 #include <sodium.h>
 #include <sys/stat.h>
@@ -358,6 +359,81 @@ Test(audit_flush, the_trail_rotates_seals_and_checkpoints_with_its_flusher_runni
         cr_assert_geq(log->chain_state().segment, 3U, "the segments did not rotate");
         cr_assert(trail.close("test stop"), "%s", trail.failure_reason().c_str());
     }
+    sd_event_unref(event);
+    expect_verifies();
+}
+
+// A grant-state save handed to the trail is written by the flusher after the flush that covers
+// every record appended before it was handed over (the state is never ahead of the log), its
+// completion is reported on the loop, and one withdrawn before its flush is never written.
+Test(audit_flush, a_state_file_rides_the_next_flush_and_lands_only_after_the_records_before_it_are_durable)
+{
+    Clock clock;
+    Seed seed{};
+    seed.fill(0x5a);
+    std::unique_ptr<AuditLog> owned = AuditLog::open(g_state, seed, test_options());
+    AuditLog* log = owned.get();
+    const int state_fd = ::open(g_state.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    cr_assert_geq(state_fd, 0);
+    sd_event* event = nullptr;
+    cr_assert_geq(sd_event_new(&event), 0);
+    {
+        AuditTrail trail(event, std::move(owned));
+        trail.start_flusher();
+        const auto record = [&trail] {
+            const AuditRecord r{.type = EventType::Decision,
+                                .action = "grant.use",
+                                .object = "audit:read",
+                                .subject = nullptr,
+                                .sender = ":1.9",
+                                .decision = Decision::Allow,
+                                .reason = "authorized",
+                                .grant = "g-1",
+                                .informational = false};
+            cr_assert(trail.record(r) == Appended::Queued, "%s", trail.failure_reason().c_str());
+        };
+        // A flush in flight when the state is handed over does not carry it: the next one does.
+        record();
+        cr_assert(trail.request_flush());
+        record();
+        record();
+        const std::uint64_t covered = log->last_seq();
+        std::optional<StateWriteOutcome> outcome;
+        std::uint64_t durable_when_done = 0;
+        bool file_when_done = false;
+        trail.write_state_after_flush(StateFileWrite{.dir_fd = state_fd, .name = "state-test", .bytes = "sealed"},
+                                      [&](StateWriteOutcome o, const std::string& /*failure*/) {
+                                          outcome = o;
+                                          durable_when_done = log->durable_seq();
+                                          file_when_done = fs::exists(g_state / "state-test");
+                                      });
+        cr_assert(trail.state_write_out());
+        for (int i = 0; i < 1000 && !outcome; ++i) {
+            cr_assert_geq(sd_event_run(event, 1'000'000), 0);
+        }
+        cr_assert(outcome.has_value(), "the state write never completed");
+        cr_assert(*outcome == StateWriteOutcome::Written);
+        cr_assert_geq(durable_when_done, covered, "the state file was reported before its records were durable");
+        cr_assert(file_when_done);
+        cr_assert_eq(read_text(g_state / "state-test"), "sealed");
+        cr_assert(!trail.state_write_out());
+
+        // Withdrawn before its flush (a synchronous write of newer state comes first): never written.
+        trail.settle();
+        record();
+        cr_assert(trail.request_flush());
+        std::optional<StateWriteOutcome> withdrawn;
+        trail.write_state_after_flush(StateFileWrite{.dir_fd = state_fd, .name = "state-old", .bytes = "older"},
+                                      [&](StateWriteOutcome o, const std::string& /*failure*/) { withdrawn = o; });
+        trail.settle_state_write();
+        cr_assert(withdrawn.has_value() && *withdrawn == StateWriteOutcome::Skipped);
+        for (int i = 0; i < 10; ++i) {
+            (void)sd_event_run(event, 10'000);
+        }
+        cr_assert(!fs::exists(g_state / "state-old"), "a withdrawn state file was written");
+        cr_assert(trail.close("test stop"), "%s", trail.failure_reason().c_str());
+    }
+    ::close(state_fd);
     sd_event_unref(event);
     expect_verifies();
 }

@@ -865,3 +865,40 @@ Test(audit_log, an_exception_in_the_timer_work_fails_the_log_closed)
     }
     sd_event_unref(raw_event);
 }
+
+namespace {
+int g_batch_ends = 0;
+int g_batch_result = 0;
+int count_batch_end()
+{
+    ++g_batch_ends;
+    return g_batch_result;
+}
+}  // namespace
+
+Test(audit_log_mirror_files, a_collecting_sender_gets_one_end_of_batch_per_write_and_counts_its_failure_per_entry)
+{
+    Clock clock;
+    AuditLogOptions options = test_options();
+    options.mirror_to_journal = true;
+    options.journal_send = &count_send;
+    options.journal_flush = &count_batch_end;
+    g_sends = 0;
+    g_batch_ends = 0;
+    g_batch_result = 0;
+    auto log = open_log(clock, options);
+    const int ends_after_open = g_batch_ends;
+    const std::uint64_t sent_after_open = log->status().journal_sent;
+    append_n(*log, clock, 4);
+    cr_assert_eq(log->status().journal_sent, sent_after_open, "collected entries are not sent before the batch ends");
+    cr_assert(log->write_pending());
+    cr_assert_eq(g_batch_ends, ends_after_open + 1, "four records, one write: one end of batch");
+    cr_assert_eq(log->status().journal_sent, sent_after_open + 4);
+
+    g_batch_result = -EPIPE;
+    append_n(*log, clock, 3);
+    cr_assert(log->write_pending(), "a lost copy never fails the log");
+    cr_assert_eq(log->status().journal_failures, 3U, "each entry of the failed batch is counted");
+    cr_assert_eq(log->status().journal_sent, sent_after_open + 4);
+    g_batch_result = 0;
+}

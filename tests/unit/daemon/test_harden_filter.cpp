@@ -312,6 +312,10 @@ Test(harden_filter, listed_calls_survive)
         if (::ioctl(0, TIOCGWINSZ, &ws) != -1 || errno != ENOTTY) {
             return 10;
         }
+        // PIDFD_GET_INFO (the caller's cgroup id) reaches the kernel, which refuses a bad descriptor.
+        if (::ioctl(-1, 0xc040ff0bUL, nullptr) != -1 || errno != EBADF) {
+            return 15;
+        }
         // Egress: a TCP socket, the response stream's socketpair, a sealed memfd, a thread.
         const int tcp = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_TCP);
         int one = 1;

@@ -1,0 +1,21 @@
+// PIDFD_GET_INFO (Linux 6.13): what the kernel knows about a pinned process, asked through its
+// pidfd with one ioctl instead of rendering a /proc file. Used for the process's cgroup id, which
+// lets a re-read skip /proc/PID/cgroup while the process stays in the cgroup whose path it already
+// holds (docs/architecture.md, "Where a call's CPU goes"). On an older kernel, or where the
+// daemon's seccomp filter answers ENOTTY, the answer is "unknown" and the caller reads /proc.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+namespace codexvault::identity {
+
+// The cgroup (v2, the default hierarchy) the process behind `pidfd` is in now: the id of that
+// cgroup's directory, never reused while the system runs. nullopt when the kernel cannot say
+// (no PIDFD_GET_INFO, no cgroup support, the process was reaped).
+std::optional<std::uint64_t> cgroup_id_of(int pidfd) noexcept;
+
+// The ioctl request number, for the seccomp filter's row (argument-checked to exactly this).
+inline constexpr std::uint32_t kPidfdGetInfoRequest = 0xc040ff0bU;  // _IOWR(0xFF, 11, 64-byte struct)
+
+}  // namespace codexvault::identity
