@@ -339,9 +339,9 @@ int cmd_approvals_watch(const GlobalOptions& options)
                                     bus::signal::kApprovalRequested, &on_approval_requested, &state),
                 "watch ApprovalRequested");
     const bus::SlotPtr slot(raw_slot);
-    if (!options.json) {
-        std::cout << "watching for approval requests (Ctrl-C to stop)" << std::endl;
-    }
+    // The match is in place once sd_bus_match_signal returns: say so, on stderr under --json so
+    // stdout stays JSON lines, so whoever started the watcher knows no request can be missed now.
+    (options.json ? std::cerr : std::cout) << "watching for approval requests (Ctrl-C to stop)" << std::endl;
     for (;;) {
         const int r = sd_bus_process(client.bus(), nullptr);
         check_local(r, "process bus");

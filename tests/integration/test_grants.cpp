@@ -467,13 +467,15 @@ Test(grants, approvals_watch_prints_each_new_request)
     start_with_policy(kApproveEachPolicy);
     // The watcher: vaultctl approvals watch --json, its output on a pipe, the passphrase on fd 3.
     int out[2];
+    int err[2];
     int pass[2];
-    cr_assert(::pipe(out) == 0 && ::pipe(pass) == 0);
+    cr_assert(::pipe(out) == 0 && ::pipe(err) == 0 && ::pipe(pass) == 0);
     const pid_t watcher = ::fork();
     cr_assert(watcher >= 0);
     if (watcher == 0) {
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         ::dup2(out[1], 1);
+        ::dup2(err[1], 2);
         ::dup2(pass[0], 3);
         const std::string bin = vaultctl_path();
         ::execl(bin.c_str(), bin.c_str(), "--bus", env->bus_address().c_str(), "approvals", "watch", "--json",
@@ -481,12 +483,28 @@ Test(grants, approvals_watch_prints_each_new_request)
         _exit(127);
     }
     ::close(out[1]);
+    ::close(err[1]);
     ::close(pass[0]);
     const std::string passphrase = std::string(kPassphrase) + "\n";
     cr_assert(::write(pass[1], passphrase.data(), passphrase.size()) == static_cast<ssize_t>(passphrase.size()));
     ::close(pass[1]);
-    // Give the watcher time to subscribe (it proves the key with a signed call first).
-    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    // The watcher says on stderr when its match is in place (after proving the key with a signed
+    // call, an Argon2 derivation first): wait for that line rather than for a guessed time.
+    std::string status;
+    struct pollfd status_poll {
+        err[0], POLLIN, 0
+    };
+    for (int i = 0; i < 600 && status.find("watching") == std::string::npos; ++i) {
+        if (::poll(&status_poll, 1, 100) > 0) {
+            char buffer[512];
+            const ssize_t n = ::read(err[0], buffer, sizeof buffer);
+            if (n <= 0) {
+                break;
+            }
+            status.append(buffer, static_cast<std::size_t>(n));
+        }
+    }
+    cr_assert(status.find("watching") != std::string::npos, "the watcher never subscribed: %s", status.c_str());
 
     Caller caller = start_caller(kNobody);
     const UseResult first = ask(caller, "pid=1");
@@ -509,6 +527,7 @@ Test(grants, approvals_watch_prints_each_new_request)
     ::kill(watcher, SIGTERM);
     ::waitpid(watcher, nullptr, 0);
     ::close(out[0]);
+    ::close(err[0]);
     stop_caller(caller);
     cr_expect(seen.find(first.approval) != std::string::npos, "watch printed: %s", seen.c_str());
     cr_expect(seen.find("secret:demo:inject") != std::string::npos, "watch printed: %s", seen.c_str());
