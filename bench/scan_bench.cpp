@@ -50,6 +50,7 @@
 
 #include "daemon/ingest/ingest_scan.hpp"
 #include "lib/scan/builtin_rules.hpp"
+#include "lib/scan/env_reads.hpp"
 #include "lib/scan/first_stage.hpp"
 #include "lib/scan/matcher.hpp"
 
@@ -567,6 +568,49 @@ int main(int argc, char** argv)
         }
         first_cpu.push_back(thread_seconds() - cpu_start);
     }
+    // Where the rest of the time goes, each part alone on the in-memory corpus: the run finder
+    // of the rules with no literal, the env-read listing, and the whole scanner (both stages,
+    // verifiers, findings) without the walk.
+    std::vector<double> runs_cpu;
+    std::vector<double> reads_cpu;
+    std::vector<double> scan_cpu;
+    std::uint64_t run_count = 0;
+    std::uint64_t read_count = 0;
+    for (int run = 0; run < runs; ++run) {
+        run_count = 0;
+        double cpu_start = thread_seconds();
+        for (const auto& rule : rules.rules()) {
+            if (rule.run_class.empty()) {
+                continue;
+            }
+            const auto table = codexvault::scan::re::single_byte_class(rule.run_class);
+            for (const File& file : corpus.files) {
+                const std::string_view text(corpus.bytes.data() + file.offset, file.size);
+                const auto count = [&](std::size_t, std::size_t) {
+                    ++run_count;
+                    return true;
+                };
+                if (rule.run_after.empty()) {
+                    for_each_run(text, *table, rule.run_min, count);
+                } else {
+                    for_each_run_after(text, rule.run_after, *table, rule.run_min, rule.run_max, count);
+                }
+            }
+        }
+        runs_cpu.push_back(thread_seconds() - cpu_start);
+        read_count = 0;
+        cpu_start = thread_seconds();
+        for (const File& file : corpus.files) {
+            read_count += env_var_reads(std::string_view(corpus.bytes.data() + file.offset, file.size)).size();
+        }
+        reads_cpu.push_back(thread_seconds() - cpu_start);
+        cpu_start = thread_seconds();
+        for (std::size_t i = 0; i < corpus.files.size(); ++i) {
+            const File& file = corpus.files[i];
+            (void)scanner.scan(std::string_view(corpus.bytes.data() + file.offset, file.size), file_name(i), key);
+        }
+        scan_cpu.push_back(thread_seconds() - cpu_start);
+    }
 
     // The corpus goes to disk; the in-memory copy is dropped so the walk's figures are its own.
     std::string root = parent + "/codex-vault-scan-bench.XXXXXX";
@@ -689,6 +733,12 @@ int main(int argc, char** argv)
     std::printf(
         "first stage only (Vectorscan in memory, counting callback): %.2f GiB/s CPU (median of %d), %llu reports\n",
         gib / median(first_cpu), runs, static_cast<unsigned long long>(first_hits));
+    std::printf("run finder only (rules with no literal, in memory): %.2f GiB/s CPU, %llu runs\n",
+                gib / median(runs_cpu), static_cast<unsigned long long>(run_count));
+    std::printf("env-read listing only (in memory): %.2f GiB/s CPU, %llu names\n", gib / median(reads_cpu),
+                static_cast<unsigned long long>(read_count));
+    std::printf("scanner only (both stages and findings, in memory, no walk, no env reads): %.2f GiB/s CPU\n",
+                gib / median(scan_cpu));
     std::printf(
         "end to end, one thread, page-cached (walk with openat2 + read + scan + findings + env names/reads):\n"
         "  %.2f GiB/s CPU, %.2f GiB/s wall (median of %d; target 1.5 GiB/s)\n",

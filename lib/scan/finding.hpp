@@ -39,6 +39,7 @@ struct Finding {
 
 struct ScanStats {
     std::uint64_t hits = 0;          // first-stage match reports
+    std::uint64_t gated = 0;         // keyword reports a rule's gate turned away (gates.hpp)
     std::uint64_t candidates = 0;    // second-stage matches examined
     std::uint64_t placeholders = 0;  // dropped by the placeholder policy
     std::uint64_t low_entropy = 0;   // dropped below the rule's entropy floor

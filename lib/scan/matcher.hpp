@@ -22,6 +22,7 @@
 
 #include "lib/scan/finding.hpp"
 #include "lib/scan/first_stage.hpp"
+#include "lib/scan/gates.hpp"
 #include "lib/scan/hs_handles.hpp"
 #include "lib/scan/result.hpp"
 #include "lib/scan/rules.hpp"
@@ -45,6 +46,7 @@ private:
         re::Regex pattern;
         std::vector<re::Regex> ignore;
         Verifier verifier = nullptr;
+        Gate gate = nullptr;  // Keywords: checked at each keyword before a chain is made
         Trigger trigger = Trigger::Pattern;
         std::uint32_t before = 0;  // Keywords and Runs: how far before the trigger a match may start
         std::uint32_t window = 0;  // Keywords and Runs: how far past the trigger a match may end

@@ -154,6 +154,11 @@ int Scanner::on_match(unsigned int id, unsigned long long /*from*/, unsigned lon
         // A keyword rule's match starts at most `before` bytes before the keyword and may run on
         // past it.
         const Matcher::Compiled& rule = self.matcher_->compiled_[expression.rule];
+        if (rule.gate != nullptr && !rule.gate(self.content_, end)) {
+            ++self.stats_->hits;
+            ++self.stats_->gated;
+            return 0;
+        }
         const std::size_t keyword = end - std::min<std::size_t>(end, expression.keyword_length);
         self.add(expression.rule, keyword - std::min<std::size_t>(keyword, rule.before), keyword + 1,
                  end + rule.window);
