@@ -343,11 +343,33 @@ Planted plant(Random& rng)
         secret = "dop_v1_" + rng.chars(kHex, 64);
         p.rule = "digitalocean-token";
         break;
-    default:
-        prefix = "    db_password = \"";
-        secret = rng.chars(kAlnum, 18);
+    default: {
+        // Generic assignments as they are written: five spellings of the name and operator,
+        // values from four kinds of generator (random alphanumerics of 12-40, hex, base64url,
+        // and letters only, which a generator of letters makes and an alphanumeric one makes
+        // about once in 25 at 18 bytes).
+        static constexpr std::array<const char*, 5> kForms = {"    db_password = \"", "  \"client_secret\": \"",
+                                                              "  password: '", "const apiKey = \"",
+                                                              "\tSessionToken := \""};
+        static constexpr std::string_view kLetters = kAlnum.substr(0, 52);
+        prefix = kForms[rng.below(kForms.size())];
+        switch (rng.below(6)) {
+        case 0:
+            secret = rng.chars(kHex, 32);
+            break;
+        case 1:
+            secret = rng.chars(kBase64Url, 24 + rng.below(17));
+            break;
+        case 2:
+            secret = rng.chars(kLetters, 16 + rng.below(17));
+            break;
+        default:
+            secret = rng.chars(kAlnum, 12 + rng.below(29));
+            break;
+        }
         p.rule = "generic-secret-assignment";
         break;
+    }
     }
     if (p.text.empty()) {
         const bool quoted = !prefix.empty() && (prefix.back() == '"' || prefix.back() == '\'');
