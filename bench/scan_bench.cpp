@@ -44,6 +44,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -390,6 +391,7 @@ struct PlantedAt {
     std::size_t offset;  // within the file
     std::size_t length;
     std::string rule;
+    std::size_t line = 0;  // 1-based, where the secret starts
 };
 
 struct Corpus {
@@ -419,8 +421,10 @@ Corpus generate(std::size_t total)
         while (corpus.bytes.size() - file_begin < target) {
             if (corpus.bytes.size() >= next_plant) {
                 const Planted p = plant(rng);
+                const auto line = static_cast<std::size_t>(
+                    std::count(corpus.bytes.begin() + static_cast<std::ptrdiff_t>(file_begin), corpus.bytes.end(), '\n'));
                 corpus.planted.push_back(
-                    {corpus.files.size(), corpus.bytes.size() - file_begin + p.at, p.length, p.rule});
+                    {corpus.files.size(), corpus.bytes.size() - file_begin + p.at, p.length, p.rule, line + 1});
                 corpus.bytes += p.text;
                 corpus.bytes += '\n';
                 next_plant += kMiB / 2 + rng.below(kMiB);
@@ -518,6 +522,95 @@ void remove_tree(const std::string& root)
     std::filesystem::remove_all(root, error);
 }
 
+// secretlint on some package folders of the tree, through bench/secretlint/run.sh (pinned, from
+// npm, installed into a cache). Only positions are read from its report (--format unix:
+// "PATH:LINE:COLUMN: message"; messages are masked); the report file is removed.
+struct Secretlint {
+    bool ran = false;
+    std::string why;  // when it did not run
+    double wall = 0;
+    double cpu = 0;                                    // user + system of the whole process tree
+    std::vector<std::pair<std::string, std::size_t>> hits;  // relative path, line
+};
+
+double child_cpu_seconds()
+{
+    rusage usage{};
+    ::getrusage(RUSAGE_CHILDREN, &usage);
+    return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+           static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1e-6;
+}
+
+Secretlint run_secretlint(const std::string& script, const std::string& root, std::size_t folders)
+{
+    Secretlint out;
+    if (::access(script.c_str(), X_OK) != 0) {
+        out.why = script + " not found (run the bench from the source tree, or pass --secretlint PATH)";
+        return out;
+    }
+    const std::string report = root + ".secretlint-report";
+    const std::string errors = root + ".secretlint-errors";
+    std::vector<std::string> args = {script, "--format", "unix"};
+    for (std::size_t d = 0; d < folders; ++d) {
+        char glob[32];
+        std::snprintf(glob, sizeof glob, "/pkg%02zu/**/*", d);
+        args.push_back(root + glob);
+    }
+    const double cpu_start = child_cpu_seconds();
+    const auto start = std::chrono::steady_clock::now();
+    const pid_t child = ::fork();
+    if (child == 0) {
+        const int out_fd = ::open(report.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        const int err_fd = ::open(errors.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (out_fd < 0 || err_fd < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_fd, 2) < 0) {
+            ::_exit(126);
+        }
+        std::vector<char*> argv;
+        for (auto& a : args) {
+            argv.push_back(a.data());
+        }
+        argv.push_back(nullptr);
+        ::execv(script.c_str(), argv.data());
+        ::_exit(127);
+    }
+    int status = 0;
+    if (child < 0 || ::waitpid(child, &status, 0) != child) {
+        out.why = "could not start " + script;
+        return out;
+    }
+    out.wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    out.cpu = child_cpu_seconds() - cpu_start;
+    std::ifstream err_in(errors);
+    std::string first_error;
+    std::getline(err_in, first_error);
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (code == 77) {
+        out.why = first_error.empty() ? "npm or the registry is unavailable" : first_error;
+    } else if (code != 0 && code != 1) {
+        out.why = "secretlint failed (exit " + std::to_string(code) + "): " + first_error;
+    } else {
+        out.ran = true;
+        std::ifstream in(report);
+        std::string text;
+        const std::string prefix = root + "/";
+        while (std::getline(in, text)) {
+            // PATH:LINE:COLUMN: ...; the corpus's paths hold no ':'.
+            if (text.rfind(prefix, 0) != 0) {
+                continue;
+            }
+            const auto colon = text.find(':', prefix.size());
+            if (colon == std::string::npos) {
+                continue;
+            }
+            const std::size_t line = std::strtoull(text.c_str() + colon + 1, nullptr, 10);
+            out.hits.emplace_back(text.substr(prefix.size(), colon - prefix.size()), line);
+        }
+    }
+    ::unlink(report.c_str());
+    ::unlink(errors.c_str());
+    return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv)
@@ -526,6 +619,8 @@ int main(int argc, char** argv)
     int runs = 3;
     std::string tree;
     std::string parent;
+    std::string secretlint = "bench/secretlint/run.sh";
+    std::size_t secretlint_mib = 64;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (std::strcmp(argv[i], "--mib") == 0) {
             mib = std::max<std::size_t>(1, static_cast<std::size_t>(std::strtoull(argv[i + 1], nullptr, 10)));
@@ -535,8 +630,15 @@ int main(int argc, char** argv)
             tree = argv[i + 1];
         } else if (std::strcmp(argv[i], "--dir") == 0) {
             parent = argv[i + 1];
+        } else if (std::strcmp(argv[i], "--secretlint") == 0) {
+            secretlint = argv[i + 1];
+        } else if (std::strcmp(argv[i], "--secretlint-mib") == 0) {
+            secretlint_mib = static_cast<std::size_t>(std::strtoull(argv[i + 1], nullptr, 10));
         } else {
-            std::fprintf(stderr, "usage: %s [--mib N] [--runs R] [--dir PARENT] [--tree DIR]\n", argv[0]);
+            std::fprintf(stderr,
+                         "usage: %s [--mib N] [--runs R] [--dir PARENT] [--tree DIR] [--secretlint PATH|none] "
+                         "[--secretlint-mib N]\n",
+                         argv[0]);
             return 2;
         }
     }
@@ -690,6 +792,30 @@ int main(int argc, char** argv)
         seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
         cpu_seconds.push_back(thread_seconds() - cpu_start);
     }
+    // secretlint and this scanner on the same package folders (secretlint is too slow for the
+    // whole corpus on a shared machine): the first `folders` of 64, about secretlint_mib.
+    const std::size_t folders =
+        std::clamp<std::size_t>((secretlint_mib * 64 + mib - 1) / std::max<std::size_t>(mib, 1), 1, 64);
+    Secretlint theirs;
+    std::vector<double> subset_cpu;
+    std::uint64_t subset_bytes = 0;
+    if (secretlint != "none" && secretlint_mib > 0) {
+        theirs = run_secretlint(secretlint, root, folders);
+        for (int run = 0; run < runs; ++run) {
+            subset_bytes = 0;
+            const double cpu_start = thread_seconds();
+            for (std::size_t d = 0; d < folders; ++d) {
+                char dir[32];
+                std::snprintf(dir, sizeof dir, "pkg%02zu", d);
+                const int fd = ::openat(root_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (fd >= 0) {
+                    subset_bytes += codexvault::ingest::scan_tree(fd, scanner, key, options).walk.bytes_read;
+                    ::close(fd);
+                }
+            }
+            subset_cpu.push_back(thread_seconds() - cpu_start);
+        }
+    }
     ::close(root_fd);
     remove_tree(root);
     const double walked_gib = static_cast<double>(report.walk.bytes_read) / (1024.0 * kMiB);
@@ -793,6 +919,75 @@ int main(int argc, char** argv)
         std::printf("  %-28s %zu\n", rule.c_str(), count);
     }
     std::printf("negative examples: %zu scanned, %zu findings\n", negatives, negative_findings);
+
+    if (secretlint != "none" && secretlint_mib > 0) {
+        const double subset_gib = static_cast<double>(subset_bytes) / (1024.0 * kMiB);
+        std::printf("secretlint side by side (pkg00-pkg%02zu, %.2f GiB, %zu of 64 folders):\n", folders - 1, subset_gib,
+                    folders);
+        if (!theirs.ran) {
+            std::printf("  secretlint: not run: %s (no figure)\n", theirs.why.c_str());
+        } else {
+            // Planted secrets in these folders, and the lines they start on.
+            std::set<std::pair<std::size_t, std::size_t>> planted_lines;
+            std::size_t in_subset = 0;
+            std::size_t ours_found = 0;
+            std::size_t theirs_found = 0;
+            std::set<std::pair<std::size_t, std::size_t>> their_lines;
+            for (const auto& [path, line] : theirs.hits) {
+                const auto at = index_of.find(path);
+                if (at != index_of.end()) {
+                    their_lines.emplace(at->second, line);
+                }
+            }
+            std::map<std::string, std::pair<std::size_t, std::size_t>> theirs_per_rule;
+            for (std::size_t k = 0; k < planted.size(); ++k) {
+                const auto& p = planted[k];
+                if (p.file % 64 >= folders) {
+                    continue;
+                }
+                ++in_subset;
+                planted_lines.emplace(p.file, p.line);
+                bool ours = false;
+                for (const Finding& f : findings[p.file]) {
+                    ours = ours || (f.rule_id == p.rule && f.offset <= p.offset && p.offset < f.offset + f.length);
+                }
+                ours_found += ours ? 1 : 0;
+                const bool found = their_lines.contains({p.file, p.line});
+                theirs_found += found ? 1 : 0;
+                auto& entry = theirs_per_rule[p.rule];
+                entry.first += found ? 1 : 0;
+                ++entry.second;
+            }
+            std::size_t theirs_elsewhere = 0;
+            for (const auto& hit : their_lines) {
+                theirs_elsewhere += planted_lines.contains(hit) ? 0 : 1;
+            }
+            std::size_t ours_elsewhere = 0;
+            for (std::size_t i = 0; i < file_count; ++i) {
+                if (i % 64 < folders) {
+                    for (std::size_t k = 0; k < findings[i].size(); ++k) {
+                        ours_elsewhere += matched[i][k] ? 0 : 1;
+                    }
+                }
+            }
+            const double ours_cpu = subset_gib / median(subset_cpu);
+            const double their_cpu = subset_gib / theirs.cpu;
+            const double their_wall = subset_gib / theirs.wall;
+            std::printf("  throughput, CPU: ours %.2f GiB/s (median of %d), secretlint %.4f GiB/s (%.1f MiB/s; one run, "
+                        "%.1f s CPU, %.1f s wall, node start-up included): %.0fx (target 50x)\n",
+                        ours_cpu, runs, their_cpu, their_cpu * 1024.0, theirs.cpu, theirs.wall, ours_cpu / their_cpu);
+            std::printf("  secretlint wall: %.1f MiB/s\n", their_wall * 1024.0);
+            std::printf("  recall on the %zu planted here: ours %zu (%.1f%%), secretlint %zu (%.1f%%; a report on the "
+                        "secret's line)\n",
+                        in_subset, ours_found, 100.0 * static_cast<double>(ours_found) / static_cast<double>(in_subset),
+                        theirs_found, 100.0 * static_cast<double>(theirs_found) / static_cast<double>(in_subset));
+            for (const auto& [rule, counts] : theirs_per_rule) {
+                std::printf("    secretlint %-28s %4zu / %4zu\n", rule.c_str(), counts.first, counts.second);
+            }
+            std::printf("  reports away from planted secrets: ours %zu, secretlint %zu (lines)\n", ours_elsewhere,
+                        theirs_elsewhere);
+        }
+    }
 
     if (!tree.empty()) {
         const Corpus real = read_tree(tree, mib * kMiB);
