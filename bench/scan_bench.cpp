@@ -421,8 +421,8 @@ Corpus generate(std::size_t total)
         while (corpus.bytes.size() - file_begin < target) {
             if (corpus.bytes.size() >= next_plant) {
                 const Planted p = plant(rng);
-                const auto line = static_cast<std::size_t>(
-                    std::count(corpus.bytes.begin() + static_cast<std::ptrdiff_t>(file_begin), corpus.bytes.end(), '\n'));
+                const auto line = static_cast<std::size_t>(std::count(
+                    corpus.bytes.begin() + static_cast<std::ptrdiff_t>(file_begin), corpus.bytes.end(), '\n'));
                 corpus.planted.push_back(
                     {corpus.files.size(), corpus.bytes.size() - file_begin + p.at, p.length, p.rule, line + 1});
                 corpus.bytes += p.text;
@@ -529,7 +529,7 @@ struct Secretlint {
     bool ran = false;
     std::string why;  // when it did not run
     double wall = 0;
-    double cpu = 0;                                    // user + system of the whole process tree
+    double cpu = 0;                                         // user + system of the whole process tree
     std::vector<std::pair<std::string, std::size_t>> hits;  // relative path, line
 };
 
@@ -973,14 +973,16 @@ int main(int argc, char** argv)
             const double ours_cpu = subset_gib / median(subset_cpu);
             const double their_cpu = subset_gib / theirs.cpu;
             const double their_wall = subset_gib / theirs.wall;
-            std::printf("  throughput, CPU: ours %.2f GiB/s (median of %d), secretlint %.4f GiB/s (%.1f MiB/s; one run, "
-                        "%.1f s CPU, %.1f s wall, node start-up included): %.0fx (target 50x)\n",
-                        ours_cpu, runs, their_cpu, their_cpu * 1024.0, theirs.cpu, theirs.wall, ours_cpu / their_cpu);
+            std::printf(
+                "  throughput, CPU: ours %.2f GiB/s (median of %d), secretlint %.4f GiB/s (%.1f MiB/s; one run, "
+                "%.1f s CPU, %.1f s wall, node start-up included): %.0fx (target 50x)\n",
+                ours_cpu, runs, their_cpu, their_cpu * 1024.0, theirs.cpu, theirs.wall, ours_cpu / their_cpu);
             std::printf("  secretlint wall: %.1f MiB/s\n", their_wall * 1024.0);
-            std::printf("  recall on the %zu planted here: ours %zu (%.1f%%), secretlint %zu (%.1f%%; a report on the "
-                        "secret's line)\n",
-                        in_subset, ours_found, 100.0 * static_cast<double>(ours_found) / static_cast<double>(in_subset),
-                        theirs_found, 100.0 * static_cast<double>(theirs_found) / static_cast<double>(in_subset));
+            std::printf(
+                "  recall on the %zu planted here: ours %zu (%.1f%%), secretlint %zu (%.1f%%; a report on the "
+                "secret's line)\n",
+                in_subset, ours_found, 100.0 * static_cast<double>(ours_found) / static_cast<double>(in_subset),
+                theirs_found, 100.0 * static_cast<double>(theirs_found) / static_cast<double>(in_subset));
             for (const auto& [rule, counts] : theirs_per_rule) {
                 std::printf("    secretlint %-28s %4zu / %4zu\n", rule.c_str(), counts.first, counts.second);
             }

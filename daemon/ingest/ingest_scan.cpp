@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "lib/scan/env_reads.hpp"
+#include "lib/scan/finding_details.hpp"
 
 namespace codexvault::ingest {
 
@@ -21,6 +22,12 @@ IngestReport scan_tree(int root_fd, scan::Scanner& scanner,
             std::erase_if(result.findings,
                           [](const scan::Finding& f) { return f.confidence == scan::Confidence::Low; });
         }
+        const scan::EnvFileKind kind = scan::env_file_kind(file.name);
+        if (kind != scan::EnvFileKind::NotEnv) {
+            for (scan::Finding& f : result.findings) {
+                scan::withhold_value(f);  // the offset stays: where, not what
+            }
+        }
         const bool incomplete = result.truncated() || file.truncated;
         if (incomplete) {
             ++report.incomplete_files;
@@ -30,7 +37,6 @@ IngestReport scan_tree(int root_fd, scan::Scanner& scanner,
             report.files.push_back(
                 {std::string(file.path), std::move(result.findings), result.truncation, file.truncated});
         }
-        const scan::EnvFileKind kind = scan::env_file_kind(file.name);
         if (kind != scan::EnvFileKind::NotEnv) {
             report.env_files.push_back({std::string(file.path), kind, scan::env_file_variable_names(file.content)});
         } else if (options.list_env_reads) {

@@ -37,6 +37,11 @@ struct Finding {
     std::string fingerprint;
 };
 
+// A finding in an env file keeps only where it is and which rule found it: no length, no
+// preview bytes, no entropy, no fingerprint. Its preview is this, its length and entropy 0, its
+// fingerprint empty (withhold_value, finding_details.hpp).
+inline constexpr std::string_view kWithheldPreview = "\xE2\x80\xA6(withheld)";
+
 struct ScanStats {
     std::uint64_t hits = 0;          // first-stage match reports
     std::uint64_t gated = 0;         // keyword reports a rule's gate turned away (gates.hpp)

@@ -71,6 +71,14 @@ std::string keyed_fingerprint(std::string_view secret, std::span<const std::uint
     return out;
 }
 
+void withhold_value(Finding& finding)
+{
+    finding.length = 0;
+    finding.preview = std::string(kWithheldPreview);
+    finding.entropy = 0.0;
+    finding.fingerprint.clear();
+}
+
 std::pair<std::size_t, std::size_t> LinePositions::locate(std::size_t offset)
 {
     offset = std::min(offset, text_.size());

@@ -14,8 +14,8 @@
 #include <variant>
 #include <vector>
 
-#include "lib/scan/second_stage.hpp"
 #include "lib/scan/gates.hpp"
+#include "lib/scan/second_stage.hpp"
 #include "lib/scan/verifiers.hpp"
 
 namespace codexvault::scan {

@@ -339,7 +339,8 @@ bool random_letters(std::string_view value)
     }
     const double rare_share = pairs == 0 ? 0.0 : static_cast<double>(rare) / static_cast<double>(pairs);
     const bool long_and_rare = pairs >= 11 && rare_share >= 0.35;
-    const bool mixed = std::any_of(value.begin(), value.end(), is_upper) && std::any_of(value.begin(), value.end(), is_lower);
+    const bool mixed =
+        std::any_of(value.begin(), value.end(), is_upper) && std::any_of(value.begin(), value.end(), is_lower);
     if (!mixed) {
         return long_and_rare;
     }
@@ -386,7 +387,8 @@ std::optional<Span> verify_generic_value(std::string_view input, Span secret)
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.' || c == '_' || c == '-' || c == '/' ||
                c == ':';
     });
-    const bool letters_only = std::all_of(value.begin(), value.end(), [](char c) { return is_upper(c) || is_lower(c); });
+    const bool letters_only =
+        std::all_of(value.begin(), value.end(), [](char c) { return is_upper(c) || is_lower(c); });
     if (word_like && !(letters_only && random_letters(value))) {
         return std::nullopt;
     }

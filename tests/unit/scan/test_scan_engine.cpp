@@ -268,9 +268,8 @@ Test(scan_engine, gates_pass_every_assignment_and_userinfo_form_and_turn_the_res
           "token ||= \"x", "token\t=\t\"x", "auth.token-v2   =   'x", "'token':'x"}) {
         cr_expect(at_token(assignment, yes), "%s", std::string(yes).c_str());
     }
-    for (const std::string_view no :
-         {"token = request.token", "token", "token =", "tokens = [\"x", "token(\"x\")",
-          "token    = \"x", "token = +\"x"}) {
+    for (const std::string_view no : {"token = request.token", "token", "token =", "tokens = [\"x", "token(\"x\")",
+                                      "token    = \"x", "token = +\"x"}) {
         cr_expect(!at_token(assignment, no), "%s", std::string(no).c_str());
     }
     const auto after_scheme = [](Gate gate, std::string_view text) {

@@ -71,7 +71,8 @@ Test(scan_rules, gates_never_hide_a_finding_the_pattern_would_make)
         inputs.insert(inputs.end(), rule.negative_examples.begin(), rule.negative_examples.end());
     }
     const std::string value = "Zq7pX2mK9vR4tW8yB3nL";
-    for (const std::string name : {"password", "db_password", "API_KEY", "client_secret.v2-x", "auth_token_for_the_service_account_x"}) {
+    for (const std::string name :
+         {"password", "db_password", "API_KEY", "client_secret.v2-x", "auth_token_for_the_service_account_x"}) {
         for (const std::string op : {"=", ":", ":=", "=>", "||=", "==", "= =", "=:"}) {
             for (const std::string space : {"", " ", "   ", "    ", "\t", "\n"}) {
                 for (const std::string quote : {"\"", "'", "`", ""}) {
@@ -81,7 +82,8 @@ Test(scan_rules, gates_never_hide_a_finding_the_pattern_would_make)
             }
         }
     }
-    for (const std::string& user : {std::string(), std::string("u"), std::string("user.name"), std::string(128, 'u'), std::string(129, 'u')}) {
+    for (const std::string& user :
+         {std::string(), std::string("u"), std::string("user.name"), std::string(128, 'u'), std::string(129, 'u')}) {
         for (const std::string scheme : {"https://", "postgres://", "SMTP://", "mongodb+srv://"}) {
             inputs.push_back(scheme + user + ":" + value + "@db.internal:5432/x");
             inputs.push_back(scheme + user + ":" + std::string(257, 'p') + "@db.internal");
