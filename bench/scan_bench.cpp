@@ -2,12 +2,14 @@
 // through the ingest walker (daemon/ingest) and the scanner (lib/scan). Prints figures; never
 // pass/fail. `make bench` runs it with the defaults.
 //
-//   scan_bench [--mib N] [--runs R] [--dir PARENT] [--tree DIR]   (defaults: 1024 MiB, 3 runs; medians)
+//   scan_bench [--mib N] [--runs R] [--dir PARENT] [--tree DIR] [--secretlint PATH|none]
+//              [--secretlint-mib N]     (defaults: 1024 MiB, 3 runs, medians; secretlint on 64 MiB)
 //
 // The corpus is generated in memory (deterministic): files of 4-256 KiB mixing Python, JS, Go,
 // C++, JSON, YAML, prose and HTML lines, base64 blobs (about a fifth of the bytes), and code
 // that handles tokens and passwords without holding any, with about one planted secret per MiB
-// from 16 rule families. It is denser than real code in what costs the second stage, on
+// from 16 rule families (generic assignments in five spellings and four kinds of random value,
+// letters only among them). It is denser than real code in what costs the second stage, on
 // purpose: about 1,500 generic keywords (password, secret, token, key, auth) per MiB against
 // 130-240 in /usr/include, Python's stdlib or node_modules, and about 300 quoted 32-128 byte
 // tokens (hashes, UUIDs) per MiB against 5-14 there.
@@ -18,9 +20,16 @@
 // pipeline (Vectorscan, PCRE2 second stage, placeholder and entropy checks, overlap removal,
 // line/column, preview and keyed fingerprint, env names and env reads). Thread CPU time and wall
 // time are both printed: on a shared machine the CPU figure is the cost of the scan itself. A
-// forked process does one walk alone for the peak RSS a worker would have. For scale, the first
-// stage alone (Vectorscan with a callback that only counts) is timed on the in-memory corpus.
-// The folder is removed at the end.
+// forked process does one walk alone for the peak RSS a worker would have. For scale, each part
+// alone is timed on the in-memory corpus: the first stage (Vectorscan with a callback that only
+// counts), the run finder, the env-read listing and the scanner without the walk.
+//
+// Side by side: secretlint (bench/secretlint/run.sh: pinned, installed from npm into a cache)
+// scans the first package folders of the same tree (about --secretlint-mib MiB; default
+// bench/secretlint/run.sh from the source tree, `none` to leave it out), then this scanner the
+// same folders: the throughput ratio, recall on the planted secrets there (secretlint: a report
+// on the secret's line) and reports away from them. Without npm or the registry it prints why
+// and no figure. The folder is removed at the end.
 //
 // --tree DIR also times the scanner (in memory) on the regular files under DIR (up to --mib;
 // e.g. /usr/include) and prints how many findings they gave: real code, no recall.
