@@ -17,12 +17,14 @@ IngestReport scan_tree(int root_fd, scan::Scanner& scanner,
     IngestReport report;
     std::set<std::string, std::less<>> reads;
     const auto visit = [&](const FileVisit& file) {
-        scan::ScanResult result = scanner.scan(file.content, file.path, key, options.scan);
+        const scan::EnvFileKind kind = scan::env_file_kind(file.name);
+        scan::ScanOptions scan_options = options.scan;
+        scan_options.env_reads = options.list_env_reads && kind == scan::EnvFileKind::NotEnv;
+        scan::ScanResult result = scanner.scan(file.content, file.path, key, scan_options);
         if (!options.include_low) {
             std::erase_if(result.findings,
                           [](const scan::Finding& f) { return f.confidence == scan::Confidence::Low; });
         }
-        const scan::EnvFileKind kind = scan::env_file_kind(file.name);
         if (kind != scan::EnvFileKind::NotEnv) {
             for (scan::Finding& f : result.findings) {
                 scan::withhold_value(f);  // the offset stays: where, not what
@@ -39,8 +41,8 @@ IngestReport scan_tree(int root_fd, scan::Scanner& scanner,
         }
         if (kind != scan::EnvFileKind::NotEnv) {
             report.env_files.push_back({std::string(file.path), kind, scan::env_file_variable_names(file.content)});
-        } else if (options.list_env_reads) {
-            for (auto& name : scan::env_var_reads(file.content)) {
+        } else {
+            for (auto& name : result.env_reads) {
                 reads.insert(std::move(name));
             }
         }

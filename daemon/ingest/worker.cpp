@@ -185,8 +185,10 @@ void scan(int dir_fd, const ScanRequest& request, scan::Scanner& scanner, Output
     summary.landlock_abi = landlock;
     std::set<std::string, std::less<>> reads;
     const auto visit = [&](const FileVisit& file) {
-        scan::ScanResult result = scanner.scan(file.content, file.path, key, {});
         const scan::EnvFileKind kind = scan::env_file_kind(file.name);
+        scan::ScanOptions options;
+        options.env_reads = kind == scan::EnvFileKind::NotEnv;
+        scan::ScanResult result = scanner.scan(file.content, file.path, key, options);
         const bool incomplete = result.truncated() || file.truncated;
         summary.incomplete_files += incomplete ? 1 : 0;
         for (scan::Finding& f : result.findings) {
@@ -218,7 +220,7 @@ void scan(int dir_fd, const ScanRequest& request, scan::Scanner& scanner, Output
             encode(out.buffer(), WireEnvFile{std::string(file.path), static_cast<std::uint8_t>(kind),
                                              scan::env_file_variable_names(file.content)});
         } else {
-            for (auto& name : scan::env_var_reads(file.content)) {
+            for (auto& name : result.env_reads) {
                 if (reads.size() < 4096) {
                     reads.insert(std::move(name));
                 }

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lib/scan/rules.hpp"
@@ -64,6 +65,9 @@ enum class Truncation : std::uint8_t {
 
 struct ScanResult {
     std::vector<Finding> findings;  // in input order
+    // With ScanOptions::env_reads: the environment variable names the content reads
+    // (env_reads.hpp), each once, in order; found by the same first-stage pass.
+    std::vector<std::string> env_reads;
     Truncation truncation = Truncation::None;
     ScanStats stats;
     [[nodiscard]] bool truncated() const noexcept { return truncation != Truncation::None; }
@@ -76,6 +80,7 @@ struct ScanOptions {
     // a pattern that backtracks) can cost.
     std::uint64_t budget_per_byte = 16;
     std::uint64_t budget_floor = std::uint64_t{1} << 24;
+    bool env_reads = false;  // list the environment variable names read (ScanResult::env_reads)
 };
 
 }  // namespace codexvault::scan

@@ -118,11 +118,12 @@ private:
     bool stopped_ = false;
     std::size_t candidate_cap_ = 0;
     re::Budget budget_;
-    std::vector<std::uint8_t> active_;        // per rule: applies to this file
-    std::vector<std::uint32_t> open_;         // per rule: index of its newest chain, or kNoChain
-    std::vector<Chain> chains_;               // first-stage hits waiting for the second stage
-    std::vector<Candidate> candidates_;       // verified, before overlap removal
-    std::unordered_set<std::uint64_t> seen_;  // (rule, offset) already recorded
+    std::vector<std::uint8_t> active_;                    // per rule: applies to this file
+    std::vector<std::uint32_t> open_;                     // per rule: index of its newest chain, or kNoChain
+    std::vector<Chain> chains_;                           // first-stage hits waiting for the second stage
+    std::vector<Candidate> candidates_;                   // verified, before overlap removal
+    std::unordered_set<std::uint64_t> seen_;              // (rule, offset) already recorded
+    std::vector<std::string_view>* env_reads_ = nullptr;  // names read, when asked for
 };
 
 }  // namespace codexvault::scan
