@@ -2,12 +2,14 @@
 // through the ingest walker (daemon/ingest) and the scanner (lib/scan). Prints figures; never
 // pass/fail. `make bench` runs it with the defaults.
 //
-//   scan_bench [--mib N] [--runs R] [--dir PARENT] [--tree DIR]   (defaults: 1024 MiB, 3 runs; medians)
+//   scan_bench [--mib N] [--runs R] [--dir PARENT] [--tree DIR] [--secretlint PATH|none]
+//              [--secretlint-mib N]     (defaults: 1024 MiB, 3 runs, medians; secretlint on 64 MiB)
 //
 // The corpus is generated in memory (deterministic): files of 4-256 KiB mixing Python, JS, Go,
 // C++, JSON, YAML, prose and HTML lines, base64 blobs (about a fifth of the bytes), and code
 // that handles tokens and passwords without holding any, with about one planted secret per MiB
-// from 16 rule families. It is denser than real code in what costs the second stage, on
+// from 16 rule families (generic assignments in five spellings and four kinds of random value,
+// letters only among them). It is denser than real code in what costs the second stage, on
 // purpose: about 1,500 generic keywords (password, secret, token, key, auth) per MiB against
 // 130-240 in /usr/include, Python's stdlib or node_modules, and about 300 quoted 32-128 byte
 // tokens (hashes, UUIDs) per MiB against 5-14 there.
@@ -18,9 +20,16 @@
 // pipeline (Vectorscan, PCRE2 second stage, placeholder and entropy checks, overlap removal,
 // line/column, preview and keyed fingerprint, env names and env reads). Thread CPU time and wall
 // time are both printed: on a shared machine the CPU figure is the cost of the scan itself. A
-// forked process does one walk alone for the peak RSS a worker would have. For scale, the first
-// stage alone (Vectorscan with a callback that only counts) is timed on the in-memory corpus.
-// The folder is removed at the end.
+// forked process does one walk alone for the peak RSS a worker would have. For scale, each part
+// alone is timed on the in-memory corpus: the first stage (Vectorscan with a callback that only
+// counts), the run finder, the env-read listing and the scanner without the walk.
+//
+// Side by side: secretlint (bench/secretlint/run.sh: pinned, installed from npm into a cache)
+// scans the first package folders of the same tree (about --secretlint-mib MiB; default
+// bench/secretlint/run.sh from the source tree, `none` to leave it out), then this scanner the
+// same folders: the throughput ratio, recall on the planted secrets there (secretlint: a report
+// on the secret's line) and reports away from them. Without npm or the registry it prints why
+// and no figure. The folder is removed at the end.
 //
 // --tree DIR also times the scanner (in memory) on the regular files under DIR (up to --mib;
 // e.g. /usr/include) and prints how many findings they gave: real code, no recall.
@@ -44,12 +53,14 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "daemon/ingest/ingest_scan.hpp"
 #include "lib/scan/builtin_rules.hpp"
+#include "lib/scan/env_reads.hpp"
 #include "lib/scan/first_stage.hpp"
 #include "lib/scan/matcher.hpp"
 
@@ -342,11 +353,33 @@ Planted plant(Random& rng)
         secret = "dop_v1_" + rng.chars(kHex, 64);
         p.rule = "digitalocean-token";
         break;
-    default:
-        prefix = "    db_password = \"";
-        secret = rng.chars(kAlnum, 18);
+    default: {
+        // Generic assignments as they are written: five spellings of the name and operator,
+        // values from four kinds of generator (random alphanumerics of 12-40, hex, base64url,
+        // and letters only, which a generator of letters makes and an alphanumeric one makes
+        // about once in 25 at 18 bytes).
+        static constexpr std::array<const char*, 5> kForms = {"    db_password = \"", "  \"client_secret\": \"",
+                                                              "  password: '", "const apiKey = \"",
+                                                              "\tSessionToken := \""};
+        static constexpr std::string_view kLetters = kAlnum.substr(0, 52);
+        prefix = kForms[rng.below(kForms.size())];
+        switch (rng.below(6)) {
+        case 0:
+            secret = rng.chars(kHex, 32);
+            break;
+        case 1:
+            secret = rng.chars(kBase64Url, 24 + rng.below(17));
+            break;
+        case 2:
+            secret = rng.chars(kLetters, 16 + rng.below(17));
+            break;
+        default:
+            secret = rng.chars(kAlnum, 12 + rng.below(29));
+            break;
+        }
         p.rule = "generic-secret-assignment";
         break;
+    }
     }
     if (p.text.empty()) {
         const bool quoted = !prefix.empty() && (prefix.back() == '"' || prefix.back() == '\'');
@@ -367,6 +400,7 @@ struct PlantedAt {
     std::size_t offset;  // within the file
     std::size_t length;
     std::string rule;
+    std::size_t line = 0;  // 1-based, where the secret starts
 };
 
 struct Corpus {
@@ -396,8 +430,10 @@ Corpus generate(std::size_t total)
         while (corpus.bytes.size() - file_begin < target) {
             if (corpus.bytes.size() >= next_plant) {
                 const Planted p = plant(rng);
+                const auto line = static_cast<std::size_t>(std::count(
+                    corpus.bytes.begin() + static_cast<std::ptrdiff_t>(file_begin), corpus.bytes.end(), '\n'));
                 corpus.planted.push_back(
-                    {corpus.files.size(), corpus.bytes.size() - file_begin + p.at, p.length, p.rule});
+                    {corpus.files.size(), corpus.bytes.size() - file_begin + p.at, p.length, p.rule, line + 1});
                 corpus.bytes += p.text;
                 corpus.bytes += '\n';
                 next_plant += kMiB / 2 + rng.below(kMiB);
@@ -495,6 +531,95 @@ void remove_tree(const std::string& root)
     std::filesystem::remove_all(root, error);
 }
 
+// secretlint on some package folders of the tree, through bench/secretlint/run.sh (pinned, from
+// npm, installed into a cache). Only positions are read from its report (--format unix:
+// "PATH:LINE:COLUMN: message"; messages are masked); the report file is removed.
+struct Secretlint {
+    bool ran = false;
+    std::string why;  // when it did not run
+    double wall = 0;
+    double cpu = 0;                                         // user + system of the whole process tree
+    std::vector<std::pair<std::string, std::size_t>> hits;  // relative path, line
+};
+
+double child_cpu_seconds()
+{
+    rusage usage{};
+    ::getrusage(RUSAGE_CHILDREN, &usage);
+    return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+           static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1e-6;
+}
+
+Secretlint run_secretlint(const std::string& script, const std::string& root, std::size_t folders)
+{
+    Secretlint out;
+    if (::access(script.c_str(), X_OK) != 0) {
+        out.why = script + " not found (run the bench from the source tree, or pass --secretlint PATH)";
+        return out;
+    }
+    const std::string report = root + ".secretlint-report";
+    const std::string errors = root + ".secretlint-errors";
+    std::vector<std::string> args = {script, "--format", "unix"};
+    for (std::size_t d = 0; d < folders; ++d) {
+        char glob[32];
+        std::snprintf(glob, sizeof glob, "/pkg%02zu/**/*", d);
+        args.push_back(root + glob);
+    }
+    const double cpu_start = child_cpu_seconds();
+    const auto start = std::chrono::steady_clock::now();
+    const pid_t child = ::fork();
+    if (child == 0) {
+        const int out_fd = ::open(report.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        const int err_fd = ::open(errors.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (out_fd < 0 || err_fd < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_fd, 2) < 0) {
+            ::_exit(126);
+        }
+        std::vector<char*> argv;
+        for (auto& a : args) {
+            argv.push_back(a.data());
+        }
+        argv.push_back(nullptr);
+        ::execv(script.c_str(), argv.data());
+        ::_exit(127);
+    }
+    int status = 0;
+    if (child < 0 || ::waitpid(child, &status, 0) != child) {
+        out.why = "could not start " + script;
+        return out;
+    }
+    out.wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    out.cpu = child_cpu_seconds() - cpu_start;
+    std::ifstream err_in(errors);
+    std::string first_error;
+    std::getline(err_in, first_error);
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (code == 77) {
+        out.why = first_error.empty() ? "npm or the registry is unavailable" : first_error;
+    } else if (code != 0 && code != 1) {
+        out.why = "secretlint failed (exit " + std::to_string(code) + "): " + first_error;
+    } else {
+        out.ran = true;
+        std::ifstream in(report);
+        std::string text;
+        const std::string prefix = root + "/";
+        while (std::getline(in, text)) {
+            // PATH:LINE:COLUMN: ...; the corpus's paths hold no ':'.
+            if (text.rfind(prefix, 0) != 0) {
+                continue;
+            }
+            const auto colon = text.find(':', prefix.size());
+            if (colon == std::string::npos) {
+                continue;
+            }
+            const std::size_t line = std::strtoull(text.c_str() + colon + 1, nullptr, 10);
+            out.hits.emplace_back(text.substr(prefix.size(), colon - prefix.size()), line);
+        }
+    }
+    ::unlink(report.c_str());
+    ::unlink(errors.c_str());
+    return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv)
@@ -503,6 +628,8 @@ int main(int argc, char** argv)
     int runs = 3;
     std::string tree;
     std::string parent;
+    std::string secretlint = "bench/secretlint/run.sh";
+    std::size_t secretlint_mib = 64;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (std::strcmp(argv[i], "--mib") == 0) {
             mib = std::max<std::size_t>(1, static_cast<std::size_t>(std::strtoull(argv[i + 1], nullptr, 10)));
@@ -512,8 +639,15 @@ int main(int argc, char** argv)
             tree = argv[i + 1];
         } else if (std::strcmp(argv[i], "--dir") == 0) {
             parent = argv[i + 1];
+        } else if (std::strcmp(argv[i], "--secretlint") == 0) {
+            secretlint = argv[i + 1];
+        } else if (std::strcmp(argv[i], "--secretlint-mib") == 0) {
+            secretlint_mib = static_cast<std::size_t>(std::strtoull(argv[i + 1], nullptr, 10));
         } else {
-            std::fprintf(stderr, "usage: %s [--mib N] [--runs R] [--dir PARENT] [--tree DIR]\n", argv[0]);
+            std::fprintf(stderr,
+                         "usage: %s [--mib N] [--runs R] [--dir PARENT] [--tree DIR] [--secretlint PATH|none] "
+                         "[--secretlint-mib N]\n",
+                         argv[0]);
             return 2;
         }
     }
@@ -566,6 +700,49 @@ int main(int argc, char** argv)
                     0, hs_scratch.get(), count_only, &first_hits);
         }
         first_cpu.push_back(thread_seconds() - cpu_start);
+    }
+    // Where the rest of the time goes, each part alone on the in-memory corpus: the run finder
+    // of the rules with no literal, the env-read listing, and the whole scanner (both stages,
+    // verifiers, findings) without the walk.
+    std::vector<double> runs_cpu;
+    std::vector<double> reads_cpu;
+    std::vector<double> scan_cpu;
+    std::uint64_t run_count = 0;
+    std::uint64_t read_count = 0;
+    for (int run = 0; run < runs; ++run) {
+        run_count = 0;
+        double cpu_start = thread_seconds();
+        for (const auto& rule : rules.rules()) {
+            if (rule.run_class.empty()) {
+                continue;
+            }
+            const auto table = codexvault::scan::re::single_byte_class(rule.run_class);
+            for (const File& file : corpus.files) {
+                const std::string_view text(corpus.bytes.data() + file.offset, file.size);
+                const auto count = [&](std::size_t, std::size_t) {
+                    ++run_count;
+                    return true;
+                };
+                if (rule.run_after.empty()) {
+                    for_each_run(text, *table, rule.run_min, count);
+                } else {
+                    for_each_run_after(text, rule.run_after, *table, rule.run_min, rule.run_max, count);
+                }
+            }
+        }
+        runs_cpu.push_back(thread_seconds() - cpu_start);
+        read_count = 0;
+        cpu_start = thread_seconds();
+        for (const File& file : corpus.files) {
+            read_count += env_var_reads(std::string_view(corpus.bytes.data() + file.offset, file.size)).size();
+        }
+        reads_cpu.push_back(thread_seconds() - cpu_start);
+        cpu_start = thread_seconds();
+        for (std::size_t i = 0; i < corpus.files.size(); ++i) {
+            const File& file = corpus.files[i];
+            (void)scanner.scan(std::string_view(corpus.bytes.data() + file.offset, file.size), file_name(i), key);
+        }
+        scan_cpu.push_back(thread_seconds() - cpu_start);
     }
 
     // The corpus goes to disk; the in-memory copy is dropped so the walk's figures are its own.
@@ -623,6 +800,30 @@ int main(int argc, char** argv)
         report = codexvault::ingest::scan_tree(root_fd, scanner, key, options);
         seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
         cpu_seconds.push_back(thread_seconds() - cpu_start);
+    }
+    // secretlint and this scanner on the same package folders (secretlint is too slow for the
+    // whole corpus on a shared machine): the first `folders` of 64, about secretlint_mib.
+    const std::size_t folders =
+        std::clamp<std::size_t>((secretlint_mib * 64 + mib - 1) / std::max<std::size_t>(mib, 1), 1, 64);
+    Secretlint theirs;
+    std::vector<double> subset_cpu;
+    std::uint64_t subset_bytes = 0;
+    if (secretlint != "none" && secretlint_mib > 0) {
+        theirs = run_secretlint(secretlint, root, folders);
+        for (int run = 0; run < runs; ++run) {
+            subset_bytes = 0;
+            const double cpu_start = thread_seconds();
+            for (std::size_t d = 0; d < folders; ++d) {
+                char dir[32];
+                std::snprintf(dir, sizeof dir, "pkg%02zu", d);
+                const int fd = ::openat(root_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (fd >= 0) {
+                    subset_bytes += codexvault::ingest::scan_tree(fd, scanner, key, options).walk.bytes_read;
+                    ::close(fd);
+                }
+            }
+            subset_cpu.push_back(thread_seconds() - cpu_start);
+        }
     }
     ::close(root_fd);
     remove_tree(root);
@@ -689,6 +890,14 @@ int main(int argc, char** argv)
     std::printf(
         "first stage only (Vectorscan in memory, counting callback): %.2f GiB/s CPU (median of %d), %llu reports\n",
         gib / median(first_cpu), runs, static_cast<unsigned long long>(first_hits));
+    std::printf("run finder only (rules with no literal, in memory): %.2f GiB/s CPU, %llu runs\n",
+                gib / median(runs_cpu), static_cast<unsigned long long>(run_count));
+    std::printf(
+        "env-read listing as a pass of its own (in memory; the scan lists them in its first stage): %.2f GiB/s CPU, "
+        "%llu names\n",
+        gib / median(reads_cpu), static_cast<unsigned long long>(read_count));
+    std::printf("scanner only (both stages and findings, in memory, no walk, no env reads): %.2f GiB/s CPU\n",
+                gib / median(scan_cpu));
     std::printf(
         "end to end, one thread, page-cached (walk with openat2 + read + scan + findings + env names/reads):\n"
         "  %.2f GiB/s CPU, %.2f GiB/s wall (median of %d; target 1.5 GiB/s)\n",
@@ -721,6 +930,77 @@ int main(int argc, char** argv)
         std::printf("  %-28s %zu\n", rule.c_str(), count);
     }
     std::printf("negative examples: %zu scanned, %zu findings\n", negatives, negative_findings);
+
+    if (secretlint != "none" && secretlint_mib > 0) {
+        const double subset_gib = static_cast<double>(subset_bytes) / (1024.0 * kMiB);
+        std::printf("secretlint side by side (pkg00-pkg%02zu, %.2f GiB, %zu of 64 folders):\n", folders - 1, subset_gib,
+                    folders);
+        if (!theirs.ran) {
+            std::printf("  secretlint: not run: %s (no figure)\n", theirs.why.c_str());
+        } else {
+            // Planted secrets in these folders, and the lines they start on.
+            std::set<std::pair<std::size_t, std::size_t>> planted_lines;
+            std::size_t in_subset = 0;
+            std::size_t ours_found = 0;
+            std::size_t theirs_found = 0;
+            std::set<std::pair<std::size_t, std::size_t>> their_lines;
+            for (const auto& [path, line] : theirs.hits) {
+                const auto at = index_of.find(path);
+                if (at != index_of.end()) {
+                    their_lines.emplace(at->second, line);
+                }
+            }
+            std::map<std::string, std::pair<std::size_t, std::size_t>> theirs_per_rule;
+            for (std::size_t k = 0; k < planted.size(); ++k) {
+                const auto& p = planted[k];
+                if (p.file % 64 >= folders) {
+                    continue;
+                }
+                ++in_subset;
+                planted_lines.emplace(p.file, p.line);
+                bool ours = false;
+                for (const Finding& f : findings[p.file]) {
+                    ours = ours || (f.rule_id == p.rule && f.offset <= p.offset && p.offset < f.offset + f.length);
+                }
+                ours_found += ours ? 1 : 0;
+                const bool found = their_lines.contains({p.file, p.line});
+                theirs_found += found ? 1 : 0;
+                auto& entry = theirs_per_rule[p.rule];
+                entry.first += found ? 1 : 0;
+                ++entry.second;
+            }
+            std::size_t theirs_elsewhere = 0;
+            for (const auto& hit : their_lines) {
+                theirs_elsewhere += planted_lines.contains(hit) ? 0 : 1;
+            }
+            std::size_t ours_elsewhere = 0;
+            for (std::size_t i = 0; i < file_count; ++i) {
+                if (i % 64 < folders) {
+                    for (std::size_t k = 0; k < findings[i].size(); ++k) {
+                        ours_elsewhere += matched[i][k] ? 0 : 1;
+                    }
+                }
+            }
+            const double ours_cpu = subset_gib / median(subset_cpu);
+            const double their_cpu = subset_gib / theirs.cpu;
+            const double their_wall = subset_gib / theirs.wall;
+            std::printf(
+                "  throughput, CPU: ours %.2f GiB/s (median of %d), secretlint %.4f GiB/s (%.1f MiB/s; one run, "
+                "%.1f s CPU, %.1f s wall, node start-up included): %.0fx (target 50x)\n",
+                ours_cpu, runs, their_cpu, their_cpu * 1024.0, theirs.cpu, theirs.wall, ours_cpu / their_cpu);
+            std::printf("  secretlint wall: %.1f MiB/s\n", their_wall * 1024.0);
+            std::printf(
+                "  recall on the %zu planted here: ours %zu (%.1f%%), secretlint %zu (%.1f%%; a report on the "
+                "secret's line)\n",
+                in_subset, ours_found, 100.0 * static_cast<double>(ours_found) / static_cast<double>(in_subset),
+                theirs_found, 100.0 * static_cast<double>(theirs_found) / static_cast<double>(in_subset));
+            for (const auto& [rule, counts] : theirs_per_rule) {
+                std::printf("    secretlint %-28s %4zu / %4zu\n", rule.c_str(), counts.first, counts.second);
+            }
+            std::printf("  reports away from planted secrets: ours %zu, secretlint %zu (lines)\n", ours_elsewhere,
+                        theirs_elsewhere);
+        }
+    }
 
     if (!tree.empty()) {
         const Corpus real = read_tree(tree, mib * kMiB);

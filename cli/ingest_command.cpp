@@ -170,19 +170,24 @@ nlohmann::json sarif(const nlohmann::json& summary, const std::vector<Finding>& 
                  {"help",
                   {{"text", way_out(f.provider).empty() ? "Move the value into the vault." : way_out(f.provider)}}}});
         }
-        nlohmann::json result{{"ruleId", f.rule},
-                              {"ruleIndex", rule_index[f.rule]},
-                              {"level", f.confidence == "high"     ? "error"
-                                        : f.confidence == "medium" ? "warning"
-                                                                   : "note"},
-                              {"message", {{"text", f.family + " credential " + f.preview + " (value not shown)"}}},
-                              {"locations",
-                               {{{"physicalLocation",
-                                  {{"artifactLocation", {{"uri", uri_of(f.path)}, {"uriBaseId", "%SRCROOT%"}}},
-                                   {"region",
-                                    {{"startLine", std::max<std::uint32_t>(1, f.line)},
-                                     {"startColumn", std::max<std::uint32_t>(1, f.column)}}}}}}}},
-                              {"partialFingerprints", {{"secretFingerprint/v1", f.fingerprint}}}};
+        nlohmann::json result{
+            {"ruleId", f.rule},
+            {"ruleIndex", rule_index[f.rule]},
+            {"level", f.confidence == "high"     ? "error"
+                      : f.confidence == "medium" ? "warning"
+                                                 : "note"},
+            {"message", {{"text", f.family + " credential " + f.preview + " (value not shown)"}}},
+            {"locations",
+             {{{"physicalLocation",
+                {{"artifactLocation", {{"uri", uri_of(f.path)}, {"uriBaseId", "%SRCROOT%"}}},
+                 {"region",
+                  {{"startLine", std::max<std::uint32_t>(1, f.line)},
+                   {"startColumn", std::max<std::uint32_t>(1, f.column)}}}}}}}},
+        };
+        // An env file's findings carry no fingerprint (their values stay unrepresented).
+        if (!f.fingerprint.empty()) {
+            result["partialFingerprints"] = {{"secretFingerprint/v1", f.fingerprint}};
+        }
         results.push_back(std::move(result));
     }
     return {
@@ -330,7 +335,10 @@ int cmd_ingest(const GlobalOptions& options, const std::string& path, bool as_sa
                 std::cout << current << '\n';
             }
             std::cout << "  " << f.line << ':' << f.column << "  " << f.confidence << "  " << f.rule << "  "
-                      << f.preview << "  fingerprint " << f.fingerprint.substr(0, 12) << '\n';
+                      << f.preview
+                      << (f.fingerprint.empty() ? std::string("  (env file: value withheld)")
+                                                : "  fingerprint " + f.fingerprint.substr(0, 12))
+                      << '\n';
             if (const std::string w = way_out(f.provider); !w.empty()) {
                 std::cout << "      way out: " << w << '\n';
             }

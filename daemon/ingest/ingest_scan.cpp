@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "lib/scan/env_reads.hpp"
+#include "lib/scan/finding_details.hpp"
 
 namespace codexvault::ingest {
 
@@ -16,10 +17,18 @@ IngestReport scan_tree(int root_fd, scan::Scanner& scanner,
     IngestReport report;
     std::set<std::string, std::less<>> reads;
     const auto visit = [&](const FileVisit& file) {
-        scan::ScanResult result = scanner.scan(file.content, file.path, key, options.scan);
+        const scan::EnvFileKind kind = scan::env_file_kind(file.name);
+        scan::ScanOptions scan_options = options.scan;
+        scan_options.env_reads = options.list_env_reads && kind == scan::EnvFileKind::NotEnv;
+        scan::ScanResult result = scanner.scan(file.content, file.path, key, scan_options);
         if (!options.include_low) {
             std::erase_if(result.findings,
                           [](const scan::Finding& f) { return f.confidence == scan::Confidence::Low; });
+        }
+        if (kind != scan::EnvFileKind::NotEnv) {
+            for (scan::Finding& f : result.findings) {
+                scan::withhold_value(f);  // the offset stays: where, not what
+            }
         }
         const bool incomplete = result.truncated() || file.truncated;
         if (incomplete) {
@@ -30,11 +39,10 @@ IngestReport scan_tree(int root_fd, scan::Scanner& scanner,
             report.files.push_back(
                 {std::string(file.path), std::move(result.findings), result.truncation, file.truncated});
         }
-        const scan::EnvFileKind kind = scan::env_file_kind(file.name);
         if (kind != scan::EnvFileKind::NotEnv) {
             report.env_files.push_back({std::string(file.path), kind, scan::env_file_variable_names(file.content)});
-        } else if (options.list_env_reads) {
-            for (auto& name : scan::env_var_reads(file.content)) {
+        } else {
+            for (auto& name : result.env_reads) {
                 reads.insert(std::move(name));
             }
         }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "lib/scan/finding.hpp"
+
 namespace codexvault::ingest {
 
 std::string_view to_string(WorkerEnd end) noexcept
@@ -186,9 +188,13 @@ bool decode_finding(Reader& in, WireFinding& f)
         return false;
     }
     f.entropy = double_of(entropy);
+    // An env file's finding carries nothing computed from the value; any other carries all of it.
+    const bool withheld =
+        f.length == 0 && f.preview == scan::kWithheldPreview && f.fingerprint.empty() && f.entropy == 0;
     return path_ok(f.path) && token_ok(f.rule_id) && !f.rule_id.empty() && token_ok(f.family) && token_ok(f.provider) &&
-           f.confidence <= 2 && preview_ok(f.preview, f.length) && fingerprint_ok(f.fingerprint) && f.entropy >= 0 &&
-           f.entropy <= 8;
+           f.confidence <= 2 &&
+           (withheld ||
+            (preview_ok(f.preview, f.length) && fingerprint_ok(f.fingerprint) && f.entropy >= 0 && f.entropy <= 8));
 }
 
 }  // namespace

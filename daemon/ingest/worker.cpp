@@ -24,6 +24,7 @@
 #include "daemon/ingest/walker.hpp"
 #include "lib/scan/env_files.hpp"
 #include "lib/scan/env_reads.hpp"
+#include "lib/scan/finding_details.hpp"
 
 namespace codexvault::ingest {
 namespace {
@@ -184,12 +185,18 @@ void scan(int dir_fd, const ScanRequest& request, scan::Scanner& scanner, Output
     summary.landlock_abi = landlock;
     std::set<std::string, std::less<>> reads;
     const auto visit = [&](const FileVisit& file) {
-        scan::ScanResult result = scanner.scan(file.content, file.path, key, {});
+        const scan::EnvFileKind kind = scan::env_file_kind(file.name);
+        scan::ScanOptions options;
+        options.env_reads = kind == scan::EnvFileKind::NotEnv;
+        scan::ScanResult result = scanner.scan(file.content, file.path, key, options);
         const bool incomplete = result.truncated() || file.truncated;
         summary.incomplete_files += incomplete ? 1 : 0;
-        for (const scan::Finding& f : result.findings) {
+        for (scan::Finding& f : result.findings) {
             if (f.confidence == scan::Confidence::Low && request.include_low == 0) {
                 continue;
+            }
+            if (kind != scan::EnvFileKind::NotEnv) {
+                scan::withhold_value(f);  // nothing computed from an env file's values leaves the worker
             }
             ++summary.findings;
             if (summary.findings > request.limits.max_findings) {
@@ -208,13 +215,12 @@ void scan(int dir_fd, const ScanRequest& request, scan::Scanner& scanner, Output
             encode(out.buffer(), WireFileNote{std::string(file.path), static_cast<std::uint8_t>(result.truncation),
                                               static_cast<std::uint8_t>(file.truncated ? 1 : 0)});
         }
-        const scan::EnvFileKind kind = scan::env_file_kind(file.name);
         if (kind != scan::EnvFileKind::NotEnv) {
             // Names only: the values never leave env_file_variable_names.
             encode(out.buffer(), WireEnvFile{std::string(file.path), static_cast<std::uint8_t>(kind),
                                              scan::env_file_variable_names(file.content)});
         } else {
-            for (auto& name : scan::env_var_reads(file.content)) {
+            for (auto& name : result.env_reads) {
                 if (reads.size() < 4096) {
                     reads.insert(std::move(name));
                 }

@@ -160,21 +160,42 @@ int on_marker(unsigned int id, unsigned long long /*from*/, unsigned long long t
               void* context)
 {
     auto& scan = *static_cast<Scan*>(context);
-    const Marker& marker = kMarkers[id];
-    const std::size_t after = static_cast<std::size_t>(to);
-    const std::size_t at = after - marker.text.size();
-    if (!starts_token(scan.source, at, marker.text)) {
-        return 0;
-    }
-    const std::string_view name =
-        marker.form == Form::Member ? identifier_at(scan.source, after) : literal_at(scan.source, after);
-    if (!name.empty() && (marker.form != Form::UpperLiteral || is_upper_name(name))) {
-        scan.found->emplace_back(at, name);
+    const auto after = static_cast<std::size_t>(to);
+    const std::string_view name = env_read_at(scan.source, id, after);
+    if (!name.empty()) {
+        scan.found->emplace_back(after - kMarkers[id].text.size(), name);
     }
     return 0;
 }
 
 }  // namespace
+
+std::size_t env_read_marker_count() noexcept
+{
+    return kMarkers.size();
+}
+
+std::string_view env_read_marker(std::size_t marker) noexcept
+{
+    return marker < kMarkers.size() ? kMarkers[marker].text : std::string_view();
+}
+
+std::string_view env_read_at(std::string_view source, std::size_t index, std::size_t end)
+{
+    if (index >= kMarkers.size() || end > source.size() || end < kMarkers[index].text.size()) {
+        return {};
+    }
+    const Marker& marker = kMarkers[index];
+    const std::size_t at = end - marker.text.size();
+    if (!starts_token(source, at, marker.text)) {
+        return {};
+    }
+    const std::string_view name = marker.form == Form::Member ? identifier_at(source, end) : literal_at(source, end);
+    if (name.empty() || (marker.form == Form::UpperLiteral && !is_upper_name(name))) {
+        return {};
+    }
+    return name;
+}
 
 std::vector<std::string> env_var_reads(std::string_view source)
 {

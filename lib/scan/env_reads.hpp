@@ -20,4 +20,11 @@ namespace codexvault::scan {
 // literal) are not reported.
 std::vector<std::string> env_var_reads(std::string_view source);
 
+// The same reads found by a scan's own first stage (Scanner, ScanOptions::env_reads): the
+// markers ("getenv(", "process.env.", ...) as literals, and the name read at a marker that ends
+// at `end` in `source` (empty when that occurrence reads no literal name).
+std::size_t env_read_marker_count() noexcept;
+std::string_view env_read_marker(std::size_t marker) noexcept;
+std::string_view env_read_at(std::string_view source, std::size_t marker, std::size_t end);
+
 }  // namespace codexvault::scan

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lib/scan/rules.hpp"
@@ -37,8 +38,14 @@ struct Finding {
     std::string fingerprint;
 };
 
+// A finding in an env file keeps only where it is and which rule found it: no length, no
+// preview bytes, no entropy, no fingerprint. Its preview is this, its length and entropy 0, its
+// fingerprint empty (withhold_value, finding_details.hpp).
+inline constexpr std::string_view kWithheldPreview = "\xE2\x80\xA6(withheld)";
+
 struct ScanStats {
     std::uint64_t hits = 0;          // first-stage match reports
+    std::uint64_t gated = 0;         // keyword reports a rule's gate turned away (gates.hpp)
     std::uint64_t candidates = 0;    // second-stage matches examined
     std::uint64_t placeholders = 0;  // dropped by the placeholder policy
     std::uint64_t low_entropy = 0;   // dropped below the rule's entropy floor
@@ -58,6 +65,9 @@ enum class Truncation : std::uint8_t {
 
 struct ScanResult {
     std::vector<Finding> findings;  // in input order
+    // With ScanOptions::env_reads: the environment variable names the content reads
+    // (env_reads.hpp), each once, in order; found by the same first-stage pass.
+    std::vector<std::string> env_reads;
     Truncation truncation = Truncation::None;
     ScanStats stats;
     [[nodiscard]] bool truncated() const noexcept { return truncation != Truncation::None; }
@@ -70,6 +80,7 @@ struct ScanOptions {
     // a pattern that backtracks) can cost.
     std::uint64_t budget_per_byte = 16;
     std::uint64_t budget_floor = std::uint64_t{1} << 24;
+    bool env_reads = false;  // list the environment variable names read (ScanResult::env_reads)
 };
 
 }  // namespace codexvault::scan

@@ -20,6 +20,10 @@ std::string redacted_preview(std::string_view secret, std::size_t public_prefix)
 // 32 lowercase hex digits (see Finding::fingerprint).
 std::string keyed_fingerprint(std::string_view secret, std::span<const std::uint8_t, kFingerprintKeyBytes> key);
 
+// Clears everything derived from the value (length, preview, entropy, fingerprint) and sets the
+// preview to kWithheldPreview: what an env file's findings carry (docs/ingest.md, "Env files").
+void withhold_value(Finding& finding);
+
 // Line and column of increasing offsets in one pass over the text (counting newlines up to
 // the last offset asked, whatever the line lengths).
 class LinePositions {

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "lib/scan/env_reads.hpp"
+
 namespace codexvault::scan {
 
 namespace {
@@ -106,8 +108,11 @@ Result<FirstStage> compile_first_stage(const RuleSet& rules)
         }
         add(rule.pattern, rule_flags, {index, 0, std::min(info.max_width, rule.max_length)});
     }
-    if (expressions.empty()) {
-        return stage;
+    // The env-read markers ride along, so listing the names code reads costs no second pass.
+    for (std::size_t m = 0; m < env_read_marker_count(); ++m) {
+        Expression marker;
+        marker.marker = static_cast<std::uint32_t>(m);
+        add(escape_literal(std::string(env_read_marker(m))), 0u, marker);
     }
     std::vector<const char*> pointers;
     pointers.reserve(expressions.size());
@@ -121,8 +126,10 @@ Result<FirstStage> compile_first_stage(const RuleSet& rules)
         std::string message = "Vectorscan: ";
         message += error != nullptr ? error->message : "unknown error";
         if (error != nullptr && error->expression >= 0 && static_cast<std::size_t>(error->expression) < ids.size()) {
-            message = "rule '" + list[stage.expressions[static_cast<std::size_t>(error->expression)].rule].id +
-                      "': " + message;
+            const Expression& failed = stage.expressions[static_cast<std::size_t>(error->expression)];
+            if (failed.marker == Expression::kNoMarker) {
+                message = "rule '" + list[failed.rule].id + "': " + message;
+            }
         }
         hs_free_compile_error(error);
         return Error{message};

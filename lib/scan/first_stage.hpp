@@ -33,6 +33,9 @@ struct Expression {
     // How far before the reported end a match can start: keyword length plus the rule's
     // `before`, or the pattern's maximum width capped by the rule's max_length.
     std::uint32_t look_back = 0;
+    // An env-read marker (env_reads.hpp) instead of a rule: its index, else kNoMarker.
+    std::uint32_t marker = kNoMarker;
+    static constexpr std::uint32_t kNoMarker = UINT32_MAX;
 };
 
 struct FirstStage {

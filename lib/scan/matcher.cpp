@@ -48,6 +48,7 @@ Result<std::shared_ptr<const Matcher>> Matcher::create(RuleSet rules)
             compiled.ignore.push_back(std::move(ignore).value());
         }
         compiled.verifier = rule.verify.empty() ? nullptr : find_verifier(rule.verify);
+        compiled.gate = rule.gate.empty() ? nullptr : find_gate(rule.gate);
         compiled.trigger = trigger_of(rule);
         compiled.before = rule.before;
         compiled.window = rule.window;

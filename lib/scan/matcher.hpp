@@ -22,6 +22,7 @@
 
 #include "lib/scan/finding.hpp"
 #include "lib/scan/first_stage.hpp"
+#include "lib/scan/gates.hpp"
 #include "lib/scan/hs_handles.hpp"
 #include "lib/scan/result.hpp"
 #include "lib/scan/rules.hpp"
@@ -45,6 +46,7 @@ private:
         re::Regex pattern;
         std::vector<re::Regex> ignore;
         Verifier verifier = nullptr;
+        Gate gate = nullptr;  // Keywords: checked at each keyword before a chain is made
         Trigger trigger = Trigger::Pattern;
         std::uint32_t before = 0;  // Keywords and Runs: how far before the trigger a match may start
         std::uint32_t window = 0;  // Keywords and Runs: how far past the trigger a match may end
@@ -116,11 +118,12 @@ private:
     bool stopped_ = false;
     std::size_t candidate_cap_ = 0;
     re::Budget budget_;
-    std::vector<std::uint8_t> active_;        // per rule: applies to this file
-    std::vector<std::uint32_t> open_;         // per rule: index of its newest chain, or kNoChain
-    std::vector<Chain> chains_;               // first-stage hits waiting for the second stage
-    std::vector<Candidate> candidates_;       // verified, before overlap removal
-    std::unordered_set<std::uint64_t> seen_;  // (rule, offset) already recorded
+    std::vector<std::uint8_t> active_;                    // per rule: applies to this file
+    std::vector<std::uint32_t> open_;                     // per rule: index of its newest chain, or kNoChain
+    std::vector<Chain> chains_;                           // first-stage hits waiting for the second stage
+    std::vector<Candidate> candidates_;                   // verified, before overlap removal
+    std::unordered_set<std::uint64_t> seen_;              // (rule, offset) already recorded
+    std::vector<std::string_view>* env_reads_ = nullptr;  // names read, when asked for
 };
 
 }  // namespace codexvault::scan

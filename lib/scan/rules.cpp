@@ -14,6 +14,7 @@
 #include <variant>
 #include <vector>
 
+#include "lib/scan/gates.hpp"
 #include "lib/scan/second_stage.hpp"
 #include "lib/scan/verifiers.hpp"
 
@@ -86,6 +87,7 @@ public:
                                                           "min_entropy",
                                                           "public_prefix",
                                                           "verify",
+                                                          "gate",
                                                           "ignore",
                                                           "files",
                                                           "examples",
@@ -210,6 +212,15 @@ public:
         }
         if (!rule.verify.empty() && find_verifier(rule.verify) == nullptr) {
             return fail("unknown verifier '" + rule.verify + "'");
+        }
+        if (!text("gate", rule.gate, false)) {
+            return std::nullopt;
+        }
+        if (!rule.gate.empty() && find_gate(rule.gate) == nullptr) {
+            return fail("unknown gate '" + rule.gate + "'");
+        }
+        if (!rule.gate.empty() && rule.keywords.empty()) {
+            return fail("'gate' applies to keyword rules only");
         }
         if (!list("ignore", rule.ignore, false)) {
             return std::nullopt;

@@ -57,6 +57,7 @@ struct Rule {
     double min_entropy = 0.0;         // Shannon bits per byte of the secret
     std::uint32_t public_prefix = 0;  // leading bytes of the secret that are a public, fixed prefix
     std::string verify;               // a named verifier (lib/scan/verifiers.hpp), or empty
+    std::string gate;                 // keyword rules: a named check after each keyword (gates.hpp)
     std::vector<std::string> ignore;  // patterns; a secret containing a match is dropped
     std::vector<std::string> files;   // basename globs ('*', '?', caseless) or "@env"; empty = all
 

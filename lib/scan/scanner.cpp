@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "lib/scan/entropy.hpp"
+#include "lib/scan/env_reads.hpp"
 #include "lib/scan/file_glob.hpp"
 #include "lib/scan/finding_details.hpp"
 #include "lib/scan/matcher.hpp"
@@ -85,6 +86,8 @@ ScanResult Scanner::scan(std::string_view content, std::string_view file_name,
     chains_.clear();
     candidates_.clear();
     seen_.clear();
+    std::vector<std::string_view> reads;
+    env_reads_ = options.env_reads ? &reads : nullptr;
 
     std::size_t length = content.size();
     if (length > UINT_MAX) {
@@ -130,6 +133,13 @@ ScanResult Scanner::scan(std::string_view content, std::string_view file_name,
     result.truncation = truncation_;
     finish(result, key);
     result.stats.budget_spent = budget_at_start - budget_.left;
+    // In the order the markers end (Vectorscan's report order), each name once.
+    for (const std::string_view name : reads) {
+        if (std::find(result.env_reads.begin(), result.env_reads.end(), name) == result.env_reads.end()) {
+            result.env_reads.emplace_back(name);
+        }
+    }
+    env_reads_ = nullptr;
     content_ = {};
     stats_ = nullptr;
     chains_.clear();
@@ -143,6 +153,15 @@ int Scanner::on_match(unsigned int id, unsigned long long /*from*/, unsigned lon
 {
     auto& self = *static_cast<Scanner*>(context);
     const Expression& expression = self.matcher_->first_.expressions[id];
+    if (expression.marker != Expression::kNoMarker) {
+        if (self.env_reads_ != nullptr) {
+            const std::string_view name = env_read_at(self.content_, expression.marker, static_cast<std::size_t>(to));
+            if (!name.empty()) {
+                self.env_reads_->push_back(name);
+            }
+        }
+        return 0;
+    }
     if (self.active_[expression.rule] == 0) {
         return 0;
     }
@@ -154,6 +173,11 @@ int Scanner::on_match(unsigned int id, unsigned long long /*from*/, unsigned lon
         // A keyword rule's match starts at most `before` bytes before the keyword and may run on
         // past it.
         const Matcher::Compiled& rule = self.matcher_->compiled_[expression.rule];
+        if (rule.gate != nullptr && !rule.gate(self.content_, end)) {
+            ++self.stats_->hits;
+            ++self.stats_->gated;
+            return 0;
+        }
         const std::size_t keyword = end - std::min<std::size_t>(end, expression.keyword_length);
         self.add(expression.rule, keyword - std::min<std::size_t>(keyword, rule.before), keyword + 1,
                  end + rule.window);

@@ -4,13 +4,18 @@
 // any reply, the daemon's log or the audit log.
 #include <fcntl.h>
 #include <nlohmann/json.hpp>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -135,7 +140,12 @@ Test(ingest, finds_planted_credentials_with_the_way_out_and_never_returns_a_valu
     cr_assert_eq(github.size(), 2u, "%s", scan.text.c_str());
     cr_assert_eq(dotenv.size(), 2u, "%s", scan.text.c_str());
     cr_expect_eq(dotenv[0]["path"], ".env");
-    cr_expect_eq(dotenv[0]["preview"].get<std::string>().rfind("\xE2\x80\xA6(", 0), 0u);
+    // An env file's findings carry nothing computed from the value: no length, no fingerprint.
+    for (const auto& f : dotenv) {
+        cr_expect_eq(f["preview"], "\xE2\x80\xA6(withheld)");
+        cr_expect_eq(f["length"], 0);
+        cr_expect_eq(f["fingerprint"], "");
+    }
     const auto& a = github[0];
     const auto& b = github[1];
     cr_expect_eq(a["path"], "src/config.py");
@@ -279,6 +289,100 @@ Test(ingest, a_worker_over_its_time_limit_is_killed_and_the_scan_says_so)
     cr_expect(worker.find("time limit") != std::string::npos || worker == "completed", "%s", summary.dump().c_str());
 }
 
+Test(ingest, a_worker_over_its_cpu_limit_is_killed_and_the_scan_says_so)
+{
+    // 16 GiB of reading and scanning (256 sparse files, 64 MiB read of each) takes several CPU
+    // seconds anywhere; the worker has one. The wall-clock limit is far away, so only the CPU
+    // limit can end it: SIGXCPU at the soft limit (SIGKILL a second later at the hard one).
+    const std::string root = env->root() + "/cpu";
+    fs::create_directories(root);
+    for (int i = 0; i < 256; ++i) {
+        UniqueFd fd(::open((root + "/sparse" + std::to_string(i)).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+        cr_assert_eq(::ftruncate(fd.get(), 1LL << 36), 0);
+    }
+    const auto summary = ingest_with(
+        root, {{"max_file_bytes", 64U << 20}, {"max_total_mib", 16384}, {"cpu_seconds", 1}, {"timeout_seconds", 1800}});
+    cr_expect_eq(summary["complete"], false);
+    cr_expect_eq(summary["worker"], "killed at its CPU time limit", "%s", summary.dump().c_str());
+    cr_expect(summary["incomplete_reason"].get<std::string>().find("CPU") != std::string::npos, "%s",
+              summary.dump().c_str());
+    // The daemon still serves.
+    cr_expect_eq(env->vaultctl({"status"}).exit_code, 0);
+}
+
+Test(ingest, directories_renamed_in_and_out_of_the_tree_during_a_scan_end_it_normally_and_nothing_outside_is_read)
+{
+    // 40 folders of 300 files; while the daemon's worker walks them, folders are renamed inside
+    // the tree and moved out of it and back, and a folder that was never in the tree (holding a
+    // token) is moved in and out under a name the walk has listed. Whatever the interleaving: the
+    // worker completes, every path is relative and inside, a folder gone when it was reached is
+    // skipped with a reason, and no value appears anywhere.
+    const std::string root = env->root() + "/renamed";
+    const std::string outside = env->root() + "/renamed-outside";
+    const std::string token = github_token();
+    const std::string outside_token = github_token();
+    for (int d = 0; d < 40; ++d) {
+        const std::string dir = root + "/d" + std::to_string(d);
+        for (int i = 0; i < 300; ++i) {
+            write_file(dir + "/f" + std::to_string(i) + ".py", "x = " + std::to_string(i) + "\n");
+        }
+    }
+    write_file(root + "/d7/key.py", "GITHUB = \"" + token + "\"\n");
+    write_file(outside + "/stranger/outside-only.py", "GITHUB = \"" + outside_token + "\"\n");
+    std::atomic<bool> stop{false};
+    std::atomic<int> renames{0};
+    std::thread mover([&] {
+        while (!stop.load()) {
+            for (int d = 0; d < 40 && !stop.load(); d += 3) {
+                const std::string dir = root + "/d" + std::to_string(d);
+                // Inside the tree and back.
+                if (::rename(dir.c_str(), (dir + ".moved").c_str()) == 0) {
+                    ::rename((dir + ".moved").c_str(), dir.c_str());
+                    ++renames;
+                }
+            }
+            // Out of the tree and back, and a stranger in under a listed name and out again.
+            const std::string d13 = root + "/d13";
+            if (::rename(d13.c_str(), (outside + "/d13").c_str()) == 0) {
+                ::rename((outside + "/stranger").c_str(), d13.c_str());
+                ::rename(d13.c_str(), (outside + "/stranger").c_str());
+                ::rename((outside + "/d13").c_str(), d13.c_str());
+                ++renames;
+            }
+        }
+    });
+    const Scan scan = ingest(root);
+    stop = true;
+    mover.join();
+    cr_assert(!scan.json.is_null(), "%s", scan.text.c_str());
+    const auto& j = scan.json;
+    cr_expect_eq(j["summary"]["worker"], "completed", "%s", j["summary"].dump().c_str());
+    cr_expect_gt(renames.load(), 0);
+    for (const auto& f : j["findings"]) {
+        const std::string path = f["path"];
+        cr_expect(path.rfind("../", 0) != 0 && path.rfind('/', 0) != 0, "%s", path.c_str());
+    }
+    for (const auto& s : j["skips"]) {
+        const std::string reason = s["reason"];
+        cr_expect(reason.find("vanished") != std::string::npos ||
+                      reason.find("permission denied") != std::string::npos ||
+                      reason.find("changed") != std::string::npos,
+                  "%s: %s", s["path"].get<std::string>().c_str(), reason.c_str());
+    }
+    // Nothing that only lived outside: its name is unique, and a file inside d13 (or the
+    // stranger while it sat there) counts as read beneath the tree.
+    bool stranger_read_outside = false;
+    for (const auto& f : j["findings"]) {
+        const std::string path = f["path"];
+        stranger_read_outside =
+            stranger_read_outside || (path.find("outside-only.py") != std::string::npos && path.rfind("d13/", 0) != 0);
+    }
+    cr_expect(!stranger_read_outside, "%s", j["findings"].dump().c_str());
+    cr_expect(scan.text.find(token) == std::string::npos);
+    cr_expect(scan.text.find(outside_token) == std::string::npos);
+    cr_expect_eq(env->vaultctl({"status"}).exit_code, 0);
+}
+
 Test(ingest, a_worker_over_its_memory_limit_stops_and_the_scan_says_so)
 {
     // A 64 MiB read buffer cannot fit in a 64 MiB address space that already holds the program:
@@ -385,4 +489,56 @@ Test(ingest, an_unsigned_call_without_a_grant_is_denied)
         });
     });
     cr_expect_eq(code, 3);
+}
+
+// The slow tier (`make slow-test`, run by `make check`): skipped unless CODEX_VAULT_SLOW_TESTS=1.
+TestSuite(ingest_slow, .init = start_env_with_founder, .fini = stop_env, .timeout = 600);
+
+Test(ingest_slow, one_million_tiny_files_end_at_the_file_limit_or_the_entry_limit_with_the_reason)
+{
+    const char* slow = std::getenv("CODEX_VAULT_SLOW_TESTS");
+    if (slow == nullptr || std::string(slow) != "1") {
+        cr_skip_test("slow tier: about a minute and 1.5 GB of kernel memory; run by make slow-test (make check)");
+    }
+    if (::geteuid() != 0) {
+        cr_skip_test("needs root to mount the tmpfs that holds a million files (and is dropped at once afterwards)");
+    }
+    // A private tmpfs: a million inodes cost no disk, and unmounting frees them in seconds
+    // (removing them one by one takes longer than making them). Empty files: a data page each
+    // would be 4 GB.
+    const std::string root = env->root() + "/million";
+    fs::create_directories(root);
+    cr_assert_eq(
+        ::mount("tmpfs", root.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64m,nr_inodes=1100000"), 0,
+        "mount: %s", std::strerror(errno));
+    struct Unmount {
+        std::string path;
+        ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+    } unmount{root};
+    UniqueFd top(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    cr_assert(top.valid());
+    char name[16];
+    for (int d = 0; d < 1000; ++d) {
+        std::snprintf(name, sizeof name, "d%03d", d);
+        cr_assert_eq(::mkdirat(top.get(), name, 0755), 0);
+        UniqueFd dir(::openat(top.get(), name, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        for (int i = 0; i < 1000; ++i) {
+            std::snprintf(name, sizeof name, "f%03d", i);
+            cr_assert_eq(::mknodat(dir.get(), name, S_IFREG | 0644, 0), 0);
+        }
+    }
+    // The default file limit (100,000) stops the walk with its reason.
+    const auto capped = ingest_with(root, {});
+    cr_expect_eq(capped["worker"], "completed", "%s", capped.dump().c_str());
+    cr_expect_eq(capped["stopped"], "file limit", "%s", capped.dump().c_str());
+    cr_expect_eq(capped["files"], 100000);
+    cr_expect_eq(capped["complete"], false);
+    // The largest file limit lets it read on until the entry limit (1,000,000 entries: the
+    // 1,000 folders and their files are 1,001,000).
+    const auto all = ingest_with(root, {{"max_files", 1000000}, {"timeout_seconds", 600}, {"cpu_seconds", 600}});
+    cr_expect_eq(all["worker"], "completed", "%s", all.dump().c_str());
+    cr_expect_eq(all["stopped"], "entry limit", "%s", all.dump().c_str());
+    cr_expect_gt(all["files"].get<std::uint64_t>(), 900000u, "%s", all.dump().c_str());
+    cr_expect_eq(all["complete"], false);
+    cr_expect_eq(env->vaultctl({"status"}).exit_code, 0);
 }

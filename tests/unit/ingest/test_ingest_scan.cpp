@@ -125,6 +125,34 @@ Test(ingest_scan, env_files_give_their_variable_names_only)
     cr_expect(!report_mentions(report, value), "an env value appears in the report");
 }
 
+Test(ingest_scan, findings_in_an_env_file_carry_nothing_computed_from_the_value)
+{
+    // The same token committed in code and in .env: the code finding has its length, preview,
+    // entropy and fingerprint; the .env findings (the token's own rule and dotenv-secret) only
+    // where they are and which rule, so no length, equality or fingerprint of an env value leaves.
+    Tree tree;
+    const std::string token = canary('f');
+    tree.file(".env", "GITHUB_TOKEN=" + token + "\nDB_PASSWORD=" + canary('g').substr(4) + "\n");
+    tree.file("app.py", "GH = '" + token + "'\n");
+    const auto report = codexvault::ingest::scan_tree(tree.fd(), scanner(), kKey, {});
+    cr_assert_eq(report.files.size(), 2u);
+    const auto& env_file = report.files[0];
+    cr_expect_str_eq(env_file.path.c_str(), ".env");
+    cr_assert_eq(env_file.findings.size(), 2u);
+    for (const auto& f : env_file.findings) {
+        cr_expect_eq(f.length, 0u);
+        cr_expect_eq(f.entropy, 0.0);
+        cr_expect(f.fingerprint.empty());
+        cr_expect(f.preview == kWithheldPreview, "%s", f.preview.c_str());
+        cr_expect_gt(f.line, 0u);
+    }
+    cr_expect_str_eq(env_file.findings[0].rule_id.c_str(), "github-pat");
+    cr_expect_str_eq(env_file.findings[1].rule_id.c_str(), "dotenv-secret");
+    const auto& code = report.files[1].findings.at(0);
+    cr_expect_eq(code.length, token.size());
+    cr_expect_eq(code.fingerprint.size(), 32u);
+}
+
 Test(ingest_scan, a_symlinked_secret_outside_the_tree_is_not_scanned)
 {
     Tree outside;

@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -11,6 +12,7 @@
 
 #include "lib/scan/entropy.hpp"
 #include "lib/scan/file_glob.hpp"
+#include "lib/scan/gates.hpp"
 #include "lib/scan/runs.hpp"
 #include "lib/scan/second_stage.hpp"
 #include "lib/scan/verifiers.hpp"
@@ -189,6 +191,95 @@ Test(scan_engine, run_finders)
     cr_expect_eq(runs[0].first, 5u);
     cr_expect_eq(runs[0].second - runs[0].first, 40u);
     cr_expect_eq(runs[1].second - runs[1].first, 129u);
+}
+
+// The reference: every anchor, its run measured byte by byte.
+std::vector<std::pair<std::size_t, std::size_t>> runs_after_reference(std::string_view text, std::string_view after,
+                                                                      const ByteTable& in_class, std::size_t min,
+                                                                      std::size_t max)
+{
+    std::vector<std::pair<std::size_t, std::size_t>> out;
+    const std::size_t cap = max == 0 ? text.size() : max + 1;
+    for (std::size_t p = 0; p < text.size(); ++p) {
+        if (after.find(text[p]) == std::string_view::npos) {
+            continue;
+        }
+        std::size_t end = p + 1;
+        while (end < text.size() && end - (p + 1) < cap && in_class[static_cast<unsigned char>(text[end])]) {
+            ++end;
+        }
+        if (end - (p + 1) >= min) {
+            out.emplace_back(p + 1, end);
+        }
+    }
+    return out;
+}
+
+Test(scan_engine, the_run_finder_that_skips_ruled_out_quotes_reports_exactly_the_runs_of_the_plain_one)
+{
+    ByteTable table{};
+    for (const char c : std::string_view("ab+=")) {
+        table[static_cast<unsigned char>(c)] = true;
+    }
+    // Small alphabets make every case common: quotes inside runs, runs just short of or at min
+    // and max, anchors that are class bytes ('=' is both), runs touching the end of the text.
+    std::uint64_t state = 0x9E3779B97F4A7C15ULL;
+    const auto next = [&] {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        return state;
+    };
+    const std::string_view alphabet = "ab+= \"'";
+    for (int round = 0; round < 3000; ++round) {
+        std::string text(next() % 300, ' ');
+        const std::size_t bias = next() % 4;  // some texts are mostly class bytes
+        for (auto& c : text) {
+            const std::uint64_t r = next();
+            c = (r % 8 < 4 + bias) ? "ab+="[r % 4] : alphabet[(r >> 8) % alphabet.size()];
+        }
+        const std::size_t min = 1 + next() % 12;
+        const std::size_t max = next() % 3 == 0 ? 0 : min + next() % 20;
+        const std::string_view after = round % 2 == 0 ? std::string_view("\"'") : std::string_view("=\"");
+        std::vector<std::pair<std::size_t, std::size_t>> got;
+        for_each_run_after(text, after, table, min, max, [&](std::size_t b, std::size_t e) {
+            got.emplace_back(b, e);
+            return true;
+        });
+        cr_assert(got == runs_after_reference(text, after, table, min, max), "round %d: %s (min %zu, max %zu)", round,
+                  text.c_str(), min, max);
+    }
+}
+
+Test(scan_engine, gates_pass_every_assignment_and_userinfo_form_and_turn_the_rest_away)
+{
+    const Gate assignment = find_gate("assignment");
+    const Gate userinfo = find_gate("userinfo");
+    cr_assert_not_null(assignment);
+    cr_assert_not_null(userinfo);
+    cr_expect_null(find_gate("nope"));
+    cr_expect_eq(gate_names().size(), 2u);
+    // The keyword is "token"; the gate looks from just past it.
+    const auto at_token = [](Gate gate, std::string_view text) {
+        return gate(text, text.find("token") + 5);
+    };
+    for (const std::string_view yes :
+         {"token = \"x", "token='x", "token_value: \"x", "\"token\": \"x", "TOKEN := \"x", "token => 'x",
+          "token ||= \"x", "token\t=\t\"x", "auth.token-v2   =   'x", "'token':'x"}) {
+        cr_expect(at_token(assignment, yes), "%s", std::string(yes).c_str());
+    }
+    for (const std::string_view no : {"token = request.token", "token", "token =", "tokens = [\"x", "token(\"x\")",
+                                      "token    = \"x", "token = +\"x"}) {
+        cr_expect(!at_token(assignment, no), "%s", std::string(no).c_str());
+    }
+    const auto after_scheme = [](Gate gate, std::string_view text) {
+        return gate(text, text.find("://") + 3);
+    };
+    cr_expect(after_scheme(userinfo, "https://user:pa55@host"));
+    cr_expect(after_scheme(userinfo, "redis://:pa55@host"));
+    cr_expect(!after_scheme(userinfo, "https://host:8443/path"));
+    cr_expect(!after_scheme(userinfo, "https://host/a:b@c"));
+    cr_expect(!after_scheme(userinfo, "https://example.com/docs"));
 }
 
 Test(scan_engine, globs)

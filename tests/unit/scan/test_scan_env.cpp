@@ -8,6 +8,7 @@
 
 #include "lib/scan/env_files.hpp"
 #include "lib/scan/env_reads.hpp"
+#include "tests/unit/scan/scan_support.hpp"
 
 using namespace codexvault::scan;
 
@@ -126,6 +127,11 @@ var s = Environment.GetEnvironmentVariable("CSHARP_VAR");
 $t = getenv('PHP_GETENV'); $u = $_ENV['PHP_ENV']; $v = env('LARAVEL_KEY');
 w = os.environ["PY_INDEX"]  # a repeat is listed once
 )";
+    // The scanner finds the same names in the same order in its own first-stage pass.
+    ScanOptions options;
+    options.env_reads = true;
+    expect_names(scan_test::scan(source, "src/app.py", options).env_reads, env_var_reads(source), "the scanner's pass");
+    cr_expect(scan_test::scan(source).env_reads.empty(), "names listed without being asked for");
     expect_names(env_var_reads(source),
                  {"PY_INDEX",    "PY_GET",     "PY_GETENV",  "JS_DOT",      "JS_INDEX",  "JS_OPTIONAL",
                   "VITE_KEY",    "DENO_KEY",   "C_GETENV",   "CPP_GETENV",  "C_SECURE",  "RUST_VAR",
@@ -147,4 +153,7 @@ process.env.
 )";
     const auto names = env_var_reads(source);
     cr_expect(names.empty(), "%zu names, first '%s'", names.size(), names.empty() ? "" : names[0].c_str());
+    ScanOptions options;
+    options.env_reads = true;
+    cr_expect(scan_test::scan(source, "src/app.py", options).env_reads.empty());
 }

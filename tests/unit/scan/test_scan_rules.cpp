@@ -6,6 +6,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "tests/unit/scan/scan_support.hpp"
 
@@ -48,6 +49,58 @@ Test(scan_rules, no_negative_example_produces_any_finding)
         }
     }
     cr_assert_gt(negatives, 100u);
+}
+
+// A gate may only spare searches: the same rules without their gates find exactly the same
+// things in every example, negative example, and text built to sit at the edges of each gate.
+Test(scan_rules, gates_never_hide_a_finding_the_pattern_would_make)
+{
+    std::string text(builtin_rules_text());
+    std::size_t gates = 0;
+    for (std::size_t at = text.find("\ngate = "); at != std::string::npos; at = text.find("\ngate = ", at)) {
+        text.erase(at, text.find('\n', at + 1) - at);
+        ++gates;
+    }
+    cr_assert_geq(gates, 3u);
+    auto ungated = Matcher::create(text, "ungated.toml");
+    cr_assert(ungated.ok(), "%s", ungated.ok() ? "" : ungated.message().c_str());
+    Scanner plain(ungated.value());
+    std::vector<std::string> inputs;
+    for (const Rule& rule : builtin_matcher()->rule_set().rules()) {
+        inputs.insert(inputs.end(), rule.examples.begin(), rule.examples.end());
+        inputs.insert(inputs.end(), rule.negative_examples.begin(), rule.negative_examples.end());
+    }
+    const std::string value = "Zq7pX2mK9vR4tW8yB3nL";
+    for (const std::string name :
+         {"password", "db_password", "API_KEY", "client_secret.v2-x", "auth_token_for_the_service_account_x"}) {
+        for (const std::string op : {"=", ":", ":=", "=>", "||=", "==", "= =", "=:"}) {
+            for (const std::string space : {"", " ", "   ", "    ", "\t", "\n"}) {
+                for (const std::string quote : {"\"", "'", "`", ""}) {
+                    inputs.push_back(name + space + op + space + quote + value + quote);
+                    inputs.push_back("\"" + name + "\"" + space + op + space + quote + value + quote);
+                }
+            }
+        }
+    }
+    for (const std::string& user :
+         {std::string(), std::string("u"), std::string("user.name"), std::string(128, 'u'), std::string(129, 'u')}) {
+        for (const std::string scheme : {"https://", "postgres://", "SMTP://", "mongodb+srv://"}) {
+            inputs.push_back(scheme + user + ":" + value + "@db.internal:5432/x");
+            inputs.push_back(scheme + user + ":" + std::string(257, 'p') + "@db.internal");
+            inputs.push_back(scheme + user + "@" + value + ":x@h");
+        }
+    }
+    for (const std::string& input : inputs) {
+        const ScanResult gated = scan(input, "src/app.py");
+        const ScanResult bare = plain.scan(input, "src/app.py", kKey);
+        cr_expect_eq(gated.findings.size(), bare.findings.size(), "%s", input.c_str());
+        for (std::size_t i = 0; i < gated.findings.size() && i < bare.findings.size(); ++i) {
+            cr_expect(gated.findings[i].rule_id == bare.findings[i].rule_id &&
+                          gated.findings[i].offset == bare.findings[i].offset &&
+                          gated.findings[i].length == bare.findings[i].length,
+                      "%s", input.c_str());
+        }
+    }
 }
 
 Test(scan_rules, at_least_forty_families)
@@ -184,6 +237,8 @@ Test(scan_rules, loader_refuses_malformed_rules)
     expect_refused(with("keywords = [\"demo_\"]", "run_class = '[a-z]+'\nrun_min = 20"), "one byte class");
     expect_refused(with("keywords = [\"demo_\"]", "keywords = [\"\"]"), "keyword");
     expect_refused(with("name = \"Demo\"", "name = \"Demo\"\nmin_entropy = 9.5"), "min_entropy");
+    expect_refused(with("name = \"Demo\"", "name = \"Demo\"\ngate = \"hunch\""), "unknown gate");
+    expect_refused(with("keywords = [\"demo_\"]", "gate = \"assignment\""), "keyword rules only");
     expect_refused(with("keywords = [\"demo_\"]", "window = 64"), "keyword and run rules only");
     expect_refused(with("keywords = [\"demo_\"]", "keywords = [\"demo_\"]\nmax_length = 64"), "max_length");
     expect_refused(std::string(kGoodRule) + std::string(kGoodRule.substr(kGoodRule.find("[[rule]]"))), "duplicate");
