@@ -16,31 +16,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VAULTD=$BUILD_DIR/codex-vaultd
 VAULTCTL=$BUILD_DIR/vaultctl
 BENCH=$BUILD_DIR/bench/inject_bench
-for tool in "$VAULTD" "$VAULTCTL" "$BENCH"; do
-    [[ -x $tool ]] || { echo "inject-bench: missing $tool" >&2; exit 1; }
-done
-if [[ $(id -u) -ne 0 ]]; then
-    echo "inject-bench: skipped: needs root (the eBPF monitor needs CAP_BPF and CAP_PERFMON)"
-    exit 0
-fi
-
-STATE_PARENT=${BENCH_STATE_PARENT:-${TMPDIR:-/tmp}}
-TMP=$(mktemp -d "$STATE_PARENT/codex-vault-inject-bench.XXXXXX")
-chmod 0755 "$TMP"
-PIDS=()
-cleanup()
-{
-    local status=$? i
-    trap - EXIT
-    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-        kill -TERM "${PIDS[i]}" 2>/dev/null || true
-        wait "${PIDS[i]}" 2>/dev/null || true
-    done
-    command -v chattr >/dev/null && chattr -R -a "$TMP" 2>/dev/null
-    rm -rf "$TMP"
-    exit "$status"
-}
-trap cleanup EXIT
+# shellcheck source=scripts/bench-scratch.sh
+. "$ROOT/scripts/bench-scratch.sh"
+bench_scratch inject-bench "the eBPF monitor needs CAP_BPF and CAP_PERFMON" "$VAULTD" "$VAULTCTL" "$BENCH"
 
 echo "founder_uid = $(id -u)" >"$TMP/codex-vaultd.toml"
 mkdir -m 0755 "$TMP/policy"

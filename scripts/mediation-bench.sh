@@ -22,31 +22,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VAULTD=${BENCH_VAULTD:-$BUILD_DIR/codex-vaultd}
 VAULTCTL=$BUILD_DIR/vaultctl
 BENCH=$BUILD_DIR/bench/mediation_bench
-for tool in "$VAULTD" "$VAULTCTL" "$BENCH"; do
-    [[ -x $tool ]] || { echo "mediation-bench: missing $tool" >&2; exit 1; }
-done
-if [[ $(id -u) -ne 0 ]]; then
-    echo "mediation-bench: skipped: needs root (policy and CA files must be root-owned)"
-    exit 0
-fi
-
-STATE_PARENT=${BENCH_STATE_PARENT:-${TMPDIR:-/tmp}}
-TMP=$(mktemp -d "$STATE_PARENT/codex-vault-mediation-bench.XXXXXX")
-chmod 0755 "$TMP"
-PIDS=()
-cleanup()
-{
-    local status=$? i
-    trap - EXIT
-    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-        kill -TERM "${PIDS[i]}" 2>/dev/null || true
-        wait "${PIDS[i]}" 2>/dev/null || true
-    done
-    command -v chattr >/dev/null && chattr -R -a "$TMP" 2>/dev/null
-    rm -rf "$TMP"
-    exit "$status"
-}
-trap cleanup EXIT
+# shellcheck source=scripts/bench-scratch.sh
+. "$ROOT/scripts/bench-scratch.sh"
+bench_scratch mediation-bench "policy and CA files must be root-owned" "$VAULTD" "$VAULTCTL" "$BENCH"
 
 # The per-run CA and the server's certificate.
 ec="-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
