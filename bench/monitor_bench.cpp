@@ -181,8 +181,8 @@ Rate run_forker(Monitor* monitor, const char* mode, int forkers = 1)
     const std::uint64_t lost_before = monitor ? monitor->lost_events() : 0;
     const auto count_exec = [&](const Event& e) noexcept {
         const auto* x = std::get_if<ExecEvent>(&e);
-        rate.exec_records += x != nullptr && std::find(pids.begin(), pids.end(), static_cast<pid_t>(x->task.ppid)) !=
-                                                 pids.end();
+        rate.exec_records +=
+            x != nullptr && std::find(pids.begin(), pids.end(), static_cast<pid_t>(x->task.ppid)) != pids.end();
     };
     if (monitor) {
         monitor->drain(count_exec);
@@ -191,7 +191,8 @@ Rate run_forker(Monitor* monitor, const char* mode, int forkers = 1)
         }
     }
     const auto start = Clock::now();
-    (void)!::write(in[1], std::string(static_cast<std::size_t>(forkers), 'g').data(), static_cast<std::size_t>(forkers));
+    (void)!::write(in[1], std::string(static_cast<std::size_t>(forkers), 'g').data(),
+                   static_cast<std::size_t>(forkers));
     std::string text;
     for (;;) {
         pollfd p{out[0], POLLIN, 0};
@@ -281,7 +282,9 @@ Interleaved interleaved_reads(Monitor& monitor, const FileUnderTest& file, const
         keys.emplace_back(st.st_dev, st.st_ino);
     }
     char byte;
-    const auto reads = [&] { return ns_per_op(50'000, [&] { (void)!::pread(file.fd, &byte, 1, 0); }); };
+    const auto reads = [&] {
+        return ns_per_op(50'000, [&] { (void)!::pread(file.fd, &byte, 1, 0); });
+    };
     std::vector<double> idle, closed, tracked;
     for (int round = 0; round < rounds; ++round) {
         idle.push_back(reads());

@@ -29,7 +29,6 @@ std::uint32_t kernel_dev(std::uint64_t dev)
     return static_cast<std::uint32_t>((major(dev) << 20U) | minor(dev));
 }
 
-
 }  // namespace
 
 Monitor::Monitor(std::size_t exec_cache_entries) : cache_(exec_cache_entries)

@@ -5,6 +5,7 @@
 // kernel (the daemon's raw tracepoint links) as well as in Status.
 #include <dirent.h>
 #include <linux/bpf.h>
+#include <nlohmann/json.hpp>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -20,8 +21,6 @@
 
 #include "common/vault_error.hpp"
 #include "tests/support/harness.hpp"
-
-#include <nlohmann/json.hpp>
 
 using namespace codexvault;
 using namespace codexvault::test;
@@ -204,7 +203,10 @@ Test(daemon_monitor_hooks, are_attached_only_while_a_secret_is_injected_and_its_
         std::size_t from = 0;
         while ((from = log.find("inject.", from)) != std::string::npos) {
             const auto end = log.find('\n', from);
-            { const auto r = log.find("\"reason\"", from); relevant += log.substr(from, 14) + (r < end ? log.substr(r, 200) : std::string("-")) + "\n"; }
+            {
+                const auto r = log.find("\"reason\"", from);
+                relevant += log.substr(from, 14) + (r < end ? log.substr(r, 200) : std::string("-")) + "\n";
+            }
             from = end == std::string::npos ? log.size() : end;
         }
         cr_expect(touched, "no inject.touch (receive or mmap) record for %s; injection records:\n%s", id.c_str(),

@@ -387,8 +387,8 @@ Test(monitor_identity, a_connector_of_another_uid_that_execs_a_trusted_binary_af
 // daemon). The moment it records for the appearance is when it reads NameOwnerChanged, which is
 // then after the exec, so the exec does not count as "since the connection appeared" and the
 // trusted binary's principal matches. KNOWN GAP (docs/architecture.md, "Caller identity"): the
-// daemon has no lower bound on when the connection was made. Until it has, this test performs the attack and is skipped, naming the
-// gap, when the attack succeeds; it fails only if the outcome is something else.
+// daemon has no lower bound on when the connection was made. Until it has, this test performs the attack and is
+// skipped, naming the gap, when the attack succeeds; it fails only if the outcome is something else.
 Test(monitor_identity, a_connector_that_execs_a_trusted_binary_before_the_daemon_sees_its_connection_is_refused)
 {
     require_recording_monitor();
@@ -397,8 +397,9 @@ Test(monitor_identity, a_connector_that_execs_a_trusted_binary_before_the_daemon
     const HandedOver handed = hand_over_then_exec(trusted, become_nobody, true);
     cr_assert(handed.exec_done, "the connector did not exec %s", trusted.c_str());
     if (handed.use.ok()) {
-        cr_skip_test("KNOWN GAP: an exec between connecting and the daemon reading NameOwnerChanged is not seen as "
-                     "after the connection, so the handed-over connection matched the trusted binary");
+        cr_skip_test(
+            "KNOWN GAP: an exec between connecting and the daemon reading NameOwnerChanged is not seen as "
+            "after the connection, so the handed-over connection matched the trusted binary");
     }
     cr_expect(handed.use.message.find("after its connection appeared") != std::string::npos, "%s",
               handed.use.message.c_str());

@@ -2,7 +2,6 @@
 
 #include <bpf/bpf.h>
 #include <dirent.h>
-
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>

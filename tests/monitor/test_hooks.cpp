@@ -3,12 +3,11 @@
 // track_inode/mark_process before it returns (so the first read after it is recorded), detached
 // again when the last entry goes (untrack, unmark, or a marked process's exit). Attaching needs
 // no capability; when the kernel refuses it, track_inode and mark_process fail and change nothing.
+#include <linux/bpf.h>
+#include <linux/capability.h>
 #include <seccomp.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-#include <linux/bpf.h>
-#include <linux/capability.h>
 
 #include <criterion/criterion.h>
 
@@ -107,8 +106,8 @@ Test(monitor_hooks, the_first_read_after_track_inode_returns_is_recorded_every_t
     auto monitor = load_or_skip();
     for (int round = 0; round < 10; ++round) {
         const auto secret = make_memfd("round");
-        cr_assert(!monitor->track_inode(secret.dev, secret.ino, 100 + static_cast<std::uint64_t>(round),
-                                        OnTouch::record));
+        cr_assert(
+            !monitor->track_inode(secret.dev, secret.ino, 100 + static_cast<std::uint64_t>(round), OnTouch::record));
         const pid_t reader = read_once(secret);
         cr_assert_eq(reap(reader), 0);
         cr_expect(alert_from(*monitor, reader), "round %d: the first read was not recorded", round);
