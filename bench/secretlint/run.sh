@@ -16,21 +16,10 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 [[ $# -ge 1 ]] || { echo "usage: run.sh GLOB..." >&2; exit 2; }
 
-command -v node >/dev/null || { echo "secretlint/run.sh: node is not installed" >&2; exit 77; }
-command -v npm >/dev/null || { echo "secretlint/run.sh: npm is not installed" >&2; exit 77; }
-
-cache=${CODEX_VAULT_NPM_CACHE:-${HOME:-/root}/.cache/codex-vault/npm}/secretlint
-mkdir -p "$cache"
-lock_hash=$(sha256sum "$here/package-lock.json" | cut -d' ' -f1)
-if [[ ! -f "$cache/.installed" || $(cat "$cache/.installed") != "$lock_hash" ]]; then
-    cp "$here/package.json" "$here/package-lock.json" "$cache/"
-    rm -f "$cache/.installed"
-    if ! (cd "$cache" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >"$cache/npm-ci.log" 2>&1); then
-        echo "secretlint/run.sh: npm ci failed (registry unreachable?): $(tail -n 3 "$cache/npm-ci.log" | tr '\n' ' ')" >&2
-        exit 77
-    fi
-    echo "$lock_hash" >"$cache/.installed"
-fi
+# shellcheck source=scripts/npm-cache.sh
+. "$here/../../scripts/npm-cache.sh"
+npm_cache_install secretlint/run.sh "$here" secretlint
+cache=$NPM_CACHE_DIR
 cp "$here/secretlintrc.json" "$cache/.secretlintrc.json"
 cd "$cache"
 # --maskSecrets: a message never holds a value (the caller picks the format, e.g. --format unix).
