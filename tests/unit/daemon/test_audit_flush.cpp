@@ -143,6 +143,21 @@ bool a_thread_is_named(const std::string& name)
     return false;
 }
 
+// One allowed Use decision queued on the trail, as the pipeline writes it.
+void queue_use_decision(AuditTrail& trail)
+{
+    const AuditRecord r{.type = EventType::Decision,
+                        .action = "grant.use",
+                        .object = "audit:read",
+                        .subject = nullptr,
+                        .sender = ":1.9",
+                        .decision = Decision::Allow,
+                        .reason = "authorized",
+                        .grant = "g-1",
+                        .informational = false};
+    cr_assert(trail.record(r) == Appended::Queued, "%s", trail.failure_reason().c_str());
+}
+
 }  // namespace
 
 TestSuite(audit_flush, .init = setup, .fini = teardown, .timeout = 60);
@@ -324,16 +339,7 @@ Test(audit_flush, the_trail_rotates_seals_and_checkpoints_with_its_flusher_runni
         trail.start_flusher();
 
         const auto record = [&trail] {
-            const AuditRecord r{.type = EventType::Decision,
-                                .action = "grant.use",
-                                .object = "audit:read",
-                                .subject = nullptr,
-                                .sender = ":1.9",
-                                .decision = Decision::Allow,
-                                .reason = "authorized",
-                                .grant = "g-1",
-                                .informational = false};
-            cr_assert(trail.record(r) == Appended::Queued, "%s", trail.failure_reason().c_str());
+            queue_use_decision(trail);
         };
         bool sealed_in_flight = false;
         for (int i = 0; i < 150; ++i) {
@@ -381,16 +387,7 @@ Test(audit_flush, a_state_file_rides_the_next_flush_and_lands_only_after_the_rec
         AuditTrail trail(event, std::move(owned));
         trail.start_flusher();
         const auto record = [&trail] {
-            const AuditRecord r{.type = EventType::Decision,
-                                .action = "grant.use",
-                                .object = "audit:read",
-                                .subject = nullptr,
-                                .sender = ":1.9",
-                                .decision = Decision::Allow,
-                                .reason = "authorized",
-                                .grant = "g-1",
-                                .informational = false};
-            cr_assert(trail.record(r) == Appended::Queued, "%s", trail.failure_reason().c_str());
+            queue_use_decision(trail);
         };
         // A flush in flight when the state is handed over does not carry it: the next one does.
         record();
