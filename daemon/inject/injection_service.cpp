@@ -21,6 +21,7 @@
 #include "daemon/audit/audit_trail.hpp"
 #include "daemon/identity/subject.hpp"
 #include "daemon/monitor/monitor.hpp"
+#include "lib/fileio/files.hpp"
 #include "lib/log/log.hpp"
 
 namespace codexvault::inject {
@@ -135,16 +136,10 @@ std::pair<std::uint64_t, std::uint64_t> check_file_copy(int fd, std::uint32_t ui
 
 void write_file_copy(int fd, std::span<const std::uint8_t> value)
 {
-    std::size_t done = 0;
-    while (done < value.size()) {
-        const ssize_t n = ::write(fd, value.data() + done, value.size() - done);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            throw VaultError(ErrorCode::InvalidArgument, std::string("writing the file: ") + std::strerror(errno));
-        }
-        done += static_cast<std::size_t>(n);
+    try {
+        fileio::write_all(fd, value, "the file");
+    } catch (const std::system_error& e) {
+        throw VaultError(ErrorCode::InvalidArgument, std::string("writing the file: ") + e.code().message());
     }
     struct stat st {};
     if (::fstat(fd, &st) != 0 || static_cast<std::size_t>(st.st_size) != value.size()) {

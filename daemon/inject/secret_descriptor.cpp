@@ -11,6 +11,8 @@
 #include <string>
 #include <system_error>
 
+#include "lib/fileio/files.hpp"
+
 namespace codexvault::inject {
 namespace {
 
@@ -35,16 +37,10 @@ void fill_secret_memory(int fd, std::span<const std::uint8_t> value)
 
 void fill_sealed_memfd(int fd, std::span<const std::uint8_t> value)
 {
-    std::size_t done = 0;
-    while (done < value.size()) {
-        const ssize_t n = ::write(fd, value.data() + done, value.size() - done);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            fail(n < 0 ? errno : EIO, "write sealed memfd");
-        }
-        done += static_cast<std::size_t>(n);
+    try {
+        fileio::write_all(fd, value, "the sealed memfd");
+    } catch (const std::system_error& e) {
+        fail(e.code().value(), "write sealed memfd");
     }
     // Nobody, the recipient included, can change or resize it afterwards.
     if (::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {

@@ -12,8 +12,10 @@
 #include <cstdio>
 #include <memory>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include "common/vault_error.hpp"
 #include "daemon/ingest/protocol.hpp"
@@ -22,6 +24,7 @@
 #include "daemon/pipeline/message_io.hpp"
 #include "daemon/pipeline/methods.hpp"
 #include "daemon/vault_service.hpp"
+#include "lib/fileio/files.hpp"
 
 namespace codexvault::daemon::methods {
 namespace {
@@ -178,13 +181,12 @@ void append_overflow(sd_bus_message* reply, ingest::ScanOutcome& o, std::size_t&
                     confidence_name(f.confidence) + '\t' + std::to_string(f.line) + '\t' + std::to_string(f.column) +
                     '\t' + std::to_string(f.length) + '\t' + f.preview + '\t' + entropy + '\t' + f.fingerprint + '\n';
         }
-        std::size_t at = 0;
-        while (at < text.size()) {
-            const ssize_t n = ::write(o.overflow.get(), text.data() + at, text.size() - at);
-            if (n <= 0) {
-                throw VaultError(ErrorCode::Unavailable, "could not write the overflow findings");
-            }
-            at += static_cast<std::size_t>(n);
+        try {
+            fileio::write_all(o.overflow.get(),
+                              std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()),
+                              "the overflow findings");
+        } catch (const std::system_error& e) {
+            throw VaultError(ErrorCode::Unavailable, std::string("could not write the overflow findings: ") + e.what());
         }
         // Sealed: the caller's copy can only be read (from offset 0).
         if (::fcntl(o.overflow.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {

@@ -96,24 +96,6 @@ std::string random_suffix()
     return text;
 }
 
-void write_all(int fd, std::span<const std::uint8_t> bytes, const std::string& name)
-{
-    std::size_t done = 0;
-    while (done < bytes.size()) {
-        const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            throw_errno(errno, "cannot write " + name);
-        }
-        if (n == 0) {
-            throw_errno(EIO, "cannot write " + name);  // no progress on a regular file: give up
-        }
-        done += static_cast<std::size_t>(n);
-    }
-}
-
 // Unlinks a temp file unless disarmed: every early exit of write_temp_file() cleans up.
 class TempFileGuard {
 public:
@@ -139,6 +121,24 @@ struct DirCloser {
 };
 
 }  // namespace
+
+void write_all(int fd, std::span<const std::uint8_t> bytes, const std::string& name)
+{
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+        const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            throw_errno(errno, "cannot write " + name);
+        }
+        if (n == 0) {
+            throw_errno(EIO, "cannot write " + name);  // no progress on a regular file: give up
+        }
+        done += static_cast<std::size_t>(n);
+    }
+}
 
 void require_private_directory(const std::filesystem::path& path)
 {

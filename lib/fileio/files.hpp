@@ -50,6 +50,10 @@ void sync_directory(int dir_fd, const std::string& what);
 // Names of the entries of the directory (without "." and ".."), unsorted.
 std::vector<std::string> list_directory(int dir_fd);
 
+// Writes all of `bytes` to fd, retrying on EINTR and short writes. Throws std::system_error
+// naming `name` on an error or a write that makes no progress.
+void write_all(int fd, std::span<const std::uint8_t> bytes, const std::string& name);
+
 // Reads from fd until end of file or until `capacity` bytes are in `data`, retrying on EINTR;
 // returns the byte count. Throws std::system_error naming `what` on a read error.
 std::size_t read_until_eof(int fd, void* data, std::size_t capacity, const std::string& what);
