@@ -530,6 +530,25 @@ t_denied()
     ((rc == 3)) || fail "expected exit status 3 (permission denied), got $rc"
 }
 
+t_inject()
+{
+    # The monitor's per-syscall hooks are attached by the first injection, long after the daemon
+    # dropped every capability, under the unit's and the daemon's own syscall filters: inject e2e
+    # into a command, which sees its length (never its value) and the hooks attached.
+    if [[ ! -r /sys/kernel/btf/vmlinux ]]; then
+        echo "SKIP injection: the host kernel has no BTF (/sys/kernel/btf/vmlinux), the monitor cannot record"
+        return 0
+    fi
+    sh_ct "vaultctl grant issue --principal uid=0 --cap secret:e2e:inject --ttl 5m $FOUNDER_ARGS"
+    local out
+    # shellcheck disable=SC2016  # expanded by the shell in the container, inside the injection
+    out=$(in_ct vaultctl exec --secret e2e=TOKEN -- sh -c \
+        'echo "length=${#TOKEN}"; vaultctl status | sed -n "s/^monitor: //p"')
+    echo "$out"
+    [[ $out == *"length=${#CANARY}"* ]] || fail "the command did not receive the secret"
+    [[ $out == *"syscall hooks attached"* ]] || fail "the syscall hooks were not attached during the injection"
+}
+
 t_reload()
 {
     local before after
@@ -814,6 +833,7 @@ step "vaultctl init (founder key, passphrase on fd 3)" t_init
 step "vaultctl secret put e2e" t_put
 step "vaultctl secret ls shows e2e" t_ls
 step "uid 65534 is refused (exit 3)" t_denied
+step "vaultctl exec --secret: injected, hooks attached unprivileged" t_inject
 step "systemctl reload (SIGHUP, same process)" t_reload
 step "systemctl restart: e2e still listed" t_restart
 step "journal: audit lines, no secret value anywhere" t_audit
