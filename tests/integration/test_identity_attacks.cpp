@@ -39,6 +39,7 @@
 #include "common/bus_contract.hpp"
 #include "common/vault_error.hpp"
 #include "lib/fileio/unique_fd.hpp"
+#include "tests/integration/borrowed_connection.hpp"
 #include "tests/support/harness.hpp"
 
 using namespace codexvault;
@@ -62,135 +63,6 @@ void write_policy_and_restart(const std::string& content)
     cr_assert_eq(::chmod(path.c_str(), 0644), 0);
     env->stop_daemon();
     env->start_daemon();
-}
-
-std::string bus_socket_path()
-{
-    const std::string prefix = "unix:path=";
-    cr_assert(env->bus_address().rfind(prefix, 0) == 0, "bus address %s", env->bus_address().c_str());
-    return env->bus_address().substr(prefix.size());
-}
-
-std::string read_link(const std::string& path)
-{
-    char buffer[4096];
-    const ssize_t n = ::readlink(path.c_str(), buffer, sizeof buffer);
-    return n > 0 ? std::string(buffer, static_cast<std::size_t>(n)) : std::string();
-}
-
-// Like `setpriv --bounding-set=-all --inh-caps=-all`: uid 0 without any capability, so the
-// daemon (capless root in these tests) may read this process's exe, and an exec does not
-// give capabilities back.
-bool drop_all_capabilities()
-{
-    for (int cap = 0; cap <= CAP_LAST_CAP + 8; ++cap) {
-        if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) {
-            return false;
-        }
-    }
-    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-    __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
-    return ::syscall(SYS_capset, &header, data) == 0;
-}
-
-// The process that connects the socket, so that the bus records its pid. It then waits on a
-// pipe: end_connector() makes it exit; proceed() makes it run `then` (e.g. an exec).
-struct Connector {
-    pid_t pid = -1;
-    UniqueFd go;
-
-    void proceed() const
-    {
-        const char byte = 'x';
-        cr_assert_eq(::write(go.get(), &byte, 1), 1);
-    }
-};
-
-Connector fork_connector(int socket_fd, const std::function<bool()>& before, const std::function<void()>& then)
-{
-    int ready[2], go[2];
-    cr_assert(::pipe2(ready, O_CLOEXEC) == 0 && ::pipe2(go, O_CLOEXEC) == 0);
-    const std::string path = bus_socket_path();
-    const pid_t pid = ::fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        // Only the parent may hold the write end of `go`: closing it is what ends this process.
-        ::close(go[1]);
-        ::close(ready[0]);
-        if (before && !before()) {
-            _exit(10);
-        }
-        sockaddr_un address{};
-        address.sun_family = AF_UNIX;
-        std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
-        if (::connect(socket_fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
-            _exit(11);
-        }
-        const char byte = 'r';
-        if (::write(ready[1], &byte, 1) != 1) {
-            _exit(12);
-        }
-        char command = 0;
-        if (::read(go[0], &command, 1) == 1 && then) {
-            then();
-        }
-        _exit(0);
-    }
-    UniqueFd ready_read(ready[0]), ready_write(ready[1]), go_read(go[0]);
-    ready_write.reset();
-    Connector connector{pid, UniqueFd(go[1])};
-    char byte = 0;
-    cr_assert_eq(::read(ready_read.get(), &byte, 1), 1, "the connector could not connect");
-    return connector;
-}
-
-// Closes the connector's pipe, so it exits, and reaps it: its pid is free again.
-void end_connector(Connector& connector)
-{
-    connector.go.reset();
-    int status = 0;
-    cr_assert_eq(::waitpid(connector.pid, &status, 0), connector.pid);
-}
-
-// sd-bus on a socket another process connected: authenticates and says Hello on it.
-bus::BusPtr open_bus_on(UniqueFd socket_fd)
-{
-    sd_bus* raw = nullptr;
-    cr_assert(sd_bus_new(&raw) >= 0);
-    bus::BusPtr bus(raw);
-    const int fd = socket_fd.release();
-    cr_assert(sd_bus_set_fd(raw, fd, fd) >= 0);
-    cr_assert(sd_bus_set_bus_client(raw, 1) >= 0);
-    cr_assert(sd_bus_start(raw) >= 0);
-    const char* unique = nullptr;
-    cr_assert(sd_bus_get_unique_name(raw, &unique) >= 0, "no Hello on the borrowed socket");
-    return bus;
-}
-
-struct CallResult {
-    std::string error;  // D-Bus error name; empty on success
-    std::string message;
-    bus::MessagePtr reply;
-    [[nodiscard]] bool ok() const { return error.empty(); }
-};
-
-CallResult call(sd_bus* bus, const char* method, const std::function<void(sd_bus_message*)>& append = {})
-{
-    sd_bus_message* raw = nullptr;
-    cr_assert(sd_bus_message_new_method_call(bus, &raw, bus::kBusName, bus::kObjectPath, bus::kInterface, method) >= 0);
-    bus::MessagePtr request(raw);
-    if (append) {
-        append(request.get());
-    }
-    bus::BusError error;
-    sd_bus_message* reply = nullptr;
-    CallResult result;
-    if (sd_bus_call(bus, request.get(), 0, error.get(), &reply) < 0) {
-        result.error = error.is_set() ? error.name() : "local failure";
-        result.message = error.message();
-    }
-    result.reply.reset(reply);
-    return result;
 }
 
 void append_capability(sd_bus_message* message, const char* capability)

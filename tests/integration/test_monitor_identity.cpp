@@ -33,6 +33,7 @@
 #include "common/bus_contract.hpp"
 #include "common/vault_error.hpp"
 #include "lib/fileio/unique_fd.hpp"
+#include "tests/integration/borrowed_connection.hpp"
 #include "tests/support/harness.hpp"
 
 using namespace codexvault;
@@ -100,135 +101,10 @@ CommandResult as_nobody(const std::vector<std::string>& argv)
     return run_command(argv, {.stdin_data = "", .passphrase = std::nullopt, .as_uid = kNobody});
 }
 
-std::string read_link(const std::string& path)
-{
-    char buffer[4096];
-    const ssize_t n = ::readlink(path.c_str(), buffer, sizeof buffer);
-    return n > 0 ? std::string(buffer, static_cast<std::size_t>(n)) : std::string();
-}
-
-std::string bus_socket_path()
-{
-    const std::string prefix = "unix:path=";
-    cr_assert(env->bus_address().rfind(prefix, 0) == 0, "bus address %s", env->bus_address().c_str());
-    return env->bus_address().substr(prefix.size());
-}
-
 bool become_nobody()
 {
     return ::setgroups(0, nullptr) == 0 && ::setresgid(kNobody, kNobody, kNobody) == 0 &&
            ::setresuid(kNobody, kNobody, kNobody) == 0;
-}
-
-// uid 0 without any capability: the daemon (capability-less root) may read its exe.
-bool drop_all_capabilities()
-{
-    for (int cap = 0; cap <= CAP_LAST_CAP + 8; ++cap) {
-        if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) {
-            return false;
-        }
-    }
-    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-    __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
-    return ::syscall(SYS_capset, &header, data) == 0;
-}
-
-// A process that connects `socket_fd` to the bus (the bus records its pid and uid), then waits;
-// proceed() makes it run `then` (an exec). The test process speaks on its own copy of the socket:
-// "connect, hand the socket to another process, exec".
-struct Connector {
-    pid_t pid = -1;
-    UniqueFd go;
-    void proceed() const
-    {
-        const char byte = 'x';
-        cr_assert_eq(::write(go.get(), &byte, 1), 1);
-    }
-    void end()
-    {
-        if (pid > 0) {
-            ::kill(pid, SIGKILL);
-            ::waitpid(pid, nullptr, 0);
-            pid = -1;
-        }
-    }
-};
-
-Connector fork_connector(int socket_fd, const std::function<bool()>& before, const std::function<void()>& then)
-{
-    int ready[2], go[2];
-    cr_assert(::pipe2(ready, O_CLOEXEC) == 0 && ::pipe2(go, O_CLOEXEC) == 0);
-    const std::string path = bus_socket_path();
-    const pid_t pid = ::fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        ::close(go[1]);
-        ::close(ready[0]);
-        if (before && !before()) {
-            _exit(10);
-        }
-        sockaddr_un address{};
-        address.sun_family = AF_UNIX;
-        std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
-        if (::connect(socket_fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
-            _exit(11);
-        }
-        const char byte = 'r';
-        if (::write(ready[1], &byte, 1) != 1) {
-            _exit(12);
-        }
-        char command = 0;
-        if (::read(go[0], &command, 1) == 1 && then) {
-            then();
-        }
-        _exit(0);
-    }
-    UniqueFd ready_read(ready[0]), ready_write(ready[1]), go_read(go[0]);
-    ready_write.reset();
-    Connector connector{pid, UniqueFd(go[1])};
-    char byte = 0;
-    cr_assert_eq(::read(ready_read.get(), &byte, 1), 1, "the connector could not connect");
-    return connector;
-}
-
-bus::BusPtr open_bus_on(UniqueFd socket_fd)
-{
-    sd_bus* raw = nullptr;
-    cr_assert(sd_bus_new(&raw) >= 0);
-    bus::BusPtr bus(raw);
-    const int fd = socket_fd.release();
-    cr_assert(sd_bus_set_fd(raw, fd, fd) >= 0);
-    cr_assert(sd_bus_set_bus_client(raw, 1) >= 0);
-    cr_assert(sd_bus_start(raw) >= 0);
-    const char* unique = nullptr;
-    cr_assert(sd_bus_get_unique_name(raw, &unique) >= 0, "no Hello on the borrowed socket");
-    return bus;
-}
-
-struct CallResult {
-    std::string error;
-    std::string message;
-    bus::MessagePtr reply;
-    [[nodiscard]] bool ok() const { return error.empty(); }
-};
-
-CallResult call(sd_bus* bus, const char* method, const std::function<void(sd_bus_message*)>& append = {})
-{
-    sd_bus_message* raw = nullptr;
-    cr_assert(sd_bus_message_new_method_call(bus, &raw, bus::kBusName, bus::kObjectPath, bus::kInterface, method) >= 0);
-    bus::MessagePtr request(raw);
-    if (append) {
-        append(request.get());
-    }
-    bus::BusError error;
-    sd_bus_message* reply = nullptr;
-    CallResult result;
-    if (sd_bus_call(bus, request.get(), 0, error.get(), &reply) < 0) {
-        result.error = error.is_set() ? error.name() : "local failure";
-        result.message = error.message();
-    }
-    result.reply.reset(reply);
-    return result;
 }
 
 CallResult use_audit_read(sd_bus* bus)
@@ -292,7 +168,7 @@ HandedOver hand_over_then_exec(const std::string& trusted, const std::function<b
     }
     out.use = use_audit_read(bus.get());
     out.who = call(bus.get(), bus::method::kWhoAmI);
-    connector.end();
+    connector.kill();
     return out;
 }
 
