@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
 
 namespace codexvault::scan {
@@ -31,10 +32,27 @@ std::size_t skip(std::string_view input, std::size_t at, std::size_t max, Keep k
     return at;
 }
 
+// The first byte of an unquoted value: not a quote, a blank, a sigil or bracket that starts an
+// expression, interpolation, YAML alias, tag or block ($x, ${x}, f(x), [x], <x>, *x, &x, !x, |, >,
+// %(x)s, @x), nor a separator.
+bool starts_bare_value(char c)
+{
+    return !is_space(c) && std::string_view("\"'`\\$(){}[]<>;,*&!|%@#=").find(c) == std::string_view::npos;
+}
+
+// A byte inside an unquoted value: & and | end it too (a query string's next parameter,
+// `true|false` alternatives in a comment).
+bool in_bare_value(char c)
+{
+    return !is_space(c) && std::string_view("\"'`\\$(){}[]<>;,&|").find(c) == std::string_view::npos;
+}
+
 // `NAME = "`, `NAME: '`, `"NAME": "`, `NAME := "`, `NAME => '`, `NAME ||= "`: after the keyword
 // the rest of a name ([\w.-], at most 32: the pattern allows 24 after its longest keyword
 // spelling), an optional closing quote of a quoted key, at most 3 blanks, an operator that
-// starts with = : or | (then at most 2 more of = > | :), at most 3 blanks, an opening quote.
+// starts with = : or | (then at most 2 more of = > | :), then either at most 3 blanks and an
+// opening quote, or (`password: hX8...`, `export TOKEN=hX8...`) at most 3 spaces or tabs and an
+// unquoted value of 8 to 200 bytes that ends the line, before blanks or a ` #` comment.
 bool gate_assignment(std::string_view input, std::size_t at)
 {
     at = skip(input, at, 32, is_name_byte);
@@ -46,8 +64,21 @@ bool gate_assignment(std::string_view input, std::size_t at)
         return false;
     }
     at = skip(input, at + 1, 2, [](char c) { return c == '=' || c == '>' || c == '|' || c == ':'; });
+    const std::size_t operator_end = at;
     at = skip(input, at, 3, is_space);
-    return at < input.size() && (input[at] == '"' || input[at] == '\'');
+    if (at < input.size() && (input[at] == '"' || input[at] == '\'')) {
+        return true;
+    }
+    at = skip(input, operator_end, 3, [](char c) { return c == ' ' || c == '\t'; });
+    if (at >= input.size() || !starts_bare_value(input[at])) {
+        return false;
+    }
+    const std::size_t value_end = skip(input, at, 201, in_bare_value);
+    if (value_end - at < 8 || value_end - at > 200) {
+        return false;
+    }
+    at = skip(input, value_end, SIZE_MAX / 2, [](char c) { return c == ' ' || c == '\t'; });
+    return at >= input.size() || input[at] == '\n' || input[at] == '\r' || (input[at] == '#' && at > value_end);
 }
 
 // `scheme://user:password@`: after "scheme://", at most 128 bytes of a user name, a colon, at

@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "lib/scan/secret_names.hpp"
+
 namespace codexvault::scan {
 
 namespace {
@@ -214,6 +216,14 @@ std::optional<Span> verify_mixed(std::string_view input, Span secret)
     return secret;
 }
 
+// `needle` is lower case.
+bool contains_caseless(std::string_view text, std::string_view needle)
+{
+    const auto found = std::search(text.begin(), text.end(), needle.begin(), needle.end(),
+                                   [](char a, char b) { return (a >= 'A' && a <= 'Z' ? a + 32 : a) == b; });
+    return found != text.end();
+}
+
 bool ends_with_caseless(std::string_view text, std::string_view suffix)
 {
     if (suffix.size() > text.size()) {
@@ -375,14 +385,67 @@ bool random_letters(std::string_view value)
     return odd >= 2 || (odd >= 1 && (rare_share >= 0.3 || capital_heavy)) || long_and_rare;
 }
 
-// A value assigned to a secret-like name, judged on its own: not a word or identifier
-// ("access_token", "PasswordInputField"), not a path or URL (a URL's credentials have their own
-// rules). Such values have no digit and nothing but letters and . _ - / : ; real secrets of this
-// length almost always have a digit or another symbol, and those of letters only have no
-// separators and do not read as words (random_letters).
+bool word_cased(std::string_view word)
+{
+    const bool all_lower = std::all_of(word.begin(), word.end(), is_lower);
+    const bool all_upper = std::all_of(word.begin(), word.end(), is_upper);
+    const bool capitalized = is_upper(word.front()) && std::all_of(word.begin() + 1, word.end(), is_lower);
+    return all_lower || all_upper || capitalized;
+}
+
+// "cache_creation.ephemeral_1h_input_tokens", "api_key_v2", "db-main-01": parts joined by _ . -
+// that are words (letters in a word's casing, not random_letters) or at most 3 bytes, with at
+// least one word of 3 letters or more. A random token with separators has a long part that is
+// neither ("9fK_LmQ-zz3Qx"), or no word at all.
+bool separated_identifier(std::string_view value)
+{
+    bool has_word = false;
+    std::size_t parts = 0;
+    std::size_t begin = 0;
+    while (begin <= value.size()) {
+        std::size_t end = value.find_first_of("_.-", begin);
+        if (end == std::string_view::npos) {
+            end = value.size();
+        }
+        const std::string_view part = value.substr(begin, end - begin);
+        ++parts;
+        const bool letters =
+            !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return is_upper(c) || is_lower(c); });
+        const bool word = letters && part.size() >= 3 && word_cased(part) && !random_letters(part);
+        if (!word && part.size() > 3) {
+            return false;
+        }
+        has_word = has_word || word;
+        begin = end + 1;
+    }
+    return parts >= 2 && has_word;
+}
+
+// A value assigned to a secret-like name: not a word or identifier ("access_token",
+// "PasswordInputField"), not a path or URL (a URL's credentials have their own rules), and not
+// assigned to a name that says it holds something else about the secret ("TOKEN_ENDPOINT",
+// "password_file": secret_names.hpp). Word-like values have no digit and nothing but letters and
+// . _ - / : ; real secrets of this length almost always have a digit or another symbol, and those
+// of letters only have no separators and do not read as words (random_letters). Identifiers
+// with a digit or a short part ("api_key_v2") are not values either (separated_identifier).
 std::optional<Span> verify_generic_value(std::string_view input, Span secret)
 {
     const std::string_view value = input.substr(secret.begin, secret.size());
+    const std::string_view name = assigned_name(input, secret.begin);
+    if (names_a_non_secret(name)) {
+        return std::nullopt;
+    }
+    // "MYTOKEN1", "my_secret_value", "apikey-goes-here": a value that names what it stands for.
+    for (const std::string_view word : {"token", "secret", "passw", "apikey", "api_key", "api-key"}) {
+        if (contains_caseless(value, word)) {
+            return std::nullopt;
+        }
+    }
+    // `https://token:x-oauth-basic@host`: a URL's user name, not an assignment.
+    const auto name_begin = static_cast<std::size_t>(name.data() - input.data());
+    if (name_begin >= 3 && input.substr(name_begin - 3, 3) == "://") {
+        return std::nullopt;
+    }
     const bool word_like = std::all_of(value.begin(), value.end(), [](char c) {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.' || c == '_' || c == '-' || c == '/' ||
                c == ':';
@@ -390,6 +453,9 @@ std::optional<Span> verify_generic_value(std::string_view input, Span secret)
     const bool letters_only =
         std::all_of(value.begin(), value.end(), [](char c) { return is_upper(c) || is_lower(c); });
     if (word_like && !(letters_only && random_letters(value))) {
+        return std::nullopt;
+    }
+    if (separated_identifier(value)) {
         return std::nullopt;
     }
     for (const std::string_view scheme : {"http://", "https://", "file://"}) {

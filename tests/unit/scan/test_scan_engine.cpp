@@ -265,11 +265,16 @@ Test(scan_engine, gates_pass_every_assignment_and_userinfo_form_and_turn_the_res
     };
     for (const std::string_view yes :
          {"token = \"x", "token='x", "token_value: \"x", "\"token\": \"x", "TOKEN := \"x", "token => 'x",
-          "token ||= \"x", "token\t=\t\"x", "auth.token-v2   =   'x", "'token':'x"}) {
+          "token ||= \"x", "token\t=\t\"x", "auth.token-v2   =   'x", "'token':'x",
+          // unquoted values that end the line, before blanks or a comment
+          "token = request.token", "token: hX8qLmT2vZ9r", "TOKEN=hX8qLmT2vZ9r  \n", "token=hX8q#LmT2 # note",
+          "token: hX8qLmT2vZ9r\r\n", "token = hX8qLmT2vZ9r#part-of-it"}) {
         cr_expect(at_token(assignment, yes), "%s", std::string(yes).c_str());
     }
-    for (const std::string_view no : {"token = request.token", "token", "token =", "tokens = [\"x", "token(\"x\")",
-                                      "token    = \"x", "token = +\"x"}) {
+    for (const std::string_view no :
+         {"token = request.token()", "token", "token =", "tokens = [\"x", "token(\"x\")", "token    = \"x",
+          "token = +\"x", "token: *alias_name", "token = short", "token = $VALUE_OF_IT", "token = hX8qLmT2vZ9r more",
+          "token =\n  hX8qLmT2vZ9r", "token = hX8qLmT2vZ9r;"}) {
         cr_expect(!at_token(assignment, no), "%s", std::string(no).c_str());
     }
     const auto after_scheme = [](Gate gate, std::string_view text) {
