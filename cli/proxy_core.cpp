@@ -304,6 +304,11 @@ std::optional<std::string_view> bearer_value(std::string_view authorization) noe
 
 }  // namespace
 
+bool is_key_header(std::string_view name) noexcept
+{
+    return iequals(name, "x-api-key") || iequals(name, "x-goog-api-key") || iequals(name, "api-key");
+}
+
 bool token_accepted(const PresentedCredentials& presented, std::string_view expected) noexcept
 {
     bool any = false;
@@ -323,7 +328,7 @@ bool token_accepted(const PresentedCredentials& presented, std::string_view expe
 
 bool forward_request_header(std::string_view name, const std::vector<std::string>& connection_tokens) noexcept
 {
-    if (name.empty() || iequals(name, "authorization") || iequals(name, "x-api-key") || is_hop_by_hop(name)) {
+    if (name.empty() || iequals(name, "authorization") || is_key_header(name) || is_hop_by_hop(name)) {
         return false;
     }
     return std::none_of(connection_tokens.begin(), connection_tokens.end(),

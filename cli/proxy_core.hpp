@@ -56,16 +56,20 @@ std::string format_token(const std::uint8_t (&random)[kTokenRandomBytes]);
 // Surrounding whitespace (a trailing newline) is trimmed by the caller.
 bool is_acceptable_token(std::string_view token) noexcept;
 
-// The token the client presented: "Authorization: Bearer TOKEN" (scheme case-insensitive) or
-// "x-api-key: TOKEN". Either header may carry it; when both are present, both must match.
+// The headers SDKs put an API key in, which carry the proxy's token instead: x-api-key
+// (Anthropic), x-goog-api-key (Google Gemini), api-key (Azure OpenAI). Case-insensitive.
+bool is_key_header(std::string_view name) noexcept;
+
+// The token the client presented: "Authorization: Bearer TOKEN" (scheme case-insensitive) or a
+// key header's value (is_key_header). Either may carry it; every one present must hold it.
 struct PresentedCredentials {
     std::optional<std::string_view> authorization;
-    std::optional<std::string_view> x_api_key;
+    std::optional<std::string_view> x_api_key;  // any key header's value
 };
 // Constant time in the token's content (libsodium's comparison); lengths are public.
 bool token_accepted(const PresentedCredentials& presented, std::string_view expected) noexcept;
 
-// Request headers that go to Request: not the token headers (Authorization, x-api-key), not the
+// Request headers that go to Request: not the token headers (Authorization, key headers), not the
 // framing and hop-by-hop headers the proxy's own HTTP layer owns (Host, Content-Length,
 // Transfer-Encoding, Connection, Keep-Alive, TE, Trailer, Upgrade, Expect, Proxy-*), and not
 // whatever the Connection header names. Names are compared case-insensitively.

@@ -112,7 +112,7 @@ MHD_Result scan_header(void* cls, MHD_ValueKind /*kind*/, const char* key, const
         if (strcasecmp(key, "authorization") == 0) {
             scan->any_credential = true;
             scan->credentials_ok = token_accepted({text, std::nullopt}, scan->expected) && scan->credentials_ok;
-        } else if (strcasecmp(key, "x-api-key") == 0) {
+        } else if (is_key_header(name)) {
             scan->any_credential = true;
             scan->credentials_ok = token_accepted({std::nullopt, text}, scan->expected) && scan->credentials_ok;
         } else if (strcasecmp(key, "connection") == 0) {
@@ -138,7 +138,9 @@ MHD_Result check_request(MHD_Connection* connection, Exchange& exchange, const c
     if (!scan.any_credential || !scan.credentials_ok) {
         ++server.refused;
         return queue_error(connection, 401, "authentication_error",
-                           "missing or wrong proxy token (Authorization: Bearer TOKEN or x-api-key: TOKEN)", true);
+                           "missing or wrong proxy token (Authorization: Bearer TOKEN, or x-api-key, "
+                           "x-goog-api-key or api-key: TOKEN)",
+                           true);
     }
     if (!is_supported_method(method)) {
         ++server.refused;

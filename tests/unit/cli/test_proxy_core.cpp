@@ -171,12 +171,23 @@ Test(proxy_token, a_missing_wrong_or_mixed_token_is_refused)
     cr_assert_not(token_accepted({"Bearer ", ""}, ""));
 }
 
+Test(proxy_token, the_key_headers_sdks_use_are_known)
+{
+    for (const char* name : {"x-api-key", "X-API-KEY", "x-goog-api-key", "X-Goog-Api-Key", "api-key", "Api-Key"}) {
+        cr_assert(is_key_header(name), "%s", name);
+    }
+    for (const char* name : {"authorization", "x-api-keys", "api-key2", "x-goog-api", "", "key"}) {
+        cr_assert_not(is_key_header(name), "%s", name);
+    }
+}
+
 Test(proxy_headers, token_framing_and_hop_by_hop_request_headers_stay_behind)
 {
     const std::vector<std::string> none;
-    for (const char* name : {"Authorization", "authorization", "X-Api-Key", "x-api-key", "Host", "Content-Length",
-                             "Transfer-Encoding", "Connection", "Keep-Alive", "TE", "Trailer", "Upgrade", "Expect",
-                             "Proxy-Authorization", "Proxy-Connection", ""}) {
+    for (const char* name :
+         {"Authorization", "authorization", "X-Api-Key", "x-api-key", "x-goog-api-key", "X-Goog-Api-Key", "api-key",
+          "Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "TE", "Trailer", "Upgrade",
+          "Expect", "Proxy-Authorization", "Proxy-Connection", ""}) {
         cr_assert_not(forward_request_header(name, none), "%s forwarded", name);
     }
     for (const char* name : {"Content-Type", "Accept", "anthropic-version", "OpenAI-Beta", "User-Agent",

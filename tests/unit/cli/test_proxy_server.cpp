@@ -87,6 +87,11 @@ Test(proxy_server, a_wrong_token_in_either_header_gets_401_and_no_bus_call)
     wrong[10] = wrong[10] == '0' ? '1' : '0';
     cr_assert(status_is(get(server.port(), "/openai/v1/models", "Authorization: Bearer " + wrong + "\r\n"), 401));
     cr_assert(status_is(get(server.port(), "/openai/v1/models", "x-api-key: " + wrong + "\r\n"), 401));
+    cr_assert(status_is(get(server.port(), "/openai/v1/models", "x-goog-api-key: " + wrong + "\r\n"), 401));
+    cr_assert(status_is(get(server.port(), "/openai/v1/models", "api-key: " + wrong + "\r\n"), 401));
+    cr_assert(status_is(
+        get(server.port(), "/openai/v1/models", "x-goog-api-key: " + kToken + "\r\nx-api-key: " + wrong + "\r\n"),
+        401));
     cr_assert(status_is(
         get(server.port(), "/openai/v1/models", "x-api-key: " + kToken + "\r\nAuthorization: Bearer " + wrong + "\r\n"),
         401));
@@ -122,6 +127,10 @@ Test(proxy_server, a_good_request_goes_to_the_bus_and_an_unreachable_vault_is_50
     cr_assert(r.find("vault_unreachable") != std::string::npos);
     cr_assert(r.find(kToken) == std::string::npos, "the token came back");
     cr_assert_eq(server.bus_requests(), 1);
+    // Gemini's and Azure OpenAI's SDKs send their key in x-goog-api-key and api-key.
+    cr_assert(status_is(get(server.port(), "/openai/v1/models", "x-goog-api-key: " + kToken + "\r\n"), 502));
+    cr_assert(status_is(get(server.port(), "/openai/v1/models", "api-key: " + kToken + "\r\n"), 502));
+    cr_assert_eq(server.bus_requests(), 3);
 }
 
 Test(proxy_server, an_oversized_body_gets_413)
