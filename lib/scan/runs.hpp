@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string_view>
+#include <type_traits>
 
 namespace codexvault::scan {
 
@@ -50,18 +51,49 @@ void for_each_run(std::string_view text, const ByteTable& in_class, std::size_t 
     }
 }
 
+namespace detail {
+
+// The run finder's vector kernel: nibble tables that classify 32 bytes at once (a byte c is in
+// the class when lo[c & 15] & hi[c >> 4] is non-zero), built from any class whose 16 rows (by
+// high nibble) have at most 8 distinct shapes, as every class of printable ASCII does.
+struct VectorRunsPlan {
+    bool usable = false;  // the CPU has AVX2, the class fits the tables, min and anchors suit
+    std::array<std::uint8_t, 16> lo{};
+    std::array<std::uint8_t, 16> hi{};
+    std::array<std::uint8_t, 4> anchors{};  // unused slots repeat the first
+    std::size_t min = 0;
+    std::size_t cap = 0;
+    unsigned chunk = 0;  // a run of min holds an aligned chunk of this many class bytes (0: none)
+};
+
+VectorRunsPlan plan_vector_runs(std::string_view after, const ByteTable& in_class, std::size_t min,
+                                std::size_t cap) noexcept;
+
+// Calls emit(context, begin, end) for each run, as for_each_run_after; stops when emit returns
+// false (an exception from emit passes through). Only with a usable plan.
+using EmitRun = bool (*)(void* context, std::size_t begin, std::size_t end);
+void vector_runs_after(const VectorRunsPlan& plan, std::string_view text, EmitRun emit, void* context);
+
+}  // namespace detail
+
 // Runs that begin right after one of the `after` bytes (at most 4; they should be outside the
 // class, as quotes are): found(begin, end) for each run of at least `min` bytes. Counting stops
 // at max + 1 bytes (when max > 0), so a long run costs no more than that; its reported end is
 // then begin + max + 1.
 //
-// Source code is full of quotes and almost none opens a run of `min` class bytes, so each
-// anchor's first `min` bytes are checked last to first: the first byte outside the class, at q,
-// rules out this anchor and every later one before q (each of their first `min` bytes would
-// include q), and the search for the next anchor resumes at q. Most quotes are never looked at.
-// Anchors are found 16 bytes at a time with the compiler's generic vector extension (SSE2 on
-// x86-64, NEON on arm64; no intrinsics header), so text between them (a base64 blob, say) is
-// skimmed, not classified byte by byte.
+// On x86-64 with AVX2, when the anchors are outside the class and min is at most 64 (the
+// quoted-string rule: 32), every byte is classified 64 at a time (runs.cpp): two table lookups
+// per 32 bytes give a class bit and three compares an anchor bit per byte, and only an anchor
+// followed by a class byte is looked at further, against the next 64 class bits. Otherwise (or
+// where the CPU lacks AVX2) the portable finder below runs.
+//
+// The portable finder: source code is full of quotes and almost none opens a run of `min` class
+// bytes, so each anchor's first `min` bytes are checked last to first: the first byte outside
+// the class, at q, rules out this anchor and every later one before q (each of their first `min`
+// bytes would include q), and the search for the next anchor resumes at q. Most quotes are never
+// looked at. Anchors are found 16 bytes at a time with the compiler's generic vector extension
+// (SSE2 on x86-64, NEON on arm64; no intrinsics header), so text between them (a base64 blob,
+// say) is skimmed, not classified byte by byte.
 template <typename Found>
 void for_each_run_after(std::string_view text, std::string_view after, const ByteTable& in_class, std::size_t min,
                         std::size_t max, Found&& found)
@@ -72,6 +104,15 @@ void for_each_run_after(std::string_view text, std::string_view after, const Byt
     const std::size_t cap = max == 0 ? size : max + 1;
     const std::size_t anchors = std::min<std::size_t>(after.size(), 4);
     if (anchors == 0 || min == 0) {
+        return;
+    }
+    if (const detail::VectorRunsPlan plan = detail::plan_vector_runs(after.substr(0, anchors), in_class, min, cap);
+        plan.usable) {
+        using Target = std::remove_reference_t<Found>;
+        const detail::EmitRun emit = [](void* context, std::size_t begin, std::size_t end) {
+            return static_cast<bool>((*static_cast<Target*>(context))(begin, end));
+        };
+        detail::vector_runs_after(plan, text, emit, const_cast<void*>(static_cast<const void*>(&found)));
         return;
     }
     std::array<bool, 256> anchor{};
