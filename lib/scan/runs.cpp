@@ -2,6 +2,7 @@
 // runs on any x86-64 (and builds elsewhere, where the portable finder is all there is).
 #include "lib/scan/runs.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -17,7 +18,9 @@ namespace codexvault::scan::detail {
 
 namespace {
 
-constexpr std::size_t kMaxVectorMin = 64;  // one run's first `min` bytes fit in two 64-byte words
+constexpr std::size_t kMaxVectorMin = 64;
+constexpr std::size_t kMaxAnchors =
+    4;  // as the portable finder  // one run's first `min` bytes fit in two 64-byte words
 
 #if CODEX_VAULT_RUNS_AVX2
 bool cpu_has_avx2() noexcept
@@ -30,19 +33,21 @@ bool cpu_has_avx2() noexcept
 }
 #endif
 
-// The nibble tables for the class, or false when it has more than 8 row shapes.
-bool nibble_tables(const ByteTable& in_class, std::array<std::uint8_t, 16>& lo, std::array<std::uint8_t, 16>& hi)
+// Adds a byte set to the nibble tables, one bit per distinct row shape from `next_bit` on;
+// returns the bits it used, or 0 when it needs more than are left (or the set is empty).
+std::uint8_t add_nibble_set(const ByteTable& set, unsigned& next_bit, std::array<std::uint8_t, 16>& lo,
+                            std::array<std::uint8_t, 16>& hi)
 {
     std::array<std::uint16_t, 16> rows{};
     for (std::size_t c = 0; c < 256; ++c) {
-        if (in_class[c]) {
+        if (set[c]) {
             rows[c >> 4] = static_cast<std::uint16_t>(rows[c >> 4] | (1u << (c & 15)));
         }
     }
     std::array<std::uint16_t, 8> shapes{};
+    std::array<unsigned, 8> bits{};
     std::size_t shape_count = 0;
-    lo.fill(0);
-    hi.fill(0);
+    std::uint8_t used = 0;
     for (std::size_t row = 0; row < 16; ++row) {
         if (rows[row] == 0) {
             continue;
@@ -52,21 +57,24 @@ bool nibble_tables(const ByteTable& in_class, std::array<std::uint8_t, 16>& lo, 
             ++shape;
         }
         if (shape == shape_count) {
-            if (shape_count == shapes.size()) {
-                return false;
+            if (next_bit == 8) {
+                return 0;
             }
-            shapes[shape_count++] = rows[row];
+            shapes[shape_count] = rows[row];
+            bits[shape_count++] = next_bit++;
         }
-        hi[row] = static_cast<std::uint8_t>(1u << shape);
+        const auto bit = static_cast<std::uint8_t>(1u << bits[shape]);
+        hi[row] = static_cast<std::uint8_t>(hi[row] | bit);
+        used = static_cast<std::uint8_t>(used | bit);
     }
     for (std::size_t shape = 0; shape < shape_count; ++shape) {
         for (std::size_t column = 0; column < 16; ++column) {
             if ((shapes[shape] >> column) & 1u) {
-                lo[column] = static_cast<std::uint8_t>(lo[column] | (1u << shape));
+                lo[column] = static_cast<std::uint8_t>(lo[column] | (1u << bits[shape]));
             }
         }
     }
-    return true;
+    return used;
 }
 
 #if CODEX_VAULT_RUNS_AVX2
@@ -82,10 +90,8 @@ public:
     {
         lo_ = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(plan.lo.data())));
         hi_ = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(plan.hi.data())));
-        anchor0_ = _mm256_set1_epi8(static_cast<char>(plan.anchors[0]));
-        anchor1_ = _mm256_set1_epi8(static_cast<char>(plan.anchors[1]));
-        anchor2_ = _mm256_set1_epi8(static_cast<char>(plan.anchors[2]));
-        anchor3_ = _mm256_set1_epi8(static_cast<char>(plan.anchors[3]));
+        class_bits_ = _mm256_set1_epi8(static_cast<char>(plan.class_bits));
+        anchor_bits_ = _mm256_set1_epi8(static_cast<char>(plan.anchor_bits));
     }
 
     // Class and anchor bits of the 64 bytes at p (all readable).
@@ -101,27 +107,27 @@ public:
     }
 
 private:
+    // Two lookups give each byte its shape bits; a byte is in a set when any of the set's bits
+    // is on, which a saturating add of 0x7F moves to the top bit that movemask collects.
     __attribute__((target("avx2"), always_inline)) void half(const unsigned char* q, std::uint32_t& in_class,
                                                              std::uint32_t& anchor) const
     {
         const __m256i nibble = _mm256_set1_epi8(0x0F);
+        const __m256i top = _mm256_set1_epi8(0x7F);
         const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
         const __m256i low = _mm256_shuffle_epi8(lo_, _mm256_and_si256(v, nibble));
         const __m256i high = _mm256_shuffle_epi8(hi_, _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble));
-        const __m256i outside = _mm256_cmpeq_epi8(_mm256_and_si256(low, high), _mm256_setzero_si256());
-        in_class = ~static_cast<std::uint32_t>(_mm256_movemask_epi8(outside));
-        const __m256i any =
-            _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(v, anchor0_), _mm256_cmpeq_epi8(v, anchor1_)),
-                            _mm256_or_si256(_mm256_cmpeq_epi8(v, anchor2_), _mm256_cmpeq_epi8(v, anchor3_)));
-        anchor = static_cast<std::uint32_t>(_mm256_movemask_epi8(any));
+        const __m256i shapes = _mm256_and_si256(low, high);
+        in_class = static_cast<std::uint32_t>(
+            _mm256_movemask_epi8(_mm256_adds_epu8(_mm256_and_si256(shapes, class_bits_), top)));
+        anchor = static_cast<std::uint32_t>(
+            _mm256_movemask_epi8(_mm256_adds_epu8(_mm256_and_si256(shapes, anchor_bits_), top)));
     }
 
     __m256i lo_;
     __m256i hi_;
-    __m256i anchor0_;
-    __m256i anchor1_;
-    __m256i anchor2_;
-    __m256i anchor3_;
+    __m256i class_bits_;
+    __m256i anchor_bits_;
 };
 
 // Bits of the 64 bytes at `at`, where fewer than 64 are left (bytes past the end are neither
@@ -170,24 +176,35 @@ inline std::uint64_t full_chunks(std::uint64_t bits, unsigned chunk) noexcept
 
 }  // namespace
 
-VectorRunsPlan plan_vector_runs(std::string_view after, const ByteTable& in_class, std::size_t min,
-                                std::size_t cap) noexcept
+}  // namespace codexvault::scan::detail
+
+namespace codexvault::scan {
+
+RunsAfterPlan plan_runs_after(std::string_view after, const ByteTable& in_class, std::size_t min,
+                              std::size_t max) noexcept
 {
-    VectorRunsPlan plan;
+    using namespace detail;
+    RunsAfterPlan plan;
+    after = after.substr(0, std::min(after.size(), kMaxAnchors));
+    // No cap is the whole text: no run is longer.
+    const std::size_t cap = max == 0 ? SIZE_MAX : max + 1;
 #if CODEX_VAULT_RUNS_AVX2
-    if (after.empty() || after.size() > plan.anchors.size() || min == 0 || min > kMaxVectorMin || cap < min ||
-        !cpu_has_avx2()) {
+    if (after.empty() || min == 0 || min > kMaxVectorMin || cap < min || !cpu_has_avx2()) {
         return plan;
     }
-    for (std::size_t k = 0; k < plan.anchors.size(); ++k) {
-        const auto byte = static_cast<unsigned char>(after[k < after.size() ? k : 0]);
+    ByteTable anchors{};
+    for (const char c : after) {
+        const auto byte = static_cast<unsigned char>(c);
         // An anchor inside the class could sit inside a run; the portable finder handles that.
         if (in_class[byte]) {
             return plan;
         }
-        plan.anchors[k] = byte;
+        anchors[byte] = true;
     }
-    if (!nibble_tables(in_class, plan.lo, plan.hi)) {
+    unsigned next_bit = 0;
+    plan.class_bits = add_nibble_set(in_class, next_bit, plan.lo, plan.hi);
+    plan.anchor_bits = add_nibble_set(anchors, next_bit, plan.lo, plan.hi);
+    if (plan.class_bits == 0 || plan.anchor_bits == 0) {
         return plan;
     }
     plan.min = min;
@@ -202,13 +219,16 @@ VectorRunsPlan plan_vector_runs(std::string_view after, const ByteTable& in_clas
     }
     plan.usable = true;
 #else
-    (void)after;
     (void)in_class;
     (void)min;
     (void)cap;
 #endif
     return plan;
 }
+
+}  // namespace codexvault::scan
+
+namespace codexvault::scan::detail {
 
 #if CODEX_VAULT_RUNS_AVX2
 
