@@ -87,11 +87,11 @@ struct Masks {
 class Classifier {
 public:
     __attribute__((target("avx2"))) explicit Classifier(const VectorRunsPlan& plan)
+        : lo_(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(plan.lo.data())))),
+          hi_(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(plan.hi.data())))),
+          class_bits_(_mm256_set1_epi8(static_cast<char>(plan.class_bits))),
+          anchor_bits_(_mm256_set1_epi8(static_cast<char>(plan.anchor_bits)))
     {
-        lo_ = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(plan.lo.data())));
-        hi_ = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(plan.hi.data())));
-        class_bits_ = _mm256_set1_epi8(static_cast<char>(plan.class_bits));
-        anchor_bits_ = _mm256_set1_epi8(static_cast<char>(plan.anchor_bits));
     }
 
     // Class and anchor bits of the 64 bytes at p (all readable).
