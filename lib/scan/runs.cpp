@@ -18,9 +18,10 @@ namespace codexvault::scan::detail {
 
 namespace {
 
+// One run's first `min` bytes fit in two 64-byte words.
 constexpr std::size_t kMaxVectorMin = 64;
-constexpr std::size_t kMaxAnchors =
-    4;  // as the portable finder  // one run's first `min` bytes fit in two 64-byte words
+// As the portable finder.
+constexpr std::size_t kMaxAnchors = 4;
 
 #if CODEX_VAULT_RUNS_AVX2
 bool cpu_has_avx2() noexcept
@@ -32,6 +33,8 @@ bool cpu_has_avx2() noexcept
     return has;
 }
 #endif
+
+#if CODEX_VAULT_RUNS_AVX2
 
 // Adds a byte set to the nibble tables, one bit per distinct row shape from `next_bit` on;
 // returns the bits it used, or 0 when it needs more than are left (or the set is empty).
@@ -76,8 +79,6 @@ std::uint8_t add_nibble_set(const ByteTable& set, unsigned& next_bit, std::array
     }
     return used;
 }
-
-#if CODEX_VAULT_RUNS_AVX2
 
 struct Masks {
     std::uint64_t in_class;
