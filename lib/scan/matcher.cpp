@@ -61,6 +61,7 @@ Result<std::shared_ptr<const Matcher>> Matcher::create(RuleSet rules)
             compiled.run_min = rule.run_min;
             compiled.run_max = rule.run_max;
             compiled.run_after = rule.run_after;
+            compiled.run_plan = plan_runs_after(rule.run_after, compiled.run_class, rule.run_min, rule.run_max);
         }
         matcher->compiled_.push_back(std::move(compiled));
     }

@@ -53,7 +53,8 @@ private:
         ByteTable run_class{};     // Runs
         std::uint32_t run_min = 0;
         std::uint32_t run_max = 0;
-        std::string run_after;  // Runs: bytes one of which must come just before the run
+        std::string run_after;   // Runs: bytes one of which must come just before the run
+        RunsAfterPlan run_plan;  // Runs with run_after: the run finder's tables, made once
     };
     Matcher() = default;
 

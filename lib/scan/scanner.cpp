@@ -121,7 +121,7 @@ ScanResult Scanner::scan(std::string_view content, std::string_view file_name,
                 for_each_run(content.substr(0, length), rule.run_class, rule.run_min, found);
             } else {
                 for_each_run_after(content.substr(0, length), rule.run_after, rule.run_class, rule.run_min,
-                                   rule.run_max, found);
+                                   rule.run_max, rule.run_plan, found);
             }
         } else if (rule.trigger == Trigger::WholeFile) {
             add(i, 0, length, length);

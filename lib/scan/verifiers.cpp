@@ -198,19 +198,40 @@ std::optional<Span> verify_jwt(std::string_view input, Span secret)
 // words do not. Identifiers and paths that do ("HEXAGON_V6_vS32b_nt_128B", "CC=/usr/bin/cc-14")
 // are split by separators: four or more of _ - / is not random (a random base64url token of 48
 // bytes has that many about 7% of the time, an acceptable loss for a low-confidence heuristic).
+// What verify_mixed looks for, one bit per kind; separators also count one each (bit 4), so one
+// table lookup per byte and no branch.
+constexpr std::uint8_t kDigit = 1;
+constexpr std::uint8_t kUpper = 2;
+constexpr std::uint8_t kLower = 4;
+constexpr std::uint8_t kSeparator = 16;
+
+constexpr std::array<std::uint8_t, 256> kMixedKinds = [] {
+    std::array<std::uint8_t, 256> out{};
+    for (int c = '0'; c <= '9'; ++c) {
+        out[static_cast<std::size_t>(c)] = kDigit;
+    }
+    for (int c = 'A'; c <= 'Z'; ++c) {
+        out[static_cast<std::size_t>(c)] = kUpper;
+    }
+    for (int c = 'a'; c <= 'z'; ++c) {
+        out[static_cast<std::size_t>(c)] = kLower;
+    }
+    for (const char c : {'_', '-', '/'}) {
+        out[static_cast<unsigned char>(c)] = kSeparator;
+    }
+    return out;
+}();
+
 std::optional<Span> verify_mixed(std::string_view input, Span secret)
 {
-    bool digit = false;
-    bool upper = false;
-    bool lower = false;
+    unsigned kinds = 0;
     std::size_t separators = 0;
     for (const char c : input.substr(secret.begin, secret.size())) {
-        digit = digit || (c >= '0' && c <= '9');
-        upper = upper || (c >= 'A' && c <= 'Z');
-        lower = lower || (c >= 'a' && c <= 'z');
-        separators += (c == '_' || c == '-' || c == '/') ? 1 : 0;
+        const std::uint8_t kind = kMixedKinds[static_cast<unsigned char>(c)];
+        kinds |= kind;
+        separators += kind >> 4;
     }
-    if (!digit || !upper || !lower || separators >= 4) {
+    if ((kinds & (kDigit | kUpper | kLower)) != (kDigit | kUpper | kLower) || separators >= 4) {
         return std::nullopt;
     }
     return secret;

@@ -251,6 +251,58 @@ Test(scan_engine, the_run_finder_that_skips_ruled_out_quotes_reports_exactly_the
     }
 }
 
+Test(scan_engine, the_vector_run_finder_reports_exactly_the_runs_of_the_plain_one_across_word_boundaries)
+{
+    // Long texts with long runs: runs that cross the finder's 64-byte words, start on the last
+    // byte of one, reach past the second, end at the text's end, and mins up to 64 (the vector
+    // finder's limit) and past it (the portable finder again). Where the CPU has no AVX2 this
+    // checks the portable finder only.
+    ByteTable table{};
+    for (const char c : std::string_view("ab+=")) {
+        table[static_cast<unsigned char>(c)] = true;
+    }
+    std::uint64_t state = 0xD1B54A32D192ED03ULL;
+    const auto next = [&] {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        return state;
+    };
+    for (int round = 0; round < 2000; ++round) {
+        std::string text(next() % 1500, ' ');
+        // Runs of random length between quotes and other bytes.
+        std::size_t i = 0;
+        while (i < text.size()) {
+            const std::uint64_t r = next();
+            const std::size_t run = r % 4 == 0 ? r % 300 : r % 70;
+            for (std::size_t k = 0; k < run && i < text.size(); ++k, ++i) {
+                text[i] = "ab+="[(r >> (k % 48)) % 4];
+            }
+            if (i < text.size()) {
+                text[i++] = " \"'`x\n"[(r >> 20) % 6];
+            }
+        }
+        const std::size_t min = 1 + next() % 70;
+        const std::size_t max = next() % 3 == 0 ? 0 : min + next() % 200;
+        const std::string_view after = round % 3 == 0 ? std::string_view("\"") : std::string_view("\"'`");
+        std::vector<std::pair<std::size_t, std::size_t>> got;
+        for_each_run_after(text, after, table, min, max, [&](std::size_t b, std::size_t e) {
+            got.emplace_back(b, e);
+            return true;
+        });
+        cr_assert(got == runs_after_reference(text, after, table, min, max), "round %d (min %zu, max %zu)", round, min,
+                  max);
+    }
+    // Stopping early stops at once.
+    const std::string text = "\"" + std::string(40, 'a') + "\" '" + std::string(40, 'b') + "'";
+    std::size_t calls = 0;
+    for_each_run_after(text, "\"'", table, 32, 0, [&](std::size_t, std::size_t) {
+        ++calls;
+        return false;
+    });
+    cr_expect_eq(calls, 1u);
+}
+
 Test(scan_engine, gates_pass_every_assignment_and_userinfo_form_and_turn_the_rest_away)
 {
     const Gate assignment = find_gate("assignment");
