@@ -221,6 +221,8 @@ void AuditTrail::start_flush()
             inflight_state_done_ = std::exchange(pending_state_done_, nullptr);
         }
         flusher_.submit(std::move(*job));
+        // The journal copy of what the job covers is made while the fdatasync runs.
+        log_->mirror_written();
     } else if (!log_->healthy()) {
         notify_durable();  // the waiting calls are answered Unavailable
     }
