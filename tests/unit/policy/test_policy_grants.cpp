@@ -561,8 +561,9 @@ Test(policy_grants, the_engine_says_whether_any_grant_matches_on_groups)
     cr_assert(restart(engine, load(kPolicy)).matches_groups());
 
     Engine from_policy;
-    from_policy.set_policy(load("[principals.staff]\ngid = 50\n[grants.staff-audit]\nprincipal = \"staff\"\n"
-                                "capability = \"audit:read\"\n"));
+    from_policy.set_policy(
+        load("[principals.staff]\ngid = 50\n[grants.staff-audit]\nprincipal = \"staff\"\n"
+             "capability = \"audit:read\"\n"));
     cr_assert(from_policy.matches_groups(), "a policy grant with a gid condition");
     from_policy.set_policy(load(kPolicy));
     cr_assert_not(from_policy.matches_groups(), "the reload removed it");
