@@ -97,6 +97,14 @@ public:
     [[nodiscard]] Explanation explain(const SubjectView& subject, const Capability& capability,
                                       const RequestContext& request, std::uint64_t now_usec) const;
 
+    // Whether any grant (policy or runtime, revoked ones included) has a gid condition: only then
+    // can a decision depend on the subject's supplementary groups. The daemon re-reads a caller's
+    // groups (its /proc status) only while this holds.
+    [[nodiscard]] bool matches_groups() const noexcept
+    {
+        return (policy_ && policy_->index().has_gid_condition()) || grants_.index().has_gid_condition();
+    }
+
     // The grants that are active for this subject now (WhoAmI).
     [[nodiscard]] std::vector<GrantInfo> grants_for(const SubjectView& subject, std::uint64_t now_usec) const;
     [[nodiscard]] std::vector<GrantInfo> list_grants(std::uint64_t now_usec) const

@@ -327,6 +327,7 @@ std::uint32_t GrantIndex::principal_id(const Conditions& principal)
     if (principal.gid) {
         set(Condition::Gid);
         p.gid = *principal.gid;
+        gid_conditions_ = true;
     }
     if (principal.unit) {
         set(Condition::Unit);
@@ -487,6 +488,7 @@ void GrantIndex::clear() noexcept
     cgroups_.clear();
     exes_.clear();
     exe_sha256s_.clear();
+    gid_conditions_ = false;
 }
 
 GrantIndex::Hits GrantIndex::find(CapabilityKind kind, std::string_view name, std::uint32_t uid) const noexcept

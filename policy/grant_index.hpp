@@ -162,6 +162,9 @@ public:
     // No allocation. The spans are valid until the next add() or clear().
     [[nodiscard]] Hits find(CapabilityKind kind, std::string_view name, std::uint32_t uid) const noexcept;
     [[nodiscard]] const GrantFacts& facts(std::uint32_t slot) const noexcept { return facts_[slot]; }
+    // Some grant added since the last clear() has a gid condition, the only one that looks at the
+    // subject's supplementary groups (the daemon reads them only while one does).
+    [[nodiscard]] bool has_gid_condition() const noexcept { return gid_conditions_; }
 
 private:
     friend class SubjectMatcher;
@@ -229,6 +232,7 @@ private:
     StringPool cgroups_;
     StringPool exes_;
     StringPool exe_sha256s_;
+    bool gid_conditions_ = false;
 };
 
 }  // namespace codexvault::policy

@@ -113,6 +113,7 @@ AuditLog::AuditLog(const AuditLogOptions& options, std::span<const std::uint8_t,
     // A SecureBuffer's memory does not move with the object, but AuditLog never moves anyway:
     // signer_ keeps a view of secret_key_ for the object's whole life.
     batch_.reserve(64 * 1024);
+    unmirrored_.reserve(64 * 1024);
     report_.public_key = signer_.public_key();
     report_.key_id = signer_.key_id();
 }
@@ -133,6 +134,7 @@ AuditLog::~AuditLog()
     if (usable() && !batch_.empty() && !flush_in_flight_) {
         (void)sync();  // best effort: a record appended but never written would be lost silently
     }
+    mirror_written();
 }
 
 void AuditLog::open_directory_fd()
@@ -445,6 +447,22 @@ bool AuditLog::flush_folds(Timestamps now)
 
 bool AuditLog::write_pending()
 {
+    const bool written = write_batch();
+    mirror_written();
+    return written;
+}
+
+void AuditLog::mirror_written() noexcept
+{
+    if (unmirrored_.empty()) {
+        return;
+    }
+    mirror_frames(unmirrored_);
+    unmirrored_.clear();
+}
+
+bool AuditLog::write_batch()
+{
     if (!usable()) {
         return false;
     }
@@ -479,7 +497,13 @@ bool AuditLog::write_pending()
         fail("audit log write failed: " + errno_text(error) + where);
         return false;
     }
-    mirror_frames(batch_);
+    if (mirror_.enabled()) {
+        if (unmirrored_.empty()) {
+            unmirrored_.swap(batch_);  // no copy; the buffers trade capacity
+        } else {
+            unmirrored_.insert(unmirrored_.end(), batch_.begin(), batch_.end());
+        }
+    }
     written_ = writer_.state();
     batch_.clear();
     unsynced_ = true;
@@ -497,7 +521,8 @@ bool AuditLog::no_flush_in_flight(const char* what)
 
 std::optional<FlushJob> AuditLog::begin_flush(bool even_if_synced)
 {
-    if (flush_in_flight_ || !write_pending() || (!unsynced_ && !even_if_synced)) {
+    if (flush_in_flight_ || !write_batch() || (!unsynced_ && !even_if_synced)) {
+        mirror_written();  // no job to hand over first
         return std::nullopt;
     }
     FlushJob job;
@@ -513,6 +538,7 @@ std::optional<FlushJob> AuditLog::begin_flush(bool even_if_synced)
 
 bool AuditLog::end_flush(const FlushResult& result)
 {
+    mirror_written();  // at the latest now (the caller normally did it after handing the job over)
     flush_in_flight_ = false;
     if (!result.ok()) {
         fail(result.failure.empty() ? std::string("audit log flush failed") : result.failure);

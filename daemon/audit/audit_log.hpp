@@ -178,14 +178,20 @@ public:
     // Monotonic time at which flush_folds() has something to write (0: now); nullopt: nothing.
     [[nodiscard]] std::optional<std::uint64_t> fold_deadline() const noexcept { return folder_.deadline(); }
 
-    // One write(2) loop for the whole batch (O_APPEND), then mirrors its records to the journal.
+    // One write(2) loop for the whole batch (O_APPEND), then mirrors its records (and any written
+    // but not yet mirrored) to the journal.
     [[nodiscard]] bool write_pending();
-    // write_pending(), then a job covering every record written that no job covered yet (and the
-    // head of a deferred checkpoint); nullopt when there is nothing to flush, the log is failed
-    // (check healthy()) or a job is already out.
+    // Writes the batch like write_pending(), then hands out a job covering every record written
+    // that no job covered yet (and the head of a deferred checkpoint); nullopt when there is
+    // nothing to flush, the log is failed (check healthy()) or a job is already out. The records
+    // it wrote are not mirrored yet: the caller hands the job to the flusher first and then calls
+    // mirror_written(), so the journal copy is made while the fdatasync runs instead of delaying
+    // it (end_flush() mirrors them at the latest).
     // With `even_if_synced`, a job is handed out even when every record written is durable
     // already (a state file waits for it).
     [[nodiscard]] std::optional<FlushJob> begin_flush(bool even_if_synced = false);
+    // Mirrors to the journal, in order, the records written to the file but not mirrored yet.
+    void mirror_written() noexcept;
     // The result of the job begin_flush() handed out. Success: durable_seq() = its mark. Failure:
     // the log is failed with the job's reason. Returns healthy().
     bool end_flush(const FlushResult& result);
@@ -245,6 +251,9 @@ private:
     void open_current_segment();
     void set_append_only(int fd);
     void mirror_frames(std::span<const std::uint8_t> bytes) noexcept;
+    // The write(2) loop of write_pending(), without the journal copy: the bytes written wait in
+    // unmirrored_ for mirror_written().
+    [[nodiscard]] bool write_batch();
     void fail(std::string reason);
     // False, failing the log closed, when a job is out: the caller should have waited for it.
     [[nodiscard]] bool no_flush_in_flight(const char* what);
@@ -265,6 +274,7 @@ private:
     ChainWriter writer_;
     ChainState written_;                     // the state matching the bytes in the file (restored on a failed write)
     std::vector<std::uint8_t> batch_;        // encoded, not yet written
+    std::vector<std::uint8_t> unmirrored_;   // written, not yet copied to the journal
     bool unsynced_ = false;                  // written since the last flush began
     std::uint64_t durable_seq_ = 0;          // every record up to here is durable
     bool flush_in_flight_ = false;           // a job from begin_flush() is out: segment_ and dir_ stay open

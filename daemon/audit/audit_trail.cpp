@@ -135,7 +135,10 @@ AuditTrail::AuditTrail(sd_event* event, std::unique_ptr<AuditLog> log) : event_(
         throw std::system_error(-r, std::generic_category(), "create the audit write source");
     }
     writer_.reset(raw);
-    r = sd_event_source_set_priority(raw, SD_EVENT_PRIORITY_IDLE);
+    // After the pipeline's commit round (SD_EVENT_PRIORITY_IDLE), which writes the same records
+    // when it asks for a flush and hands the flush over before making their journal copy; this
+    // source then finds nothing left, and writes only records no round follows (the monitor's).
+    r = sd_event_source_set_priority(raw, SD_EVENT_PRIORITY_IDLE + 1);
     if (r >= 0) {
         r = sd_event_source_set_enabled(raw, SD_EVENT_OFF);
     }
@@ -221,6 +224,8 @@ void AuditTrail::start_flush()
             inflight_state_done_ = std::exchange(pending_state_done_, nullptr);
         }
         flusher_.submit(std::move(*job));
+        // The journal copy of what the job covers is made while the fdatasync runs.
+        log_->mirror_written();
     } else if (!log_->healthy()) {
         notify_durable();  // the waiting calls are answered Unavailable
     }

@@ -309,22 +309,36 @@ void IdentityResolver::retire(NameRecord& record, const std::string& reason)
 // before and after reading it. (Should the process have been moved out and back in between, the
 // path kept is one of a cgroup the process was in a moment ago: moving it there took the same
 // rights as leaving it there, so no identity is gained that could not be had anyway.)
-std::uint64_t IdentityResolver::read_peer(const Peer& peer, Subject& subject, ExeRead exe_read)
+//
+// The same ioctl reports the uids and gids, but not the supplementary groups. While no grant has a
+// gid condition (GroupsRead::Keep) no decision looks at the groups, so `status` (rendered whole by
+// the kernel on every read: the dearest part of a re-read) is skipped and the groups read before
+// are kept; the uid check is made on the ioctl's effective uid, as fresh as the file's.
+std::uint64_t IdentityResolver::read_peer(const Peer& peer, Subject& subject, ExeRead exe_read, GroupsRead groups)
 {
-    const ProcStatus status = peer.proc->status();
+    const std::optional<PidfdFacts> facts = pidfd_facts(peer.pidfd.get());
+    ProcStatus status;
+    if (groups == GroupsRead::Keep && facts) {
+        status.real_uid = facts->real_uid;
+        status.effective_uid = facts->effective_uid;
+        status.effective_gid = facts->effective_gid;
+        status.groups = subject.groups;
+    } else {
+        status = peer.proc->status();
+    }
     require_bus_uid(status, peer.bus_uid, peer.pid);
-    const std::optional<std::uint64_t> before = cgroup_id_of(peer.pidfd.get());
-    const bool same_cgroup = before && peer.cgroup_id != 0 && *before == peer.cgroup_id && !subject.cgroup.empty();
+    // 0: unknown (cgroup ids start at 1), so the file is read.
+    const std::uint64_t before = facts ? facts->cgroup_id.value_or(0) : 0;
+    const bool same_cgroup = before != 0 && before == peer.cgroup_id && !subject.cgroup.empty();
     read_process(*peer.proc, status, exe_digests_, subject, exe_read,
                  same_cgroup ? CgroupRead::Keep : CgroupRead::Read);
     if (same_cgroup) {
         return peer.cgroup_id;
     }
-    if (!before || subject.cgroup.empty()) {
+    if (before == 0 || subject.cgroup.empty()) {
         return 0;
     }
-    const std::optional<std::uint64_t> after = cgroup_id_of(peer.pidfd.get());
-    return after == before ? *before : 0;
+    return cgroup_id_of(peer.pidfd.get()) == before ? before : 0;
 }
 
 void read_process(const ProcEntry& proc, const ProcStatus& status, ExeDigestCache& digests, Subject& subject,
@@ -405,7 +419,7 @@ IdentityResolver::Peer IdentityResolver::pin_peer(const std::string& unique_name
         if (peer.subject.start_time_ticks > bound) {
             retire(record, who + " started after the connection appeared on the bus: its pid was reused");
         }
-        peer.cgroup_id = read_peer(peer, peer.subject, ExeRead::Read);
+        peer.cgroup_id = read_peer(peer, peer.subject, ExeRead::Read, GroupsRead::Read);
         if (exec_records_ != nullptr) {
             if (auto refusal = exe_at_connection(*exec_records_, exe_digests_, record.appeared_ns, peer.subject)) {
                 retire(record, *refusal);
@@ -435,7 +449,7 @@ IdentityResolver::Peer IdentityResolver::pin_peer(const std::string& unique_name
     return peer;
 }
 
-void IdentityResolver::reread(NameRecord& record)
+void IdentityResolver::reread(NameRecord& record, GroupsRead groups)
 {
     Peer& peer = *record.peer;
     auto who = [&] {
@@ -449,7 +463,7 @@ void IdentityResolver::reread(NameRecord& record)
     Subject fresh = peer.subject;
     std::uint64_t cgroup_id = 0;
     try {
-        cgroup_id = read_peer(peer, fresh, exe_read);
+        cgroup_id = read_peer(peer, fresh, exe_read, groups);
     } catch (const IdentityError&) {
         throw;  // refused; the peer stays pinned, so the name is never pinned again
     } catch (const std::system_error& e) {
@@ -477,7 +491,8 @@ void IdentityResolver::reread(NameRecord& record)
     peer.cgroup_id = cgroup_id;
 }
 
-Subject IdentityResolver::resolve(sd_bus_message* message, std::uint64_t dispatch_boottime_ticks, Freshness freshness)
+Subject IdentityResolver::resolve(sd_bus_message* message, std::uint64_t dispatch_boottime_ticks, Freshness freshness,
+                                  GroupsRead groups)
 {
     const char* sender = sd_bus_message_get_sender(message);
     if (sender == nullptr || sender[0] != ':') {
@@ -507,7 +522,7 @@ Subject IdentityResolver::resolve(sd_bus_message* message, std::uint64_t dispatc
         record.peer = std::make_unique<Peer>(pin_peer(sender, record, dispatch_boottime_ticks));
         ++pinned_;
     } else if (freshness == Freshness::Reread) {
-        reread(record);
+        reread(record, groups);
     }
     // Checked after the reads: every value above belongs to a process that was alive throughout.
     if (!process_alive(record.peer->pidfd.get())) {

@@ -73,6 +73,10 @@ enum class ExeRead { Read, Skip };
 // Whether read_process reads the cgroup, or keeps the subject's (the process is known to be in
 // the cgroup that path names).
 enum class CgroupRead { Read, Keep };
+// Whether a re-read reads the caller's supplementary groups (its /proc status), or keeps the ones
+// read before and takes uid and gid from PIDFD_GET_INFO. Keep only while no grant has a gid
+// condition (policy::Engine::matches_groups): then no decision looks at the groups.
+enum class GroupsRead { Read, Keep };
 
 class IdentityResolver {
 public:
@@ -93,7 +97,10 @@ public:
     // `dispatch_boottime_ticks`: CLOCK_BOOTTIME in clock ticks, taken when dispatch of this
     // message began; a process that started later cannot have sent it (pid reuse).
     enum class Freshness { Pinned, Reread };
-    Subject resolve(sd_bus_message* message, std::uint64_t dispatch_boottime_ticks, Freshness freshness);
+    // With Freshness::Reread, `groups` says whether the supplementary groups are read again (the
+    // uid check, the exe and the cgroup are fresh either way). The first pin always reads them.
+    Subject resolve(sd_bus_message* message, std::uint64_t dispatch_boottime_ticks, Freshness freshness,
+                    GroupsRead groups = GroupsRead::Read);
 
     // NameOwnerChanged: a unique name appeared (at CLOCK_BOOTTIME `boottime_ns`) or is gone.
     void name_appeared(const std::string& unique_name, std::uint64_t boottime_ns);
@@ -121,12 +128,12 @@ private:
         std::string refusal;               // non-empty: its process is gone; refused for good
     };
 
-    // Reads uid (which must still be the bus's), gid, groups, exe (unless skipped) and cgroup
-    // into `subject` (which starts as a copy of peer.subject). Returns the cgroup id to keep
-    // with `subject` (Peer::cgroup_id) once it is accepted.
-    std::uint64_t read_peer(const Peer& peer, Subject& subject, ExeRead exe_read);
+    // Reads uid (which must still be the bus's), gid, groups (unless kept), exe (unless skipped)
+    // and cgroup into `subject` (which starts as a copy of peer.subject). Returns the cgroup id to
+    // keep with `subject` (Peer::cgroup_id) once it is accepted.
+    std::uint64_t read_peer(const Peer& peer, Subject& subject, ExeRead exe_read, GroupsRead groups);
     // Re-reads a pinned peer; its subject changes only if the process still is what was pinned.
-    void reread(NameRecord& record);
+    void reread(NameRecord& record, GroupsRead groups);
     Peer pin_peer(const std::string& unique_name, NameRecord& record, std::uint64_t dispatch_boottime_ticks);
     [[noreturn]] void retire(NameRecord& record, const std::string& reason);
     void seed_existing_names();

@@ -25,6 +25,7 @@ struct PidfdInfo {
 };
 static_assert(sizeof(PidfdInfo) == 64);
 
+constexpr std::uint64_t kInfoCreds = 1U << 1;     // PIDFD_INFO_CREDS
 constexpr std::uint64_t kInfoCgroupId = 1U << 2;  // PIDFD_INFO_CGROUPID
 constexpr unsigned long kPidfdGetInfo = _IOWR(0xFF, 11, PidfdInfo);
 static_assert(kPidfdGetInfo == kPidfdGetInfoRequest);
@@ -42,6 +43,26 @@ std::optional<std::uint64_t> cgroup_id_of(int pidfd) noexcept
         return std::nullopt;
     }
     return info.cgroupid;
+}
+
+std::optional<PidfdFacts> pidfd_facts(int pidfd) noexcept
+{
+    PidfdInfo info;
+    info.mask = kInfoCreds | kInfoCgroupId;
+    if (::ioctl(pidfd, kPidfdGetInfo, &info) != 0) {
+        return std::nullopt;  // ESRCH once reaped: the caller's /proc read fails the same way
+    }
+    if ((info.mask & kInfoCreds) == 0) {
+        return std::nullopt;
+    }
+    PidfdFacts facts;
+    facts.real_uid = info.ruid;
+    facts.effective_uid = info.euid;
+    facts.effective_gid = info.egid;
+    if ((info.mask & kInfoCgroupId) != 0 && info.cgroupid != 0) {
+        facts.cgroup_id = info.cgroupid;
+    }
+    return facts;
 }
 
 }  // namespace codexvault::identity

@@ -394,7 +394,10 @@ int VaultObject::dispatch(const MethodSpec& spec, sd_bus_message* message, sd_bu
     try {
         // Public methods that grant nothing are answered from the subject confirmed when the
         // caller was pinned (MethodFlag::PinnedIdentity); every other method re-reads it.
-        pending.subject = resolver_.resolve(message, dispatch_ticks, freshness_for(spec));
+        // The groups are read again only while some grant could match on them.
+        pending.subject = resolver_.resolve(
+            message, dispatch_ticks, freshness_for(spec),
+            vault_.engine().matches_groups() ? identity::GroupsRead::Read : identity::GroupsRead::Keep);
         pending.identified = true;
     } catch (const identity::CallerLimitError& e) {
         return refuse(spec, message, std::move(pending), Failure{ErrorCode::Unavailable, e.what()}, error);

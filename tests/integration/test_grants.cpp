@@ -272,6 +272,52 @@ capability = "audit:read"
     cr_expect(no.out.find("uid") != std::string::npos, "%s", no.out.c_str());
 }
 
+// A gid principal matches the caller's effective gid or any of its supplementary groups, as they
+// are at the call: the daemon skips re-reading the groups only while no grant has a gid
+// condition, so once one does, a caller that dropped the group since its pin no longer matches.
+Test(grants, a_gid_grant_follows_the_supplementary_groups_the_caller_has_at_each_call)
+{
+    require_root();
+    start_with_policy("version = 1\n");
+    constexpr gid_t kGroup = 4242;  // in no account's groups: only the child below holds it
+    issue({"--principal", "gid=" + std::to_string(kGroup), "--cap", "audit:read", "--ttl", "1h"});
+    const pid_t child = ::fork();
+    cr_assert(child >= 0);
+    if (child == 0) {
+        const gid_t groups[] = {kGroup};
+        if (::setgroups(1, groups) != 0) {
+            _exit(120);
+        }
+        cli::VaultClient client(env->bus_address());  // connects as root (egid 0) holding the group
+        auto use = [&] {
+            return exit_code_of([&] {
+                (void)client.call(bus::method::kUse, [](sd_bus_message* m) {
+                    cli::check_local(sd_bus_message_append(m, "s", "audit:read"), "cap");
+                    cli::check_local(sd_bus_message_append(m, "a{sv}", 0), "args");
+                });
+            });
+        };
+        if (use() != 0) {
+            _exit(121);  // pinned with the group: the grant applies
+        }
+        // Same uid and gid, same connection: only the supplementary groups changed.
+        if (::setgroups(0, nullptr) != 0) {
+            _exit(122);
+        }
+        if (use() != kDenied) {
+            _exit(123);
+        }
+        if (::setgroups(1, groups) != 0) {
+            _exit(124);
+        }
+        _exit(use() == 0 ? 0 : 125);
+    }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d (exit %d)", status,
+              WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
 // ---- approvals ----------------------------------------------------------------------------------
 
 namespace {

@@ -543,3 +543,30 @@ Test(policy_grants, explain_says_why)
     Engine empty;
     cr_assert(empty.explain(s.view(), kAudit, {}, kT0).text().find("no valid policy is loaded") != std::string::npos);
 }
+
+// The daemon re-reads a caller's supplementary groups only while some grant could match on them.
+Test(policy_grants, the_engine_says_whether_any_grant_matches_on_groups)
+{
+    Engine engine = make_engine();
+    cr_assert_not(engine.matches_groups(), "no principal in kPolicy has a gid");
+    cr_assert(engine.issue(request("uid=1000", "audit:read"), fresh(), kT0).ok());
+    cr_assert_not(engine.matches_groups());
+    const auto issued = engine.issue(request("gid=4242", "audit:read"), fresh(), kT0);
+    cr_assert(issued.ok());
+    cr_assert(engine.matches_groups(), "a runtime grant with a gid condition");
+    // A revoked grant stays in the index: still answered as matching (conservative).
+    (void)engine.revoke(issued.value().view(), kT0);
+    cr_assert(engine.matches_groups());
+    // Kept across a restart (the state decoded from disk).
+    cr_assert(restart(engine, load(kPolicy)).matches_groups());
+
+    Engine from_policy;
+    from_policy.set_policy(
+        load("[principals.staff]\ngid = 50\n[grants.staff-audit]\nprincipal = \"staff\"\n"
+             "capability = \"audit:read\"\n"));
+    cr_assert(from_policy.matches_groups(), "a policy grant with a gid condition");
+    from_policy.set_policy(load(kPolicy));
+    cr_assert_not(from_policy.matches_groups(), "the reload removed it");
+    from_policy.set_policy(nullptr);
+    cr_assert_not(from_policy.matches_groups());
+}
