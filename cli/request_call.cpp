@@ -133,7 +133,8 @@ ProviderOutcome request_outcome(sd_bus* bus, std::uint64_t request_id)
 }
 
 ProviderOutcome relay_response(sd_bus* bus, ProviderResponse& response,
-                               const std::function<bool(std::span<const char>)>& sink)
+                               const std::function<bool(std::span<const char>)>& sink,
+                               const std::function<void()>& on_eof)
 {
     char buffer[65536];
     for (;;) {
@@ -157,6 +158,9 @@ ProviderOutcome relay_response(sd_bus* bus, ProviderResponse& response,
         }
     }
     response.stream.reset();  // a stream closed early cuts the exchange (ReaderGone)
+    if (on_eof) {
+        on_eof();
+    }
     return request_outcome(bus, response.request_id);
 }
 

@@ -70,8 +70,11 @@ ProviderOutcome request_outcome(sd_bus* bus, std::uint64_t request_id);
 // Reads `response.stream` to EOF, handing each chunk to `sink` as it arrives (sink returns false
 // to stop: the stream is closed, which cuts the exchange), then asks RequestOutcome. Throws
 // CallError when the stream cannot be read or the outcome cannot be fetched.
+// `on_eof` (optional) runs when the stream has ended, before the outcome is asked (benchmarks
+// time the two apart).
 ProviderOutcome relay_response(sd_bus* bus, ProviderResponse& response,
-                               const std::function<bool(std::span<const char>)>& sink);
+                               const std::function<bool(std::span<const char>)>& sink,
+                               const std::function<void()>& on_eof = {});
 
 // A sealed memfd holding `bytes`: the body descriptor for a Request (the daemon reads it from
 // offset 0 and cannot be raced by later writes). Throws CallError.

@@ -12,6 +12,7 @@
 #include "daemon/egress/ca_bundle.hpp"
 #include "daemon/egress/engine.hpp"
 #include "daemon/egress/request_target.hpp"
+#include "daemon/egress/tls_read_ahead.hpp"
 #include "lib/log/log.hpp"
 
 namespace codexvault::egress {
@@ -78,8 +79,8 @@ std::string_view end_name(End end) noexcept
     return "unknown";
 }
 
-Transfer::Transfer(Engine& engine, std::uint64_t id, ExchangeCallbacks callbacks)
-    : engine_(engine), id_(id), callbacks_(std::move(callbacks))
+Transfer::Transfer(Engine& engine, std::uint64_t id, ExchangeCallbacks callbacks, bool read_ahead)
+    : engine_(engine), id_(id), callbacks_(std::move(callbacks)), read_ahead_(read_ahead)
 {
 }
 
@@ -218,6 +219,9 @@ policy::Result<policy::Ok> Transfer::configure(const ExchangeRequest& request, c
     steps.push_back(set(easy, CURLOPT_OPENSOCKETDATA, static_cast<void*>(this), "OPENSOCKETDATA"));
     steps.push_back(set(easy, CURLOPT_PREREQFUNCTION, &Transfer::on_prereq, "PREREQFUNCTION"));
     steps.push_back(set(easy, CURLOPT_PREREQDATA, static_cast<void*>(this), "PREREQDATA"));
+    if (read_ahead_) {
+        steps.push_back(set(easy, CURLOPT_SSL_CTX_FUNCTION, &tls::enable_read_ahead, "SSL_CTX_FUNCTION"));
+    }
     if (!ca_bundle_.empty()) {
         curl_blob blob{ca_bundle_.data(), ca_bundle_.size(), CURL_BLOB_COPY};
         steps.push_back(set(easy, CURLOPT_CAINFO_BLOB, &blob, "CAINFO_BLOB"));
@@ -522,6 +526,15 @@ void Transfer::flush_deferred() noexcept
     } catch (...) {
         cut_quietly(End::UpstreamError, "internal error relaying the response");
     }
+}
+
+std::optional<curl_socket_t> Transfer::buffered_socket() const noexcept
+{
+    if (!read_ahead_ || stage_ != Stage::Running || recv_paused_ || socket_ == CURL_SOCKET_BAD ||
+        !tls::has_buffered_tls(easy_.get())) {
+        return std::nullopt;
+    }
+    return socket_;
 }
 
 void Transfer::watch_stream()
