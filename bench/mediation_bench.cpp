@@ -10,6 +10,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <systemd/sd-bus.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -17,12 +18,11 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
-#include <iterator>
-#include <unistd.h>
 #include <vector>
 
 #include "bench/bench_stats.hpp"
@@ -155,7 +155,7 @@ public:
         std::int64_t eof = 0;
         std::uint64_t bytes = 0;
         const auto outcome = cli::relay_response(
-            client_.bus(), response,
+            client_, response,
             [&](std::span<const char> chunk) {
                 bytes += chunk.size();
                 return true;
@@ -274,6 +274,7 @@ long rss_kib(int pid)
 long rss_with_open_streams(const Options& o, int streams, int& opened)
 {
     cli::VaultClient client(o.bus);
+    (void)client.request_ends();  // before the bus is read for the replies
     struct Slot {
         bool done = false;
         bool ok = false;
@@ -319,7 +320,7 @@ long rss_with_open_streams(const Options& o, int streams, int& opened)
     gate.changed.notify_all();
     for (auto& s : slots) {
         if (s.ok) {
-            (void)cli::relay_response(client.bus(), s.response, [](std::span<const char>) { return true; });
+            (void)cli::relay_response(client, s.response, [](std::span<const char>) { return true; });
         }
     }
     return rss;

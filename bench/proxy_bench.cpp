@@ -160,7 +160,7 @@ bench::Sample bus_latency(const std::string& address, double seconds)
         request.path_and_query = "/v1/small";
         cli::ProviderResponse response = cli::send_request(client.bus(), request);
         std::uint64_t bytes = 0;
-        const auto outcome = cli::relay_response(client.bus(), response, [&](std::span<const char> chunk) {
+        const auto outcome = cli::relay_response(client, response, [&](std::span<const char> chunk) {
             bytes += chunk.size();
             return true;
         });

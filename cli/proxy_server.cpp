@@ -73,7 +73,8 @@ struct Stream {
     ProxyServer::Impl* server = nullptr;
     UniqueFd fd;
     std::uint64_t request_id = 0;
-    int client = -1;  // the client's socket (MHD owns it), watched for a hang-up
+    std::string vault;  // the bus name that answered the Request
+    int client = -1;    // the client's socket (MHD owns it), watched for a hang-up
 };
 
 MHD_Result queue_error(MHD_Connection* connection, unsigned status, std::string_view type, std::string_view message,
@@ -228,7 +229,8 @@ ssize_t read_stream(void* cls, std::uint64_t /*pos*/, char* buf, std::size_t max
             }
             // EOF: whole only if the daemon says so. Anything else ends without the final chunk,
             // so the client sees a cut body, never a complete one.
-            const ProviderOutcome outcome = thread_bus(stream->server->config.bus_address).outcome(stream->request_id);
+            const ProviderOutcome outcome =
+                thread_bus(stream->server->config.bus_address).outcome(stream->request_id, stream->vault);
             if (outcome.complete()) {
                 return MHD_CONTENT_READER_END_OF_STREAM;
             }
@@ -297,6 +299,7 @@ MHD_Result forward(MHD_Connection* connection, Exchange& exchange)
         stream->server = &server;
         stream->fd = std::move(response.stream);
         stream->request_id = response.request_id;
+        stream->vault = response.vault;
         stream->client = client;
         // Unknown size: chunked, so a stream cut short lacks its final chunk.
         reply =

@@ -789,8 +789,9 @@ void Transfer::close_stream_and_report()
     stream_watch_.reset();
     idle_timer_.reset();
     body_watch_.reset();
-    stream_.reset();
     outcome_.redactions = body_redactor_->replacements() + header_redactor_->replacements();
+    // The end is reported before the stream closes, so a caller that reads to EOF finds it
+    // recorded (RequestOutcome) and, by then usually, its RequestEnded signal sent.
     if (callbacks_.on_end) {
         try {
             callbacks_.on_end(outcome_);
@@ -798,6 +799,7 @@ void Transfer::close_stream_and_report()
             log::error(std::string("egress: on_end failed: ") + e.what());
         }
     }
+    stream_.reset();
     engine_.finished(id_);
 }
 
