@@ -606,6 +606,41 @@ Test(mediation, a_streams_end_reaches_only_the_connection_that_made_the_request_
     cr_expect_eq(seen_by_other, 0, "RequestEnded is unicast, never broadcast");
 }
 
+Test(mediation, a_request_ended_signal_forged_by_another_connection_is_not_believed)
+{
+    require_upstream();
+    configure();
+    cli::VaultClient client(env->bus_address());
+    cli::RequestEnds& ends = client.request_ends();
+    cli::ProviderRequest r;
+    r.provider = "local";
+    r.method = "GET";
+    r.path_and_query = "/v1/stream";  // waits at its gate after the first part: not ended yet
+    cli::ProviderResponse response = cli::send_request(client.bus(), r);
+    const char* me = nullptr;
+    cr_assert_geq(sd_bus_get_unique_name(client.bus(), &me), 0);
+
+    // Another process on the bus claims, to this connection, that the stream ended complete.
+    cli::VaultClient forger(env->bus_address());
+    sd_bus_message* raw = nullptr;
+    cr_assert_geq(
+        sd_bus_message_new_signal(forger.bus(), &raw, bus::kObjectPath, bus::kInterface, bus::signal::kRequestEnded),
+        0);
+    const bus::MessagePtr forged(raw);
+    cr_assert_geq(sd_bus_message_set_destination(forged.get(), me), 0);
+    cr_assert_geq(sd_bus_message_append(forged.get(), bus::signal::kRequestEndedSignature, response.request_id,
+                                        "complete", "", std::uint64_t{1}, std::uint64_t{0}),
+                  0);
+    cr_assert_geq(sd_bus_send(forger.bus(), forged.get(), nullptr), 0);
+    cr_assert_geq(sd_bus_flush(forger.bus()), 0);
+    // Delivered (a round trip through the bus after it), and not taken as this request's end.
+    (void)forger.call(bus::method::kStatus);
+    cr_expect_not(ends.wait_for(response.request_id, response.vault, 300'000).has_value(),
+                  "only the vault that answered the Request may end it");
+    response.stream.reset();  // cuts the exchange
+    upstream->server->open_gate();
+}
+
 Test(mediation, a_socket_as_the_body_is_refused)
 {
     require_upstream();
