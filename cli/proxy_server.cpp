@@ -68,7 +68,8 @@ struct Exchange {
     bool too_large = false;  // the rest of the body is read and dropped, then 413
 };
 
-// A response body in flight: the daemon's stream, read to EOF, then judged by RequestOutcome.
+// A response body in flight: the daemon's stream, read to EOF, then judged by its end (RequestEnded or
+// RequestOutcome).
 struct Stream {
     ProxyServer::Impl* server = nullptr;
     UniqueFd fd;
