@@ -1,6 +1,6 @@
 // Provider mediation, mediated vs direct, against the same local HTTPS server in the same run
 // (scripts/mediation-bench.sh sets up the bus, the daemon, the CA, the policy and the secret):
-//   - added latency of a small request: Request + stream to EOF + RequestOutcome through the
+//   - added latency of a small request: Request + stream to EOF + its end (RequestEnded) through the
 //     vault, against a libcurl client with keep-alive calling the server itself (p50, p99);
 //   - throughput of a 1 MiB streamed response at 1 and 16 concurrent streams, both ways;
 //   - the daemon's RSS with 100 streams open at once.
@@ -139,7 +139,7 @@ private:
     std::uint64_t bytes_ = 0;
 };
 
-// A mediated client: its own bus connection; Request, the stream to EOF, RequestOutcome.
+// A mediated client: its own bus connection; Request, the stream to EOF, its end (RequestEnded, else RequestOutcome).
 class Mediated {
 public:
     explicit Mediated(const Options& o) : client_(o.bus) {}
@@ -388,7 +388,7 @@ int main(int argc, char** argv)
             std::printf("small request, direct libcurl: p50 %.0f us, p99 %.0f us (%llu calls)\n", ds.p50_us, ds.p99_us,
                         static_cast<unsigned long long>(ds.calls));
             std::printf(
-                "small request, via the bus (Request + stream + RequestOutcome): p50 %.0f us, p99 %.0f us "
+                "small request, via the bus (Request + stream + its end): p50 %.0f us, p99 %.0f us "
                 "(%llu calls, %llu errors)\n",
                 ms.p50_us, ms.p99_us, static_cast<unsigned long long>(ms.calls),
                 static_cast<unsigned long long>(ms.errors));

@@ -149,7 +149,7 @@ bench::Sample latency(const std::string& url, const std::string& ca, bool via_pr
 }
 
 // The same small GET as a bare Request on one bus connection (stream read to EOF, then
-// RequestOutcome): what the proxy adds on top of the bus is the difference.
+// its end): what the proxy adds on top of the bus is the difference.
 bench::Sample bus_latency(const std::string& address, double seconds)
 {
     cli::VaultClient client(address);
