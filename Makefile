@@ -82,7 +82,7 @@ POLICY_LINK := $(policy_LIB) $(call pkg_libs,tomlplusplus)
 REDACT_LINK := $(redact_LIB)
 MONITOR_LINK := $(monitor_LIB) $(LOG_LINK) $(FILEIO_LINK) $(MONITOR_LIBS)
 DAEMON_LINK := $(daemon_LIB) $(MONITOR_LINK) $(redact_LIB) $(AUDITCORE_LINK) $(POLICY_LINK) \
-	$(call pkg_libs,libsystemd libsodium libseccomp libcap tomlplusplus libcurl) \
+	$(call pkg_libs,libsystemd libsodium libseccomp libcap tomlplusplus libcurl openssl) \
 	$(BUILD)/lib/libscan.a $(call pkg_libs,libhs libpcre2-8 libsodium)
 CLI_LINK := $(cli_LIB) $(redact_LIB) $(AUDITCORE_LINK) $(POLICY_LINK) $(call pkg_libs,libsystemd libsodium libmicrohttpd)
 # Link lines keep only the archives as prerequisites.

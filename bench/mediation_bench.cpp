@@ -1,6 +1,6 @@
 // Provider mediation, mediated vs direct, against the same local HTTPS server in the same run
 // (scripts/mediation-bench.sh sets up the bus, the daemon, the CA, the policy and the secret):
-//   - added latency of a small request: Request + stream to EOF + RequestOutcome through the
+//   - added latency of a small request: Request + stream to EOF + its end (RequestEnded) through the
 //     vault, against a libcurl client with keep-alive calling the server itself (p50, p99);
 //   - throughput of a 1 MiB streamed response at 1 and 16 concurrent streams, both ways;
 //   - the daemon's RSS with 100 streams open at once.
@@ -10,6 +10,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <systemd/sd-bus.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -17,6 +18,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -137,7 +139,7 @@ private:
     std::uint64_t bytes_ = 0;
 };
 
-// A mediated client: its own bus connection; Request, the stream to EOF, RequestOutcome.
+// A mediated client: its own bus connection; Request, the stream to EOF, its end (RequestEnded, else RequestOutcome).
 class Mediated {
 public:
     explicit Mediated(const Options& o) : client_(o.bus) {}
@@ -147,18 +149,39 @@ public:
         r.provider = "bench";
         r.method = "GET";
         r.path_and_query = path;
+        const std::int64_t start = bench::now_ns();
         cli::ProviderResponse response = cli::send_request(client_.bus(), r);
+        const std::int64_t answered = bench::now_ns();
+        std::int64_t eof = 0;
         std::uint64_t bytes = 0;
-        const auto outcome = cli::relay_response(client_.bus(), response, [&](std::span<const char> chunk) {
-            bytes += chunk.size();
-            return true;
-        });
+        const auto outcome = cli::relay_response(
+            client_, response,
+            [&](std::span<const char> chunk) {
+                bytes += chunk.size();
+                return true;
+            },
+            [&] { eof = bench::now_ns(); });
+        const std::int64_t end = bench::now_ns();
+        if (phases_) {
+            phases_->reply.push_back(answered - start);
+            phases_->stream.push_back(eof - answered);
+            phases_->outcome.push_back(end - eof);
+        }
         return outcome.complete() ? bytes : 0;
     }
     sd_bus* bus() { return client_.bus(); }
 
+    // Where a mediated call's wall time goes: the Request's reply, the stream to EOF, the outcome.
+    struct Phases {
+        std::vector<std::int64_t> reply;
+        std::vector<std::int64_t> stream;
+        std::vector<std::int64_t> outcome;
+    };
+    void record_phases(Phases* phases) { phases_ = phases; }
+
 private:
     cli::VaultClient client_;
+    Phases* phases_ = nullptr;
 };
 
 template <typename Client>
@@ -182,7 +205,7 @@ std::vector<std::int64_t> latencies(Client& client, const std::string& path, dou
 }
 
 template <typename Client>
-double throughput_mib_s(const Options& o, int streams, double seconds)
+double throughput_mib_s(const Options& o, int streams, double seconds, double* mib = nullptr)
 {
     std::atomic<std::uint64_t> total{0};
     std::vector<std::thread> threads;
@@ -204,7 +227,35 @@ double throughput_mib_s(const Options& o, int streams, double seconds)
         t.join();
     }
     const double wall = static_cast<double>(bench::now_ns() - start) / 1e9;
+    if (mib != nullptr) {
+        *mib = static_cast<double>(total.load()) / static_cast<double>(kMebibyte);
+    }
     return static_cast<double>(total.load()) / static_cast<double>(kMebibyte) / wall;
+}
+
+// The daemon's CPU time so far (user + system, all threads), in milliseconds: the cost of a phase
+// that does not depend on what else the machine runs, unlike its wall-clock figures.
+double cpu_ms(int pid)
+{
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto close = stat.rfind(')');
+    if (close == std::string::npos) {
+        return 0.0;
+    }
+    std::istringstream fields(stat.substr(close + 2));
+    std::string field;
+    unsigned long long utime = 0;
+    unsigned long long stime = 0;
+    for (int i = 3; fields >> field; ++i) {  // field 3 is the state
+        if (i == 14) {
+            utime = std::stoull(field);
+        } else if (i == 15) {
+            stime = std::stoull(field);
+            break;
+        }
+    }
+    return static_cast<double>(utime + stime) * 1000.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 long rss_kib(int pid)
@@ -223,6 +274,7 @@ long rss_kib(int pid)
 long rss_with_open_streams(const Options& o, int streams, int& opened)
 {
     cli::VaultClient client(o.bus);
+    (void)client.request_ends();  // before the bus is read for the replies
     struct Slot {
         bool done = false;
         bool ok = false;
@@ -268,7 +320,7 @@ long rss_with_open_streams(const Options& o, int streams, int& opened)
     gate.changed.notify_all();
     for (auto& s : slots) {
         if (s.ok) {
-            (void)cli::relay_response(client.bus(), s.response, [](std::span<const char>) { return true; });
+            (void)cli::relay_response(client, s.response, [](std::span<const char>) { return true; });
         }
     }
     return rss;
@@ -325,13 +377,18 @@ int main(int argc, char** argv)
             std::uint64_t direct_errors = 0;
             std::uint64_t mediated_errors = 0;
             auto d = latencies(direct, "/v1/small", o.seconds, direct_errors);
+            Mediated::Phases phases;
+            mediated.record_phases(&phases);
+            const double cpu_before = cpu_ms(o.daemon_pid);
             auto m = latencies(mediated, "/v1/small", o.seconds, mediated_errors);
+            const double cpu = cpu_ms(o.daemon_pid) - cpu_before;
+            mediated.record_phases(nullptr);
             const auto ds = bench::summarise(d, o.seconds, direct_errors);
             const auto ms = bench::summarise(m, o.seconds, mediated_errors);
             std::printf("small request, direct libcurl: p50 %.0f us, p99 %.0f us (%llu calls)\n", ds.p50_us, ds.p99_us,
                         static_cast<unsigned long long>(ds.calls));
             std::printf(
-                "small request, via the bus (Request + stream + RequestOutcome): p50 %.0f us, p99 %.0f us "
+                "small request, via the bus (Request + stream + its end): p50 %.0f us, p99 %.0f us "
                 "(%llu calls, %llu errors)\n",
                 ms.p50_us, ms.p99_us, static_cast<unsigned long long>(ms.calls),
                 static_cast<unsigned long long>(ms.errors));
@@ -339,17 +396,29 @@ int main(int argc, char** argv)
             std::printf("added p50 via the bus: %.0f us (target <= 150) — %s\n", added_p50,
                         added_p50 <= 150 ? "met" : "not met");
             std::printf("added p99 via the bus: %.0f us\n", ms.p99_us - ds.p99_us);
+            const auto p50 = [](std::vector<std::int64_t>& v) {
+                std::sort(v.begin(), v.end());
+                return bench::percentile_us(v, 50);
+            };
+            std::printf("  phases p50: Request until its reply %.0f us, stream to EOF %.0f us, outcome %.0f us\n",
+                        p50(phases.reply), p50(phases.stream), p50(phases.outcome));
+            std::printf("  daemon CPU per Request: %.0f us\n",
+                        m.empty() ? 0.0 : cpu * 1000.0 / static_cast<double>(m.size() + 20));
         }
         for (const int streams : {1, 16}) {
             if (!wanted("throughput")) {
                 break;
             }
             const double dt = throughput_mib_s<Direct>(o, streams, o.seconds);
-            const double mt = throughput_mib_s<Mediated>(o, streams, o.seconds);
+            double mib = 0.0;
+            const double cpu_before = cpu_ms(o.daemon_pid);
+            const double mt = throughput_mib_s<Mediated>(o, streams, o.seconds, &mib);
+            const double cpu = cpu_ms(o.daemon_pid) - cpu_before;
             std::printf(
                 "1 MiB responses, %d stream(s): direct %.1f MiB/s, via the bus %.1f MiB/s (%.0f %%)%s\n", streams, dt,
                 mt, dt > 0 ? 100.0 * mt / dt : 0.0,
                 streams == 16 ? (mt >= 0.8 * dt ? " (target >= 80 %) — met" : " (target >= 80 %) — not met") : "");
+            std::printf("  daemon CPU per MiB relayed: %.2f ms\n", mib > 0 ? cpu / mib : 0.0);
         }
         if (wanted("rss")) {
             const long idle = rss_kib(o.daemon_pid);

@@ -149,7 +149,7 @@ bench::Sample latency(const std::string& url, const std::string& ca, bool via_pr
 }
 
 // The same small GET as a bare Request on one bus connection (stream read to EOF, then
-// RequestOutcome): what the proxy adds on top of the bus is the difference.
+// its end): what the proxy adds on top of the bus is the difference.
 bench::Sample bus_latency(const std::string& address, double seconds)
 {
     cli::VaultClient client(address);
@@ -160,7 +160,7 @@ bench::Sample bus_latency(const std::string& address, double seconds)
         request.path_and_query = "/v1/small";
         cli::ProviderResponse response = cli::send_request(client.bus(), request);
         std::uint64_t bytes = 0;
-        const auto outcome = cli::relay_response(client.bus(), response, [&](std::span<const char> chunk) {
+        const auto outcome = cli::relay_response(client, response, [&](std::span<const char> chunk) {
             bytes += chunk.size();
             return true;
         });

@@ -68,12 +68,14 @@ struct Exchange {
     bool too_large = false;  // the rest of the body is read and dropped, then 413
 };
 
-// A response body in flight: the daemon's stream, read to EOF, then judged by RequestOutcome.
+// A response body in flight: the daemon's stream, read to EOF, then judged by its end (RequestEnded or
+// RequestOutcome).
 struct Stream {
     ProxyServer::Impl* server = nullptr;
     UniqueFd fd;
     std::uint64_t request_id = 0;
-    int client = -1;  // the client's socket (MHD owns it), watched for a hang-up
+    std::string vault;  // the bus name that answered the Request
+    int client = -1;    // the client's socket (MHD owns it), watched for a hang-up
 };
 
 MHD_Result queue_error(MHD_Connection* connection, unsigned status, std::string_view type, std::string_view message,
@@ -230,7 +232,8 @@ ssize_t read_stream(void* cls, std::uint64_t /*pos*/, char* buf, std::size_t max
             }
             // EOF: whole only if the daemon says so. Anything else ends without the final chunk,
             // so the client sees a cut body, never a complete one.
-            const ProviderOutcome outcome = thread_bus(stream->server->config.bus_address).outcome(stream->request_id);
+            const ProviderOutcome outcome =
+                thread_bus(stream->server->config.bus_address).outcome(stream->request_id, stream->vault);
             if (outcome.complete()) {
                 return MHD_CONTENT_READER_END_OF_STREAM;
             }
@@ -299,6 +302,7 @@ MHD_Result forward(MHD_Connection* connection, Exchange& exchange)
         stream->server = &server;
         stream->fd = std::move(response.stream);
         stream->request_id = response.request_id;
+        stream->vault = response.vault;
         stream->client = client;
         // Unknown size: chunked, so a stream cut short lacks its final chunk.
         reply =

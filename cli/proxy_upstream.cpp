@@ -76,8 +76,11 @@ ProviderResponse UpstreamBus::request(const ProviderRequest& request, std::uint6
     return read_request_reply(pending.reply.get());
 }
 
-ProviderOutcome UpstreamBus::outcome(std::uint64_t request_id)
+ProviderOutcome UpstreamBus::outcome(std::uint64_t request_id, const std::string& vault)
 {
+    if (auto ended = client_.request_ends().wait_for(request_id, vault)) {
+        return std::move(*ended);
+    }
     // The stream's EOF and the recorded end are two events on the daemon's loop; a short wait
     // covers the gap (at most 2 s), and a body is never called whole without "complete".
     constexpr int kTries = 100;

@@ -23,7 +23,7 @@ public:
 class UpstreamBus {
 public:
     // `address` empty: $CODEX_VAULT_BUS, else the system bus (as VaultClient).
-    explicit UpstreamBus(const std::string& address) : client_(address) {}
+    explicit UpstreamBus(const std::string& address) : client_(address) { (void)client_.request_ends(); }
 
     // Throws CallError (with the vault's error code when the daemon refused). The reply comes
     // when the upstream's headers do, which may take minutes for a model that answers without
@@ -32,9 +32,11 @@ public:
     // be dropped (closing it is what cancels the Request in the daemon: a caller that leaves the
     // bus before its response head arrives has its exchange cut).
     ProviderResponse request(const ProviderRequest& request, std::uint64_t timeout_usec, int client = -1);
-    // After the stream's EOF. A "pending" answer (the daemon has not recorded the end yet) is
-    // asked again briefly; still pending after that counts as not complete.
-    ProviderOutcome outcome(std::uint64_t request_id);
+    // After the stream's EOF: the request's RequestEnded signal from `vault` (the name that
+    // answered the Request), else RequestOutcome. A "pending" answer (the daemon has not
+    // recorded the end yet) is asked again briefly; still pending after that counts as not
+    // complete.
+    ProviderOutcome outcome(std::uint64_t request_id, const std::string& vault);
 
 private:
     VaultClient client_;

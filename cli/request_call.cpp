@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -86,6 +87,8 @@ bus::MessagePtr new_request_message(sd_bus* bus, const ProviderRequest& request)
 ProviderResponse read_request_reply(sd_bus_message* reply)
 {
     ProviderResponse response;
+    const char* vault = sd_bus_message_get_sender(reply);
+    response.vault = vault != nullptr ? vault : "";
     check_local(sd_bus_message_read(reply, "tq", &response.request_id, &response.status), "read response");
     response.headers = read_headers(reply);
     int fd = -1;
@@ -132,9 +135,105 @@ ProviderOutcome request_outcome(sd_bus* bus, std::uint64_t request_id)
     return read_outcome_reply(reply.get());
 }
 
-ProviderOutcome relay_response(sd_bus* bus, ProviderResponse& response,
-                               const std::function<bool(std::span<const char>)>& sink)
+RequestEnds::RequestEnds(sd_bus* bus) : bus_(bus)
 {
+    sd_bus_slot* raw = nullptr;
+    check_local(sd_bus_add_filter(bus, &raw, &RequestEnds::on_message, this), "watch for RequestEnded");
+    filter_.reset(raw);
+}
+
+RequestEnds::~RequestEnds() = default;
+
+int RequestEnds::on_message(sd_bus_message* message, void* userdata, sd_bus_error* /*error*/) noexcept
+{
+    if (sd_bus_message_is_signal(message, bus::kInterface, bus::signal::kRequestEnded) <= 0) {
+        return 0;
+    }
+    const char* path = sd_bus_message_get_path(message);
+    const char* sender = sd_bus_message_get_sender(message);
+    if (path == nullptr || std::strcmp(path, bus::kObjectPath) != 0) {
+        return 0;
+    }
+    auto* self = static_cast<RequestEnds*>(userdata);
+    Ended ended;
+    const char* end = nullptr;
+    const char* reason = nullptr;
+    if (sd_bus_message_read(message, bus::signal::kRequestEndedSignature, &ended.id, &end, &reason,
+                            &ended.outcome.bytes_delivered, &ended.outcome.redactions) < 0) {
+        (void)sd_bus_message_rewind(message, 1);
+        return 0;
+    }
+    try {
+        // Whoever sent it is checked when it is taken: the vault that answered that Request.
+        ended.vault = sender != nullptr ? sender : "";
+        ended.outcome.end = end;
+        ended.outcome.reason = reason;
+        if (self->ended_.size() >= bus::request::kMaxOutcomesPerConnection) {
+            self->ended_.erase(self->ended_.begin());
+        }
+        self->ended_.push_back(std::move(ended));
+    } catch (...) {
+        return 0;  // not kept: the caller asks RequestOutcome
+    }
+    return 1;
+}
+
+bool RequestEnds::take(std::uint64_t request_id, const std::string& vault, ProviderOutcome& outcome)
+{
+    for (auto it = ended_.begin(); it != ended_.end(); ++it) {
+        if (it->id == request_id && it->vault == vault) {
+            outcome = std::move(it->outcome);
+            ended_.erase(it);
+            return true;
+        }
+    }
+    return false;
+}
+
+ProviderOutcome RequestEnds::await(std::uint64_t request_id, const std::string& vault, std::uint64_t wait_usec)
+{
+    if (auto outcome = wait_for(request_id, vault, wait_usec)) {
+        return std::move(*outcome);
+    }
+    return request_outcome(bus_, request_id);
+}
+
+std::optional<ProviderOutcome> RequestEnds::wait_for(std::uint64_t request_id, const std::string& vault,
+                                                     std::uint64_t wait_usec)
+{
+    ProviderOutcome outcome;
+    std::uint64_t deadline = 0;
+    for (;;) {
+        if (take(request_id, vault, outcome)) {
+            return outcome;
+        }
+        const int processed = sd_bus_process(bus_, nullptr);
+        if (processed < 0) {
+            break;  // RequestOutcome below reports what is wrong with the connection
+        }
+        if (processed > 0) {
+            continue;
+        }
+        struct timespec now {};
+        (void)::clock_gettime(CLOCK_MONOTONIC, &now);
+        const std::uint64_t now_usec =
+            static_cast<std::uint64_t>(now.tv_sec) * 1'000'000 + static_cast<std::uint64_t>(now.tv_nsec) / 1000;
+        if (deadline == 0) {
+            deadline = now_usec + wait_usec;
+        }
+        if (now_usec >= deadline || sd_bus_wait(bus_, deadline - now_usec) < 0) {
+            break;
+        }
+    }
+    return std::nullopt;
+}
+
+ProviderOutcome relay_response(VaultClient& client, ProviderResponse& response,
+                               const std::function<bool(std::span<const char>)>& sink,
+                               const std::function<void()>& on_eof)
+{
+    RequestEnds& ends = client.request_ends();  // before the bus is read for anything else
+    bool eof = false;
     char buffer[65536];
     for (;;) {
         const ssize_t got = ::read(response.stream.get(), buffer, sizeof buffer);
@@ -150,6 +249,7 @@ ProviderOutcome relay_response(sd_bus* bus, ProviderResponse& response,
             throw_errno("read the response stream", errno);
         }
         if (got == 0) {
+            eof = true;
             break;
         }
         if (!sink(std::span<const char>(buffer, static_cast<std::size_t>(got)))) {
@@ -157,7 +257,12 @@ ProviderOutcome relay_response(sd_bus* bus, ProviderResponse& response,
         }
     }
     response.stream.reset();  // a stream closed early cuts the exchange (ReaderGone)
-    return request_outcome(bus, response.request_id);
+    if (on_eof) {
+        on_eof();
+    }
+    // Stopped early, the exchange has not ended yet (its RequestEnded would come only once the
+    // daemon notices the closed stream): ask now.
+    return eof ? ends.await(response.request_id, response.vault) : request_outcome(client.bus(), response.request_id);
 }
 
 UniqueFd body_memfd(std::span<const std::uint8_t> bytes)

@@ -1,16 +1,19 @@
-// The client side of provider mediation (docs/bus-api.md, Request and RequestOutcome): send a
-// Request, read the response body from the stream the daemon hands back, then ask RequestOutcome
-// whether that body was whole. Shared by `vaultctl request` and `vaultctl proxy`/`run`.
+// The client side of provider mediation (docs/bus-api.md, Request, RequestEnded and
+// RequestOutcome): send a Request, read the response body from the stream the daemon hands back,
+// then learn whether that body was whole. Shared by `vaultctl request` and `vaultctl proxy`/`run`.
 //
 // A stream reaches EOF however the exchange ended (complete, upstream reset, lock, limit), so EOF
-// alone never means complete: only RequestOutcome's "complete" does. RequestOutcome must be asked
-// on the bus connection that sent the Request (the daemon answers NotFound to any other).
+// alone never means complete: only the end "complete" does. The daemon sends it in a RequestEnded
+// signal addressed to the connection that made the Request, before the stream's EOF; a caller
+// that does not see that signal asks RequestOutcome on the same connection (the daemon answers
+// NotFound to any other).
 #pragma once
 
 #include <systemd/sd-bus.h>
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -35,6 +38,7 @@ struct ProviderRequest {
 
 struct ProviderResponse {
     std::uint64_t request_id = 0;
+    std::string vault;  // the unique bus name that answered: only its RequestEnded is believed
     std::uint16_t status = 0;
     HeaderList headers;  // filtered and redacted by the daemon
     UniqueFd stream;     // the body, to EOF
@@ -67,11 +71,54 @@ ProviderOutcome read_outcome_reply(sd_bus_message* reply);
 // Asks RequestOutcome (same connection as the Request). Throws CallError.
 ProviderOutcome request_outcome(sd_bus* bus, std::uint64_t request_id);
 
+// How long a caller at EOF waits for RequestEnded before it asks RequestOutcome instead. The
+// daemon sends the signal before the stream's EOF, so it is normally there already or in flight
+// through the bus.
+inline constexpr std::uint64_t kRequestEndedWaitUsec = 1'000'000;
+
+// The RequestEnded signals one connection receives (VaultClient::request_ends()): a bus filter
+// that keeps the ends addressed to it by the vault that answered each Request, so several
+// Requests in flight on one connection each find their own. Create it before the connection is
+// processed (sd_bus_process) while Requests are in flight: a signal dispatched without it is
+// gone, and its caller then waits kRequestEndedWaitUsec and asks RequestOutcome.
+class RequestEnds {
+public:
+    explicit RequestEnds(sd_bus* bus);
+    ~RequestEnds();
+    RequestEnds(const RequestEnds&) = delete;
+    RequestEnds& operator=(const RequestEnds&) = delete;
+
+    // The end of `response`'s request: from its RequestEnded signal, waited for up to `wait_usec`;
+    // without one, from RequestOutcome. Throws CallError when RequestOutcome fails.
+    ProviderOutcome await(std::uint64_t request_id, const std::string& vault,
+                          std::uint64_t wait_usec = kRequestEndedWaitUsec);
+    // The same without the RequestOutcome fallback: nullopt when no signal came in time.
+    std::optional<ProviderOutcome> wait_for(std::uint64_t request_id, const std::string& vault,
+                                            std::uint64_t wait_usec = kRequestEndedWaitUsec);
+
+private:
+    struct Ended {
+        std::string vault;
+        std::uint64_t id = 0;
+        ProviderOutcome outcome;
+    };
+    static int on_message(sd_bus_message* message, void* userdata, sd_bus_error* error) noexcept;
+    bool take(std::uint64_t request_id, const std::string& vault, ProviderOutcome& outcome);
+
+    sd_bus* bus_;
+    bus::SlotPtr filter_;
+    std::vector<Ended> ended_;  // at most bus::request::kMaxOutcomesPerConnection, oldest first
+};
+
 // Reads `response.stream` to EOF, handing each chunk to `sink` as it arrives (sink returns false
-// to stop: the stream is closed, which cuts the exchange), then asks RequestOutcome. Throws
-// CallError when the stream cannot be read or the outcome cannot be fetched.
-ProviderOutcome relay_response(sd_bus* bus, ProviderResponse& response,
-                               const std::function<bool(std::span<const char>)>& sink);
+// to stop: the stream is closed, which cuts the exchange), then learns the end: at EOF from
+// RequestEnded (client.request_ends()), after an early stop from RequestOutcome. Throws CallError
+// when the stream cannot be read or the outcome cannot be fetched.
+// `on_eof` (optional) runs when the stream has ended, before the outcome is learnt (benchmarks
+// time the two apart).
+ProviderOutcome relay_response(VaultClient& client, ProviderResponse& response,
+                               const std::function<bool(std::span<const char>)>& sink,
+                               const std::function<void()>& on_eof = {});
 
 // A sealed memfd holding `bytes`: the body descriptor for a Request (the daemon reads it from
 // offset 0 and cannot be raced by later writes). Throws CallError.

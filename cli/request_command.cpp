@@ -105,7 +105,7 @@ int cmd_request(const GlobalOptions& options, const RequestOptions& o)
         (void)write_all(STDOUT_FILENO, head.data(), head.size());
     }
     bool stdout_ok = true;
-    const ProviderOutcome outcome = relay_response(client.bus(), response, [&](std::span<const char> chunk) {
+    const ProviderOutcome outcome = relay_response(client, response, [&](std::span<const char> chunk) {
         stdout_ok = write_all(STDOUT_FILENO, chunk.data(), chunk.size());
         return stdout_ok;
     });

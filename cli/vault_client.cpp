@@ -10,6 +10,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "cli/request_call.hpp"
 #include "common/bus_contract.hpp"
 #include "common/bytes.hpp"
 
@@ -67,6 +68,18 @@ void append_proof(sd_bus_message* message, const FounderProof& proof)
     check_local(sd_bus_message_append_array(message, 'y', proof.signature.data(), proof.signature.size()),
                 "append signature");
     check_local(sd_bus_message_close_container(message), "append proof");
+}
+
+VaultClient::~VaultClient() = default;
+VaultClient::VaultClient(VaultClient&&) noexcept = default;
+VaultClient& VaultClient::operator=(VaultClient&&) noexcept = default;
+
+RequestEnds& VaultClient::request_ends()
+{
+    if (!ends_) {
+        ends_ = std::make_unique<RequestEnds>(bus_.get());
+    }
+    return *ends_;
 }
 
 VaultClient::VaultClient(const std::string& address)

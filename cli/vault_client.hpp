@@ -38,6 +38,8 @@ private:
 
 using Message = bus::MessagePtr;
 
+class RequestEnds;  // cli/request_call.hpp
+
 struct SecretInfo {
     std::string name;
     std::uint32_t version = 0;
@@ -51,6 +53,9 @@ class VaultClient {
 public:
     // `address` empty: $CODEX_VAULT_BUS if set, else the system bus.
     explicit VaultClient(const std::string& address);
+    ~VaultClient();
+    VaultClient(VaultClient&&) noexcept;
+    VaultClient& operator=(VaultClient&&) noexcept;
 
     // Calls `method`; `append` adds the arguments. Throws CallError on an error reply.
     // timeout_usec 0: sd-bus's default (25 s); Ingest waits for a whole scan.
@@ -77,8 +82,12 @@ public:
     // The connection, for signal matches (`approvals watch`).
     [[nodiscard]] sd_bus* bus() const noexcept { return bus_.get(); }
 
+    // The RequestEnded signals this connection received (created at the first use).
+    RequestEnds& request_ends();
+
 private:
     bus::BusPtr bus_;
+    std::unique_ptr<RequestEnds> ends_;
 };
 
 void append_proof(sd_bus_message* message, const FounderProof& proof);

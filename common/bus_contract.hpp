@@ -76,6 +76,11 @@ inline constexpr const char* kLockedSignature = "s";
 // anyone on the bus can receive it; the founder reads the rest with `vaultctl audit`.
 inline constexpr const char* kInjectionAlert = "InjectionAlert";
 inline constexpr const char* kInjectionAlertSignature = "sss";
+// (request id, end, reason, bytes delivered, redactions): how a Request's stream ended, the
+// fields of RequestOutcome. Unicast: sent only to the connection that made the Request, before
+// its stream reaches EOF, so a caller learns the end without a RequestOutcome round trip.
+inline constexpr const char* kRequestEnded = "RequestEnded";
+inline constexpr const char* kRequestEndedSignature = "tsstt";
 }  // namespace signal
 
 // D-Bus signature of the founder proof that every founder-signed method takes last:

@@ -13,6 +13,7 @@ PACKAGES=(
     build-essential g++ make pkg-config
     libsystemd-dev libsodium-dev libseccomp-dev libcap-dev
     libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libcurl4-openssl-dev libvectorscan-dev
+    libssl-dev # the egress engine calls OpenSSL beside libcurl (daemon/egress/tls_read_ahead.*)
     libpcre2-dev # the ingest scanner's second stage (lib/scan)
     # eBPF programs (bpf/)
     libbpf-dev bpftool clang llvm

@@ -81,6 +81,14 @@ if [[ $ONLY != proxy ]]; then
     "$BENCH" --bus "$ADDR" --port "$PORT" --cert "$TMP/server.pem" --key "$TMP/server.key" --ca "$TMP/ca.pem" \
         --daemon-pid "$VAULT_PID" --seconds "${BENCH_SECONDS:-3}" ${ONLY:+--only "$ONLY"}
 fi
+# What the disk takes of the added latency: one Request waits for one fdatasync of its decision
+# record (shared by group commit), measured here beside the figures above, in a folder on the
+# same file system as the daemon's state.
+if [[ -z $ONLY || $ONLY == latency ]] && [[ -x $BUILD_DIR/bench/fdatasync_bench ]]; then
+    mkdir -p "$TMP/fdatasync"
+    echo "the decision record's fdatasync on this file system (part of the added latency, not avoidable):"
+    "$BUILD_DIR/bench/fdatasync_bench" --dir "$TMP/fdatasync" --seconds 1 | sed -n 's/^  */  /;2,$p'
+fi
 [[ -z $ONLY || $ONLY == proxy ]] || exit 0
 # The same provider through `vaultctl proxy` (what `vaultctl run` starts) against direct.
 echo

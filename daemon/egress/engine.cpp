@@ -1,7 +1,10 @@
 #include "daemon/egress/engine.hpp"
 
+#include <algorithm>
 #include <stdexcept>
+#include <vector>
 
+#include "daemon/egress/tls_read_ahead.hpp"
 #include "daemon/egress/transfer.hpp"
 #include "lib/log/log.hpp"
 
@@ -22,6 +25,10 @@ void global_init()
     }
 }
 
+// Rounds of read_buffered() per turn of the loop: beyond it the rest waits for the next turn, so
+// one fast stream does not keep the loop from its other sources.
+constexpr int kMaxReadRounds = 64;
+
 void check_multi(CURLMcode code, const char* what)
 {
     if (code != CURLM_OK) {
@@ -34,6 +41,7 @@ void check_multi(CURLMcode code, const char* what)
 Engine::Engine(sd_event* event, EngineOptions options) : event_(event), options_(options)
 {
     global_init();
+    read_ahead_ = options_.read_ahead && tls::openssl_backend();
     multi_.reset(curl_multi_init());
     if (!multi_) {
         throw std::runtime_error("libcurl could not create a multi handle");
@@ -61,6 +69,11 @@ Engine::Engine(sd_event* event, EngineOptions options) : event_(event), options_
     }
     reaper_.reset(source);
     (void)sd_event_source_set_enabled(source, SD_EVENT_OFF);
+    if (sd_event_add_defer(event_, &source, &Engine::on_kick, this) < 0) {
+        throw std::runtime_error("cannot create the egress kick source");
+    }
+    kick_.reset(source);
+    (void)sd_event_source_set_enabled(source, SD_EVENT_OFF);
 }
 
 Engine::~Engine()
@@ -78,7 +91,7 @@ policy::Result<std::uint64_t> Engine::start(ExchangeRequest request, std::span<c
                                             ExchangeCallbacks callbacks)
 {
     const std::uint64_t id = next_id_++;
-    auto transfer = std::make_unique<Transfer>(*this, id, std::move(callbacks));
+    auto transfer = std::make_unique<Transfer>(*this, id, std::move(callbacks), read_ahead_);
     auto prepared = transfer->prepare(request, secret);
     if (!prepared) {
         return prepared.error();
@@ -169,8 +182,12 @@ void Engine::reap()
 
 // ---- libcurl <-> sd-event -------------------------------------------------------------------------
 
-int Engine::on_socket(CURL* /*easy*/, curl_socket_t socket, int what, void* engine, void* /*socket_data*/) noexcept
+int Engine::on_socket(CURL* easy, curl_socket_t socket, int what, void* engine, void* /*socket_data*/) noexcept
 {
+    void* self = nullptr;
+    if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, &self) == CURLE_OK && self != nullptr) {
+        static_cast<Transfer*>(self)->set_socket(what == CURL_POLL_REMOVE ? CURL_SOCKET_BAD : socket);
+    }
     try {
         return static_cast<Engine*>(engine)->watch_socket(socket, what);
     } catch (...) {
@@ -216,6 +233,13 @@ void Engine::set_timer(long timeout_ms)
         (void)sd_event_source_set_enabled(timer_.get(), SD_EVENT_OFF);
         return;
     }
+    if (timeout_ms == 0) {
+        // "Now" (after every new transfer and state change): a defer source runs on the next
+        // turn without arming the timerfd.
+        (void)sd_event_source_set_enabled(timer_.get(), SD_EVENT_OFF);
+        (void)sd_event_source_set_enabled(kick_.get(), SD_EVENT_ONESHOT);
+        return;
+    }
     std::uint64_t now = 0;
     (void)sd_event_now(event_, CLOCK_MONOTONIC, &now);
     (void)sd_event_source_set_time(timer_.get(), now + static_cast<std::uint64_t>(timeout_ms) * 1000);
@@ -252,7 +276,26 @@ int Engine::on_timer_due(sd_event_source* /*source*/, uint64_t /*usec*/, void* e
     return 0;
 }
 
+int Engine::on_kick(sd_event_source* /*source*/, void* engine) noexcept
+{
+    try {
+        static_cast<Engine*>(engine)->drive(CURL_SOCKET_TIMEOUT, 0);
+    } catch (...) {
+        log::error("egress: internal error on the event loop");
+    }
+    return 0;
+}
+
 void Engine::drive(curl_socket_t socket, int flags)
+{
+    act(socket, flags);
+    if (read_ahead_ && !read_buffered()) {
+        (void)sd_event_source_set_enabled(kick_.get(), SD_EVENT_ONESHOT);
+    }
+    flush_deferred();
+}
+
+void Engine::act(curl_socket_t socket, int flags)
 {
     int running = 0;
     const CURLMcode code = curl_multi_socket_action(multi_.get(), socket, flags, &running);
@@ -260,7 +303,32 @@ void Engine::drive(curl_socket_t socket, int flags)
         log::error(std::string("egress: curl_multi_socket_action: ") + curl_multi_strerror(code));
     }
     collect_done();
-    flush_deferred();
+}
+
+bool Engine::read_buffered()
+{
+    std::vector<curl_socket_t> ready;
+    for (int round = 0; round < kMaxReadRounds; ++round) {
+        ready.clear();
+        for (const auto& [id, transfer] : transfers_) {
+            if (const auto socket = transfer->buffered_socket()) {
+                ready.push_back(*socket);
+            }
+        }
+        if (ready.empty()) {
+            return true;
+        }
+        const std::uint64_t before = tls::records_processed();
+        std::sort(ready.begin(), ready.end());
+        ready.erase(std::unique(ready.begin(), ready.end()), ready.end());
+        for (const curl_socket_t socket : ready) {
+            act(socket, CURL_CSELECT_IN);  // as if the socket were readable: curl reads its TLS
+        }
+        if (tls::records_processed() == before) {
+            return true;  // partial records only: the socket wakes the loop for their rest
+        }
+    }
+    return false;
 }
 
 void Engine::collect_done()

@@ -35,6 +35,9 @@ struct EngineOptions {
     // the daemon: docs/egress.md, "HTTP/2", says what Debian 12's libcurl 7.88 does with a
     // paused HTTP/2 stream and why that breaks the memory bound per stream.
     bool http2 = false;
+    // OpenSSL read-ahead (tls_read_ahead.hpp), when libcurl uses OpenSSL: several TLS records per
+    // recv and per turn of the loop.
+    bool read_ahead = true;
 };
 
 class Engine {
@@ -79,10 +82,15 @@ private:
     static int on_socket_ready(sd_event_source* source, int fd, uint32_t events, void* engine) noexcept;
     static int on_timer_due(sd_event_source* source, uint64_t usec, void* engine) noexcept;
     static int on_reap(sd_event_source* source, void* engine) noexcept;
+    static int on_kick(sd_event_source* source, void* engine) noexcept;
 
     int watch_socket(curl_socket_t socket, int what);
     void set_timer(long timeout_ms);
     void drive(curl_socket_t socket, int flags);
+    void act(curl_socket_t socket, int flags);
+    // Drives again the transfers whose TLS records wait in OpenSSL's read-ahead buffer
+    // (tls_read_ahead.hpp); false when it stopped at its bound with records still waiting.
+    bool read_buffered();
     void collect_done();
     void flush_deferred();
     void reap();
@@ -92,6 +100,10 @@ private:
     MultiPtr multi_;
     bus::EventSourcePtr timer_;
     bus::EventSourcePtr reaper_;
+    // Runs curl on the next turn of the loop: for curl's "now" timeouts (no timerfd to arm) and
+    // for read-ahead records left over when read_buffered() reached its bound.
+    bus::EventSourcePtr kick_;
+    bool read_ahead_ = false;  // the connections use OpenSSL read-ahead
     std::unordered_map<curl_socket_t, bus::EventSourcePtr> sockets_;
     std::map<std::uint64_t, std::unique_ptr<Transfer>> transfers_;
     std::vector<std::pair<std::uint64_t, std::string>> cancels_;

@@ -69,7 +69,8 @@ struct ExchangeCallbacks {
     // comes through (EOF at the end, complete or not: on_end says which). Not called when the
     // exchange fails before a response.
     std::function<void(ResponseHead head, UniqueFd body_reader)> on_head;
-    // Once, last, when the exchange is over and the body stream closed.
+    // Once, last, when the exchange is over: everything that will be written to the body stream
+    // is written, and the daemon's end closes right after this returns.
     std::function<void(const Outcome& outcome)> on_end;
 };
 

@@ -12,6 +12,7 @@
 #include "daemon/egress/ca_bundle.hpp"
 #include "daemon/egress/engine.hpp"
 #include "daemon/egress/request_target.hpp"
+#include "daemon/egress/tls_read_ahead.hpp"
 #include "lib/log/log.hpp"
 
 namespace codexvault::egress {
@@ -78,8 +79,8 @@ std::string_view end_name(End end) noexcept
     return "unknown";
 }
 
-Transfer::Transfer(Engine& engine, std::uint64_t id, ExchangeCallbacks callbacks)
-    : engine_(engine), id_(id), callbacks_(std::move(callbacks))
+Transfer::Transfer(Engine& engine, std::uint64_t id, ExchangeCallbacks callbacks, bool read_ahead)
+    : engine_(engine), id_(id), callbacks_(std::move(callbacks)), read_ahead_(read_ahead)
 {
 }
 
@@ -218,6 +219,9 @@ policy::Result<policy::Ok> Transfer::configure(const ExchangeRequest& request, c
     steps.push_back(set(easy, CURLOPT_OPENSOCKETDATA, static_cast<void*>(this), "OPENSOCKETDATA"));
     steps.push_back(set(easy, CURLOPT_PREREQFUNCTION, &Transfer::on_prereq, "PREREQFUNCTION"));
     steps.push_back(set(easy, CURLOPT_PREREQDATA, static_cast<void*>(this), "PREREQDATA"));
+    if (read_ahead_) {
+        steps.push_back(set(easy, CURLOPT_SSL_CTX_FUNCTION, &tls::enable_read_ahead, "SSL_CTX_FUNCTION"));
+    }
     if (!ca_bundle_.empty()) {
         curl_blob blob{ca_bundle_.data(), ca_bundle_.size(), CURL_BLOB_COPY};
         steps.push_back(set(easy, CURLOPT_CAINFO_BLOB, &blob, "CAINFO_BLOB"));
@@ -524,6 +528,15 @@ void Transfer::flush_deferred() noexcept
     }
 }
 
+std::optional<curl_socket_t> Transfer::buffered_socket() const noexcept
+{
+    if (!read_ahead_ || stage_ != Stage::Running || recv_paused_ || socket_ == CURL_SOCKET_BAD ||
+        !tls::has_buffered_tls(easy_.get())) {
+        return std::nullopt;
+    }
+    return socket_;
+}
+
 void Transfer::watch_stream()
 {
     if (!stream_watch_) {
@@ -776,8 +789,9 @@ void Transfer::close_stream_and_report()
     stream_watch_.reset();
     idle_timer_.reset();
     body_watch_.reset();
-    stream_.reset();
     outcome_.redactions = body_redactor_->replacements() + header_redactor_->replacements();
+    // The end is reported before the stream closes, so a caller that reads to EOF finds it
+    // recorded (RequestOutcome) and, by then usually, its RequestEnded signal sent.
     if (callbacks_.on_end) {
         try {
             callbacks_.on_end(outcome_);
@@ -785,6 +799,7 @@ void Transfer::close_stream_and_report()
             log::error(std::string("egress: on_end failed: ") + e.what());
         }
     }
+    stream_.reset();
     engine_.finished(id_);
 }
 

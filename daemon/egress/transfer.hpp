@@ -2,7 +2,8 @@
 // response stream with its redactor, and the idle clock. Driven by the Engine; every curl callback
 // is noexcept and turns a failure into a stored End plus an error return to curl.
 //
-// Memory per stream is bounded: curl's receive buffer (16 KiB), at most kBatchBytes plus one
+// Memory per stream is bounded: curl's receive buffer (16 KiB), OpenSSL's read-ahead buffer
+// (tls::kReadBufferBytes), at most kBatchBytes plus one
 // chunk of redacted output waiting for the reader (a chunk is not taken from curl while earlier
 // output could not be written: the transfer is paused instead), the redactor's hold-back (longest
 // needle - 1 bytes), and the socket buffer of the stream.
@@ -31,7 +32,7 @@ class Engine;
 
 class Transfer {
 public:
-    Transfer(Engine& engine, std::uint64_t id, ExchangeCallbacks callbacks);
+    Transfer(Engine& engine, std::uint64_t id, ExchangeCallbacks callbacks, bool read_ahead);
     ~Transfer();
     Transfer(const Transfer&) = delete;
     Transfer& operator=(const Transfer&) = delete;
@@ -48,6 +49,11 @@ public:
     void cut_quietly(End end, const char* reason) noexcept;
     // Writes the output batched during the engine's last turn of curl (Engine::flush_later).
     void flush_deferred() noexcept;
+    // The socket to drive again when this transfer is receiving and its connection holds TLS
+    // bytes read ahead (tls_read_ahead.hpp); none otherwise.
+    [[nodiscard]] std::optional<curl_socket_t> buffered_socket() const noexcept;
+    // The socket curl watches for this transfer (its socket callback), CURL_SOCKET_BAD for none.
+    void set_socket(curl_socket_t socket) noexcept { socket_ = socket; }
 
     // Output of one turn of curl is written in one send() up to this many bytes.
     static constexpr std::size_t kBatchBytes = 64 * 1024;
@@ -93,6 +99,8 @@ private:
     std::uint64_t max_response_bytes_ = 0;
     std::uint64_t idle_usec_ = 0;
     bool allow_private_ = false;
+    bool read_ahead_ = false;
+    curl_socket_t socket_ = CURL_SOCKET_BAD;
     char error_buffer_[CURL_ERROR_SIZE] = {};
 
     std::shared_ptr<const redact::NeedleSet> needles_;

@@ -71,7 +71,7 @@ std::string RequestBroker::audit_object(std::string_view provider, std::string_v
 }
 
 RequestBroker::RequestBroker(sd_bus* bus, sd_event* event, VaultService& vault, audit::AuditTrail& audit)
-    : event_(event), vault_(vault), audit_(audit), engine_(event)
+    : bus_(bus), event_(event), vault_(vault), audit_(audit), engine_(event)
 {
     sd_bus_slot* slot = nullptr;
     const int r =
@@ -260,7 +260,33 @@ void RequestBroker::on_end(std::uint64_t id, const egress::Outcome& outcome)
     view.reason = complete ? std::string() : end_name + (outcome.reason.empty() ? "" : ": " + outcome.reason);
     view.bytes_delivered = outcome.delivered_bytes;
     view.redactions = outcome.redactions;
+    announce_end(flight->sender, id, view);
     keep_outcome(flight->sender, id, std::move(view));
+}
+
+void RequestBroker::announce_end(const std::string& sender, std::uint64_t id, const RequestOutcomeView& view)
+{
+    if (sender.empty()) {
+        return;  // a peer-to-peer connection has no name to address; RequestOutcome still answers
+    }
+    sd_bus_message* raw = nullptr;
+    int r = sd_bus_message_new_signal(bus_, &raw, bus::kObjectPath, bus::kInterface, bus::signal::kRequestEnded);
+    const bus::MessagePtr signal(raw);
+    if (r >= 0) {
+        r = sd_bus_message_set_destination(signal.get(), sender.c_str());  // unicast: the caller only
+    }
+    if (r >= 0) {
+        r = sd_bus_message_append(signal.get(), bus::signal::kRequestEndedSignature, id, view.end.c_str(),
+                                  view.reason.c_str(), view.bytes_delivered, view.redactions);
+    }
+    if (r >= 0) {
+        r = sd_bus_send(bus_, signal.get(), nullptr);
+    }
+    if (r < 0) {
+        // The caller can still ask RequestOutcome (vaultctl does when the signal does not come).
+        log::notice("could not send RequestEnded for request " + std::to_string(id) + " to " + sender + ": " +
+                    std::strerror(-r));
+    }
 }
 
 void RequestBroker::schedule_outcome_flush()

@@ -9,7 +9,9 @@
 // (request id, provider, method, path with query keys only, status, bytes each way, duration,
 // grant and approval ids, redactions, how the stream ended: never a header value or a body byte)
 // and the outcome is kept for RequestOutcome: the last kMaxOutcomesPerConnection per bus
-// connection, dropped when the connection leaves the bus.
+// connection, dropped when the connection leaves the bus. The same outcome goes to the caller at
+// once in a RequestEnded signal addressed to its connection alone (never a broadcast), sent
+// before the stream reaches EOF, so a caller that reads to EOF needs no RequestOutcome call.
 //
 // The outcome record is written to the log at once but not flushed at once: nothing waits for
 // it (the reply went with the head), and a flush started for it alone would hold up the next
@@ -101,7 +103,9 @@ private:
     void on_head(std::uint64_t id, const egress::ResponseHead& head, UniqueFd reader);
     void on_end(std::uint64_t id, const egress::Outcome& outcome);
     void keep_outcome(const std::string& sender, std::uint64_t id, RequestOutcomeView view);
+    void announce_end(const std::string& sender, std::uint64_t id, const RequestOutcomeView& view);
 
+    sd_bus* bus_;
     sd_event* event_;
     VaultService& vault_;
     audit::AuditTrail& audit_;

@@ -90,6 +90,8 @@ VaultObject::VaultObject(sd_bus* bus, sd_event* event, VaultService& vault, audi
     vtable_.push_back(SD_BUS_SIGNAL_WITH_NAMES(bus::signal::kLocked, bus::signal::kLockedSignature, "reason\0", 0));
     vtable_.push_back(SD_BUS_SIGNAL_WITH_NAMES(bus::signal::kInjectionAlert, bus::signal::kInjectionAlertSignature,
                                                "injection_id\0grant_id\0kind\0", 0));
+    vtable_.push_back(SD_BUS_SIGNAL_WITH_NAMES(bus::signal::kRequestEnded, bus::signal::kRequestEndedSignature,
+                                               "request_id\0end\0reason\0bytes_delivered\0redactions\0", 0));
     vtable_.push_back(SD_BUS_VTABLE_END);
 
     sd_bus_slot* slot = nullptr;

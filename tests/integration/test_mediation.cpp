@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "cli/request_call.hpp"
+#include "common/bus_contract.hpp"
 #include "common/vault_error.hpp"
 #include "tests/support/harness.hpp"
 #include "tests/tls/encodings.hpp"
@@ -156,7 +157,7 @@ Fetched fetch(cli::VaultClient& client, const std::string& method, const std::st
     r.headers = std::move(headers);
     Fetched f;
     f.response = cli::send_request(client.bus(), r);
-    f.outcome = cli::relay_response(client.bus(), f.response, [&](std::span<const char> chunk) {
+    f.outcome = cli::relay_response(client, f.response, [&](std::span<const char> chunk) {
         f.body.append(chunk.data(), chunk.size());
         return true;
     });
@@ -182,7 +183,7 @@ CutStream stream_cut_by(const std::vector<std::string>& args)
     const auto done = founder(args);
     cr_assert_eq(done.exit_code, 0, "%s", done.err.c_str());
     CutStream cut;
-    cut.outcome = cli::relay_response(client.bus(), head, [&](std::span<const char> chunk) {
+    cut.outcome = cli::relay_response(client, head, [&](std::span<const char> chunk) {
         cut.rest.append(chunk.data(), chunk.size());
         return true;
     });
@@ -339,7 +340,7 @@ Test(mediation, a_hanging_upstream_times_out_while_other_requests_are_served)
     cli::VaultClient other(env->bus_address());
     const Fetched f = fetch(other, "GET", "/v1/sse");
     cr_expect(f.outcome.complete());
-    const auto outcome = cli::relay_response(hanging.bus(), head, [](std::span<const char>) { return true; });
+    const auto outcome = cli::relay_response(hanging, head, [](std::span<const char>) { return true; });
     cr_expect_eq(outcome.end, "truncated");
     cr_expect(outcome.reason.find("idle") != std::string::npos, "%s", outcome.reason.c_str());
 }
@@ -412,7 +413,7 @@ Test(mediation, a_slow_reader_does_not_grow_the_daemons_memory_with_the_response
     std::this_thread::sleep_for(std::chrono::seconds(2));  // upstream sends as fast as it may
     const auto stalled = rss_kib();
     std::uint64_t received = 0;
-    const auto outcome = cli::relay_response(client.bus(), head, [&](std::span<const char> chunk) {
+    const auto outcome = cli::relay_response(client, head, [&](std::span<const char> chunk) {
         received += chunk.size();
         return true;
     });
@@ -429,6 +430,9 @@ Test(mediation, a_hundred_concurrent_streams_complete)
     configure();
     constexpr int kStreams = 100;
     cli::VaultClient client(env->bus_address());
+    // Watched before the bus is read, so the streams' RequestEnded signals that arrive while the
+    // replies are awaited are kept for their relay.
+    (void)client.request_ends();
     // All sent before any is read: one connection, asynchronous calls.
     struct Slot {
         cli::ProviderResponse response;
@@ -479,7 +483,7 @@ Test(mediation, a_hundred_concurrent_streams_complete)
     for (auto& s : slots) {
         cr_assert(s.error.empty(), "%s", s.error.c_str());
         std::string body;
-        const auto outcome = cli::relay_response(client.bus(), s.response, [&](std::span<const char> chunk) {
+        const auto outcome = cli::relay_response(client, s.response, [&](std::span<const char> chunk) {
             body.append(chunk.data(), chunk.size());
             return true;
         });
@@ -524,7 +528,7 @@ Test(mediation, an_approval_is_bound_to_the_body_it_was_asked_for)
     cr_expect_eq(upstream->server->requests(), 0);
     cli::ProviderResponse same = post("body one", id);
     std::string body;
-    const auto outcome = cli::relay_response(client.bus(), same, [&](std::span<const char> chunk) {
+    const auto outcome = cli::relay_response(client, same, [&](std::span<const char> chunk) {
         body.append(chunk.data(), chunk.size());
         return true;
     });
@@ -544,6 +548,97 @@ Test(mediation, another_connection_cannot_read_a_requests_outcome)
     cli::VaultClient other(env->bus_address());
     const int code = exit_code_of([&] { (void)cli::request_outcome(other.bus(), f.response.request_id); });
     cr_expect_eq(code, error_info(ErrorCode::NotFound).exit_code);
+}
+
+namespace {
+
+int count_request_ended(sd_bus_message* message, void* userdata, sd_bus_error* /*error*/)
+{
+    if (sd_bus_message_is_signal(message, bus::kInterface, bus::signal::kRequestEnded) > 0) {
+        ++*static_cast<int*>(userdata);
+    }
+    return 0;
+}
+
+}  // namespace
+
+Test(mediation, a_streams_end_reaches_only_the_connection_that_made_the_request_before_its_eof)
+{
+    require_upstream();
+    configure();
+    // Another connection that asks the bus for every RequestEnded signal.
+    cli::VaultClient other(env->bus_address());
+    int seen_by_other = 0;
+    sd_bus_slot* raw = nullptr;
+    cr_assert_geq(
+        sd_bus_add_match(other.bus(), &raw, "type='signal',interface='org.codexvault.Vault1',member='RequestEnded'",
+                         &count_request_ended, &seen_by_other),
+        0);
+    const bus::SlotPtr match(raw);
+
+    cli::VaultClient client(env->bus_address());
+    cli::RequestEnds& ends = client.request_ends();
+    cli::ProviderRequest r;
+    r.provider = "local";
+    r.method = "GET";
+    r.path_and_query = "/v1/sse";
+    cli::ProviderResponse response = cli::send_request(client.bus(), r);
+    cr_assert_not(response.vault.empty(), "the reply names the vault's connection");
+    std::string body;
+    char buffer[4096];
+    for (ssize_t n = 0; (n = ::read(response.stream.get(), buffer, sizeof buffer)) != 0;) {
+        cr_assert_gt(n, 0);
+        body.append(buffer, static_cast<std::size_t>(n));
+    }
+    // The signal, not RequestOutcome (no fallback here), says the body is whole.
+    const auto ended = ends.wait_for(response.request_id, response.vault, 10'000'000);
+    cr_assert(ended.has_value(), "RequestEnded came to the requesting connection");
+    cr_expect_eq(ended->end, "complete");
+    cr_expect_eq(ended->bytes_delivered, body.size());
+    // A signal from anyone else, or for another request, is not believed.
+    cr_expect_not(ends.wait_for(response.request_id, response.vault, 0).has_value(), "each end is taken once");
+
+    // The other connection: a round trip to the vault after the signal was sent, so anything
+    // addressed to it would have arrived first; nothing did.
+    (void)other.call(bus::method::kStatus);
+    while (sd_bus_process(other.bus(), nullptr) > 0) {
+    }
+    cr_expect_eq(seen_by_other, 0, "RequestEnded is unicast, never broadcast");
+}
+
+Test(mediation, a_request_ended_signal_forged_by_another_connection_is_not_believed)
+{
+    require_upstream();
+    configure();
+    cli::VaultClient client(env->bus_address());
+    cli::RequestEnds& ends = client.request_ends();
+    cli::ProviderRequest r;
+    r.provider = "local";
+    r.method = "GET";
+    r.path_and_query = "/v1/stream";  // waits at its gate after the first part: not ended yet
+    cli::ProviderResponse response = cli::send_request(client.bus(), r);
+    const char* me = nullptr;
+    cr_assert_geq(sd_bus_get_unique_name(client.bus(), &me), 0);
+
+    // Another process on the bus claims, to this connection, that the stream ended complete.
+    cli::VaultClient forger(env->bus_address());
+    sd_bus_message* raw = nullptr;
+    cr_assert_geq(
+        sd_bus_message_new_signal(forger.bus(), &raw, bus::kObjectPath, bus::kInterface, bus::signal::kRequestEnded),
+        0);
+    const bus::MessagePtr forged(raw);
+    cr_assert_geq(sd_bus_message_set_destination(forged.get(), me), 0);
+    cr_assert_geq(sd_bus_message_append(forged.get(), bus::signal::kRequestEndedSignature, response.request_id,
+                                        "complete", "", std::uint64_t{1}, std::uint64_t{0}),
+                  0);
+    cr_assert_geq(sd_bus_send(forger.bus(), forged.get(), nullptr), 0);
+    cr_assert_geq(sd_bus_flush(forger.bus()), 0);
+    // Delivered (a round trip through the bus after it), and not taken as this request's end.
+    (void)forger.call(bus::method::kStatus);
+    cr_expect_not(ends.wait_for(response.request_id, response.vault, 300'000).has_value(),
+                  "only the vault that answered the Request may end it");
+    response.stream.reset();  // cuts the exchange
+    upstream->server->open_gate();
 }
 
 Test(mediation, a_socket_as_the_body_is_refused)
