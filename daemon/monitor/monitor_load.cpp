@@ -126,6 +126,9 @@ LoadResult Monitor::open_and_load(const Options& options) noexcept
     static_assert(sizeof(Globals::tracked_devs) == sizeof(monitor_bpf::monitor_bpf__bss::tracked_devs));
     static_assert(offsetof(Globals, tracked_devs_overflow) ==
                   offsetof(monitor_bpf::monitor_bpf__bss, tracked_devs_overflow));
+    static_assert(offsetof(Globals, peer_pid) == offsetof(monitor_bpf::monitor_bpf__bss, peer_pid));
+    static_assert(offsetof(Globals, peer_sock_kdev) == offsetof(monitor_bpf::monitor_bpf__bss, peer_sock_kdev));
+    static_assert(offsetof(Globals, peer_sock_ino) == offsetof(monitor_bpf::monitor_bpf__bss, peer_sock_ino));
 
     LoadResult result;
     Status& status = result.status;
@@ -179,6 +182,7 @@ LoadResult Monitor::open_and_load(const Options& options) noexcept
             bpf_program__set_autoload(hook.raw, hook.wanted && hook.use_raw);
         }
         bpf_program__set_autoload(skel->progs.existing_tasks, options.walk_existing);
+        bpf_program__set_autoload(skel->progs.peer_credentials, options.connection_check);
 
         if (const int err = monitor_bpf::load(skel); err != 0) {
             return fail(err == -EPERM || err == -EACCES ? Unavailable::not_permitted : Unavailable::load_failed,
@@ -227,6 +231,18 @@ LoadResult Monitor::open_and_load(const Options& options) noexcept
                     mon->read_existing(bpf_link__fd(skel->links.existing_tasks));
                     mon->status_.programs.push_back({"task", "iter"});
                 }
+            }
+        }
+
+        if (options.connection_check) {
+            // The link now, while BPF_LINK_CREATE is allowed; each check makes an iterator from it.
+            // A kernel that refuses it leaves the check unavailable, and what needs it fails closed.
+            skel->links.peer_credentials = bpf_program__attach_iter(skel->progs.peer_credentials, nullptr);
+            if (skel->links.peer_credentials != nullptr) {
+                mon->peer_link_fd_ = bpf_link__fd(skel->links.peer_credentials);
+                mon->status_.programs.push_back({"unix", "iter"});
+            } else {
+                mon->status_.connection_check = "refused (" + errno_text(errno) + ")";
             }
         }
 

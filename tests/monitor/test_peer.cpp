@@ -1,0 +1,302 @@
+// The connect-time credential check in the real kernel (bpf/monitor_peer.bpf.h): a listener the
+// test owns stands in for the bus. What it relies on, each shown here: the socket a listener
+// accepts records the connecting process and the struct cred it connected with; an exec (or a
+// uid change) gives that process another cred; a reaped connector leaves its struct pid without a
+// task; only sockets accepted from the listener asked about count; and the check runs after
+// every capability is dropped.
+#include <linux/capability.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "tests/monitor/support.hpp"
+
+using codexvault::monitor::PeerCheck;
+using codexvault::monitor::PeerCredentials;
+using namespace cvtest;
+
+namespace {
+
+// A listening unix socket at a fresh path, standing in for the bus.
+struct Listener {
+    std::string dir;
+    std::string path;
+    int fd = -1;
+    std::uint64_t dev = 0;
+    std::uint64_t ino = 0;
+
+    Listener()
+    {
+        char tmpl[] = "/tmp/cv-peer-XXXXXX";
+        cr_assert(::mkdtemp(tmpl) != nullptr);
+        dir = tmpl;
+        path = dir + "/bus";
+        fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+        cr_assert_eq(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0, "%s", std::strerror(errno));
+        cr_assert_eq(::listen(fd, 16), 0);
+        struct stat st {};
+        cr_assert_eq(::stat(path.c_str(), &st), 0);
+        dev = st.st_dev;
+        ino = st.st_ino;
+    }
+    Listener(const Listener&) = delete;
+    Listener& operator=(const Listener&) = delete;
+    ~Listener()
+    {
+        ::close(fd);
+        ::unlink(path.c_str());
+        ::rmdir(dir.c_str());
+    }
+    // The server side of the next connection (kept open by the caller, as the bus keeps it).
+    int accept_one() const
+    {
+        const int s = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+        cr_assert(s >= 0, "accept: %s", std::strerror(errno));
+        return s;
+    }
+};
+
+bool connect_to(const std::string& path)
+{
+    const int s = ::socket(AF_UNIX, SOCK_STREAM, 0);  // kept across exec on purpose
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+    return s >= 0 && ::connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+}
+
+std::string exe_of(pid_t pid)
+{
+    char buf[4096];
+    const std::string link = "/proc/" + std::to_string(pid) + "/exe";
+    const ssize_t n = ::readlink(link.c_str(), buf, sizeof(buf) - 1);
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+}
+
+bool drop_all_capabilities()
+{
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[2] = {};
+    return ::syscall(SYS_capset, &header, data) == 0;
+}
+
+const char* text(PeerCredentials v)
+{
+    return codexvault::monitor::to_string(v);
+}
+
+}  // namespace
+
+Test(monitor_peer, a_process_that_connected_and_kept_its_credentials_is_the_same)
+{
+    auto monitor = load_or_skip();
+    Listener bus;
+    Latch connected, done;
+    const pid_t child = spawn([&] {
+        if (!connect_to(bus.path)) {
+            return 2;
+        }
+        connected.release();
+        done.wait();
+        return 0;
+    });
+    connected.wait();
+    const int server = bus.accept_one();
+    const PeerCheck check = monitor->check_peer_credentials(child, bus.dev, bus.ino);
+    cr_expect(check.verdict == PeerCredentials::same, "%s: %s", text(check.verdict), check.detail.c_str());
+    cr_expect_eq(check.connections, 1U);
+    done.release();
+    cr_expect_eq(reap(child), 0);
+    ::close(server);
+}
+
+Test(monitor_peer, a_process_that_execs_after_connecting_has_changed_credentials)
+{
+    auto monitor = load_or_skip();
+    Listener bus;
+    Latch connected, go;
+    const pid_t child = spawn([&] {
+        if (!connect_to(bus.path)) {
+            return 2;
+        }
+        connected.release();
+        go.wait();
+        ::execl("/bin/sleep", "sleep", "30", static_cast<char*>(nullptr));
+        return 3;
+    });
+    connected.wait();
+    const int server = bus.accept_one();
+    const PeerCheck before = monitor->check_peer_credentials(child, bus.dev, bus.ino);
+    cr_expect(before.verdict == PeerCredentials::same, "%s: %s", text(before.verdict), before.detail.c_str());
+    go.release();
+    for (int i = 0; i < 250 && exe_of(child).find("sleep") == std::string::npos; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    cr_assert(exe_of(child).find("sleep") != std::string::npos, "the child did not exec");
+    const PeerCheck after = monitor->check_peer_credentials(child, bus.dev, bus.ino);
+    cr_expect(after.verdict == PeerCredentials::changed, "%s: %s", text(after.verdict), after.detail.c_str());
+    ::kill(child, SIGKILL);
+    reap(child);
+    ::close(server);
+}
+
+Test(monitor_peer, a_uid_change_after_connecting_is_a_change_of_credentials)
+{
+    auto monitor = load_or_skip();
+    Listener bus;
+    Latch connected, changed, done;
+    const pid_t child = spawn([&] {
+        if (!connect_to(bus.path)) {
+            return 2;
+        }
+        connected.release();
+        if (::setresuid(65534, 65534, 65534) != 0) {
+            return 3;
+        }
+        changed.release();
+        done.wait();
+        return 0;
+    });
+    connected.wait();
+    const int server = bus.accept_one();
+    changed.wait();
+    const PeerCheck check = monitor->check_peer_credentials(child, bus.dev, bus.ino);
+    cr_expect(check.verdict == PeerCredentials::changed, "%s: %s", text(check.verdict), check.detail.c_str());
+    done.release();
+    cr_expect_eq(reap(child), 0);
+    ::close(server);
+}
+
+Test(monitor_peer, a_connector_that_was_reaped_is_gone_even_if_its_pid_is_in_use_again)
+{
+    auto monitor = load_or_skip();
+    Listener bus;
+    const pid_t child = spawn([&] { return connect_to(bus.path) ? 0 : 2; });
+    const int server = bus.accept_one();
+    cr_assert_eq(reap(child), 0);
+    // The socket still names the old process's struct pid; whoever gets the number next has
+    // another one, with no task behind the old.
+    const PeerCheck check = monitor->check_peer_credentials(child, bus.dev, bus.ino);
+    cr_expect(check.verdict == PeerCredentials::gone, "%s: %s", text(check.verdict), check.detail.c_str());
+    ::close(server);
+}
+
+Test(monitor_peer, only_connections_accepted_from_the_listener_asked_about_count)
+{
+    auto monitor = load_or_skip();
+    Listener bus;
+    Listener other;
+    Latch connected, go, done;
+    const pid_t child = spawn([&] {
+        if (!connect_to(other.path)) {
+            return 2;
+        }
+        connected.release();
+        go.wait();
+        ::execl("/bin/sleep", "sleep", "30", static_cast<char*>(nullptr));
+        return 3;
+    });
+    connected.wait();
+    const int server = other.accept_one();
+    go.release();
+    for (int i = 0; i < 250 && exe_of(child).find("sleep") == std::string::npos; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    // A connection to another server, made before an exec, says nothing about the bus.
+    const PeerCheck on_bus = monitor->check_peer_credentials(child, bus.dev, bus.ino);
+    cr_expect(on_bus.verdict == PeerCredentials::not_found, "%s: %s", text(on_bus.verdict), on_bus.detail.c_str());
+    const PeerCheck on_other = monitor->check_peer_credentials(child, other.dev, other.ino);
+    cr_expect(on_other.verdict == PeerCredentials::changed, "%s", text(on_other.verdict));
+    // A process that never connected has nothing to find.
+    const PeerCheck self = monitor->check_peer_credentials(::getpid(), bus.dev, bus.ino);
+    cr_expect(self.verdict == PeerCredentials::not_found, "%s", text(self.verdict));
+    ::kill(child, SIGKILL);
+    reap(child);
+    ::close(server);
+}
+
+Test(monitor_peer, one_changed_connection_among_unchanged_ones_is_a_change)
+{
+    auto monitor = load_or_skip();
+    Listener bus;
+    Latch first, second, done;
+    const pid_t child = spawn([&] {
+        if (!connect_to(bus.path)) {
+            return 2;
+        }
+        first.release();
+        // New credentials (as an exec would give), then a second connection under them: the
+        // first one, made under the old ones, still counts.
+        if (!drop_all_capabilities() || !connect_to(bus.path)) {
+            return 3;
+        }
+        second.release();
+        done.wait();
+        return 0;
+    });
+    first.wait();
+    const int a = bus.accept_one();
+    second.wait();
+    const int b = bus.accept_one();
+    const PeerCheck check = monitor->check_peer_credentials(child, bus.dev, bus.ino);
+    cr_expect(check.verdict == PeerCredentials::changed, "%s: %s", text(check.verdict), check.detail.c_str());
+    cr_expect_eq(check.connections, 2U);
+    done.release();
+    cr_expect_eq(reap(child), 0);
+    ::close(a);
+    ::close(b);
+}
+
+Test(monitor_peer, the_check_runs_after_every_capability_is_dropped)
+{
+    auto monitor = load_or_skip();
+    Listener bus;
+    Latch connected, done;
+    const pid_t child = spawn([&] {
+        if (!connect_to(bus.path)) {
+            return 2;
+        }
+        connected.release();
+        done.wait();
+        return 0;
+    });
+    connected.wait();
+    const int server = bus.accept_one();
+    Monitor& m = *monitor;
+    const pid_t checker = spawn([&] {
+        if (!drop_all_capabilities()) {
+            return 10;
+        }
+        const PeerCheck check = m.check_peer_credentials(child, bus.dev, bus.ino);
+        return check.verdict == PeerCredentials::same ? 0 : 20 + static_cast<int>(check.verdict);
+    });
+    cr_expect_eq(reap(checker), 0, "the capability-less check did not say same");
+    done.release();
+    reap(child);
+    ::close(server);
+}
+
+Test(monitor_peer, without_the_program_the_check_is_unavailable)
+{
+    codexvault::monitor::Options options;
+    options.connection_check = false;
+    auto monitor = load_or_skip(options);
+    cr_expect(!monitor->connection_check_loaded());
+    const PeerCheck check = monitor->check_peer_credentials(::getpid(), 1, 1);
+    cr_expect(check.verdict == PeerCredentials::unavailable, "%s", text(check.verdict));
+    cr_expect(!check.detail.empty());
+}
