@@ -123,6 +123,17 @@ monitor::ExeHistory MonitorService::exe_history(pid_t pid, std::uint64_t start_t
     return monitor_->exe_history(pid, start_ticks, at_ns);
 }
 
+monitor::PeerCheck MonitorService::connection_credentials(pid_t pid, std::uint64_t listener_dev,
+                                                          std::uint64_t listener_ino)
+{
+    if (!monitor_) {
+        monitor::PeerCheck check;
+        check.detail = "the eBPF monitor is " + state_line_;
+        return check;
+    }
+    return monitor_->check_peer_credentials(pid, listener_dev, listener_ino);
+}
+
 int MonitorService::on_ring(sd_event_source* /*source*/, int /*fd*/, std::uint32_t /*revents*/, void* userdata) noexcept
 {
     static_cast<MonitorService*>(userdata)->drain();

@@ -50,6 +50,10 @@ public:
     // identity::ExecRecords: drains the ring first, so every exec before the caller's message is
     // in the cache. Nothing is known (an empty history) unless recording.
     monitor::ExeHistory exe_history(pid_t pid, std::uint64_t start_ticks, std::uint64_t at_ns) override;
+    // identity::ExecRecords: the connect-time credential check; unavailable (with the state) unless
+    // recording.
+    monitor::PeerCheck connection_credentials(pid_t pid, std::uint64_t listener_dev,
+                                              std::uint64_t listener_ino) override;
 
     // Injections (daemon/inject) see each record after it is written to the log, and every exec
     // record (which is not written); it must not throw or drain the monitor again.
