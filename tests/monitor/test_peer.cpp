@@ -42,7 +42,9 @@ struct Listener {
         cr_assert(::mkdtemp(tmpl) != nullptr);
         dir = tmpl;
         path = dir + "/bus";
-        fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        // Non-blocking: a connection the test expects is queued before accept_one runs, and one
+        // that is missing fails the test instead of hanging it.
+        fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         sockaddr_un addr{};
         addr.sun_family = AF_UNIX;
         std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
@@ -107,10 +109,11 @@ Test(monitor_peer, a_process_that_connected_and_kept_its_credentials_is_the_same
     Listener bus;
     Latch connected, done;
     const pid_t child = spawn([&] {
-        if (!connect_to(bus.path)) {
+        const bool ok = connect_to(bus.path);
+        connected.release();  // also on failure: the test then fails instead of waiting forever
+        if (!ok) {
             return 2;
         }
-        connected.release();
         done.wait();
         return 0;
     });
@@ -130,10 +133,11 @@ Test(monitor_peer, a_process_that_execs_after_connecting_has_changed_credentials
     Listener bus;
     Latch connected, go;
     const pid_t child = spawn([&] {
-        if (!connect_to(bus.path)) {
+        const bool ok = connect_to(bus.path);
+        connected.release();  // also on failure: the test then fails instead of waiting forever
+        if (!ok) {
             return 2;
         }
-        connected.release();
         go.wait();
         ::execl("/bin/sleep", "sleep", "30", static_cast<char*>(nullptr));
         return 3;
@@ -160,14 +164,16 @@ Test(monitor_peer, a_uid_change_after_connecting_is_a_change_of_credentials)
     Listener bus;
     Latch connected, changed, done;
     const pid_t child = spawn([&] {
-        if (!connect_to(bus.path)) {
+        const bool ok = connect_to(bus.path);
+        connected.release();  // also on failure: the test then fails instead of waiting forever
+        if (!ok) {
             return 2;
         }
-        connected.release();
-        if (::setresuid(65534, 65534, 65534) != 0) {
+        const bool became = ::setresuid(65534, 65534, 65534) == 0;
+        changed.release();
+        if (!became) {
             return 3;
         }
-        changed.release();
         done.wait();
         return 0;
     });
@@ -186,8 +192,8 @@ Test(monitor_peer, a_connector_that_was_reaped_is_gone_even_if_its_pid_is_in_use
     auto monitor = load_or_skip();
     Listener bus;
     const pid_t child = spawn([&] { return connect_to(bus.path) ? 0 : 2; });
-    const int server = bus.accept_one();
     cr_assert_eq(reap(child), 0);
+    const int server = bus.accept_one();  // still queued after its client is gone
     // The socket still names the old process's struct pid; whoever gets the number next has
     // another one, with no task behind the old.
     const PeerCheck check = monitor->check_peer_credentials(child, bus.dev, bus.ino);
@@ -202,10 +208,11 @@ Test(monitor_peer, only_connections_accepted_from_the_listener_asked_about_count
     Listener other;
     Latch connected, go, done;
     const pid_t child = spawn([&] {
-        if (!connect_to(other.path)) {
+        const bool ok = connect_to(other.path);
+        connected.release();
+        if (!ok) {
             return 2;
         }
-        connected.release();
         go.wait();
         ::execl("/bin/sleep", "sleep", "30", static_cast<char*>(nullptr));
         return 3;
@@ -235,16 +242,18 @@ Test(monitor_peer, one_changed_connection_among_unchanged_ones_is_a_change)
     Listener bus;
     Latch first, second, done;
     const pid_t child = spawn([&] {
-        if (!connect_to(bus.path)) {
+        const bool ok = connect_to(bus.path);
+        first.release();
+        if (!ok) {
             return 2;
         }
-        first.release();
         // New credentials (as an exec would give), then a second connection under them: the
         // first one, made under the old ones, still counts.
-        if (!drop_all_capabilities() || !connect_to(bus.path)) {
+        const bool again = drop_all_capabilities() && connect_to(bus.path);
+        second.release();
+        if (!again) {
             return 3;
         }
-        second.release();
         done.wait();
         return 0;
     });
@@ -267,10 +276,11 @@ Test(monitor_peer, the_check_runs_after_every_capability_is_dropped)
     Listener bus;
     Latch connected, done;
     const pid_t child = spawn([&] {
-        if (!connect_to(bus.path)) {
+        const bool ok = connect_to(bus.path);
+        connected.release();  // also on failure: the test then fails instead of waiting forever
+        if (!ok) {
             return 2;
         }
-        connected.release();
         done.wait();
         return 0;
     });
