@@ -443,8 +443,8 @@ int main(int argc, char** argv)
         std::printf("connection check, us per check (median of 5 x %d; load %.2f before)\n", connection_checks,
                     load_now[0]);
         std::printf("  %-48s %9.1f\n", (std::to_string(before) + " unix sockets in this namespace").c_str(), base);
-        std::printf("  %-48s %9.1f  (x%.2f)\n", (std::to_string(before + extra.size()) + " unix sockets").c_str(),
-                    more, base > 0 ? more / base : 0.0);
+        std::printf("  %-48s %9.1f  (x%.2f)\n", (std::to_string(before + extra.size()) + " unix sockets").c_str(), more,
+                    base > 0 ? more / base : 0.0);
         for (const int fd : extra) {
             ::close(fd);
         }

@@ -26,7 +26,8 @@ std::optional<std::string> apply_connect_check(const monitor::PeerCheck& check, 
             "namespace?)";
         break;
     case monitor::PeerCredentials::unavailable:
-        subject.connect_check = "unverified: " + (check.detail.empty() ? std::string("the check did not run") : check.detail);
+        subject.connect_check =
+            "unverified: " + (check.detail.empty() ? std::string("the check did not run") : check.detail);
         break;
     }
     forget_exe(subject);

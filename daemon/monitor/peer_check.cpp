@@ -106,8 +106,8 @@ PeerCheck Monitor::check_peer_credentials(pid_t pid, std::uint64_t listener_dev,
             return out;
         }
     }
-    out.verdict = gone      ? PeerCredentials::gone
-                  : changed ? PeerCredentials::changed
+    out.verdict = gone                   ? PeerCredentials::gone
+                  : changed              ? PeerCredentials::changed
                   : out.connections == 0 ? PeerCredentials::not_found
                                          : PeerCredentials::same;
     return out;
