@@ -5,6 +5,7 @@
 // task; only sockets accepted from the listener asked about count; and the check runs after
 // every capability is dropped.
 #include <linux/capability.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -268,6 +269,32 @@ Test(monitor_peer, one_changed_connection_among_unchanged_ones_is_a_change)
     cr_expect_eq(reap(child), 0);
     ::close(a);
     ::close(b);
+}
+
+// The socket the listener accepts is created in the connecting socket's network namespace, and
+// the walk covers the reader's: a connection from another namespace is invisible to it (the
+// daemon then cannot verify, and treats the exe as unknown).
+Test(monitor_peer, a_connection_made_from_another_network_namespace_is_not_found)
+{
+    auto monitor = load_or_skip();
+    Listener bus;
+    Latch connected, done;
+    const pid_t child = spawn([&] {
+        const bool ok = ::unshare(CLONE_NEWNET) == 0 && connect_to(bus.path);
+        connected.release();
+        if (!ok) {
+            return 2;
+        }
+        done.wait();
+        return 0;
+    });
+    connected.wait();
+    const int server = bus.accept_one();
+    const PeerCheck check = monitor->check_peer_credentials(child, bus.dev, bus.ino);
+    cr_expect(check.verdict == PeerCredentials::not_found, "%s: %s", text(check.verdict), check.detail.c_str());
+    done.release();
+    cr_expect_eq(reap(child), 0);
+    ::close(server);
 }
 
 Test(monitor_peer, the_check_runs_after_every_capability_is_dropped)
