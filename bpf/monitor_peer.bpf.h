@@ -10,10 +10,13 @@
  * credentials changed after it connected. Only the comparison leaves the kernel: one verdict per
  * matching socket, never a pointer.
  *
- * User space writes the three inputs below, then creates an iterator from the link it made at
- * start (BPF_ITER_CREATE) and reads it. The walk covers the unix sockets of the reader's network
- * namespace (the accepted socket lives in the connecting socket's namespace); a connection made
- * from another namespace is not found, which the daemon treats as "cannot verify". */
+ * User space writes the three inputs below, then creates an iterator from a link it made at start
+ * (BPF_ITER_CREATE) and reads it. Two walks, one program each: the bus daemon's descriptors
+ * (iter/task_file bound to its pid: every connection, from any network namespace, at a cost in
+ * proportion to the bus's connections), or, when the bus daemon's pid is unknown, every unix
+ * socket of the reader's network namespace (iter/unix; the accepted socket lives in the
+ * connecting socket's namespace, so a connection made from another one is not found, which the
+ * daemon treats as "cannot verify"). */
 #ifndef CODEX_VAULT_BPF_MONITOR_PEER_BPF_H
 #define CODEX_VAULT_BPF_MONITOR_PEER_BPF_H
 
@@ -53,25 +56,24 @@ static __always_inline struct task_struct* leader_of(struct pid* pid)
     return (struct task_struct*)((__u64)first - link);
 }
 
-SEC("iter/unix")
-int peer_credentials(struct bpf_iter__unix* ctx)
+/* One verdict for `u` if it is a bus connection of the asked pid. */
+static __always_inline void judge(struct unix_sock* u, struct seq_file* seq)
 {
-    struct unix_sock* u = ctx->unix_sk;
     __s32 want = peer_pid;
     if (!u || want <= 0)
-        return 0;
+        return;
     if (BPF_CORE_READ(u, sk.__sk_common.skc_state) == MON_TCP_LISTEN)
-        return 0; /* the listener's peer is whoever called listen() */
+        return; /* the listener's peer is whoever called listen() */
     struct dentry* dentry = BPF_CORE_READ(u, path.dentry);
     if (!dentry)
-        return 0;
+        return;
     struct inode* inode = BPF_CORE_READ(dentry, d_inode);
     if (BPF_CORE_READ(inode, i_ino) != peer_sock_ino || BPF_CORE_READ(inode, i_sb, s_dev) != peer_sock_kdev)
-        return 0;
+        return;
     struct pid* pid = BPF_CORE_READ(u, sk.sk_peer_pid);
     struct upid me = pid_at_own_level(BPF_CORE_READ(bpf_get_current_task_btf(), thread_pid));
     if (pid_nr_in(pid, me.ns, BPF_CORE_READ(me.ns, level)) != want)
-        return 0;
+        return;
 
     __u32 verdict = MON_PEER_GONE;
     struct task_struct* task = leader_of(pid);
@@ -80,7 +82,36 @@ int peer_credentials(struct bpf_iter__unix* ctx)
         const struct cred* now = BPF_CORE_READ(task, real_cred);
         verdict = then && then == now ? MON_PEER_SAME : MON_PEER_CHANGED;
     }
-    bpf_seq_write(ctx->meta->seq, &verdict, sizeof(verdict));
+    bpf_seq_write(seq, &verdict, sizeof(verdict));
+}
+
+/* Every unix socket of the reader's network namespace. */
+SEC("iter/unix")
+int peer_credentials(struct bpf_iter__unix* ctx)
+{
+    judge(ctx->unix_sk, ctx->meta->seq);
+    return 0;
+}
+
+#define MON_SOCKFS_MAGIC 0x534F434B
+#define MON_AF_UNIX 1
+
+/* The descriptors of one process, the bus daemon's (the link is bound to its pid): it holds the
+ * socket it accepted for every connection, from whatever network namespace. A file on sockfs is a
+ * socket whose private_data is its struct socket (an O_PATH descriptor of a socket's path is on
+ * the path's file system, not sockfs). */
+SEC("iter/task_file")
+int bus_peer_credentials(struct bpf_iter__task_file* ctx)
+{
+    struct file* file = ctx->file;
+    if (!file || BPF_CORE_READ(file, f_inode, i_sb, s_magic) != MON_SOCKFS_MAGIC)
+        return 0;
+    struct socket* sock = (struct socket*)BPF_CORE_READ(file, private_data);
+    struct sock* sk = BPF_CORE_READ(sock, sk);
+    if (!sk || BPF_CORE_READ(sk, __sk_common.skc_family) != MON_AF_UNIX)
+        return 0;
+    /* struct unix_sock begins with its struct sock. */
+    judge((struct unix_sock*)sk, ctx->meta->seq);
     return 0;
 }
 

@@ -7,6 +7,7 @@
 // daemon), and everything that does not need the monitor keeps working.
 #pragma once
 
+#include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
 #include <cstdint>
@@ -33,7 +34,9 @@ public:
     // source, with the step named.
     // `syscall_hooks`: attach the per-syscall hooks injections need (they cost every syscall on
     // the host while attached, and cannot be attached after the capability drop).
-    MonitorService(sd_event* event, audit::AuditTrail& audit, bool enabled, bool syscall_hooks);
+    // `bus`: the daemon's bus connection, asked for the bus daemon's pid (the connect-time
+    // credential check walks that process's descriptors); may be null.
+    MonitorService(sd_event* event, sd_bus* bus, audit::AuditTrail& audit, bool enabled, bool syscall_hooks);
     MonitorService(const MonitorService&) = delete;
     MonitorService& operator=(const MonitorService&) = delete;
     ~MonitorService() override;

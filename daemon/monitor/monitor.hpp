@@ -56,10 +56,14 @@ struct Options {
     // BPF_RAW_TRACEPOINT_OPEN on the programs loaded here. false: attached at load for the
     // monitor's whole life (what the bench compares against).
     bool attach_on_demand = true;
-    // The connect-time credential check (iter/unix, check_peer_credentials). Its iterator link is
-    // made at load: BPF_LINK_CREATE needs what the daemon drops, BPF_ITER_CREATE on the link
-    // does not.
+    // The connect-time credential check (check_peer_credentials). Its iterator links are made at
+    // load: BPF_LINK_CREATE needs what the daemon drops, BPF_ITER_CREATE on a link does not.
     bool connection_check = true;
+    // The bus daemon's pid (as this process's pid namespace numbers it), 0 when unknown. Known,
+    // the check walks that process's descriptors (iter/task_file: every bus connection, from any
+    // network namespace, in proportion to the bus's connections); unknown, every unix socket of
+    // this network namespace (iter/unix), which misses connections made from other namespaces.
+    pid_t bus_pid = 0;
 };
 
 // Why the monitor cannot run.
@@ -89,8 +93,9 @@ struct Status {
     std::vector<Program> programs;
     std::string lsm;                     // "refused (Operation not permitted)" / "available (unused)"
     std::size_t existing_processes = 0;  // exec records from the walk at start
-    // The connect-time credential check: "" when loaded (the `unix=iter` program) or not asked
-    // for, else "refused (REASON)".
+    // The connect-time credential check: "" when loaded (`task_file=iter` for the bus daemon's
+    // descriptors, else `unix=iter`) or not asked for, else "refused (REASON)", or what it fell
+    // back from.
     std::string connection_check;
 
     // "recording (sched_process_exec=tp_btf, ...; BPF LSM refused (...))" or "unavailable: REASON".
@@ -187,14 +192,18 @@ public:
     // Records the kernel could not reserve ring space for, since load (a load from the mmapped
     // .bss: no system call, so it works under the daemon's syscall filter).
     [[nodiscard]] std::uint64_t lost_events() const noexcept;
-    // Connect-time credentials: walks the unix sockets accepted from the bus's listening socket
+    // Connect-time credentials: finds the unix sockets accepted from the bus's listening socket
     // (stat(2)'s st_dev and st_ino of it) whose connecting process is `pid` (as this process's pid
     // namespace numbers it), and asks the kernel whether that process still holds the struct cred
     // it connected with. Every connection of the pid counts: one made before an exec cannot be
     // told from one made after, and a process cannot hide one it made. Costs one BPF_ITER_CREATE
-    // and a read that walks every unix socket in this network namespace.
+    // and a read that walks the bus daemon's descriptors (Options::bus_pid), or every unix socket
+    // in this network namespace.
     PeerCheck check_peer_credentials(pid_t pid, std::uint64_t listener_dev, std::uint64_t listener_ino) noexcept;
-    [[nodiscard]] bool connection_check_loaded() const noexcept { return peer_link_fd_ >= 0; }
+    [[nodiscard]] bool connection_check_loaded() const noexcept { return peer_link_fd_ >= 0 || bus_link_fd_ >= 0; }
+    // Whether it walks the bus daemon's descriptors (every network namespace) rather than this
+    // namespace's unix sockets.
+    [[nodiscard]] bool connection_check_sees_every_namespace() const noexcept { return bus_link_fd_ >= 0; }
 
     // Records this side could not decode (or ran out of memory decoding).
     [[nodiscard]] std::uint64_t undecodable_events() const noexcept { return undecodable_; }
@@ -249,6 +258,7 @@ private:
     int marks_fd_ = -1;
     int tracked_fd_ = -1;
     int peer_link_fd_ = -1;  // the iter/unix link (owned by the skeleton); -1 when not loaded
+    int bus_link_fd_ = -1;   // the iter/task_file link bound to the bus daemon; -1 when not made
     Status status_;
     ExecCache cache_;
     std::uint64_t undecodable_ = 0;

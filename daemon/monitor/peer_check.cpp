@@ -32,7 +32,8 @@ const char* to_string(PeerCredentials verdict) noexcept
 PeerCheck Monitor::check_peer_credentials(pid_t pid, std::uint64_t listener_dev, std::uint64_t listener_ino) noexcept
 {
     PeerCheck out;
-    if (peer_link_fd_ < 0) {
+    const int link = bus_link_fd_ >= 0 ? bus_link_fd_ : peer_link_fd_;
+    if (link < 0) {
         out.detail = "the connection check program is not loaded" +
                      (status_.connection_check.empty() ? std::string() : ": " + status_.connection_check);
         return out;
@@ -46,7 +47,7 @@ PeerCheck Monitor::check_peer_credentials(pid_t pid, std::uint64_t listener_dev,
     globals_->peer_pid = pid;
     globals_->peer_sock_kdev = static_cast<std::uint32_t>((major(listener_dev) << 20U) | minor(listener_dev));
     globals_->peer_sock_ino = listener_ino;
-    const UniqueFd iter(bpf_iter_create(peer_link_fd_));
+    const UniqueFd iter(bpf_iter_create(link));
     if (!iter) {
         const int err = errno;
         globals_->peer_pid = 0;

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -102,11 +103,42 @@ const char* text(PeerCredentials v)
     return codexvault::monitor::to_string(v);
 }
 
+// The two walks: every unix socket of this network namespace (iter/unix), or the descriptors of
+// the process that accepted the connections (iter/task_file bound to its pid; here the test
+// process itself, which owns the listener).
+enum class Walk { unix_sockets, bus_files };
+
+std::unique_ptr<Monitor> load_walk(Walk walk)
+{
+    codexvault::monitor::Options options;
+    if (walk == Walk::bus_files) {
+        options.bus_pid = ::getpid();
+    }
+    auto monitor = load_or_skip(options);
+    cr_assert(monitor->connection_check_loaded(), "%s", monitor->status().describe().c_str());
+    cr_assert_eq(monitor->connection_check_sees_every_namespace(), walk == Walk::bus_files, "%s",
+                 monitor->status().describe().c_str());
+    return monitor;
+}
+
 }  // namespace
 
-Test(monitor_peer, a_process_that_connected_and_kept_its_credentials_is_the_same)
+// A scenario run with each walk: suite monitor_peer (iter/unix) and monitor_peer_bus_files.
+#define WITH_BOTH_WALKS(name)                \
+    static void name##_with(Walk walk);      \
+    Test(monitor_peer, name)                 \
+    {                                        \
+        name##_with(Walk::unix_sockets);     \
+    }                                        \
+    Test(monitor_peer_bus_files, name)       \
+    {                                        \
+        name##_with(Walk::bus_files);        \
+    }                                        \
+    static void name##_with(Walk walk)
+
+WITH_BOTH_WALKS(a_process_that_connected_and_kept_its_credentials_is_the_same)
 {
-    auto monitor = load_or_skip();
+    auto monitor = load_walk(walk);
     Listener bus;
     Latch connected, done;
     const pid_t child = spawn([&] {
@@ -128,9 +160,9 @@ Test(monitor_peer, a_process_that_connected_and_kept_its_credentials_is_the_same
     ::close(server);
 }
 
-Test(monitor_peer, a_process_that_execs_after_connecting_has_changed_credentials)
+WITH_BOTH_WALKS(a_process_that_execs_after_connecting_has_changed_credentials)
 {
-    auto monitor = load_or_skip();
+    auto monitor = load_walk(walk);
     Listener bus;
     Latch connected, go;
     const pid_t child = spawn([&] {
@@ -159,9 +191,9 @@ Test(monitor_peer, a_process_that_execs_after_connecting_has_changed_credentials
     ::close(server);
 }
 
-Test(monitor_peer, a_uid_change_after_connecting_is_a_change_of_credentials)
+WITH_BOTH_WALKS(a_uid_change_after_connecting_is_a_change_of_credentials)
 {
-    auto monitor = load_or_skip();
+    auto monitor = load_walk(walk);
     Listener bus;
     Latch connected, changed, done;
     const pid_t child = spawn([&] {
@@ -188,9 +220,9 @@ Test(monitor_peer, a_uid_change_after_connecting_is_a_change_of_credentials)
     ::close(server);
 }
 
-Test(monitor_peer, a_connector_that_was_reaped_is_gone_even_if_its_pid_is_in_use_again)
+WITH_BOTH_WALKS(a_connector_that_was_reaped_is_gone_even_if_its_pid_is_in_use_again)
 {
-    auto monitor = load_or_skip();
+    auto monitor = load_walk(walk);
     Listener bus;
     const pid_t child = spawn([&] { return connect_to(bus.path) ? 0 : 2; });
     cr_assert_eq(reap(child), 0);
@@ -202,9 +234,9 @@ Test(monitor_peer, a_connector_that_was_reaped_is_gone_even_if_its_pid_is_in_use
     ::close(server);
 }
 
-Test(monitor_peer, only_connections_accepted_from_the_listener_asked_about_count)
+WITH_BOTH_WALKS(only_connections_accepted_from_the_listener_asked_about_count)
 {
-    auto monitor = load_or_skip();
+    auto monitor = load_walk(walk);
     Listener bus;
     Listener other;
     Latch connected, go, done;
@@ -237,9 +269,9 @@ Test(monitor_peer, only_connections_accepted_from_the_listener_asked_about_count
     ::close(server);
 }
 
-Test(monitor_peer, one_changed_connection_among_unchanged_ones_is_a_change)
+WITH_BOTH_WALKS(one_changed_connection_among_unchanged_ones_is_a_change)
 {
-    auto monitor = load_or_skip();
+    auto monitor = load_walk(walk);
     Listener bus;
     Latch first, second, done;
     const pid_t child = spawn([&] {
@@ -272,11 +304,12 @@ Test(monitor_peer, one_changed_connection_among_unchanged_ones_is_a_change)
 }
 
 // The socket the listener accepts is created in the connecting socket's network namespace, and
-// the walk covers the reader's: a connection from another namespace is invisible to it (the
-// daemon then cannot verify, and treats the exe as unknown).
-Test(monitor_peer, a_connection_made_from_another_network_namespace_is_not_found)
+// iter/unix walks the reader's: a connection from another namespace is invisible to it (the daemon
+// then cannot verify, and treats the exe as unknown). The bus daemon's descriptors hold it
+// whatever its namespace.
+void connect_from_another_network_namespace(Walk walk, PeerCredentials expected)
 {
-    auto monitor = load_or_skip();
+    auto monitor = load_walk(walk);
     Listener bus;
     Latch connected, done;
     const pid_t child = spawn([&] {
@@ -291,15 +324,25 @@ Test(monitor_peer, a_connection_made_from_another_network_namespace_is_not_found
     connected.wait();
     const int server = bus.accept_one();
     const PeerCheck check = monitor->check_peer_credentials(child, bus.dev, bus.ino);
-    cr_expect(check.verdict == PeerCredentials::not_found, "%s: %s", text(check.verdict), check.detail.c_str());
+    cr_expect(check.verdict == expected, "%s: %s", text(check.verdict), check.detail.c_str());
     done.release();
     cr_expect_eq(reap(child), 0);
     ::close(server);
 }
 
-Test(monitor_peer, the_check_runs_after_every_capability_is_dropped)
+Test(monitor_peer, a_connection_made_from_another_network_namespace_is_not_found)
 {
-    auto monitor = load_or_skip();
+    connect_from_another_network_namespace(Walk::unix_sockets, PeerCredentials::not_found);
+}
+
+Test(monitor_peer_bus_files, a_connection_made_from_another_network_namespace_is_found)
+{
+    connect_from_another_network_namespace(Walk::bus_files, PeerCredentials::same);
+}
+
+WITH_BOTH_WALKS(the_check_runs_after_every_capability_is_dropped)
+{
+    auto monitor = load_walk(walk);
     Listener bus;
     Latch connected, done;
     const pid_t child = spawn([&] {
@@ -314,14 +357,17 @@ Test(monitor_peer, the_check_runs_after_every_capability_is_dropped)
     connected.wait();
     const int server = bus.accept_one();
     Monitor& m = *monitor;
+    // As another user, too (the packaged daemon's own uid is not the bus daemon's): leaving uid 0
+    // clears every capability, and capset makes sure.
     const pid_t checker = spawn([&] {
-        if (!drop_all_capabilities()) {
+        if (::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0 ||
+            !drop_all_capabilities()) {
             return 10;
         }
         const PeerCheck check = m.check_peer_credentials(child, bus.dev, bus.ino);
         return check.verdict == PeerCredentials::same ? 0 : 20 + static_cast<int>(check.verdict);
     });
-    cr_expect_eq(reap(checker), 0, "the capability-less check did not say same");
+    cr_expect_eq(reap(checker), 0, "the capability-less check as uid 65534 did not say same");
     done.release();
     reap(child);
     ::close(server);
