@@ -79,8 +79,7 @@ pid_t bus_daemon_pid(sd_bus* bus)
 
 }  // namespace
 
-MonitorService::MonitorService(sd_event* event, sd_bus* bus, audit::AuditTrail& audit, bool enabled,
-                               bool syscall_hooks)
+MonitorService::MonitorService(sd_event* event, sd_bus* bus, audit::AuditTrail& audit, bool enabled, bool syscall_hooks)
     : audit_(audit)
 {
     if (!enabled) {

@@ -124,16 +124,16 @@ std::unique_ptr<Monitor> load_walk(Walk walk)
 }  // namespace
 
 // A scenario run with each walk: suite monitor_peer (iter/unix) and monitor_peer_bus_files.
-#define WITH_BOTH_WALKS(name)                \
-    static void name##_with(Walk walk);      \
-    Test(monitor_peer, name)                 \
-    {                                        \
-        name##_with(Walk::unix_sockets);     \
-    }                                        \
-    Test(monitor_peer_bus_files, name)       \
-    {                                        \
-        name##_with(Walk::bus_files);        \
-    }                                        \
+#define WITH_BOTH_WALKS(name)            \
+    static void name##_with(Walk walk);  \
+    Test(monitor_peer, name)             \
+    {                                    \
+        name##_with(Walk::unix_sockets); \
+    }                                    \
+    Test(monitor_peer_bus_files, name)   \
+    {                                    \
+        name##_with(Walk::bus_files);    \
+    }                                    \
     static void name##_with(Walk walk)
 
 WITH_BOTH_WALKS(a_process_that_connected_and_kept_its_credentials_is_the_same)
