@@ -191,6 +191,8 @@ Test(monitor_identity, status_shows_the_monitor_recording_when_bpf_works)
     }
     cr_expect(line.rfind("recording (", 0) == 0, "%s", line.c_str());
     cr_expect(line.find("sched_process_exec=") != std::string::npos, "%s", line.c_str());
+    // The connect-time check walks the bus daemon's descriptors (the test bus reports its pid).
+    cr_expect(line.find("task_file=iter") != std::string::npos, "%s", line.c_str());
 }
 
 Test(monitor_identity, an_exec_as_another_uid_is_identified_by_the_monitor_and_only_that_binary_matches)
