@@ -250,7 +250,7 @@ void IdentityResolver::find_bus_listener()
         }
     }
     if (listener_error_.empty()) {
-        log::info("identity: connect-time credentials checked by the kernel (iter/unix)");
+        log::info("identity: connect-time credentials checked by the kernel at each caller's first pin");
     } else {
         log::warning("identity: connect-time credentials cannot be checked (" + listener_error_ +
                      "): every caller's exe is unknown, and exe principals fail closed");
