@@ -17,6 +17,10 @@
 // - exec records/s (fork + exec /usr/bin/true, each exec recorded and received);
 // - a mixed load, `perf bench sched messaging` (processes passing messages over sockets: fork,
 //   read, write, context switches), seconds detached vs attached, when perf is installed;
+// - with --connection-check N: µs per connect-time credential check (Monitor::
+//   check_peer_credentials: one BPF_ITER_CREATE and a read), N checks, for each walk: the
+//   descriptors of the process that holds the accepted sockets (this one, as the bus daemon), and
+//   every unix socket of this network namespace; as they are and with 2,000 more unix sockets.
 // The forking is done by a separate process (this binary re-executed with --forker), as a marked
 // process is never the loader. The loader's own fork is slower while the monitor is loaded (the
 // ring buffer's pages are mapped page by page and fork copies those page tables): also printed.
@@ -25,7 +29,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -306,6 +312,80 @@ Interleaved interleaved_reads(Monitor& monitor, const FileUnderTest& file, const
 
 }  // namespace
 
+// CPU µs per check, median of 5 rounds of `checks`, for a child connected to a listener of ours.
+double connection_check_us(Monitor& monitor, int checks)
+{
+    char dir[] = "/tmp/cv-bench-peer-XXXXXX";
+    if (::mkdtemp(dir) == nullptr) {
+        return -1;
+    }
+    const std::string path = std::string(dir) + "/bus";
+    const int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+    struct stat st {};
+    if (::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || ::listen(listener, 4) != 0 ||
+        ::stat(path.c_str(), &st) != 0) {
+        return -1;
+    }
+    int hold[2];
+    if (::pipe(hold) != 0) {
+        return -1;
+    }
+    const pid_t child = ::fork();
+    if (child == 0) {
+        ::close(hold[1]);
+        const int s = ::socket(AF_UNIX, SOCK_STREAM, 0);
+        if (::connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+            ::_exit(1);
+        }
+        char c;
+        (void)!::read(hold[0], &c, 1);
+        ::_exit(0);
+    }
+    ::close(hold[0]);
+    const int server = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    // CPU time of this thread: the walk runs inside its read(2), so on a shared machine this is
+    // what the check costs, without the time spent waiting for a CPU.
+    const auto cpu_us = [] {
+        struct timespec ts {};
+        ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) / 1e3;
+    };
+    std::vector<double> rounds;
+    bool same = true;
+    for (int round = 0; round < 5; ++round) {
+        const double t0 = cpu_us();
+        for (int i = 0; i < checks; ++i) {
+            same = same && monitor.check_peer_credentials(child, st.st_dev, st.st_ino).verdict ==
+                               codexvault::monitor::PeerCredentials::same;
+        }
+        rounds.push_back((cpu_us() - t0) / checks);
+    }
+    ::close(hold[1]);
+    ::waitpid(child, nullptr, 0);
+    ::close(server);
+    ::close(listener);
+    ::unlink(path.c_str());
+    ::rmdir(dir);
+    return same ? median(rounds) : -1;
+}
+
+std::size_t unix_sockets_here()
+{
+    std::FILE* f = std::fopen("/proc/net/unix", "r");
+    if (f == nullptr) {
+        return 0;
+    }
+    std::size_t lines = 0;
+    for (int c; (c = std::fgetc(f)) != EOF;) {
+        lines += c == '\n' ? 1 : 0;
+    }
+    std::fclose(f);
+    return lines > 0 ? lines - 1 : 0;  // the header
+}
+
 int main(int argc, char** argv)
 {
     if (argc == 4 && std::strcmp(argv[1], "--forker") == 0) {
@@ -313,16 +393,20 @@ int main(int argc, char** argv)
     }
     int runs = 5;
     int interleaved_only = 0;
+    int connection_checks = 0;
     codexvault::monitor::Options options;
     for (int i = 1; i < argc; ++i) {
         if (std::strcmp(argv[i], "--runs") == 0 && i + 1 < argc) {
             runs = std::max(1, std::atoi(argv[++i]));
         } else if (std::strcmp(argv[i], "--interleaved") == 0 && i + 1 < argc) {
             interleaved_only = std::max(1, std::atoi(argv[++i]));
+        } else if (std::strcmp(argv[i], "--connection-check") == 0 && i + 1 < argc) {
+            connection_checks = std::max(1, std::atoi(argv[++i]));
         } else if (std::strcmp(argv[i], "--ring-kib") == 0 && i + 1 < argc) {
             options.ring_bytes = static_cast<std::uint32_t>(std::atoi(argv[++i])) * 1024U;
         } else {
-            std::fprintf(stderr, "usage: %s [--runs N] [--ring-kib K] [--interleaved ROUNDS]\n", argv[0]);
+            std::fprintf(stderr, "usage: %s [--runs N] [--ring-kib K] [--interleaved ROUNDS] [--connection-check N]\n",
+                         argv[0]);
             return 2;
         }
     }
@@ -349,6 +433,42 @@ int main(int argc, char** argv)
                     r.gate_closed - r.idle);
         std::printf("  %-48s %9.1f %+9.1f\n", "64 inodes tracked (hooks attached)", r.tracked, r.tracked - r.idle);
     };
+    if (connection_checks > 0) {
+        // Both walks, loaded side by side: the descriptors of the process holding the accepted
+        // sockets (this one, standing in for the bus daemon), and every unix socket here.
+        double load_now[3] = {};
+        ::getloadavg(load_now, 3);
+        codexvault::monitor::Options files_options = options;
+        files_options.bus_pid = ::getpid();
+        auto files = load(files_options);
+        auto sockets = load(options);
+        const std::size_t before = unix_sockets_here();
+        const double files_base = connection_check_us(*files, connection_checks);
+        const double sockets_base = connection_check_us(*sockets, connection_checks);
+        std::vector<int> extra;
+        for (int i = 0; i < 1000; ++i) {
+            int pair[2];
+            if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0) {
+                extra.push_back(pair[0]);
+                extra.push_back(pair[1]);
+            }
+        }
+        const double files_more = connection_check_us(*files, connection_checks);
+        const double sockets_more = connection_check_us(*sockets, connection_checks);
+        std::printf("connection check, CPU us per check (median of 5 x %d; load %.2f before)\n", connection_checks,
+                    load_now[0]);
+        std::printf("  %-64s %9.1f\n", "bus daemon's descriptors (iter/task_file), a few descriptors", files_base);
+        std::printf("  %-64s %9.1f\n", "  the same holding 2,000 more unix sockets", files_more);
+        std::printf("  %-64s %9.1f\n",
+                    ("every unix socket here (iter/unix), " + std::to_string(before) + " sockets").c_str(),
+                    sockets_base);
+        std::printf("  %-64s %9.1f\n", ("  " + std::to_string(before + extra.size()) + " sockets").c_str(),
+                    sockets_more);
+        for (const int fd : extra) {
+            ::close(fd);
+        }
+        return 0;
+    }
     if (interleaved_only > 0) {
         // Only the alternating pread comparison (short; what a noisy machine measures best).
         double load_now[3] = {};

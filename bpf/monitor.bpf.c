@@ -21,6 +21,7 @@ char LICENSE[] SEC("license") = "GPL";
 #include "bpf/monitor_task.bpf.h"
 #include "bpf/monitor_syscalls.bpf.h"
 #include "bpf/monitor_access.bpf.h"
+#include "bpf/monitor_peer.bpf.h"
 
 #define MON_PF_KTHREAD 0x00200000
 

@@ -29,6 +29,14 @@ enum mon_event_kind {
     MON_EV_ACCESS = 4,   /* a tracked inode was touched, or a marked process was approached */
 };
 
+/* The connect-time credential check (iter/unix, bpf/monitor_peer.bpf.h) writes one of these, as
+ * a __u32, for every bus connection whose connecting process is the pid asked about. */
+enum mon_peer_verdict {
+    MON_PEER_SAME = 1,    /* its real_cred is still the cred it connected with */
+    MON_PEER_CHANGED = 2, /* it has other credentials now: exec, set*id, setgroups, capset... */
+    MON_PEER_GONE = 3,    /* the process that connected has been reaped */
+};
+
 /* struct mon_event_header.flags */
 enum mon_event_flag {
     MON_F_ALERT = 1u << 0,          /* by a process that is not marked with the same id */

@@ -177,7 +177,7 @@ int run(int argc, char** argv)
     // Before the capability drop: loading the eBPF monitor and creating its maps need CAP_BPF and
     // CAP_PERFMON. Before the bus object: its identity resolver takes callers' exes from the
     // monitor's exec records. Its start record goes out with the sync below.
-    MonitorService monitor(event.get(), audit, config.monitor, config.inject);
+    MonitorService monitor(event.get(), bus.get(), audit, config.monitor, config.inject);
     inject::InjectionService injections(event.get(), audit, monitor.monitor(),
                                         injection_hooks(*vault, audit, monitor, bus.get()));
     monitor.set_observer([&injections](const codexvault::monitor::Event& e) { injections.observe(e); });

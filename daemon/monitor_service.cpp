@@ -1,6 +1,7 @@
 #include "daemon/monitor_service.hpp"
 
 #include <sys/epoll.h>
+#include <systemd/sd-bus.h>
 
 #include <string>
 #include <system_error>
@@ -52,9 +53,33 @@ identity::Subject subject_of(const monitor::Task& t, const std::string& exe)
     return s;
 }
 
+// The bus daemon's own pid, which its driver reports for its own name; 0 when it does not (the
+// connect-time check then walks this network namespace's unix sockets instead). A wrong answer
+// can only make the check find nothing, which leaves exes unverified: the identity resolver
+// confirms the choice by finding the daemon's own connection.
+pid_t bus_daemon_pid(sd_bus* bus)
+{
+    if (bus == nullptr) {
+        return 0;
+    }
+    bus::BusError error;
+    sd_bus_message* raw = nullptr;
+    const int r = sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                     "GetConnectionUnixProcessID", error.get(), &raw, "s", "org.freedesktop.DBus");
+    bus::MessagePtr reply(raw);
+    std::uint32_t pid = 0;
+    if (r < 0 || sd_bus_message_read(reply.get(), "u", &pid) < 0 || pid == 0) {
+        log::info("eBPF monitor: the bus does not report its own pid (" +
+                  (error.is_set() ? error.message() : std::string("no answer")) +
+                  "): connections are checked among this network namespace's unix sockets");
+        return 0;
+    }
+    return static_cast<pid_t>(pid);
+}
+
 }  // namespace
 
-MonitorService::MonitorService(sd_event* event, audit::AuditTrail& audit, bool enabled, bool syscall_hooks)
+MonitorService::MonitorService(sd_event* event, sd_bus* bus, audit::AuditTrail& audit, bool enabled, bool syscall_hooks)
     : audit_(audit)
 {
     if (!enabled) {
@@ -69,6 +94,9 @@ MonitorService::MonitorService(sd_event* event, audit::AuditTrail& audit, bool e
         // configuration does not even load them.
         options.syscall_hooks = syscall_hooks;
         has_syscall_hooks_ = syscall_hooks;
+        // The connect-time credential check walks the bus daemon's descriptors: every connection,
+        // from any network namespace (identity_resolver.hpp).
+        options.bus_pid = bus_daemon_pid(bus);
         monitor::LoadResult loaded = monitor::Monitor::open_and_load(options);
         state_line_ = loaded.status.describe();
         if (loaded.monitor) {
@@ -121,6 +149,17 @@ monitor::ExeHistory MonitorService::exe_history(pid_t pid, std::uint64_t start_t
     }
     drain();
     return monitor_->exe_history(pid, start_ticks, at_ns);
+}
+
+monitor::PeerCheck MonitorService::connection_credentials(pid_t pid, std::uint64_t listener_dev,
+                                                          std::uint64_t listener_ino)
+{
+    if (!monitor_) {
+        monitor::PeerCheck check;
+        check.detail = "the eBPF monitor is " + state_line_;
+        return check;
+    }
+    return monitor_->check_peer_credentials(pid, listener_dev, listener_ino);
 }
 
 int MonitorService::on_ring(sd_event_source* /*source*/, int /*fd*/, std::uint32_t /*revents*/, void* userdata) noexcept

@@ -7,6 +7,7 @@
 // daemon), and everything that does not need the monitor keeps working.
 #pragma once
 
+#include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
 #include <cstdint>
@@ -33,7 +34,9 @@ public:
     // source, with the step named.
     // `syscall_hooks`: attach the per-syscall hooks injections need (they cost every syscall on
     // the host while attached, and cannot be attached after the capability drop).
-    MonitorService(sd_event* event, audit::AuditTrail& audit, bool enabled, bool syscall_hooks);
+    // `bus`: the daemon's bus connection, asked for the bus daemon's pid (the connect-time
+    // credential check walks that process's descriptors); may be null.
+    MonitorService(sd_event* event, sd_bus* bus, audit::AuditTrail& audit, bool enabled, bool syscall_hooks);
     MonitorService(const MonitorService&) = delete;
     MonitorService& operator=(const MonitorService&) = delete;
     ~MonitorService() override;
@@ -50,6 +53,10 @@ public:
     // identity::ExecRecords: drains the ring first, so every exec before the caller's message is
     // in the cache. Nothing is known (an empty history) unless recording.
     monitor::ExeHistory exe_history(pid_t pid, std::uint64_t start_ticks, std::uint64_t at_ns) override;
+    // identity::ExecRecords: the connect-time credential check; unavailable (with the state) unless
+    // recording.
+    monitor::PeerCheck connection_credentials(pid_t pid, std::uint64_t listener_dev,
+                                              std::uint64_t listener_ino) override;
 
     // Injections (daemon/inject) see each record after it is written to the log, and every exec
     // record (which is not written); it must not throw or drain the monitor again.

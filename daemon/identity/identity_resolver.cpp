@@ -2,16 +2,21 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <system_error>
 #include <vector>
 
+#include "daemon/identity/connect_check.hpp"
 #include "daemon/identity/exe_from_records.hpp"
 #include "daemon/identity/pidfd_info.hpp"
 #include "lib/log/log.hpp"
@@ -208,6 +213,58 @@ IdentityResolver::IdentityResolver(sd_bus* bus, ExecRecords* exec_records) : bus
     name_owner_changed_.reset(slot);
     subscribed_ns_ = boottime_ns_now();
     seed_existing_names();
+    find_bus_listener();
+}
+
+// The daemon's own connection's peer is a socket the bus accepted, which shares the listener's
+// path; the inode that path names is what the connect-time check picks the bus's connections by.
+// The daemon's own connection must then be among them, which proves the inode is the listener's
+// (a path that means another file in this mount namespace would find nothing).
+void IdentityResolver::find_bus_listener()
+{
+    if (exec_records_ == nullptr) {
+        listener_error_ = "the eBPF monitor is not recording";
+        return;
+    }
+    const int fd = sd_bus_get_fd(bus_);
+    sockaddr_un addr{};
+    socklen_t len = sizeof(addr);
+    if (fd < 0 || ::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0 || addr.sun_family != AF_UNIX) {
+        listener_error_ = "the bus connection is not a unix socket with a peer address";
+    } else if (len <= offsetof(sockaddr_un, sun_path) || addr.sun_path[0] == '\0') {
+        listener_error_ = "the bus listens on an abstract or unnamed socket: no inode to find its connections by";
+    } else {
+        const std::string path(addr.sun_path, strnlen(addr.sun_path, sizeof(addr.sun_path)));
+        struct stat st {};
+        if (::stat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) {
+            listener_error_ = "the bus socket " + path + " cannot be stat'ed as a socket here";
+        } else {
+            listener_dev_ = st.st_dev;
+            listener_ino_ = st.st_ino;
+            const monitor::PeerCheck self = exec_records_->connection_credentials(::getpid(), st.st_dev, st.st_ino);
+            if (self.verdict == monitor::PeerCredentials::unavailable) {
+                listener_error_ = self.detail;
+            } else if (self.connections == 0) {
+                listener_error_ = "the daemon's own bus connection is not among the sockets accepted from " + path;
+            }
+        }
+    }
+    if (listener_error_.empty()) {
+        log::info("identity: connect-time credentials checked by the kernel at each caller's first pin");
+    } else {
+        log::warning("identity: connect-time credentials cannot be checked (" + listener_error_ +
+                     "): every caller's exe is unknown, and exe principals fail closed");
+    }
+}
+
+monitor::PeerCheck IdentityResolver::check_connection(pid_t pid)
+{
+    if (!listener_error_.empty()) {
+        monitor::PeerCheck check;
+        check.detail = listener_error_;
+        return check;
+    }
+    return exec_records_->connection_credentials(pid, listener_dev_, listener_ino_);
 }
 
 // Names already on the bus appeared at some unknown moment before the subscription; the
@@ -424,6 +481,10 @@ IdentityResolver::Peer IdentityResolver::pin_peer(const std::string& unique_name
             if (auto refusal = exe_at_connection(*exec_records_, exe_digests_, record.appeared_ns, peer.subject)) {
                 retire(record, *refusal);
             }
+        }
+        // After the exe was read: "same" now means no exec came between the connect and that read.
+        if (auto refusal = apply_connect_check(check_connection(creds.pid), peer.subject)) {
+            retire(record, *refusal);
         }
     } catch (const IdentityError&) {
         throw;

@@ -4,6 +4,10 @@
 // a connection's life, so they are fetched once per unique name, confirmed against /proc when
 // the pid is pinned, and cached with the rest of the subject until the name disappears.
 //
+// At the first pin the kernel is asked whether the process still holds the credentials it made
+// its bus connection with (connect_check.hpp): an exec since connecting refuses the name for good,
+// however late the daemon noticed the connection; when the kernel cannot say, the exe is unknown.
+//
 // A unique name is pinned at most once. The resolver records when each unique name appeared on
 // the bus (NameOwnerChanged; names already there when it subscribed get the subscription time),
 // and a process that started after that moment cannot be the one that connected: its pid was
@@ -137,6 +141,10 @@ private:
     Peer pin_peer(const std::string& unique_name, NameRecord& record, std::uint64_t dispatch_boottime_ticks);
     [[noreturn]] void retire(NameRecord& record, const std::string& reason);
     void seed_existing_names();
+    // The bus's listening socket (st_dev, st_ino), found through the daemon's own connection, for
+    // the connect-time check; on failure listener_error_ says why and every check is unverified.
+    void find_bus_listener();
+    monitor::PeerCheck check_connection(pid_t pid);
     static int on_name_owner_changed(sd_bus_message* message, void* userdata, sd_bus_error* error) noexcept;
 
     sd_bus* bus_;
@@ -147,6 +155,9 @@ private:
     std::size_t pinned_ = 0;  // records holding a Peer (two descriptors each)
     PinCapacity capacity_;
     bool warned_untracked_ = false;
+    std::uint64_t listener_dev_ = 0;
+    std::uint64_t listener_ino_ = 0;
+    std::string listener_error_;
     ExeDigestCache exe_digests_;
 };
 

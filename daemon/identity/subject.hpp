@@ -29,6 +29,10 @@ struct Subject {
     std::uint64_t exe_inode = 0;
     std::string exe_sha256;  // lowercase hex of the running executable; empty when unknown
     ExeSource exe_source = ExeSource::none;
+    // Whether the kernel vouched, at the pin, that the process holds the credentials it connected
+    // with (so no exec came between its connect and the exe read at the pin): "verified", or
+    // "unverified: " and why the check could not run. Unverified leaves the exe unknown.
+    std::string connect_check;
     std::string cgroup;  // unified hierarchy path
     // The system unit, as systemd derives it: the first unit below the leading slices
     // ("/user.slice/user-1000.slice/user@1000.service/app.slice/x.service" -> "user@1000.service").

@@ -373,7 +373,11 @@ std::string Status::describe() const
     for (std::size_t i = 0; i < programs.size(); ++i) {
         out += (i == 0 ? "" : ", ") + programs[i].hook + "=" + programs[i].type;
     }
-    out += "; BPF LSM " + lsm + "; existing processes " + std::to_string(existing_processes) + ")";
+    out += "; BPF LSM " + lsm + "; existing processes " + std::to_string(existing_processes);
+    if (!connection_check.empty()) {
+        out += "; connection check " + connection_check;
+    }
+    out += ")";
     return out;
 }
 

@@ -56,6 +56,14 @@ struct Options {
     // BPF_RAW_TRACEPOINT_OPEN on the programs loaded here. false: attached at load for the
     // monitor's whole life (what the bench compares against).
     bool attach_on_demand = true;
+    // The connect-time credential check (check_peer_credentials). Its iterator links are made at
+    // load: BPF_LINK_CREATE needs what the daemon drops, BPF_ITER_CREATE on a link does not.
+    bool connection_check = true;
+    // The bus daemon's pid (as this process's pid namespace numbers it), 0 when unknown. Known,
+    // the check walks that process's descriptors (iter/task_file: every bus connection, from any
+    // network namespace, in proportion to the bus's connections); unknown, every unix socket of
+    // this network namespace (iter/unix), which misses connections made from other namespaces.
+    pid_t bus_pid = 0;
 };
 
 // Why the monitor cannot run.
@@ -85,12 +93,33 @@ struct Status {
     std::vector<Program> programs;
     std::string lsm;                     // "refused (Operation not permitted)" / "available (unused)"
     std::size_t existing_processes = 0;  // exec records from the walk at start
+    // The connect-time credential check: "" when loaded (`task_file=iter` for the bus daemon's
+    // descriptors, else `unix=iter`) or not asked for, else "refused (REASON)", or what it fell
+    // back from.
+    std::string connection_check;
 
     // "recording (sched_process_exec=tp_btf, ...; BPF LSM refused (...))" or "unavailable: REASON".
     [[nodiscard]] std::string describe() const;
 };
 
 class Monitor;
+
+// What the kernel says about the credentials of the process behind a bus connection
+// (Monitor::check_peer_credentials).
+enum class PeerCredentials {
+    same,         // each of its bus connections was made under the credentials it holds now
+    changed,      // one was made under credentials it no longer has (exec, set*id, capset, ...)
+    gone,         // one was made by a process that has been reaped: the pid is another's now
+    not_found,    // it has no bus connection the walk can see (another network namespace)
+    unavailable,  // the check could not run; `detail` says why
+};
+const char* to_string(PeerCredentials verdict) noexcept;
+
+struct PeerCheck {
+    PeerCredentials verdict = PeerCredentials::unavailable;
+    std::size_t connections = 0;  // bus connections of that pid the walk saw
+    std::string detail;           // unavailable: why
+};
 
 struct LoadResult {
     std::unique_ptr<Monitor> monitor;  // null unless status.state is recording
@@ -163,6 +192,19 @@ public:
     // Records the kernel could not reserve ring space for, since load (a load from the mmapped
     // .bss: no system call, so it works under the daemon's syscall filter).
     [[nodiscard]] std::uint64_t lost_events() const noexcept;
+    // Connect-time credentials: finds the unix sockets accepted from the bus's listening socket
+    // (stat(2)'s st_dev and st_ino of it) whose connecting process is `pid` (as this process's pid
+    // namespace numbers it), and asks the kernel whether that process still holds the struct cred
+    // it connected with. Every connection of the pid counts: one made before an exec cannot be
+    // told from one made after, and a process cannot hide one it made. Costs one BPF_ITER_CREATE
+    // and a read that walks the bus daemon's descriptors (Options::bus_pid), or every unix socket
+    // in this network namespace.
+    PeerCheck check_peer_credentials(pid_t pid, std::uint64_t listener_dev, std::uint64_t listener_ino) noexcept;
+    [[nodiscard]] bool connection_check_loaded() const noexcept { return peer_link_fd_ >= 0 || bus_link_fd_ >= 0; }
+    // Whether it walks the bus daemon's descriptors (every network namespace) rather than this
+    // namespace's unix sockets.
+    [[nodiscard]] bool connection_check_sees_every_namespace() const noexcept { return bus_link_fd_ >= 0; }
+
     // Records this side could not decode (or ran out of memory decoding).
     [[nodiscard]] std::uint64_t undecodable_events() const noexcept { return undecodable_; }
 
@@ -183,6 +225,9 @@ private:
         std::uint64_t lost_count;
         std::uint32_t tracked_devs[8];  // MON_TRACKED_DEV_SLOTS
         std::uint32_t tracked_devs_overflow;
+        std::int32_t peer_pid;  // bpf/monitor_peer.bpf.h: the check's inputs
+        std::uint32_t peer_sock_kdev;
+        std::uint64_t peer_sock_ino;
     };
     struct SkeletonDeleter {
         void operator()(monitor_bpf* skel) const noexcept;
@@ -212,6 +257,8 @@ private:
     Globals* globals_ = nullptr;
     int marks_fd_ = -1;
     int tracked_fd_ = -1;
+    int peer_link_fd_ = -1;  // the iter/unix link (owned by the skeleton); -1 when not loaded
+    int bus_link_fd_ = -1;   // the iter/task_file link bound to the bus daemon; -1 when not made
     Status status_;
     ExecCache cache_;
     std::uint64_t undecodable_ = 0;

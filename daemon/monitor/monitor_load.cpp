@@ -126,6 +126,9 @@ LoadResult Monitor::open_and_load(const Options& options) noexcept
     static_assert(sizeof(Globals::tracked_devs) == sizeof(monitor_bpf::monitor_bpf__bss::tracked_devs));
     static_assert(offsetof(Globals, tracked_devs_overflow) ==
                   offsetof(monitor_bpf::monitor_bpf__bss, tracked_devs_overflow));
+    static_assert(offsetof(Globals, peer_pid) == offsetof(monitor_bpf::monitor_bpf__bss, peer_pid));
+    static_assert(offsetof(Globals, peer_sock_kdev) == offsetof(monitor_bpf::monitor_bpf__bss, peer_sock_kdev));
+    static_assert(offsetof(Globals, peer_sock_ino) == offsetof(monitor_bpf::monitor_bpf__bss, peer_sock_ino));
 
     LoadResult result;
     Status& status = result.status;
@@ -179,6 +182,8 @@ LoadResult Monitor::open_and_load(const Options& options) noexcept
             bpf_program__set_autoload(hook.raw, hook.wanted && hook.use_raw);
         }
         bpf_program__set_autoload(skel->progs.existing_tasks, options.walk_existing);
+        bpf_program__set_autoload(skel->progs.peer_credentials, options.connection_check);
+        bpf_program__set_autoload(skel->progs.bus_peer_credentials, options.connection_check && options.bus_pid > 0);
 
         if (const int err = monitor_bpf::load(skel); err != 0) {
             return fail(err == -EPERM || err == -EACCES ? Unavailable::not_permitted : Unavailable::load_failed,
@@ -226,6 +231,36 @@ LoadResult Monitor::open_and_load(const Options& options) noexcept
                 if (skel->links.existing_tasks != nullptr) {
                     mon->read_existing(bpf_link__fd(skel->links.existing_tasks));
                     mon->status_.programs.push_back({"task", "iter"});
+                }
+            }
+        }
+
+        if (options.connection_check) {
+            // The link now, while BPF_LINK_CREATE is allowed; each check makes an iterator from it.
+            // A kernel that refuses it leaves the check unavailable, and what needs it fails closed.
+            if (options.bus_pid > 0) {
+                bpf_iter_link_info info{};
+                info.task.pid = static_cast<std::uint32_t>(options.bus_pid);
+                DECLARE_LIBBPF_OPTS(bpf_iter_attach_opts, iter_options);
+                iter_options.link_info = &info;
+                iter_options.link_info_len = sizeof(info);
+                skel->links.bus_peer_credentials =
+                    bpf_program__attach_iter(skel->progs.bus_peer_credentials, &iter_options);
+                if (skel->links.bus_peer_credentials != nullptr) {
+                    mon->bus_link_fd_ = bpf_link__fd(skel->links.bus_peer_credentials);
+                    mon->status_.programs.push_back({"task_file", "iter"});
+                } else {
+                    mon->status_.connection_check = "on the bus daemon's descriptors refused (" + errno_text(errno) +
+                                                    "), this network namespace's unix sockets instead";
+                }
+            }
+            if (mon->bus_link_fd_ < 0) {
+                skel->links.peer_credentials = bpf_program__attach_iter(skel->progs.peer_credentials, nullptr);
+                if (skel->links.peer_credentials != nullptr) {
+                    mon->peer_link_fd_ = bpf_link__fd(skel->links.peer_credentials);
+                    mon->status_.programs.push_back({"unix", "iter"});
+                } else {
+                    mon->status_.connection_check = "refused (" + errno_text(errno) + ")";
                 }
             }
         }

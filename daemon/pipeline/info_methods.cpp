@@ -64,6 +64,8 @@ PreparedCall decode_who_am_i(sd_bus_message* /*message*/)
         dict.add("exe_source", std::string(identity::to_string(s.exe_source)));
         dict.add("exe_device", s.exe_device);
         dict.add("exe_inode", s.exe_inode);
+        // "verified" (the kernel: same credentials as at connect) or "unverified: REASON".
+        dict.add("connect_check", s.connect_check);
         dict.add("unit", s.unit);
         dict.add("cgroup", s.cgroup);
         dict.add("is_founder_uid", s.uid == context.vault.founder_uid());

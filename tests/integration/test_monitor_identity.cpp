@@ -101,6 +101,12 @@ CommandResult as_nobody(const std::vector<std::string>& argv)
     return run_command(argv, {.stdin_data = "", .passphrase = std::nullopt, .as_uid = kNobody});
 }
 
+// Root without any capability: the daemon (capability-less root here) may read its exe in /proc.
+CommandResult as_capless_root(const std::vector<std::string>& argv)
+{
+    return run_command(argv, {.stdin_data = "", .passphrase = std::nullopt, .as_uid = 0});
+}
+
 bool become_nobody()
 {
     return ::setgroups(0, nullptr) == 0 && ::setresgid(kNobody, kNobody, kNobody) == 0 &&
@@ -185,6 +191,8 @@ Test(monitor_identity, status_shows_the_monitor_recording_when_bpf_works)
     }
     cr_expect(line.rfind("recording (", 0) == 0, "%s", line.c_str());
     cr_expect(line.find("sched_process_exec=") != std::string::npos, "%s", line.c_str());
+    // The connect-time check walks the bus daemon's descriptors (the test bus reports its pid).
+    cr_expect(line.find("task_file=iter") != std::string::npos, "%s", line.c_str());
 }
 
 Test(monitor_identity, an_exec_as_another_uid_is_identified_by_the_monitor_and_only_that_binary_matches)
@@ -261,10 +269,10 @@ Test(monitor_identity, a_connector_of_another_uid_that_execs_a_trusted_binary_af
 
 // The same hand-over, but the daemon sees the connection appear only after the exec (a busy
 // daemon). The moment it records for the appearance is when it reads NameOwnerChanged, which is
-// then after the exec, so the exec does not count as "since the connection appeared" and the
-// trusted binary's principal matches. KNOWN GAP (docs/architecture.md, "Caller identity"): the
-// daemon has no lower bound on when the connection was made. Until it has, this test performs the attack and is
-// skipped, naming the gap, when the attack succeeds; it fails only if the outcome is something else.
+// then after the exec, so the exec records alone cannot place the exec after the connection. The
+// kernel can: the socket the bus accepted still holds the credentials the connector had at
+// connect(), and the exec gave the connector new ones (docs/architecture.md, "Exe identity from
+// the monitor"). Fails with the connect-time check left out of the first pin.
 Test(monitor_identity, a_connector_that_execs_a_trusted_binary_before_the_daemon_sees_its_connection_is_refused)
 {
     require_recording_monitor();
@@ -272,13 +280,52 @@ Test(monitor_identity, a_connector_that_execs_a_trusted_binary_before_the_daemon
     write_policy_and_restart(policy_for("uid = 65534\nexe = \"" + trusted + "\""));
     const HandedOver handed = hand_over_then_exec(trusted, become_nobody, true);
     cr_assert(handed.exec_done, "the connector did not exec %s", trusted.c_str());
-    if (handed.use.ok()) {
-        cr_skip_test(
-            "KNOWN GAP: an exec between connecting and the daemon reading NameOwnerChanged is not seen as "
-            "after the connection, so the handed-over connection matched the trusted binary");
-    }
-    cr_expect(handed.use.message.find("after its connection appeared") != std::string::npos, "%s",
+    cr_expect(!handed.use.ok(), "the handed-over connection was judged by the exe exec'd before the daemon saw it");
+    cr_expect(handed.use.message.find("other credentials than when it connected") != std::string::npos, "%s",
               handed.use.message.c_str());
+    cr_expect(!handed.who.ok(), "the connection is refused for good: %s", handed.who.message.c_str());
+}
+
+// The same, for a connector whose exe the daemon may read in /proc (capability-less root): the
+// exe /proc shows at the first pin is the trusted one, and only the connect-time check knows it
+// is not the one the connection was made with.
+Test(monitor_identity, a_readable_connector_that_execs_before_the_daemon_sees_its_connection_is_refused)
+{
+    require_recording_monitor();
+    const std::string trusted = copy_vaultctl("trusted-root-tool");
+    write_policy_and_restart(policy_for("uid = 0\nexe = \"" + trusted + "\""));
+    const HandedOver handed = hand_over_then_exec(trusted, drop_all_capabilities, true);
+    cr_assert(handed.exec_done, "the connector did not exec %s", trusted.c_str());
+    cr_expect(!handed.use.ok(), "the handed-over connection was judged by the exe exec'd before the daemon saw it");
+    cr_expect(handed.use.message.find("other credentials than when it connected") != std::string::npos, "%s",
+              handed.use.message.c_str());
+}
+
+// The ordinary client: fork, exec the trusted binary, connect, call. The kernel vouches that it
+// holds the credentials it connected with, and its exe principal matches.
+Test(monitor_identity, a_client_that_execs_and_then_connects_is_verified_and_its_exe_principal_matches)
+{
+    require_recording_monitor();
+    const std::string trusted = copy_vaultctl("trusted-tool");
+    write_policy_and_restart(policy_for("uid = 65534\nexe = \"" + trusted + "\""));
+    const auto who = as_nobody({trusted, "--bus", env->bus_address(), "--json", "whoami"});
+    cr_assert_eq(who.exit_code, 0, "%s%s", who.out.c_str(), who.err.c_str());
+    const auto subject = nlohmann::json::parse(who.out);
+    cr_expect(subject.value("connect_check", "") == "verified", "%s", who.out.c_str());
+    cr_expect(subject.value("exe", "") == trusted, "%s", who.out.c_str());
+    const auto allowed = as_nobody({trusted, "--bus", env->bus_address(), "use", "audit:read"});
+    cr_expect_eq(allowed.exit_code, 0, "%s%s", allowed.out.c_str(), allowed.err.c_str());
+
+    // The same for a caller whose exe comes from /proc (capability-less root).
+    const std::string root_tool = copy_vaultctl("trusted-root-tool");
+    write_policy_and_restart(policy_for("uid = 0\nexe = \"" + root_tool + "\""));
+    const auto genuine = as_capless_root({root_tool, "--bus", env->bus_address(), "--json", "whoami"});
+    cr_assert_eq(genuine.exit_code, 0, "%s%s", genuine.out.c_str(), genuine.err.c_str());
+    const auto root_subject = nlohmann::json::parse(genuine.out);
+    cr_expect(root_subject.value("connect_check", "") == "verified", "%s", genuine.out.c_str());
+    cr_expect(root_subject.value("exe_source", "") == "proc", "%s", genuine.out.c_str());
+    const auto root_use = as_capless_root({root_tool, "--bus", env->bus_address(), "use", "audit:read"});
+    cr_expect_eq(root_use.exit_code, 0, "%s%s", root_use.out.c_str(), root_use.err.c_str());
 }
 
 Test(monitor_identity, a_fresh_process_on_the_pid_of_a_trusted_one_never_inherits_its_exe)
@@ -390,4 +437,22 @@ Test(monitor_identity, with_the_monitor_off_status_says_so_and_identity_still_wo
     const auto allowed = as_nobody({env->root() + "/bin/vaultctl", "--bus", env->bus_address(), "use", "audit:read"});
     cr_expect_eq(allowed.exit_code, 0, "a uid principal needs no monitor: %s%s", allowed.out.c_str(),
                  allowed.err.c_str());
+}
+
+// Without the monitor the connect-time check cannot run, so nobody's exe can be vouched for: not
+// even one the daemon may read in /proc (capability-less root), which might have been exec'd
+// after connecting. Exe principals fail closed; uid principals still work.
+Test(monitor_identity, without_the_connect_time_check_exe_principals_fail_closed_even_for_a_readable_exe)
+{
+    require_root();
+    std::ofstream(env->root() + "/codex-vaultd.toml", std::ios::app) << "monitor = false\n";
+    const std::string trusted = copy_vaultctl("trusted-root-tool");
+    write_policy_and_restart(policy_for("uid = 0\nexe = \"" + trusted + "\""));
+    const auto who = as_capless_root({trusted, "--bus", env->bus_address(), "--json", "whoami"});
+    cr_assert_eq(who.exit_code, 0, "%s%s", who.out.c_str(), who.err.c_str());
+    const auto subject = nlohmann::json::parse(who.out);
+    cr_expect(!subject.value("exe_known", true), "%s", who.out.c_str());
+    cr_expect(subject.value("connect_check", "").rfind("unverified: ", 0) == 0, "%s", who.out.c_str());
+    const auto denied = as_capless_root({trusted, "--bus", env->bus_address(), "use", "audit:read"});
+    cr_expect_eq(denied.exit_code, kDenied, "%s%s", denied.out.c_str(), denied.err.c_str());
 }

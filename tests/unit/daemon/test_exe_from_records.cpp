@@ -29,6 +29,10 @@ public:
         asked_at = at_ns;
         return history;
     }
+    monitor::PeerCheck connection_credentials(pid_t /*pid*/, std::uint64_t /*dev*/, std::uint64_t /*ino*/) override
+    {
+        return {};  // not what these tests are about (test_connect_check.cpp is)
+    }
 };
 
 // This test binary: a real file whose (device, inode) the record can name.

@@ -283,13 +283,18 @@ Test(harden_filter, listed_calls_survive)
         if (::poll(&pfd, 1, 0) != 0 || ::close(pidfd) != 0) {
             return 7;  // our own process has not exited: not readable
         }
-        // The monitor's map commands and its attach pass the filter (the kernel then refuses a
-        // bad descriptor).
-        for (const int cmd : {BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM, BPF_MAP_DELETE_ELEM, BPF_RAW_TRACEPOINT_OPEN}) {
+        // The monitor's map commands, its attach and its connection check's iterator pass the
+        // filter (the kernel then refuses a bad descriptor).
+        for (const int cmd : {BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM, BPF_MAP_DELETE_ELEM, BPF_RAW_TRACEPOINT_OPEN,
+                              BPF_ITER_CREATE}) {
             union bpf_attr attr {
             };
-            attr.map_fd = static_cast<std::uint32_t>(-1);
-            attr.raw_tracepoint.prog_fd = static_cast<std::uint32_t>(-1);  // a map command reads no further
+            if (cmd == BPF_ITER_CREATE) {
+                attr.iter_create.link_fd = static_cast<std::uint32_t>(-1);  // and nothing after its flags
+            } else {
+                attr.map_fd = static_cast<std::uint32_t>(-1);
+                attr.raw_tracepoint.prog_fd = static_cast<std::uint32_t>(-1);  // a map command reads no further
+            }
             if (::syscall(SYS_bpf, cmd, &attr, sizeof attr) != -1 || (errno != EBADF && errno != EPERM)) {
                 return 11;
             }
@@ -372,8 +377,9 @@ Test(harden_filter, the_table_is_well_formed)
                               (group.only_if[0].value == BPF_MAP_LOOKUP_ELEM ||
                                group.only_if[0].value == BPF_MAP_UPDATE_ELEM ||
                                group.only_if[0].value == BPF_MAP_DELETE_ELEM ||
-                               group.only_if[0].value == BPF_RAW_TRACEPOINT_OPEN),
-                          "bpf only for one map command (or the raw tracepoint attach) per row");
+                               group.only_if[0].value == BPF_RAW_TRACEPOINT_OPEN ||
+                               group.only_if[0].value == BPF_ITER_CREATE),
+                          "bpf only for one map command (or the raw tracepoint attach, or an iterator) per row");
             }
         }
     }
