@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -108,6 +109,27 @@ const char* text(PeerCredentials v)
 // process itself, which owns the listener).
 enum class Walk { unix_sockets, bus_files };
 
+// A child that connects to `listener` (from a network namespace of its own when asked), then
+// runs `rest`, whose result is its exit status. Returns once it has connected, with the server
+// side of its connection accepted and kept open, as the bus keeps it. A child that could not
+// connect exits 2, and the accept fails the test instead of hanging it.
+struct Connected {
+    pid_t pid = -1;
+    int server = -1;
+};
+
+Connected connect_child(const Listener& listener, const std::function<int()>& rest, bool own_network = false)
+{
+    Latch connected;
+    const pid_t pid = spawn([&] {
+        const bool ok = (!own_network || ::unshare(CLONE_NEWNET) == 0) && connect_to(listener.path);
+        connected.release();  // also on failure: the test then fails instead of waiting forever
+        return ok ? rest() : 2;
+    });
+    connected.wait();
+    return {pid, listener.accept_one()};
+}
+
 std::unique_ptr<Monitor> load_walk(Walk walk)
 {
     codexvault::monitor::Options options;
@@ -140,18 +162,11 @@ WITH_BOTH_WALKS(a_process_that_connected_and_kept_its_credentials_is_the_same)
 {
     auto monitor = load_walk(walk);
     Listener bus;
-    Latch connected, done;
-    const pid_t child = spawn([&] {
-        const bool ok = connect_to(bus.path);
-        connected.release();  // also on failure: the test then fails instead of waiting forever
-        if (!ok) {
-            return 2;
-        }
+    Latch done;
+    const auto [child, server] = connect_child(bus, [&] {
         done.wait();
         return 0;
     });
-    connected.wait();
-    const int server = bus.accept_one();
     const PeerCheck check = monitor->check_peer_credentials(child, bus.dev, bus.ino);
     cr_expect(check.verdict == PeerCredentials::same, "%s: %s", text(check.verdict), check.detail.c_str());
     cr_expect_eq(check.connections, 1U);
@@ -164,19 +179,12 @@ WITH_BOTH_WALKS(a_process_that_execs_after_connecting_has_changed_credentials)
 {
     auto monitor = load_walk(walk);
     Listener bus;
-    Latch connected, go;
-    const pid_t child = spawn([&] {
-        const bool ok = connect_to(bus.path);
-        connected.release();  // also on failure: the test then fails instead of waiting forever
-        if (!ok) {
-            return 2;
-        }
+    Latch go;
+    const auto [child, server] = connect_child(bus, [&] {
         go.wait();
         ::execl("/bin/sleep", "sleep", "30", static_cast<char*>(nullptr));
         return 3;
     });
-    connected.wait();
-    const int server = bus.accept_one();
     const PeerCheck before = monitor->check_peer_credentials(child, bus.dev, bus.ino);
     cr_expect(before.verdict == PeerCredentials::same, "%s: %s", text(before.verdict), before.detail.c_str());
     go.release();
@@ -195,13 +203,8 @@ WITH_BOTH_WALKS(a_uid_change_after_connecting_is_a_change_of_credentials)
 {
     auto monitor = load_walk(walk);
     Listener bus;
-    Latch connected, changed, done;
-    const pid_t child = spawn([&] {
-        const bool ok = connect_to(bus.path);
-        connected.release();  // also on failure: the test then fails instead of waiting forever
-        if (!ok) {
-            return 2;
-        }
+    Latch changed, done;
+    const auto [child, server] = connect_child(bus, [&] {
         const bool became = ::setresuid(65534, 65534, 65534) == 0;
         changed.release();
         if (!became) {
@@ -210,8 +213,6 @@ WITH_BOTH_WALKS(a_uid_change_after_connecting_is_a_change_of_credentials)
         done.wait();
         return 0;
     });
-    connected.wait();
-    const int server = bus.accept_one();
     changed.wait();
     const PeerCheck check = monitor->check_peer_credentials(child, bus.dev, bus.ino);
     cr_expect(check.verdict == PeerCredentials::changed, "%s: %s", text(check.verdict), check.detail.c_str());
@@ -239,19 +240,12 @@ WITH_BOTH_WALKS(only_connections_accepted_from_the_listener_asked_about_count)
     auto monitor = load_walk(walk);
     Listener bus;
     Listener other;
-    Latch connected, go, done;
-    const pid_t child = spawn([&] {
-        const bool ok = connect_to(other.path);
-        connected.release();
-        if (!ok) {
-            return 2;
-        }
+    Latch go;
+    const auto [child, server] = connect_child(other, [&] {
         go.wait();
         ::execl("/bin/sleep", "sleep", "30", static_cast<char*>(nullptr));
         return 3;
     });
-    connected.wait();
-    const int server = other.accept_one();
     go.release();
     for (int i = 0; i < 250 && exe_of(child).find("sleep") == std::string::npos; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -311,18 +305,14 @@ void connect_from_another_network_namespace(Walk walk, PeerCredentials expected)
 {
     auto monitor = load_walk(walk);
     Listener bus;
-    Latch connected, done;
-    const pid_t child = spawn([&] {
-        const bool ok = ::unshare(CLONE_NEWNET) == 0 && connect_to(bus.path);
-        connected.release();
-        if (!ok) {
-            return 2;
-        }
-        done.wait();
-        return 0;
-    });
-    connected.wait();
-    const int server = bus.accept_one();
+    Latch done;
+    const auto [child, server] = connect_child(
+        bus,
+        [&] {
+            done.wait();
+            return 0;
+        },
+        true);
     const PeerCheck check = monitor->check_peer_credentials(child, bus.dev, bus.ino);
     cr_expect(check.verdict == expected, "%s: %s", text(check.verdict), check.detail.c_str());
     done.release();
@@ -344,18 +334,11 @@ WITH_BOTH_WALKS(the_check_runs_after_every_capability_is_dropped)
 {
     auto monitor = load_walk(walk);
     Listener bus;
-    Latch connected, done;
-    const pid_t child = spawn([&] {
-        const bool ok = connect_to(bus.path);
-        connected.release();  // also on failure: the test then fails instead of waiting forever
-        if (!ok) {
-            return 2;
-        }
+    Latch done;
+    const auto [child, server] = connect_child(bus, [&] {
         done.wait();
         return 0;
     });
-    connected.wait();
-    const int server = bus.accept_one();
     Monitor& m = *monitor;
     // As another user, too (the packaged daemon's own uid is not the bus daemon's): leaving uid 0
     // clears every capability, and capset makes sure.
