@@ -116,7 +116,8 @@ constexpr std::array kBpfDelete{ArgCheck{0, kInt, BPF_MAP_DELETE_ELEM}};
 // marked (closing the link detaches). Needs no capability; the daemon can load no program, so it
 // can attach only its own.
 constexpr std::array kBpfAttach{ArgCheck{0, kInt, BPF_RAW_TRACEPOINT_OPEN}};
-// The connect-time credential check: an iterator from the iter/unix link made before the drop
+// The connect-time credential check: an iterator from the link made before the drop (iter/task_file
+// on the bus daemon, or iter/unix)
 // (BPF_LINK_CREATE stays killed); the daemon can load no program, so only its own walk runs.
 constexpr std::array kBpfIter{ArgCheck{0, kInt, BPF_ITER_CREATE}};
 
@@ -177,7 +178,8 @@ constexpr std::array kAllowlist{
                  "first secret is tracked or process marked; closing the links detaches them"},
     SyscallGroup{"monitor connection check", kBpf, kBpfIter, FilterAction::Allow, 0,
                  "a caller's first pin asks the kernel whether it still holds the credentials it connected to the "
-                 "bus with: an iterator from the iter/unix link made at load, read like a file"},
+                 "bus with: an iterator from the link made at load (iter/task_file on the bus daemon, or iter/unix), "
+                 "read like a file"},
     SyscallGroup{"injection descriptor", kInjectSecretMemory, kCloexecOnly, FilterAction::Allow, 0,
                  "Inject: a memfd_secret holds the value handed to the approved process (O_CLOEXEC only)"},
     SyscallGroup{"injection size", kInjectSize, kAlways, FilterAction::Allow, 0,

@@ -5,18 +5,10 @@
 #include <string_view>
 #include <vector>
 
+#include "lib/scan/ascii.hpp"
 #include "lib/scan/env_files.hpp"
 
 namespace codexvault::scan {
-
-namespace {
-
-char lower(char c)
-{
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-}
-
-}  // namespace
 
 std::string_view base_name(std::string_view path) noexcept
 {
@@ -33,7 +25,7 @@ bool glob_matches(std::string_view pattern, std::string_view name) noexcept
     std::size_t star = std::string_view::npos;
     std::size_t resume = 0;
     while (n < name.size()) {
-        if (p < pattern.size() && (pattern[p] == '?' || lower(pattern[p]) == lower(name[n]))) {
+        if (p < pattern.size() && (pattern[p] == '?' || ascii::to_lower(pattern[p]) == ascii::to_lower(name[n]))) {
             ++p;
             ++n;
         } else if (p < pattern.size() && pattern[p] == '*') {

@@ -2,7 +2,6 @@
 
 #include <array>
 #include <cstddef>
-#include <cstdint>
 #include <string_view>
 
 namespace codexvault::scan {
@@ -77,7 +76,7 @@ bool gate_assignment(std::string_view input, std::size_t at)
     if (value_end - at < 8 || value_end - at > 200) {
         return false;
     }
-    at = skip(input, value_end, SIZE_MAX / 2, [](char c) { return c == ' ' || c == '\t'; });
+    at = skip(input, value_end, input.size() - value_end, [](char c) { return c == ' ' || c == '\t'; });
     return at >= input.size() || input[at] == '\n' || input[at] == '\r' || (input[at] == '#' && at > value_end);
 }
 

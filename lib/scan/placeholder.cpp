@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <string_view>
 
+#include "lib/scan/ascii.hpp"
+
 namespace codexvault::scan {
 
 namespace {
@@ -12,15 +14,12 @@ namespace {
 constexpr std::size_t kMaxRunCheckedBytes = 256;
 constexpr std::size_t kMaxMarkerBytes = 1024;
 
-char lower(char c)
-{
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-}
+using ascii::to_lower;
 
 bool equals_caseless(std::string_view a, std::string_view b)
 {
     return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == y; });
+           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return to_lower(x) == y; });
 }
 
 // Substrings (lower case) that mark documentation, templates or indirection. Each is long or
@@ -50,7 +49,7 @@ bool has_suspicious_run(std::string_view value)
     std::size_t x_run = 0;
     for (std::size_t i = 0; i < value.size(); ++i) {
         same = (i > 0 && value[i] == value[i - 1]) ? same + 1 : 1;
-        x_run = lower(value[i]) == 'x' ? x_run + 1 : 0;
+        x_run = to_lower(value[i]) == 'x' ? x_run + 1 : 0;
         if (same >= 8 || x_run >= 6 || (x_run >= 4 && value.size() <= 32)) {
             return true;
         }
@@ -80,8 +79,8 @@ bool is_step(char a, char b)
         return true;
     }
     // Counting across digit/letter boundaries: "...789abc", "...9012", "...def0".
-    const char la = lower(a);
-    const char lb = lower(b);
+    const char la = to_lower(a);
+    const char lb = to_lower(b);
     return (la == '9' && (lb == 'a' || lb == '0')) || ((la == 'f' || la == 'z') && lb == '0');
 }
 
@@ -128,7 +127,7 @@ bool is_placeholder(std::string_view value, std::size_t public_prefix) noexcept
     std::array<char, kMaxMarkerBytes> buffer{};
     const std::size_t size = std::min(value.size(), buffer.size());
     for (std::size_t i = 0; i < size; ++i) {
-        buffer[i] = lower(value[i]);
+        buffer[i] = to_lower(value[i]);
     }
     const std::string_view folded(buffer.data(), size);
     for (const auto marker : kMarkers) {

@@ -6,19 +6,14 @@
 #include <string_view>
 #include <vector>
 
+#include "lib/scan/ascii.hpp"
+
 namespace codexvault::scan {
 
 namespace {
 
-bool is_upper(char c)
-{
-    return c >= 'A' && c <= 'Z';
-}
-
-bool is_lower(char c)
-{
-    return c >= 'a' && c <= 'z';
-}
+using ascii::is_lower;
+using ascii::is_upper;
 
 bool is_name_byte(char c)
 {
@@ -93,7 +88,7 @@ std::vector<std::string> name_words(std::string_view name)
                 finish();
             }
         }
-        current.push_back(is_upper(c) ? static_cast<char>(c + ('a' - 'A')) : c);
+        current.push_back(ascii::to_lower(c));
     }
     finish();
     return words;

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "lib/scan/ascii.hpp"
 #include "lib/scan/secret_names.hpp"
 
 namespace codexvault::scan {
@@ -237,22 +238,13 @@ std::optional<Span> verify_mixed(std::string_view input, Span secret)
     return secret;
 }
 
-// `needle` is lower case.
-bool contains_caseless(std::string_view text, std::string_view needle)
-{
-    const auto found = std::search(text.begin(), text.end(), needle.begin(), needle.end(),
-                                   [](char a, char b) { return (a >= 'A' && a <= 'Z' ? a + 32 : a) == b; });
-    return found != text.end();
-}
-
 bool ends_with_caseless(std::string_view text, std::string_view suffix)
 {
     if (suffix.size() > text.size()) {
         return false;
     }
     const std::string_view tail = text.substr(text.size() - suffix.size());
-    return std::equal(tail.begin(), tail.end(), suffix.begin(),
-                      [](char a, char b) { return (a >= 'A' && a <= 'Z' ? a + 32 : a) == b; });
+    return std::equal(tail.begin(), tail.end(), suffix.begin(), [](char a, char b) { return ascii::to_lower(a) == b; });
 }
 
 // The password of "scheme://user:password@host": not the user name repeated
@@ -333,20 +325,8 @@ constexpr std::array<std::string_view, 31> kTwoLetterWords = {
     "to", "in", "on", "of", "is", "id", "as", "or", "at", "by", "if", "no", "up", "do", "go", "me",
     "my", "we", "he", "it", "be", "an", "ok", "db", "io", "ui", "os", "fs", "vm", "ip", "js"};
 
-bool is_upper(char c)
-{
-    return c >= 'A' && c <= 'Z';
-}
-
-bool is_lower(char c)
-{
-    return c >= 'a' && c <= 'z';
-}
-
-char lower(char c)
-{
-    return is_upper(c) ? static_cast<char>(c + 32) : c;
-}
+using ascii::is_lower;
+using ascii::is_upper;
 
 // A value of letters only is random, not a name, when its letter pairs or its capitalization
 // are not those of words. Names ("PasswordInputField", "HTTPServer", "bearer") are words run
@@ -363,8 +343,8 @@ bool random_letters(std::string_view value)
     std::size_t pairs = 0;
     std::size_t rare = 0;
     for (std::size_t i = 1; i < value.size(); ++i) {
-        const char a = lower(value[i - 1]);
-        const char b = lower(value[i]);
+        const char a = ascii::to_lower(value[i - 1]);
+        const char b = ascii::to_lower(value[i]);
         ++pairs;
         rare += kCommonPairs[static_cast<std::size_t>(a - 'a')].find(b) == std::string_view::npos ? 1 : 0;
     }
@@ -394,7 +374,7 @@ bool random_letters(std::string_view value)
             ++end;
         }
         if (j > i && end - start == 2) {
-            const char word[2] = {lower(value[start]), value[start + 1]};
+            const char word[2] = {ascii::to_lower(value[start]), value[start + 1]};
             const std::string_view two(word, 2);
             odd += std::find(kTwoLetterWords.begin(), kTwoLetterWords.end(), two) == kTwoLetterWords.end() ? 1 : 0;
         }
@@ -458,7 +438,7 @@ std::optional<Span> verify_generic_value(std::string_view input, Span secret)
     }
     // "MYTOKEN1", "my_secret_value", "apikey-goes-here": a value that names what it stands for.
     for (const std::string_view word : {"token", "secret", "passw", "apikey", "api_key", "api-key"}) {
-        if (contains_caseless(value, word)) {
+        if (ascii::contains_caseless(value, word)) {
             return std::nullopt;
         }
     }
